@@ -1,0 +1,55 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/database"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
+	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
+	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+)
+
+// storage is every service's store on one backend.
+type storage struct {
+	kind    string
+	clients clients.Store
+	ping    func(context.Context) error
+	close   func()
+}
+
+// SQLiteFile is the embedded database's file name in the data directory.
+const SQLiteFile = "gatehouse.db"
+
+func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*storage, error) {
+	if cfg.DatabaseURL != "" {
+		pool, err := database.OpenPostgres(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := clientspg.New(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("clients store: %w", err)
+		}
+		return &storage{kind: "postgres", clients: cs, ping: pool.Ping, close: pool.Close}, nil
+	}
+	path := filepath.Join(cfg.DataDir, SQLiteFile)
+	db, err := database.OpenSQLite(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := clientssqlite.New(db)
+	if err != nil {
+		db.Close() //nolint:errcheck,gosec // already failing
+		return nil, fmt.Errorf("clients store: %w", err)
+	}
+	return &storage{kind: "sqlite", clients: cs, ping: db.PingContext, close: func() {
+		if err := db.Close(); err != nil {
+			log.Warn("close sqlite", "error", err)
+		}
+	}}, nil
+}

@@ -1,0 +1,398 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+)
+
+const (
+	grantTypesHelp = "comma-separated grant `types`: authorization_code, client_credentials, refresh_token"
+	authMethodHelp = "token endpoint auth `method`: client_secret_basic (default for confidential clients), client_secret_post, tls_client_auth, self_signed_tls_client_auth, or none (public clients)"
+	lifetimeHelp   = "access token `lifetime`, e.g. 10m: 5m to 15m for first-party clients, at most 60m for third-party ones (default 10m)"
+	tierHelp       = "rate-limit `tier`: standard (default), high, low or internal"
+)
+
+// clientFlags are the flags create and update share.
+type clientFlags struct {
+	name         *string
+	grantTypes   listFlag
+	redirectURIs listFlag
+	scopes       listFlag
+	authMethod   *string
+	lifetime     durationFlag
+	tier         tierFlag
+	consent      *bool
+	tls          tlsFlags
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
+	nameHelp := "client `name` shown in the admin UI and on consent pages"
+	if !update {
+		nameHelp += " (required)"
+	}
+	f.name = fs.String("name", "", nameHelp)
+	fs.Var(&f.grantTypes, "grant-types", grantTypesHelp)
+	fs.Var(&f.scopes, "scopes", "comma-separated `scopes` the client may be granted, each in the scope catalogue")
+	fs.Var(&f.redirectURIs, "redirect-uris", "comma-separated redirect `URIs` (authorization_code clients): https, or http on a loopback IP")
+	f.authMethod = fs.String("auth-method", "", authMethodHelp)
+	fs.Var(&f.lifetime, "access-token-lifetime", lifetimeHelp)
+	fs.Var(&f.tier, "rate-limit-tier", tierHelp)
+	f.consent = fs.Bool("require-consent", false, "show a consent page in the authorization code flow (always on for third-party clients using it)")
+	f.tls.register(fs)
+}
+
+// tlsFlags are the mTLS certificate binding (RFC 8705 §2).
+type tlsFlags struct {
+	subjectDN, sanDNS, sanURI, sanIP, sanEmail *string
+	thumbprints                                listFlag
+	bound                                      *bool
+}
+
+var tlsFlagNames = []string{"tls-subject-dn", "tls-san-dns", "tls-san-uri", "tls-san-ip", "tls-san-email", "tls-thumbprints", "bound-access-tokens"}
+
+func (t *tlsFlags) register(fs *flag.FlagSet) {
+	t.subjectDN = fs.String("tls-subject-dn", "", "tls_client_auth: expected certificate subject `DN` (RFC 4514)")
+	t.sanDNS = fs.String("tls-san-dns", "", "tls_client_auth: expected dNSName SAN (a `DNS name`)")
+	t.sanURI = fs.String("tls-san-uri", "", "tls_client_auth: expected uniformResourceIdentifier SAN (a `URI`)")
+	t.sanIP = fs.String("tls-san-ip", "", "tls_client_auth: expected iPAddress SAN (an `IP`)")
+	t.sanEmail = fs.String("tls-san-email", "", "tls_client_auth: expected rfc822Name SAN (an `email`)")
+	fs.Var(&t.thumbprints, "tls-thumbprints", "self_signed_tls_client_auth: comma-separated SHA-256 `thumbprints` (base64url) of the accepted certificates")
+	t.bound = fs.Bool("bound-access-tokens", false, "bind the client's access tokens to its certificate (mTLS methods)")
+}
+
+func anySet(set map[string]bool, names []string) bool {
+	for _, n := range names {
+		if set[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// apply returns base with the given TLS flags laid over it.
+func (t *tlsFlags) apply(set map[string]bool, base *clientsv1.TLSClientAuth) *clientsv1.TLSClientAuth {
+	out := &clientsv1.TLSClientAuth{}
+	if base != nil {
+		out = proto.CloneOf(base)
+	}
+	if set["tls-subject-dn"] {
+		out.SubjectDn = *t.subjectDN
+	}
+	if set["tls-san-dns"] {
+		out.SanDns = *t.sanDNS
+	}
+	if set["tls-san-uri"] {
+		out.SanUri = *t.sanURI
+	}
+	if set["tls-san-ip"] {
+		out.SanIp = *t.sanIP
+	}
+	if set["tls-san-email"] {
+		out.SanEmail = *t.sanEmail
+	}
+	if set["tls-thumbprints"] {
+		out.CertificateThumbprints = t.thumbprints.vals
+	}
+	if set["bound-access-tokens"] {
+		out.BoundAccessTokens = *t.bound
+	}
+	return out
+}
+
+func clientsGroup() *group {
+	return &group{
+		name:    "clients",
+		summary: "manage OAuth clients",
+		commands: []*command{
+			{
+				name:     "create",
+				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent]",
+				summary:  "register an OAuth client; a confidential client's secret is shown once",
+				setup:    clientsCreate,
+			},
+			{name: "get", args: []string{"ID"}, summary: "show one client", setup: clientsGet},
+			{name: "list", synopsis: "[--page-size N] [--page-token T] [--all]", summary: "list clients, oldest first", setup: clientsList},
+			{
+				name: "update", args: []string{"ID"},
+				synopsis: "[--name N] [--grant-types a,b] [--scopes a,b] [--disabled=true|false] ...",
+				summary:  "change the fields given as flags, and only those",
+				setup:    clientsUpdate,
+			},
+			{name: "delete", args: []string{"ID"}, summary: "delete a client, its secrets and its API keys", setup: clientsDelete},
+			{
+				name: "rotate-secret", args: []string{"ID"}, synopsis: "[--grace 24h]",
+				summary: "issue a new client secret; the previous one works for the grace period",
+				setup:   clientsRotateSecret,
+			},
+		},
+	}
+}
+
+func clientsCreate(fs *flag.FlagSet) action {
+	var f clientFlags
+	f.register(fs, false)
+	var typ clientTypeFlag
+	fs.Var(&typ, "type", "client `type`: first_party or third_party (required)")
+	public := fs.Bool("public", false, "a public client: no secret, PKCE required, auth method none")
+	return func(ctx context.Context, s *session, _ []string) error {
+		set := setFlags(fs)
+		for _, req := range []string{"name", "type", "grant-types"} {
+			if !set[req] {
+				return fmt.Errorf("clients create: --%s is required (run 'gatehouse clients create -h')", req)
+			}
+		}
+		c := &clientsv1.Client{
+			Name:                    *f.name,
+			Type:                    typ.v,
+			Public:                  *public,
+			GrantTypes:              f.grantTypes.vals,
+			RedirectUris:            f.redirectURIs.vals,
+			Scopes:                  f.scopes.vals,
+			TokenEndpointAuthMethod: *f.authMethod,
+			RateLimitTier:           f.tier.v,
+			RequireConsent:          *f.consent,
+		}
+		if set["access-token-lifetime"] {
+			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
+		}
+		if anySet(set, tlsFlagNames) {
+			c.TlsClientAuth = f.tls.apply(set, nil)
+		}
+		resp, err := invoke(ctx, s, "create client", func(ctx context.Context, rc registry) (*clientsv1.CreateClientResponse, error) {
+			return rc.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: c})
+		})
+		if err != nil {
+			return err
+		}
+		if s.jsonOutput() {
+			return s.printJSON(resp, "client")
+		}
+		fmt.Fprintf(s.stdout, "Created client %s.\n", clean(resp.GetClient().GetClientId()))
+		k := clientKV(resp.GetClient())
+		if resp.GetClientSecret() != "" {
+			k.add("client_secret", resp.GetClientSecret())
+		}
+		k.write(s.stdout)
+		if resp.GetClientSecret() != "" {
+			secretWarning(s.stdout, "client secret")
+		}
+		return nil
+	}
+}
+
+func getClient(ctx context.Context, s *session, id string) (*clientsv1.Client, error) {
+	resp, err := invoke(ctx, s, "client "+id, func(ctx context.Context, rc registry) (*clientsv1.GetClientResponse, error) {
+		return rc.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: id})
+	})
+	return resp.GetClient(), err
+}
+
+func clientsGet(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, args []string) error {
+		c, err := getClient(ctx, s, args[0])
+		if err != nil {
+			return err
+		}
+		if s.jsonOutput() {
+			return s.printJSON(c)
+		}
+		clientKV(c).write(s.stdout)
+		return nil
+	}
+}
+
+func clientsList(fs *flag.FlagSet) action {
+	size := fs.Int("page-size", 0, "clients per page, 1 to 500 (default 100)")
+	token := fs.String("page-token", "", "next_page_token of the previous page")
+	all := fs.Bool("all", false, "fetch every page")
+	return func(ctx context.Context, s *session, _ []string) error {
+		var clients []*clientsv1.Client
+		tok, next := *token, ""
+		seen := map[string]bool{}
+		for {
+			resp, err := invoke(ctx, s, "list clients", func(ctx context.Context, rc registry) (*clientsv1.ListClientsResponse, error) {
+				return rc.ListClients(ctx, &clientsv1.ListClientsRequest{PageSize: int32(*size), PageToken: tok}) //nolint:gosec // the server checks the range
+			})
+			if err != nil {
+				return err
+			}
+			clients = append(clients, resp.GetClients()...)
+			next = resp.GetNextPageToken()
+			if !*all || next == "" {
+				break
+			}
+			if seen[next] {
+				return errors.New("list clients: the server returned the same page token twice")
+			}
+			seen[next], tok = true, next
+		}
+		if s.jsonOutput() {
+			items, err := jsonItems(clients)
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"clients": items}
+			if next != "" {
+				out["next_page_token"] = next
+			}
+			return s.printJSONValue(out)
+		}
+		if len(clients) == 0 {
+			fmt.Fprintln(s.stdout, "No clients.")
+		} else {
+			t := newTable(s.stdout, "CLIENT_ID", "NAME", "TYPE", "GRANT_TYPES", "SCOPES", "TIER", "STATUS")
+			for _, c := range clients {
+				st := "active"
+				if c.GetDisabled() {
+					st = "disabled"
+				}
+				t.row(clean(c.GetClientId()), clean(c.GetName()), clientTypeText(c.GetType()), list(c.GetGrantTypes()), list(c.GetScopes()), tierText(c.GetRateLimitTier()), st)
+			}
+			t.flush()
+		}
+		if next != "" {
+			more := "gatehouse clients list --page-token " + next
+			if *size != 0 {
+				more += fmt.Sprintf(" --page-size %d", *size)
+			}
+			fmt.Fprintf(s.stdout, "More clients: %s (or --all)\n", more)
+		}
+		return nil
+	}
+}
+
+// updateFields maps update flags to update_mask paths, in mask order.
+var updateFields = []struct {
+	path  string
+	flags []string
+}{
+	{"name", []string{"name"}},
+	{"grant_types", []string{"grant-types"}},
+	{"redirect_uris", []string{"redirect-uris"}},
+	{"scopes", []string{"scopes"}},
+	{"token_endpoint_auth_method", []string{"auth-method"}},
+	{"tls_client_auth", append([]string{"tls-clear"}, tlsFlagNames...)},
+	{"access_token_lifetime", []string{"access-token-lifetime"}},
+	{"rate_limit_tier", []string{"rate-limit-tier"}},
+	{"disabled", []string{"disabled"}},
+	{"require_consent", []string{"require-consent"}},
+}
+
+func clientsUpdate(fs *flag.FlagSet) action {
+	var f clientFlags
+	f.register(fs, true)
+	disabled := fs.Bool("disabled", false, "--disabled=true stops the client and its API keys; --disabled=false re-enables it")
+	tlsClear := fs.Bool("tls-clear", false, "start the certificate binding from empty instead of the current one (with no --tls-* flag: remove it)")
+	return func(ctx context.Context, s *session, args []string) error {
+		id := args[0]
+		set := setFlags(fs)
+		var paths []string
+		var flagNames []string
+		for _, u := range updateFields {
+			if anySet(set, u.flags) {
+				paths = append(paths, u.path)
+			}
+			flagNames = append(flagNames, "--"+u.flags[0])
+		}
+		if len(paths) == 0 {
+			return fmt.Errorf("clients update: nothing to change: give at least one of %s", strings.Join(flagNames, ", "))
+		}
+		c := &clientsv1.Client{
+			ClientId:                id,
+			Name:                    *f.name,
+			GrantTypes:              f.grantTypes.vals,
+			RedirectUris:            f.redirectURIs.vals,
+			Scopes:                  f.scopes.vals,
+			TokenEndpointAuthMethod: *f.authMethod,
+			RateLimitTier:           f.tier.v,
+			Disabled:                *disabled,
+			RequireConsent:          *f.consent,
+		}
+		if set["access-token-lifetime"] {
+			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
+		}
+		if set["tls-clear"] || anySet(set, tlsFlagNames) {
+			// The binding is replaced as a whole: start from the current one
+			// so that one --tls-* flag changes one field.
+			var base *clientsv1.TLSClientAuth
+			if !*tlsClear {
+				cur, err := getClient(ctx, s, id)
+				if err != nil {
+					return err
+				}
+				base = cur.GetTlsClientAuth()
+			}
+			c.TlsClientAuth = f.tls.apply(set, base)
+		}
+		resp, err := invoke(ctx, s, "update client "+id, func(ctx context.Context, rc registry) (*clientsv1.UpdateClientResponse, error) {
+			return rc.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: c, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+		})
+		if err != nil {
+			return err
+		}
+		if s.jsonOutput() {
+			return s.printJSON(resp.GetClient())
+		}
+		fmt.Fprintf(s.stdout, "Updated client %s (%s).\n", clean(id), strings.Join(paths, ", "))
+		clientKV(resp.GetClient()).write(s.stdout)
+		return nil
+	}
+}
+
+func clientsDelete(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, args []string) error {
+		id := args[0]
+		resp, err := invoke(ctx, s, "delete client "+id, func(ctx context.Context, rc registry) (*clientsv1.DeleteClientResponse, error) {
+			return rc.DeleteClient(ctx, &clientsv1.DeleteClientRequest{ClientId: id})
+		})
+		if err != nil {
+			return err
+		}
+		if s.jsonOutput() {
+			return s.printJSON(resp)
+		}
+		fmt.Fprintf(s.stdout, "Deleted client %s, its secrets and its API keys.\n", clean(id))
+		return nil
+	}
+}
+
+func clientsRotateSecret(fs *flag.FlagSet) action {
+	var grace durationFlag
+	fs.Var(&grace, "grace", "how long the previous secret keeps working, 0 to stop it at once (default 24h)")
+	return func(ctx context.Context, s *session, args []string) error {
+		id := args[0]
+		req := &clientsv1.RotateClientSecretRequest{ClientId: id}
+		if setFlags(fs)["grace"] {
+			req.GracePeriod = durationpb.New(grace.d)
+		}
+		resp, err := invoke(ctx, s, "rotate secret of client "+id, func(ctx context.Context, rc registry) (*clientsv1.RotateClientSecretResponse, error) {
+			return rc.RotateClientSecret(ctx, req)
+		})
+		if err != nil {
+			return err
+		}
+		if s.jsonOutput() {
+			out, err := toMap(resp)
+			if err != nil {
+				return err
+			}
+			out["client_id"] = id
+			return s.printJSONValue(out)
+		}
+		k := &kv{}
+		k.add("client_id", clean(id))
+		k.add("client_secret", resp.GetClientSecret())
+		k.add("previous_secret_expire_time", timeText(resp.GetPreviousSecretExpireTime()))
+		k.write(s.stdout)
+		secretWarning(s.stdout, "client secret")
+		return nil
+	}
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gh.yaml")
+	if err := os.WriteFile(file, []byte("http-addr: 127.0.0.1:7000\ngrpc-addr: 127.0.0.1:7001\ndata-dir: /from/file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		args           []string
+		env            map[string]string
+		http, grpc, dd string
+		service        string
+	}{
+		{name: "defaults", http: "127.0.0.1:8080", grpc: "127.0.0.1:9090", dd: "./data"},
+		{name: "file", args: []string{"--config", file}, http: "127.0.0.1:7000", grpc: "127.0.0.1:7001", dd: "/from/file"},
+		{name: "env beats file", args: []string{"--config", file}, env: map[string]string{"GATEHOUSE_HTTP_ADDR": "127.0.0.1:6000"}, http: "127.0.0.1:6000", grpc: "127.0.0.1:7001", dd: "/from/file"},
+		{name: "flag beats env", args: []string{"--config", file, "--http-addr", "127.0.0.1:5000"}, env: map[string]string{"GATEHOUSE_HTTP_ADDR": "127.0.0.1:6000"}, http: "127.0.0.1:5000", grpc: "127.0.0.1:7001", dd: "/from/file"},
+		{name: "config from env", env: map[string]string{"GATEHOUSE_CONFIG": file}, http: "127.0.0.1:7000", grpc: "127.0.0.1:7001", dd: "/from/file"},
+		{name: "service", args: []string{"clients", "--grpc-addr", "127.0.0.1:0"}, http: "127.0.0.1:8080", grpc: "127.0.0.1:0", dd: "./data", service: "clients"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTPAddr != tc.http || c.GRPCAddr != tc.grpc || c.DataDir != tc.dd || c.Service != tc.service {
+				t.Fatalf("got http=%s grpc=%s data=%s service=%q", c.HTTPAddr, c.GRPCAddr, c.DataDir, c.Service)
+			}
+			if c.ShutdownTimeout != 15*time.Second || c.APIKeyCacheTTL != 30*time.Second {
+				t.Fatalf("duration defaults: %v %v", c.ShutdownTimeout, c.APIKeyCacheTTL)
+			}
+		})
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("htp-addr: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		option string
+	}{
+		{"bad addr flag", []string{"--http-addr", "nonsense"}, nil, "http-addr"},
+		{"bad addr env", nil, map[string]string{"GATEHOUSE_GRPC_ADDR": "nope"}, "grpc-addr"},
+		{"bad database url", []string{"--database-url", "mysql://x"}, nil, "database-url"},
+		{"bad nats url", []string{"--nats-url", "http://x"}, nil, "nats-url"},
+		{"bad duration", []string{"--shutdown-timeout", "-1s"}, nil, "shutdown-timeout"},
+		{"cache ttl too long", []string{"--apikey-cache-ttl", "1h"}, nil, "apikey-cache-ttl"},
+		{"bad level", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"unknown service", []string{"everything"}, nil, "service"},
+		{"unknown yaml key", []string{"--config", bad}, nil, "config"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "config"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, env(tc.env), io.Discard)
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Option != tc.option {
+				t.Fatalf("err = %v, want a config error naming %s", err, tc.option)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	path := filepath.Join("..", "..", "deploy", "gatehouse.example.yaml")
+	c, err := Load([]string{"--config", path}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("deploy example: %v", err)
+	}
+	if c.DatabaseURL == "" || c.NATSURL == "" || c.ShutdownTimeout != 20*time.Second {
+		t.Fatalf("deploy example not applied: %+v", c)
+	}
+}

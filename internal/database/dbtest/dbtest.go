@@ -1,0 +1,138 @@
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-dev/gatehouse/internal/database"
+)
+
+// EnvPostgresURL names the environment variable that points the PostgreSQL
+// tests at a server; the user needs the right to create schemas.
+const EnvPostgresURL = "GATEHOUSE_TEST_DATABASE_URL"
+
+// DefaultPostgresURL is used when EnvPostgresURL is unset: a local server
+// with trust authentication, as in CI.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// SQLite opens a new database file in t.TempDir() with the production
+// settings of database.OpenSQLite, and closes it when the test ends.
+func SQLite(t testing.TB) *sql.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := database.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("dbtest: close sqlite: %v", err)
+		}
+	})
+	return db
+}
+
+// Postgres returns a pool whose connections use a new, empty schema of their
+// own (through search_path), dropped with everything in it when the test
+// ends. Without a reachable server the test is skipped, unless CI=true, where
+// it fails: CI must run these tests.
+func Postgres(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	connString := os.Getenv(EnvPostgresURL)
+	if connString == "" {
+		connString = DefaultPostgresURL
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		t.Fatalf("dbtest: %s is not a valid PostgreSQL URL: %v", EnvPostgresURL, err)
+	}
+	target := database.PostgresTarget(cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := connectOrRemember(ctx, connString, cfg)
+	if err != nil {
+		msg := "dbtest: PostgreSQL is not reachable at %s (%v); start one there or set %s to a server where the user may create schemas, e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		if inCI() {
+			t.Fatalf(msg, target, err, EnvPostgresURL, EnvPostgresURL)
+		}
+		t.Skipf(msg, target, err, EnvPostgresURL, EnvPostgresURL)
+	}
+	schema := "test_" + randomHex(8)
+	_, err = admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	_ = admin.Close(ctx)
+	if err != nil {
+		t.Fatalf("dbtest: create schema at %s: %v", target, err)
+	}
+	t.Cleanup(func() { dropSchema(t, cfg, schema) })
+
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	// Tests open many pools one after another and packages run in
+	// parallel: keep each small so the server's max_connections holds.
+	cfg.MaxConns = 8
+	pool, err := database.OpenPostgresConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before dropSchema: cleanups are LIFO
+	return pool
+}
+
+// unreachable remembers servers that refused a connection, so that a suite
+// of many tests skips at once instead of waiting for each one to time out.
+var unreachable sync.Map // connection string -> error
+
+func connectOrRemember(ctx context.Context, connString string, cfg *pgxpool.Config) (*pgx.Conn, error) {
+	if err, ok := unreachable.Load(connString); ok {
+		return nil, err.(error)
+	}
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		unreachable.Store(connString, err)
+	}
+	return conn, err
+}
+
+func connect(ctx context.Context, cfg *pgxpool.Config) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+}
+
+func dropSchema(t testing.TB, cfg *pgxpool.Config, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		t.Errorf("dbtest: drop schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx) //nolint:errcheck // nothing to do about it
+	if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		t.Errorf("dbtest: drop schema %s: %v", schema, err)
+	}
+}
+
+func inCI() bool {
+	ci, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ci
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,197 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Reason is why a request was refused. Only the constants below are used,
+// so that the metric label and the audit stream stay enumerable.
+type Reason string
+
+// The reasons of a refusal.
+const (
+	// No credential was presented (or only one the server ignores, such as
+	// an access_token query parameter).
+	ReasonMissingCredential Reason = "missing_credential"
+	// The credential is not of its scheme's format (bad API key checksum,
+	// "Bearer" without a token, "Bearer a b", ...).
+	ReasonMalformedCredential Reason = "malformed_credential"
+	// More than one credential was presented (RFC 6750 §2).
+	ReasonMultipleCredentials Reason = "multiple_credentials"
+	// The credential is longer than the validator accepts.
+	ReasonCredentialTooLarge Reason = "credential_too_large"
+	// The API key is well formed but not registered, or its secret is wrong.
+	ReasonUnknownAPIKey Reason = "unknown_api_key"
+	// The API key was revoked.
+	ReasonRevokedAPIKey Reason = "revoked_api_key"
+	// The API key is past its expiry or its rotation grace period.
+	ReasonExpiredAPIKey Reason = "expired_api_key"
+	// The owning client is disabled or deleted.
+	ReasonClientDisabled Reason = "client_disabled"
+	// The method does not accept this kind of credential.
+	ReasonCredentialKindNotAllowed Reason = "credential_kind_not_allowed"
+	// The scheme is unknown, or no authenticator handles its kind.
+	ReasonUnsupportedCredential Reason = "unsupported_credential"
+	// A scope the method requires was not granted.
+	ReasonInsufficientScope Reason = "insufficient_scope"
+	// The client exceeded its rate-limit tier.
+	ReasonRateLimited Reason = "rate_limited"
+	// The method has no auth rule, so it is refused (deny by default).
+	ReasonNoAuthRule Reason = "no_auth_rule"
+	// The credential could not be checked because a verifier (the client
+	// registry, a JWKS endpoint) failed; the request is refused with
+	// Unavailable.
+	ReasonVerifierUnavailable Reason = "verifier_unavailable"
+)
+
+// Reasons lists every Reason, in a stable order.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonMissingCredential, ReasonMalformedCredential, ReasonMultipleCredentials,
+		ReasonCredentialTooLarge, ReasonUnknownAPIKey, ReasonRevokedAPIKey,
+		ReasonExpiredAPIKey, ReasonClientDisabled, ReasonCredentialKindNotAllowed,
+		ReasonUnsupportedCredential, ReasonInsufficientScope, ReasonRateLimited,
+		ReasonNoAuthRule, ReasonVerifierUnavailable,
+	}
+}
+
+// Valid reports whether r is one of the enumerated reasons.
+func (r Reason) Valid() bool {
+	switch r {
+	case ReasonMissingCredential, ReasonMalformedCredential, ReasonMultipleCredentials,
+		ReasonCredentialTooLarge, ReasonUnknownAPIKey, ReasonRevokedAPIKey,
+		ReasonExpiredAPIKey, ReasonClientDisabled, ReasonCredentialKindNotAllowed,
+		ReasonUnsupportedCredential, ReasonInsufficientScope, ReasonRateLimited,
+		ReasonNoAuthRule, ReasonVerifierUnavailable:
+		return true
+	}
+	return false
+}
+
+// otherLabel is the metric label of a reason outside the enumeration, which
+// keeps the label set bounded whatever a caller passes.
+const otherLabel = "other"
+
+// Failure is one refused request. It never holds a credential.
+type Failure struct {
+	Reason Reason
+	// ClientID is the client, when the credential identified one.
+	ClientID string
+	// Method is the gRPC full method ("/pkg.Service/Method") or the HTTP
+	// route ("GET /v1/things").
+	Method string
+	// Remote is the caller's address.
+	Remote string
+	// Service is the service that refused the request; empty means the
+	// Logger's own.
+	Service string
+	// At is when it happened; zero means now.
+	At time.Time
+}
+
+// Recorder takes every refused request. Implementations must not block.
+type Recorder interface {
+	RecordFailure(ctx context.Context, f Failure)
+}
+
+// Publisher sends an AuthFailure event. It must not block: the request
+// that failed waits for it. NewNATSPublisher's publish is buffered.
+type Publisher interface {
+	PublishAuthFailure(ctx context.Context, ev *eventsv1.AuthFailure) error
+}
+
+// MetricName is the name of the failure counter.
+const MetricName = "gatehouse_auth_failures_total"
+
+// Logger is the Recorder Gatehouse uses: slog, a Prometheus counter and a
+// Publisher. It is safe for concurrent use.
+type Logger struct {
+	log     *slog.Logger
+	failed  *prometheus.CounterVec
+	pub     Publisher
+	service string
+	now     func() time.Time
+}
+
+var _ Recorder = (*Logger)(nil)
+
+// New returns a Logger. A nil logger means slog.Default(); a nil reg means
+// the counter is not registered anywhere; a nil pub means no events. If reg
+// already holds the counter (two validators in one process), that one is
+// shared.
+func New(logger *slog.Logger, reg prometheus.Registerer, pub Publisher, service string) *Logger {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricName,
+		Help: "Requests refused by authentication or authorization, by reason.",
+	}, []string{"reason"})
+	if reg != nil {
+		if err := reg.Register(failed); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+					failed = existing
+				}
+			} else {
+				logger.Error("audit: register metric", "metric", MetricName, "error", err)
+			}
+		}
+	}
+	// Export every reason from the start, so that rate() works from zero.
+	for _, r := range Reasons() {
+		failed.WithLabelValues(string(r))
+	}
+	return &Logger{log: logger, failed: failed, pub: pub, service: service, now: time.Now}
+}
+
+// RecordFailure logs, counts and publishes f. A publish error is logged at
+// Debug and otherwise ignored: auditing never fails a request.
+func (l *Logger) RecordFailure(ctx context.Context, f Failure) {
+	if f.Service == "" {
+		f.Service = l.service
+	}
+	if f.At.IsZero() {
+		f.At = l.now()
+	}
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs, slog.String("event", "auth_failure"), slog.String("reason", string(f.Reason)))
+	if f.ClientID != "" {
+		attrs = append(attrs, slog.String("client_id", f.ClientID))
+	}
+	attrs = append(attrs,
+		slog.String("method", f.Method),
+		slog.String("remote", f.Remote),
+		slog.String("service", f.Service),
+	)
+	l.log.LogAttrs(ctx, slog.LevelWarn, "auth failure", attrs...)
+
+	label := string(f.Reason)
+	if !f.Reason.Valid() {
+		label = otherLabel
+	}
+	l.failed.WithLabelValues(label).Inc()
+
+	if l.pub == nil {
+		return
+	}
+	ev := &eventsv1.AuthFailure{
+		Reason:   string(f.Reason),
+		ClientId: f.ClientID,
+		Method:   f.Method,
+		Remote:   f.Remote,
+		At:       timestamppb.New(f.At),
+		Service:  f.Service,
+	}
+	if err := l.pub.PublishAuthFailure(ctx, ev); err != nil {
+		l.log.LogAttrs(ctx, slog.LevelDebug, "audit: publish auth failure", slog.String("error", err.Error()))
+	}
+}

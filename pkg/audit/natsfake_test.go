@@ -1,0 +1,127 @@
+package audit
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeNATS speaks just enough of the NATS client protocol (INFO, CONNECT,
+// PING/PONG, SUB, UNSUB, PUB, MSG) for a nats.go client to connect, publish
+// and subscribe, so tests need no nats-server.
+type fakeNATS struct {
+	lis net.Listener
+
+	mu    sync.Mutex
+	conns []*fakeConn
+	pubs  chan fakeMsg
+}
+
+type fakeMsg struct {
+	subject string
+	data    []byte
+}
+
+type fakeConn struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	subs map[string]string // sid -> subject
+}
+
+func startFakeNATS(t *testing.T) *fakeNATS {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeNATS{lis: lis, pubs: make(chan fakeMsg, 100)}
+	go f.accept()
+	t.Cleanup(func() { _ = lis.Close() })
+	return f
+}
+
+func (f *fakeNATS) URL() string { return "nats://" + f.lis.Addr().String() }
+
+func (f *fakeNATS) accept() {
+	for {
+		c, err := f.lis.Accept()
+		if err != nil {
+			return
+		}
+		go f.serve(c)
+	}
+}
+
+func (f *fakeNATS) serve(c net.Conn) {
+	defer c.Close()
+	fc := &fakeConn{w: bufio.NewWriter(c), subs: map[string]string{}}
+	f.mu.Lock()
+	f.conns = append(f.conns, fc)
+	f.mu.Unlock()
+	fc.write(`INFO {"server_id":"fake","server_name":"fake","version":"2.10.0","proto":1,"max_payload":1048576,"headers":false}` + "\r\n")
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "PING":
+			fc.write("PONG\r\n")
+		case "SUB":
+			fc.mu.Lock()
+			fc.subs[fields[len(fields)-1]] = fields[1]
+			fc.mu.Unlock()
+		case "UNSUB":
+			fc.mu.Lock()
+			delete(fc.subs, fields[1])
+			fc.mu.Unlock()
+		case "PUB":
+			n, _ := strconv.Atoi(fields[len(fields)-1])
+			buf := make([]byte, n+2)
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return
+			}
+			f.deliver(fields[1], buf[:n])
+		}
+	}
+}
+
+func (f *fakeNATS) deliver(subject string, data []byte) {
+	select {
+	case f.pubs <- fakeMsg{subject, data}:
+	default:
+	}
+	f.mu.Lock()
+	conns := append([]*fakeConn(nil), f.conns...)
+	f.mu.Unlock()
+	for _, fc := range conns {
+		fc.mu.Lock()
+		var sids []string
+		for sid, s := range fc.subs {
+			if s == subject {
+				sids = append(sids, sid)
+			}
+		}
+		fc.mu.Unlock()
+		for _, sid := range sids {
+			fc.write(fmt.Sprintf("MSG %s %s %d\r\n%s\r\n", subject, sid, len(data), data))
+		}
+	}
+}
+
+func (fc *fakeConn) write(s string) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	_, _ = fc.w.WriteString(s)
+	_ = fc.w.Flush()
+}

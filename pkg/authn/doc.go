@@ -1,0 +1,28 @@
+// Package authn authenticates and authorizes every request to a Gatehouse
+// service, the same way for gRPC and for HTTP.
+//
+// The rule of each RPC is declared in the proto contract with the method
+// option (gatehouse.auth.v1.rule); Rules reads them from the descriptors and
+// a method without a rule is refused (deny by default). A Validator checks a
+// request in this order:
+//
+//  1. look up the rule of the method (none: PermissionDenied, no_auth_rule);
+//  2. a public method passes, with no principal;
+//  3. extract exactly one credential from the `authorization` or
+//     `x-api-key` metadata (or the Authorization / X-API-Key headers);
+//  4. authenticate it with the Authenticator registered for its kind;
+//  5. check that the rule accepts the credential's kind;
+//  6. take a token from the client's rate-limit bucket;
+//  7. check that every scope the rule names was granted;
+//  8. put the Principal in the context (see FromContext).
+//
+// Every refusal is recorded once through an audit.Recorder and returned as
+// a gRPC status with a google.rpc.ErrorInfo detail whose Reason is the
+// RFC 6750 error code (invalid_token, insufficient_scope, invalid_request,
+// or empty when no credential was presented). GatewayErrorHandler and the
+// HTTP middleware render those statuses with exact RFC 6750 challenges.
+//
+// API keys are checked by an APIKeyVerifier (the client registry, in process
+// or over gRPC) behind a small cache of accepted keys, which follows the
+// registry's ClientChanged events so that revocations apply at once.
+package authn

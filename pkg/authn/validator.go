@@ -1,0 +1,330 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultRealm is the RFC 6750 realm when WithRealm is not given.
+const DefaultRealm = "gatehouse"
+
+// Authenticator checks one kind of credential. Authenticate returns the
+// principal, an *AuthError when the credential is refused, or any other
+// error when it could not be checked (the request then gets Unavailable).
+type Authenticator interface {
+	Kind() authv1.CredentialKind
+	Authenticate(ctx context.Context, credential string) (*Principal, error)
+}
+
+// Option configures a Validator.
+type Option func(*Validator)
+
+// WithAuthenticator registers the authenticator of a credential kind,
+// replacing any earlier one for that kind. A kind without an authenticator
+// is refused (Unauthenticated, unsupported_credential).
+func WithAuthenticator(a Authenticator) Option {
+	return func(v *Validator) {
+		if a == nil {
+			return
+		}
+		if k := a.Kind(); k > 0 && int(k) < len(v.auths) {
+			v.auths[k] = a
+		}
+	}
+}
+
+// WithRateLimiter limits each client (by client_id) to its principal's
+// rate-limit tier. Without it nothing is rate limited.
+func WithRateLimiter(l *ratelimit.Limiter) Option {
+	return func(v *Validator) { v.limiter = l }
+}
+
+// WithRecorder sets where refusals go. The default logs them with the
+// validator's logger (audit.New without metrics or events).
+func WithRecorder(r audit.Recorder) Option {
+	return func(v *Validator) { v.rec = r }
+}
+
+// WithLogger sets the validator's logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(v *Validator) {
+		if l != nil {
+			v.log = l
+		}
+	}
+}
+
+// WithRealm sets the realm of WWW-Authenticate challenges (default
+// "gatehouse"). Characters not allowed in the quoted value are dropped.
+func WithRealm(realm string) Option {
+	return func(v *Validator) { v.realm = sanitizeQuoted(realm) }
+}
+
+// WithService names the service in audit records.
+func WithService(name string) Option {
+	return func(v *Validator) { v.service = name }
+}
+
+// WithTrustedForwarder tells which peers may state the caller's address in
+// x-forwarded-for (gRPC metadata) or X-Forwarded-For (HTTP), such as the
+// in-process gateway over bufconn. For such a peer the last (rightmost)
+// address of the header, the one the forwarder itself added, is the remote
+// address in audit records; for any other peer the header is ignored.
+func WithTrustedForwarder(trusted func(peer net.Addr) bool) Option {
+	return func(v *Validator) { v.trusted = trusted }
+}
+
+// Validator authenticates and authorizes requests against Rules. It is
+// safe for concurrent use.
+type Validator struct {
+	rules   *Rules
+	auths   [4]Authenticator // indexed by authv1.CredentialKind
+	limiter *ratelimit.Limiter
+	rec     audit.Recorder
+	log     *slog.Logger
+	realm   string
+	service string
+	trusted func(net.Addr) bool
+}
+
+// NewValidator returns a Validator enforcing rules. A nil rules refuses
+// every method.
+func NewValidator(rules *Rules, opts ...Option) *Validator {
+	v := &Validator{rules: rules, log: slog.Default(), realm: DefaultRealm}
+	for _, opt := range opts {
+		opt(v)
+	}
+	if v.rec == nil {
+		v.rec = audit.New(v.log, nil, nil, v.service)
+	}
+	return v
+}
+
+// Realm returns the realm of the validator's challenges.
+func (v *Validator) Realm() string { return v.realm }
+
+// request is what the core needs of one request, gRPC or HTTP.
+type request struct {
+	// method is the gRPC full method or the HTTP route, for audit.
+	method  string
+	rule    *rule
+	authz   []string
+	apiKeys []string
+	// remote is the caller's address; for gRPC it is resolved from the
+	// context only when a refusal is recorded.
+	remote  string
+	grpcCtx bool
+}
+
+// Authorize checks a request to the gRPC method fullMethod carrying the
+// incoming metadata md, from remote (used for audit only). On success it
+// returns ctx with the principal (unchanged for a public method); on
+// refusal a status error (see AuthError.GRPCStatus), already recorded.
+func (v *Validator) Authorize(ctx context.Context, fullMethod string, md metadata.MD, remote string) (context.Context, error) {
+	req := request{method: fullMethod, rule: v.rules.lookup(fullMethod), remote: remote}
+	if req.rule != nil && !req.rule.public {
+		req.authz = md.Get(mdAuthorization)
+		req.apiKeys = md.Get(mdAPIKey)
+	}
+	return v.authorize(ctx, &req)
+}
+
+// UnaryServerInterceptor authorizes every unary call.
+func (v *Validator) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, err := v.authorizeGRPC(ctx, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// StreamServerInterceptor authorizes every streaming call; the handler's
+// stream returns the context with the principal.
+func (v *Validator) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := v.authorizeGRPC(ss.Context(), info.FullMethod)
+		if err != nil {
+			return err
+		}
+		return handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *principalStream) Context() context.Context { return s.ctx }
+
+func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (context.Context, error) {
+	req := request{method: fullMethod, rule: v.rules.lookup(fullMethod), grpcCtx: true}
+	if req.rule != nil && !req.rule.public {
+		req.authz = metadata.ValueFromIncomingContext(ctx, mdAuthorization)
+		req.apiKeys = metadata.ValueFromIncomingContext(ctx, mdAPIKey)
+	}
+	return v.authorize(ctx, &req)
+}
+
+func (v *Validator) authorize(ctx context.Context, req *request) (context.Context, error) {
+	out, ae := v.check(ctx, req)
+	if ae != nil {
+		return ctx, v.refuse(ctx, req, ae)
+	}
+	return out, nil
+}
+
+// check runs the rule against the request, in the documented order.
+func (v *Validator) check(ctx context.Context, req *request) (context.Context, *AuthError) {
+	r := req.rule
+	if r == nil {
+		return ctx, errNoAuthRule()
+	}
+	if r.public {
+		return ctx, nil
+	}
+	cred, ae := extractCredential(req.authz, req.apiKeys)
+	if ae != nil {
+		return ctx, ae
+	}
+	a := v.auths[cred.kind]
+	if a == nil {
+		return ctx, errUnsupportedCredential("credential kind not supported")
+	}
+	p, err := a.Authenticate(ctx, cred.value)
+	if err != nil {
+		return ctx, asAuthError(err)
+	}
+	if p == nil {
+		return ctx, NewUnavailable(errors.New("authenticator returned no principal"))
+	}
+	if !r.allows(cred.kind) {
+		return ctx, &AuthError{
+			Code:       codes.PermissionDenied,
+			Reason:     audit.ReasonCredentialKindNotAllowed,
+			ClientID:   p.ClientID,
+			Message:    "credential kind not accepted for this method",
+			OAuthError: ErrInsufficientScope,
+		}
+	}
+	if v.limiter != nil {
+		key := p.ClientID
+		if key == "" {
+			key = p.Subject
+		}
+		if key != "" {
+			if ok, wait := v.limiter.Allow(key, p.RateLimitTier); !ok {
+				return ctx, &AuthError{
+					Code:       codes.ResourceExhausted,
+					Reason:     audit.ReasonRateLimited,
+					ClientID:   p.ClientID,
+					Message:    "rate limit exceeded",
+					OAuthError: errRateLimited,
+					RetryAfter: wait,
+				}
+			}
+		}
+	}
+	for i, s := range r.scopes {
+		if !p.HasScope(s) {
+			return ctx, errInsufficientScope(p, r, i)
+		}
+	}
+	return NewContext(ctx, p), nil
+}
+
+// errInsufficientScope names every missing scope, from r.scopes[first] on.
+func errInsufficientScope(p *Principal, r *rule, first int) *AuthError {
+	var missing []string
+	for _, s := range r.scopes[first:] {
+		if !p.HasScope(s) {
+			missing = append(missing, s)
+		}
+	}
+	return &AuthError{
+		Code:       codes.PermissionDenied,
+		Reason:     audit.ReasonInsufficientScope,
+		ClientID:   p.ClientID,
+		Message:    "missing scope: " + strings.Join(missing, " "),
+		OAuthError: ErrInsufficientScope,
+		Scope:      r.scopeAttr,
+	}
+}
+
+// refuse records the refusal and returns the status error sent back. A
+// verifier failure while the caller's context is done is the caller's own
+// cancellation: it is returned as Canceled or DeadlineExceeded and not
+// recorded as an auth failure.
+func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) error {
+	if ae.Code == codes.Unavailable && ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	remote := req.remote
+	if req.grpcCtx {
+		remote = v.grpcRemote(ctx)
+	}
+	if ae.Err != nil {
+		v.log.LogAttrs(ctx, slog.LevelWarn, "authn: credential check failed",
+			slog.String("method", req.method), slog.String("reason", string(ae.Reason)), slog.String("error", ae.Err.Error()))
+	}
+	v.rec.RecordFailure(ctx, audit.Failure{
+		Reason:   ae.Reason,
+		ClientID: ae.ClientID,
+		Method:   req.method,
+		Remote:   remote,
+		Service:  v.service,
+		At:       time.Now(),
+	})
+	return ae.GRPCStatus().Err()
+}
+
+// grpcRemote is the caller's address: the peer's, or the rightmost
+// x-forwarded-for entry when the peer is a trusted forwarder.
+func (v *Validator) grpcRemote(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	if v.trusted != nil && v.trusted(p.Addr) {
+		if ip := lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
+			return ip
+		}
+	}
+	return hostOnly(p.Addr.String())
+}
+
+// lastForwarded returns the rightmost address of X-Forwarded-For values:
+// the one the trusted forwarder added. Entries before it were set by the
+// client and are never used.
+func lastForwarded(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	v := values[len(values)-1]
+	if j := strings.LastIndexByte(v, ','); j >= 0 {
+		v = v[j+1:]
+	}
+	return strings.TrimSpace(v)
+}
+
+func hostOnly(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}

@@ -1,0 +1,16 @@
+// Package conformance is the executable form of the clients.Store contract.
+// Every backend's tests call Run, so the SQLite and PostgreSQL stores are
+// held to the same behaviour, including the choices the interface leaves
+// open (recorded in the test names and comments of this package):
+//
+//   - returned slices are never nil: nil and empty are stored alike;
+//   - times come back in UTC, truncated to microseconds; zero optional times
+//     (no expiry, never used) stay zero;
+//   - AccessTokenLifetime is kept to the millisecond;
+//   - ListClients, ListSecrets and ListAPIKeys of nothing return an empty
+//     slice, not an error; ListClients refuses a limit below 1;
+//   - granting a scope missing from the catalogue fails with ErrNotFound;
+//   - TouchAPIKey of an unknown key is not an error;
+//   - a zero previousExpiresAt in RotateSecret expires the old secrets at
+//     the new one's CreatedAt.
+package conformance

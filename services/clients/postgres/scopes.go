@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/services/clients"
+)
+
+// EnsureScopes implements clients.Store.
+func (s *Store) EnsureScopes(ctx context.Context, scopes []clients.Scope) error {
+	if len(scopes) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(q querier) error {
+		for _, sc := range scopes {
+			_, err := q.Exec(ctx, `
+				INSERT INTO scopes (name, description, system, created_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (name) DO NOTHING`,
+				sc.Name, sc.Description, sc.System, sc.CreatedAt)
+			if err != nil {
+				return fmt.Errorf("scope %q: %w", sc.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clients: ensure scopes: %w", err)
+	}
+	return nil
+}
+
+// CreateScope implements clients.Store.
+func (s *Store) CreateScope(ctx context.Context, sc clients.Scope) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO scopes (name, description, system, created_at) VALUES ($1, $2, $3, $4)`,
+		sc.Name, sc.Description, sc.System, sc.CreatedAt)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("clients: create scope %q: %w", sc.Name, clients.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fmt.Errorf("clients: create scope %q: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// ListScopes implements clients.Store.
+func (s *Store) ListScopes(ctx context.Context) ([]clients.Scope, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, description, system, created_at FROM scopes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("clients: list scopes: %w", err)
+	}
+	defer rows.Close()
+	out := []clients.Scope{}
+	for rows.Next() {
+		var sc clients.Scope
+		if err := rows.Scan(&sc.Name, &sc.Description, &sc.System, &sc.CreatedAt); err != nil {
+			return nil, fmt.Errorf("clients: list scopes: %w", err)
+		}
+		sc.CreatedAt = utc(sc.CreatedAt)
+		out = append(out, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clients: list scopes: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteScope implements clients.Store. The foreign keys from client_scopes
+// and api_key_scopes refuse the delete while the scope is granted, so there
+// is no window between a check and the delete.
+func (s *Store) DeleteScope(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM scopes WHERE name = $1`, name)
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("clients: delete scope %q: %w", name, clients.ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("clients: delete scope %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("clients: delete scope %q: %w", name, clients.ErrNotFound)
+	}
+	return nil
+}
+
+// grantScopes inserts the join rows of a client (table client_scopes, owner
+// column client_id) or a key (api_key_scopes, key_id), one by one so that a
+// missing scope can be named in the error.
+func grantScopes(ctx context.Context, q querier, table, ownerCol, owner string, scopes []string) error {
+	stmt := `INSERT INTO ` + table + ` (` + ownerCol + `, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+	for _, sc := range scopes {
+		_, err := q.Exec(ctx, stmt, owner, sc)
+		if isForeignKeyViolation(err) {
+			return fmt.Errorf("scope %q is not in the catalogue: %w", sc, clients.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("grant scope %q: %w", sc, err)
+		}
+	}
+	return nil
+}

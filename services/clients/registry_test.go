@@ -1,0 +1,596 @@
+package clients_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type events struct {
+	mu  sync.Mutex
+	got []*eventsv1.ClientChanged
+}
+
+func (e *events) PublishClientChanged(_ context.Context, ev *eventsv1.ClientChanged) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, ev)
+	return nil
+}
+
+func (e *events) last() *eventsv1.ClientChanged {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.got) == 0 {
+		return nil
+	}
+	return e.got[len(e.got)-1]
+}
+
+type fixture struct {
+	r     *clients.Registry
+	clock *clock
+	ev    *events
+	store clients.Store
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	store, err := sqlite.New(dbtest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{clock: &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}, ev: &events{}, store: store}
+	f.r = clients.New(store, clients.WithClock(f.clock.Now), clients.WithPublisher(f.ev))
+	ctx := context.Background()
+	if err := f.r.SeedScopes(ctx, []string{"gatehouse:admin"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"orders:read", "orders:write"} {
+		if _, err := f.r.CreateScope(ctx, &clientsv1.CreateScopeRequest{Scope: &clientsv1.Scope{Name: s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func partner() *clientsv1.Client {
+	return &clientsv1.Client{
+		Name:       "Partner",
+		Type:       clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY,
+		GrantTypes: []string{"client_credentials"},
+		Scopes:     []string{"orders:read", "orders:write"},
+	}
+}
+
+func spa() *clientsv1.Client {
+	return &clientsv1.Client{
+		Name:         "SPA",
+		Type:         clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY,
+		Public:       true,
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		RedirectUris: []string{"https://app.example/cb", "http://127.0.0.1:49152/cb"},
+		Scopes:       []string{"orders:read"},
+	}
+}
+
+// badField returns the field named by an InvalidArgument error.
+func badField(t *testing.T, err error) string {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument {
+		t.Fatalf("code %v (%v), want InvalidArgument", st.Code(), err)
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+			return br.GetFieldViolations()[0].GetField()
+		}
+	}
+	t.Fatalf("no field violation in %v", err)
+	return ""
+}
+
+func TestCreateClientRefusesInvalidInput(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		edit  func(c *clientsv1.Client)
+		field string
+	}{
+		{"no name", func(c *clientsv1.Client) { c.Name = " " }, "name"},
+		{"no type", func(c *clientsv1.Client) { c.Type = 0 }, "type"},
+		{"unknown grant", func(c *clientsv1.Client) { c.GrantTypes = []string{"password"} }, "grant_types"},
+		{"implicit grant", func(c *clientsv1.Client) { c.GrantTypes = []string{"implicit"} }, "grant_types"},
+		{"public client credentials", func(c *clientsv1.Client) { c.Public = true }, "grant_types"},
+		{"public with secret method", func(c *clientsv1.Client) {
+			c.Public, c.GrantTypes, c.RedirectUris, c.TokenEndpointAuthMethod = true, []string{"authorization_code"}, []string{"https://a.example/cb"}, "client_secret_basic"
+		}, "token_endpoint_auth_method"},
+		{"uncatalogued scope", func(c *clientsv1.Client) { c.Scopes = []string{"orders:delete"} }, "scopes"},
+		{"code without redirect", func(c *clientsv1.Client) { c.GrantTypes = []string{"authorization_code"} }, "redirect_uris"},
+		{"wildcard redirect", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://*.example/cb"}
+		}, "redirect_uris"},
+		{"fragment redirect", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://a.example/cb#x"}
+		}, "redirect_uris"},
+		{"http non-loopback redirect", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"http://a.example/cb"}
+		}, "redirect_uris"},
+		{"userinfo redirect", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://a.example@evil.example/cb"}
+		}, "redirect_uris"},
+		{"relative redirect", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"/cb"}
+		}, "redirect_uris"},
+		{"lifetime too long", func(c *clientsv1.Client) { c.AccessTokenLifetime = durationpb.New(61 * time.Minute) }, "access_token_lifetime"},
+		{"first party too short", func(c *clientsv1.Client) {
+			c.Type, c.AccessTokenLifetime = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, durationpb.New(4*time.Minute)
+		}, "access_token_lifetime"},
+		{"first party too long", func(c *clientsv1.Client) {
+			c.Type, c.AccessTokenLifetime = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, durationpb.New(16*time.Minute)
+		}, "access_token_lifetime"},
+		{"tls method without subject", func(c *clientsv1.Client) { c.TokenEndpointAuthMethod = "tls_client_auth" }, "tls_client_auth"},
+		{"tls method with two subjects", func(c *clientsv1.Client) {
+			c.TokenEndpointAuthMethod = "tls_client_auth"
+			c.TlsClientAuth = &clientsv1.TLSClientAuth{SubjectDn: "CN=a", SanDns: "a.example"}
+		}, "tls_client_auth"},
+		{"binding without mtls", func(c *clientsv1.Client) {
+			c.TlsClientAuth = &clientsv1.TLSClientAuth{BoundAccessTokens: true}
+		}, "tls_client_auth.bound_access_tokens"},
+		{"unknown auth method", func(c *clientsv1.Client) { c.TokenEndpointAuthMethod = "private_key_jwt" }, "token_endpoint_auth_method"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := partner()
+			tc.edit(c)
+			_, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: c})
+			if got := badField(t, err); got != tc.field {
+				t.Fatalf("field %q (%v), want %q", got, err, tc.field)
+			}
+		})
+	}
+	list, err := f.r.ListClients(ctx, &clientsv1.ListClientsRequest{})
+	if err != nil || len(list.GetClients()) != 0 {
+		t.Fatalf("refused creates wrote something: %v %v", list, err)
+	}
+}
+
+func TestCreateClientDefaultsAndSecret(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	resp, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := resp.GetClient()
+	if c.GetTokenEndpointAuthMethod() != "client_secret_basic" || c.GetAccessTokenLifetime().AsDuration() != 10*time.Minute ||
+		c.GetRateLimitTier() != clientsv1.RateLimitTier_RATE_LIMIT_TIER_STANDARD {
+		t.Fatalf("defaults not applied: %v", c)
+	}
+	if len(resp.GetClientSecret()) != 43 {
+		t.Fatalf("secret length %d, want 43 (256 bits base64url)", len(resp.GetClientSecret()))
+	}
+	if ev := f.ev.last(); ev.GetChange() != eventsv1.ClientChanged_CHANGE_CREATED || ev.GetClientId() != c.GetClientId() {
+		t.Fatalf("event %v", ev)
+	}
+	got, err := f.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: c.GetClientId()})
+	if err != nil || got.GetClient().GetName() != "Partner" {
+		t.Fatalf("GetClient: %v %v", got, err)
+	}
+	if _, err := f.r.VerifyClientSecret(ctx, &clientsv1.VerifyClientSecretRequest{ClientId: c.GetClientId(), ClientSecret: resp.GetClientSecret()}); err != nil {
+		t.Fatalf("secret does not verify: %v", err)
+	}
+
+	pub, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: spa()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.GetClientSecret() != "" || pub.GetClient().GetTokenEndpointAuthMethod() != "none" {
+		t.Fatalf("public client got a secret or method %q", pub.GetClient().GetTokenEndpointAuthMethod())
+	}
+}
+
+func TestRotateClientSecretGrace(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		grace     *durationpb.Duration
+		after     time.Duration
+		oldWorks  bool
+		wantGrace time.Duration
+	}{
+		{"default grace, within", nil, 23 * time.Hour, true, 24 * time.Hour},
+		{"default grace, after", nil, 24 * time.Hour, false, 24 * time.Hour},
+		{"zero grace", durationpb.New(0), 0, false, 0},
+		{"one hour, within", durationpb.New(time.Hour), 59 * time.Minute, true, time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, old := created.GetClient().GetClientId(), created.GetClientSecret()
+			f.clock.Advance(time.Second)
+			rot, err := f.r.RotateClientSecret(ctx, &clientsv1.RotateClientSecretRequest{ClientId: id, GracePeriod: tc.grace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rot.GetPreviousSecretExpireTime().AsTime().Sub(f.clock.Now()); got != tc.wantGrace {
+				t.Fatalf("previous secret expires in %v, want %v", got, tc.wantGrace)
+			}
+			f.clock.Advance(tc.after)
+			verify := func(secret string) bool {
+				_, err := f.r.VerifyClientSecret(ctx, &clientsv1.VerifyClientSecretRequest{ClientId: id, ClientSecret: secret})
+				if err != nil && status.Code(err) != codes.Unauthenticated {
+					t.Fatal(err)
+				}
+				return err == nil
+			}
+			if verify(old) != tc.oldWorks {
+				t.Fatalf("old secret works = %v, want %v", !tc.oldWorks, tc.oldWorks)
+			}
+			if !verify(rot.GetClientSecret()) {
+				t.Fatal("new secret does not work")
+			}
+			if verify(rot.GetClientSecret()[:42] + "x") {
+				t.Fatal("a wrong secret works")
+			}
+		})
+	}
+}
+
+func TestAPIKeyLifecycle(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetClient().GetClientId()
+	verify := func(raw string) *clientsv1.VerifyAPIKeyResponse {
+		t.Helper()
+		v, err := f.r.VerifyAPIKey(ctx, &clientsv1.VerifyAPIKeyRequest{ApiKey: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	// Scopes must be a non-empty subset of the client's.
+	for _, scopes := range [][]string{nil, {"gatehouse:admin"}, {"orders:read", "nope"}} {
+		_, err := f.r.CreateAPIKey(ctx, &clientsv1.CreateAPIKeyRequest{ClientId: id, Scopes: scopes})
+		if badField(t, err) != "scopes" {
+			t.Fatalf("scopes %v accepted", scopes)
+		}
+	}
+	if _, err := f.r.CreateAPIKey(ctx, &clientsv1.CreateAPIKeyRequest{ClientId: id, Scopes: []string{"orders:read"}, Ttl: durationpb.New(time.Second)}); badField(t, err) != "ttl" {
+		t.Fatal("1s ttl accepted")
+	}
+	if _, err := f.r.CreateAPIKey(ctx, &clientsv1.CreateAPIKeyRequest{ClientId: "c_nope", Scopes: []string{"orders:read"}}); status.Code(err) != codes.NotFound {
+		t.Fatalf("key for unknown client: %v", err)
+	}
+
+	key, err := f.r.CreateAPIKey(ctx, &clientsv1.CreateAPIKeyRequest{ClientId: id, Scopes: []string{"orders:read"}, Ttl: durationpb.New(90 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := key.GetApiKey()
+	if v := verify(raw); v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_UNSPECIFIED ||
+		v.GetClientId() != id || strings.Join(v.GetScopes(), " ") != "orders:read" ||
+		v.GetRateLimitTier() != clientsv1.RateLimitTier_RATE_LIMIT_TIER_STANDARD {
+		t.Fatalf("good key: %v", v)
+	}
+
+	// Failures, each with its reason.
+	typo := []byte(raw)
+	typo[12] ^= 1
+	k2, err := f.r.CreateAPIKey(ctx, &clientsv1.CreateAPIKeyRequest{ClientId: id, Scopes: []string{"orders:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := raw[:4+16+1] + k2.GetApiKey()[4+16+1:] // right key_id, another key's secret
+	if v := verify(string(typo)); v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_MALFORMED {
+		t.Fatalf("typo: %v", v)
+	}
+	if v := verify(forged); v.GetFailure() == clientsv1.APIKeyFailure_API_KEY_FAILURE_UNSPECIFIED {
+		t.Fatal("a key with another key's secret verified")
+	}
+
+	// Narrowing the client narrows its keys at once.
+	if _, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{
+		Client:     &clientsv1.Client{ClientId: id, Scopes: []string{"orders:write"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"scopes"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(raw); len(v.GetScopes()) != 0 {
+		t.Fatalf("key keeps a scope its client lost: %v", v.GetScopes())
+	}
+
+	// Rotation: the old key works during the grace period, then expires.
+	rot, err := f.r.RotateAPIKey(ctx, &clientsv1.RotateAPIKeyRequest{ClientId: id, KeyId: key.GetKey().GetKeyId(), GracePeriod: durationpb.New(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.GetKey().GetExpireTime().AsTime().Sub(f.clock.Now()) != 90*24*time.Hour {
+		t.Fatalf("rotated key lifetime %v", rot.GetKey().GetExpireTime().AsTime().Sub(f.clock.Now()))
+	}
+	if _, err := f.r.RotateAPIKey(ctx, &clientsv1.RotateAPIKeyRequest{ClientId: id, KeyId: key.GetKey().GetKeyId()}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("second rotation of the same key: %v", err)
+	}
+	f.clock.Advance(59 * time.Minute)
+	if v := verify(raw); v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_UNSPECIFIED {
+		t.Fatalf("old key inside grace: %v", v.GetFailure())
+	}
+	f.clock.Advance(time.Minute)
+	if v := verify(raw); v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_EXPIRED {
+		t.Fatalf("old key after grace: %v", v.GetFailure())
+	}
+
+	// Another client cannot touch the key, and learns nothing.
+	other, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.r.RevokeAPIKey(ctx, &clientsv1.RevokeAPIKeyRequest{ClientId: other.GetClient().GetClientId(), KeyId: rot.GetKey().GetKeyId()}); status.Code(err) != codes.NotFound {
+		t.Fatalf("revoke through another client: %v", err)
+	}
+
+	// Revocation, twice (idempotent), then refused.
+	for range 2 {
+		rev, err := f.r.RevokeAPIKey(ctx, &clientsv1.RevokeAPIKeyRequest{ClientId: id, KeyId: rot.GetKey().GetKeyId()})
+		if err != nil || !rev.GetKey().GetRevoked() {
+			t.Fatalf("revoke: %v %v", rev, err)
+		}
+		f.clock.Advance(time.Second)
+	}
+	if v := verify(rot.GetApiKey()); v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_REVOKED {
+		t.Fatalf("revoked key: %v", v.GetFailure())
+	}
+	if ev := f.ev.last(); ev.GetChange() != eventsv1.ClientChanged_CHANGE_API_KEY_REVOKED || ev.GetKeyId() != rot.GetKey().GetKeyId() {
+		t.Fatalf("event %v", ev)
+	}
+
+	// A disabled client's keys stop.
+	if _, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{
+		Client:     &clientsv1.Client{ClientId: id, Disabled: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"disabled"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := f.ev.last(); ev.GetChange() != eventsv1.ClientChanged_CHANGE_DISABLED {
+		t.Fatalf("event %v", ev)
+	}
+	if v := verify(k2.GetApiKey()); v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_CLIENT_DISABLED {
+		t.Fatalf("disabled client's key: %v", v.GetFailure())
+	}
+
+	// Listing shows every key and no secret.
+	list, err := f.r.ListAPIKeys(ctx, &clientsv1.ListAPIKeysRequest{ClientId: id})
+	if err != nil || len(list.GetKeys()) != 3 {
+		t.Fatalf("ListAPIKeys: %d keys, %v", len(list.GetKeys()), err)
+	}
+	if strings.Contains(list.String(), raw[21:]) {
+		t.Fatal("a secret appears in ListAPIKeys")
+	}
+}
+
+func TestAPIKeyLastUsedThrottled(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := f.r.CreateAPIKey(ctx, &clientsv1.CreateAPIKeyRequest{ClientId: created.GetClient().GetClientId(), Scopes: []string{"orders:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() time.Time {
+		k, err := f.store.GetAPIKey(ctx, key.GetKey().GetKeyId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.LastUsedAt
+	}
+	first := f.clock.Now()
+	steps := []struct {
+		advance time.Duration
+		want    time.Time
+	}{
+		{0, first},
+		{30 * time.Second, first},
+		{31 * time.Second, first.Add(61 * time.Second)},
+	}
+	for _, s := range steps {
+		f.clock.Advance(s.advance)
+		if _, err := f.r.VerifyAPIKey(ctx, &clientsv1.VerifyAPIKeyRequest{ApiKey: key.GetApiKey()}); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastUsed(); !got.Equal(s.want) {
+			t.Fatalf("after +%v: last used %v, want %v", s.advance, got, s.want)
+		}
+	}
+}
+
+func TestUpdateClientMask(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetClient().GetClientId()
+	tests := []struct {
+		name  string
+		paths []string
+		patch *clientsv1.Client
+		code  codes.Code
+		check func(*clientsv1.Client) bool
+	}{
+		{"rename only", []string{"name"}, &clientsv1.Client{Name: "Renamed", Scopes: []string{}}, codes.OK,
+			func(c *clientsv1.Client) bool { return c.GetName() == "Renamed" && len(c.GetScopes()) == 2 }},
+		{"tier", []string{"rate_limit_tier"}, &clientsv1.Client{RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH}, codes.OK,
+			func(c *clientsv1.Client) bool { return c.GetRateLimitTier() == clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH }},
+		{"immutable field", []string{"client_id"}, &clientsv1.Client{}, codes.InvalidArgument, nil},
+		{"type is immutable", []string{"type"}, &clientsv1.Client{}, codes.InvalidArgument, nil},
+		{"empty mask", nil, &clientsv1.Client{}, codes.InvalidArgument, nil},
+		{"invalid result", []string{"grant_types"}, &clientsv1.Client{GrantTypes: []string{"password"}}, codes.InvalidArgument, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.patch.ClientId = id
+			resp, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: tc.patch, UpdateMask: &fieldmaskpb.FieldMask{Paths: tc.paths}})
+			if status.Code(err) != tc.code {
+				t.Fatalf("code %v (%v), want %v", status.Code(err), err, tc.code)
+			}
+			if tc.check != nil && !tc.check(resp.GetClient()) {
+				t.Fatalf("update not applied as asked: %v", resp.GetClient())
+			}
+		})
+	}
+	if _, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: &clientsv1.Client{ClientId: "c_nope", Name: "x"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}}}); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown client: %v", err)
+	}
+}
+
+func TestScopes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		code codes.Code
+	}{
+		{"has space", codes.InvalidArgument},
+		{`quo"te`, codes.InvalidArgument},
+		{"", codes.InvalidArgument},
+		{"gatehouse:mine", codes.InvalidArgument},
+		{"orders:read", codes.AlreadyExists},
+		{"billing:read", codes.OK},
+	} {
+		_, err := f.r.CreateScope(ctx, &clientsv1.CreateScopeRequest{Scope: &clientsv1.Scope{Name: tc.name}})
+		if status.Code(err) != tc.code {
+			t.Fatalf("CreateScope(%q): %v, want %v", tc.name, err, tc.code)
+		}
+	}
+	if _, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		code codes.Code
+	}{
+		{"orders:read", codes.FailedPrecondition},     // in use
+		{"gatehouse:admin", codes.FailedPrecondition}, // system
+		{"nope", codes.NotFound},
+		{"billing:read", codes.OK},
+	} {
+		_, err := f.r.DeleteScope(ctx, &clientsv1.DeleteScopeRequest{Name: tc.name})
+		if status.Code(err) != tc.code {
+			t.Fatalf("DeleteScope(%q): %v, want %v", tc.name, err, tc.code)
+		}
+	}
+}
+
+func TestListClientsPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	want := map[string]bool{}
+	for range 5 {
+		c, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[c.GetClient().GetClientId()] = true
+	}
+	got := map[string]bool{}
+	token := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+		resp, err := f.r.ListClients(ctx, &clientsv1.ListClientsRequest{PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range resp.GetClients() {
+			if got[c.GetClientId()] {
+				t.Fatal("a client appears twice")
+			}
+			got[c.GetClientId()] = true
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %d clients, want %d", len(got), len(want))
+	}
+	for _, bad := range []*clientsv1.ListClientsRequest{{PageSize: -1}, {PageSize: 501}, {PageToken: "!!"}} {
+		if _, err := f.r.ListClients(ctx, bad); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("ListClients(%v): %v", bad, err)
+		}
+	}
+}
+
+func TestBootstrapOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var saved []string
+	save := func(raw string) error { saved = append(saved, raw); return nil }
+	created, err := f.r.Bootstrap(ctx, save)
+	if err != nil || !created || len(saved) != 1 {
+		t.Fatalf("first bootstrap: %v %v %d", created, err, len(saved))
+	}
+	v, err := f.r.VerifyAPIKey(ctx, &clientsv1.VerifyAPIKeyRequest{ApiKey: saved[0]})
+	if err != nil || v.GetFailure() != 0 || strings.Join(v.GetScopes(), " ") != clients.AdminScope {
+		t.Fatalf("bootstrap key: %v %v", v, err)
+	}
+	created, err = f.r.Bootstrap(ctx, save)
+	if err != nil || created || len(saved) != 1 {
+		t.Fatalf("second bootstrap: %v %v %d", created, err, len(saved))
+	}
+
+	// A failure to save leaves nothing behind.
+	g := newFixture(t)
+	if _, err := g.r.Bootstrap(ctx, func(string) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("bootstrap succeeded without saving the key")
+	}
+	if _, err := g.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: clients.AdminClientID}); status.Code(err) != codes.NotFound {
+		t.Fatalf("admin client exists after a failed save: %v", err)
+	}
+}

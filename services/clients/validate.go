@@ -1,0 +1,242 @@
+package clients
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Grant types the registry accepts. The implicit and password grants are
+// deliberately absent (RFC 9700 §2.1.2, §2.4).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// Token endpoint authentication methods (RFC 7591 §2, RFC 8705 §2).
+const (
+	AuthNone                 = "none"
+	AuthSecretBasic          = "client_secret_basic"
+	AuthSecretPost           = "client_secret_post"
+	AuthTLSClient            = "tls_client_auth"
+	AuthSelfSignedTLSClient  = "self_signed_tls_client_auth"
+	defaultAccessTokenTTL    = 10 * time.Minute
+	firstPartyMinAccessToken = 5 * time.Minute
+	firstPartyMaxAccessToken = 15 * time.Minute
+	thirdPartyMaxAccessToken = 60 * time.Minute
+	minAccessTokenLifetime   = time.Minute
+)
+
+// Rate-limit tiers, named as in pkg/ratelimit.
+var rateLimitTiers = []string{"standard", "high", "low", "internal"}
+
+var grantTypes = []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken}
+
+var confidentialAuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthTLSClient, AuthSelfSignedTLSClient}
+
+// FieldError is invalid input naming the offending field, so the API can
+// answer InvalidArgument with a precise field violation.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// normalize fills defaults that depend on other fields, before validation.
+func (c *Client) normalize() {
+	if c.AuthMethod == "" {
+		if c.Public {
+			c.AuthMethod = AuthNone
+		} else {
+			c.AuthMethod = AuthSecretBasic
+		}
+	}
+	if c.AccessTokenLifetime == 0 {
+		c.AccessTokenLifetime = defaultAccessTokenTTL
+	}
+	if c.RateLimitTier == "" {
+		c.RateLimitTier = "standard"
+	}
+	if c.Type == ThirdParty && slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
+		// Third parties acting for a user always ask the user first.
+		c.RequireConsent = true
+	}
+	c.GrantTypes = dedupe(c.GrantTypes)
+	c.Scopes = dedupe(c.Scopes)
+	c.RedirectURIs = dedupe(c.RedirectURIs)
+}
+
+// validate checks a client against the registry's rules; catalogue holds
+// the names of the catalogued scopes.
+func (c *Client) validate(catalogue map[string]bool) error {
+	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
+		return fieldErr("name", "required, at most 200 characters")
+	}
+	if c.Type != FirstParty && c.Type != ThirdParty {
+		return fieldErr("type", "must be first_party or third_party")
+	}
+	if len(c.GrantTypes) == 0 {
+		return fieldErr("grant_types", "at least one grant type is required")
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(grantTypes, g) {
+			return fieldErr("grant_types", "unsupported grant type %q (allowed: %s)", g, strings.Join(grantTypes, ", "))
+		}
+	}
+	hasCode := slices.Contains(c.GrantTypes, GrantAuthorizationCode)
+	if slices.Contains(c.GrantTypes, GrantRefreshToken) && !hasCode {
+		return fieldErr("grant_types", "refresh_token needs authorization_code")
+	}
+	if c.Public && slices.Contains(c.GrantTypes, GrantClientCredentials) {
+		return fieldErr("grant_types", "a public client cannot use client_credentials")
+	}
+	if hasCode && len(c.RedirectURIs) == 0 {
+		return fieldErr("redirect_uris", "authorization_code needs at least one redirect URI")
+	}
+	if !hasCode && len(c.RedirectURIs) > 0 {
+		return fieldErr("redirect_uris", "only clients using authorization_code have redirect URIs")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			return fieldErr("redirect_uris", "%q: %s", u, err)
+		}
+	}
+	for _, s := range c.Scopes {
+		if !catalogue[s] {
+			return fieldErr("scopes", "scope %q is not in the scope catalogue", s)
+		}
+	}
+	if err := c.validateAuthMethod(); err != nil {
+		return err
+	}
+	lo, hi := minAccessTokenLifetime, thirdPartyMaxAccessToken
+	if c.Type == FirstParty {
+		lo, hi = firstPartyMinAccessToken, firstPartyMaxAccessToken
+	}
+	if c.AccessTokenLifetime < lo || c.AccessTokenLifetime > hi {
+		return fieldErr("access_token_lifetime", "must be between %s and %s for a %s client", lo, hi, c.Type)
+	}
+	if !slices.Contains(rateLimitTiers, c.RateLimitTier) {
+		return fieldErr("rate_limit_tier", "unknown tier %q", c.RateLimitTier)
+	}
+	return nil
+}
+
+func (c *Client) validateAuthMethod() error {
+	t := c.TLS
+	if c.Public {
+		if c.AuthMethod != AuthNone {
+			return fieldErr("token_endpoint_auth_method", "a public client has no secret or certificate: use none")
+		}
+	} else if !slices.Contains(confidentialAuthMethods, c.AuthMethod) {
+		return fieldErr("token_endpoint_auth_method", "must be one of %s for a confidential client", strings.Join(confidentialAuthMethods, ", "))
+	}
+	subjects := 0
+	for _, v := range []string{t.SubjectDN, t.SANDNS, t.SANURI, t.SANIP, t.SANEmail} {
+		if v != "" {
+			subjects++
+		}
+	}
+	switch c.AuthMethod {
+	case AuthTLSClient:
+		if subjects != 1 {
+			return fieldErr("tls_client_auth", "tls_client_auth needs exactly one of subject_dn, san_dns, san_uri, san_ip, san_email")
+		}
+		if t.SANIP != "" && net.ParseIP(t.SANIP) == nil {
+			return fieldErr("tls_client_auth.san_ip", "not an IP address")
+		}
+		if len(t.CertificateThumbprints) > 0 {
+			return fieldErr("tls_client_auth.certificate_thumbprints", "only for self_signed_tls_client_auth")
+		}
+	case AuthSelfSignedTLSClient:
+		if len(t.CertificateThumbprints) == 0 {
+			return fieldErr("tls_client_auth.certificate_thumbprints", "self_signed_tls_client_auth needs at least one certificate thumbprint")
+		}
+		if subjects != 0 {
+			return fieldErr("tls_client_auth", "subject fields are only for tls_client_auth")
+		}
+		for _, tp := range t.CertificateThumbprints {
+			if len(tp) != 43 || strings.Trim(tp, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+				return fieldErr("tls_client_auth.certificate_thumbprints", "%q is not a base64url SHA-256 thumbprint", tp)
+			}
+		}
+	default:
+		if subjects != 0 || len(t.CertificateThumbprints) != 0 {
+			return fieldErr("tls_client_auth", "certificate fields need an mTLS token_endpoint_auth_method")
+		}
+		if t.BoundAccessTokens {
+			return fieldErr("tls_client_auth.bound_access_tokens", "certificate-bound tokens need an mTLS token_endpoint_auth_method")
+		}
+	}
+	return nil
+}
+
+// validateRedirectURI enforces what exact-string matching at the
+// authorization endpoint relies on (RFC 9700 §2.1, RFC 8252 §7.3): an
+// absolute https URI, or http on a loopback IP literal; no fragment, no
+// userinfo, no wildcard.
+func validateRedirectURI(raw string) error {
+	if strings.ContainsAny(raw, "*") {
+		return fmt.Errorf("wildcards are not allowed")
+	}
+	if strings.ContainsAny(raw, " \t\r\n\\") {
+		return fmt.Errorf("white space and backslashes are not allowed")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URI")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("a fragment is not allowed")
+	}
+	if u.User != nil {
+		return fmt.Errorf("userinfo is not allowed")
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return fmt.Errorf("must be an absolute URI with a host")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		ip := net.ParseIP(u.Hostname())
+		if ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("http is allowed only on a loopback IP literal (RFC 8252 §7.3)")
+		}
+	default:
+		return fmt.Errorf("scheme must be https (or http on loopback)")
+	}
+	return nil
+}
+
+// validateScopeName follows RFC 6749 §3.3: scope-token = 1*NQCHAR.
+func validateScopeName(name string) error {
+	if name == "" || len(name) > 128 {
+		return fieldErr("scope.name", "required, at most 128 characters")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return fieldErr("scope.name", "only printable ASCII without space, quote or backslash (RFC 6749 §3.3)")
+		}
+	}
+	return nil
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
