@@ -169,7 +169,7 @@ func (s *server) cli(t *testing.T, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	if err != nil {
-		return out.String(), fmt.Errorf("%v: %s", err, strings.TrimSpace(errOut.String()))
+		return out.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(errOut.String()))
 	}
 	return out.String(), nil
 }

@@ -84,10 +84,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		return nil, err
 	}
 
-	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	var lc net.ListenConfig
+	if a.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen on grpc-addr %s: %w", cfg.GRPCAddr, err)
 	}
-	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if a.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
 		a.grpcLis.Close() //nolint:errcheck,gosec // already failing
 		return nil, fmt.Errorf("listen on http-addr %s: %w", cfg.HTTPAddr, err)
 	}
@@ -103,7 +104,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	registerReflection(a.grpcSrv)
 
-	if a.gateway, err = newGateway(ctx, a.grpcSrv, realm); err != nil {
+	if a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.gateway.close)

@@ -32,6 +32,12 @@ func newAuth(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics 
 		return nil, fmt.Errorf("auth rules: %w", err)
 	}
 	keys := authn.NewAPIKeyAuthenticator(verifier, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
+	// Changes published while the connection was down are lost to this
+	// subscriber, so a reconnect drops every cached verification.
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		log.Info("nats reconnected; dropping cached API-key verifications", "url", c.ConnectedUrlRedacted())
+		keys.InvalidateAll()
+	})
 	stop, err := keys.FollowClientChanges(ctx, nc)
 	if err != nil {
 		return nil, fmt.Errorf("follow client changes: %w", err)

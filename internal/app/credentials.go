@@ -23,7 +23,7 @@ type Credentials struct {
 // writeCredentials writes the file with mode 0600 through a temporary file
 // and a rename, so a reader never sees half a file.
 func writeCredentials(path string, c Credentials) error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := json.MarshalIndent(c, "", "  ") //nolint:gosec // writing the key to its 0600 file is the point
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func writeCredentials(path string, c Credentials) error {
 // file (they change between runs when a port is 0) and keeps its key. A
 // missing file is left missing: the key was shown once.
 func refreshAddresses(path, grpcAddr, httpAddr string) error {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // path is <data-dir>/admin-credentials.json from configuration
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

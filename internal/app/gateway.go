@@ -31,7 +31,7 @@ type gateway struct {
 // whose x-forwarded-for metadata may be trusted for the caller's address.
 func isGatewayPeer(addr net.Addr) bool { return addr != nil && addr.Network() == "bufconn" }
 
-func newGateway(ctx context.Context, srv *grpc.Server, realm string) (*gateway, error) {
+func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator) (*gateway, error) {
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient("passthrough:///gateway",
@@ -43,7 +43,7 @@ func newGateway(ctx context.Context, srv *grpc.Server, realm string) (*gateway, 
 		return nil, fmt.Errorf("gateway: connect to grpc: %w", err)
 	}
 	mux := runtime.NewServeMux(
-		runtime.WithErrorHandler(authn.GatewayErrorHandler(realm)),
+		runtime.WithErrorHandler(authn.GatewayErrorHandler(v.Realm())),
 		runtime.WithIncomingHeaderMatcher(authn.GatewayIncomingHeaderMatcher),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			// snake_case as in the proto, like the CLI's -o json.
@@ -55,7 +55,7 @@ func newGateway(ctx context.Context, srv *grpc.Server, realm string) (*gateway, 
 		conn.Close() //nolint:errcheck,gosec // already failing
 		return nil, fmt.Errorf("gateway: register clients: %w", err)
 	}
-	return &gateway{handler: authn.GatewayPreflight(mux), conn: conn, lis: lis}, nil
+	return &gateway{handler: v.GatewayPreflight(mux), conn: conn, lis: lis}, nil
 }
 
 func (g *gateway) close() {

@@ -187,7 +187,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 }
 
 func readYAML(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // the operator names the config file
 	if err != nil {
 		return nil, errors.New("cannot read the file")
 	}

@@ -126,7 +126,7 @@ func TestImmediateTx(t *testing.T) {
 			}
 			return boom
 		})
-		if err != boom {
+		if err != boom { //nolint:errorlint // the contract returns it unwrapped
 			t.Fatalf("err = %v, want boom unchanged", err)
 		}
 		if n := count(); n != 0 {

@@ -78,6 +78,8 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 		}),
+		// Keep publishing into the reconnect buffer while the server is away.
+		nats.ReconnectBufSize(8<<20),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("events: connect to nats: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/pkg/internal/natsfake"
 	"log/slog"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func TestReasons(t *testing.T) {
 }
 
 func TestNATSPublisher(t *testing.T) {
-	srv := startFakeNATS(t)
+	srv := natsfake.Start(t)
 	nc, err := nats.Connect(srv.URL(), nats.NoReconnect())
 	if err != nil {
 		t.Fatal(err)
@@ -234,12 +235,12 @@ func TestNATSPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case m := <-srv.pubs:
-		if m.subject != Subject {
-			t.Fatalf("subject = %q, want %q", m.subject, Subject)
+	case m := <-srv.Pubs:
+		if m.Subject != Subject {
+			t.Fatalf("subject = %q, want %q", m.Subject, Subject)
 		}
 		got := &eventsv1.AuthFailure{}
-		if err := proto.Unmarshal(m.data, got); err != nil {
+		if err := proto.Unmarshal(m.Data, got); err != nil {
 			t.Fatal(err)
 		}
 		if !proto.Equal(got, ev) {

@@ -93,7 +93,9 @@ func TestAPIKeyCache(t *testing.T) {
 		},
 		{
 			name: "never cached past expire_time",
-			resp: func(now time.Time) *clientsv1.VerifyAPIKeyResponse { return acceptedUntil("c", now.Add(10*time.Second), "s") },
+			resp: func(now time.Time) *clientsv1.VerifyAPIKeyResponse {
+				return acceptedUntil("c", now.Add(10*time.Second), "s")
+			},
 			steps: []struct {
 				advance   time.Duration
 				wantCalls int
@@ -101,7 +103,9 @@ func TestAPIKeyCache(t *testing.T) {
 		},
 		{
 			name: "already expired by our clock is not cached",
-			resp: func(now time.Time) *clientsv1.VerifyAPIKeyResponse { return acceptedUntil("c", now.Add(-time.Second), "s") },
+			resp: func(now time.Time) *clientsv1.VerifyAPIKeyResponse {
+				return acceptedUntil("c", now.Add(-time.Second), "s")
+			},
 			steps: []struct {
 				advance   time.Duration
 				wantCalls int

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"github.com/gatehouse-dev/gatehouse/pkg/internal/natsfake"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func TestApplyClientChanged(t *testing.T) {
 }
 
 func TestFollowClientChanges(t *testing.T) {
-	srv := startFakeNATS(t)
+	srv := natsfake.Start(t)
 	sub, err := nats.Connect(srv.URL(), nats.NoReconnect())
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ func TestFollowClientChanges(t *testing.T) {
 }
 
 func TestFollowEndsWithContext(t *testing.T) {
-	srv := startFakeNATS(t)
+	srv := natsfake.Start(t)
 	nc, err := nats.Connect(srv.URL(), nats.NoReconnect())
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -206,3 +207,8 @@ func newJSONLogger(w io.Writer) *slog.Logger {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newTestLimiter has a standard tier of one request per 2.5 s, burst 1.
+func newTestLimiter(clk *fakeClock) *ratelimit.Limiter {
+	return ratelimit.New(map[string]ratelimit.Tier{"standard": {Rate: 0.4, Burst: 1}}, ratelimit.WithClock(clk.Now))
+}

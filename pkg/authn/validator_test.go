@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -509,7 +510,7 @@ func TestStreamInterceptor(t *testing.T) {
 				if got := string(msg.GetPayload().GetBody()); got != tt.wantClient {
 					t.Fatalf("principal = %q, want %q", got, tt.wantClient)
 				}
-				if _, err := stream.Recv(); err != io.EOF {
+				if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 					t.Fatalf("end of stream: %v", err)
 				}
 			}

@@ -465,7 +465,9 @@ func TestUpdateClientMask(t *testing.T) {
 		{"rename only", []string{"name"}, &clientsv1.Client{Name: "Renamed", Scopes: []string{}}, codes.OK,
 			func(c *clientsv1.Client) bool { return c.GetName() == "Renamed" && len(c.GetScopes()) == 2 }},
 		{"tier", []string{"rate_limit_tier"}, &clientsv1.Client{RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH}, codes.OK,
-			func(c *clientsv1.Client) bool { return c.GetRateLimitTier() == clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH }},
+			func(c *clientsv1.Client) bool {
+				return c.GetRateLimitTier() == clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH
+			}},
 		{"immutable field", []string{"client_id"}, &clientsv1.Client{}, codes.InvalidArgument, nil},
 		{"type is immutable", []string{"type"}, &clientsv1.Client{}, codes.InvalidArgument, nil},
 		{"empty mask", nil, &clientsv1.Client{}, codes.InvalidArgument, nil},

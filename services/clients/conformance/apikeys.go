@@ -94,7 +94,7 @@ var apiKeyTests = []test{
 			u.Revoked, u.RevokedAt, u.Scopes = true, t0, nil
 			return boom
 		})
-		if err != boom {
+		if err != boom { //nolint:errorlint // the contract returns it unwrapped
 			t.Fatalf("err = %v, want the closure's error itself", err)
 		}
 		assertKey(t, e.getKey("k1"), k)

@@ -1,4 +1,7 @@
-package authn
+// Package natsfake is a minimal NATS server for the tests of the pkg module,
+// which must not depend on nats-server. It speaks just enough of the client
+// protocol for a nats.go client to connect, publish and subscribe.
+package natsfake
 
 import (
 	"bufio"
@@ -11,20 +14,22 @@ import (
 	"testing"
 )
 
-// fakeNATS speaks just enough of the NATS client protocol (INFO, CONNECT,
+// Server speaks just enough of the NATS client protocol (INFO, CONNECT,
 // PING/PONG, SUB, UNSUB, PUB, MSG) for a nats.go client to connect, publish
 // and subscribe, so tests need no nats-server.
-type fakeNATS struct {
+type Server struct {
 	lis net.Listener
 
 	mu    sync.Mutex
 	conns []*fakeConn
-	pubs  chan fakeMsg
+	// Pubs receives every published message (dropped when full).
+	Pubs chan Msg
 }
 
-type fakeMsg struct {
-	subject string
-	data    []byte
+// Msg is one message published to the server.
+type Msg struct {
+	Subject string
+	Data    []byte
 }
 
 type fakeConn struct {
@@ -33,21 +38,23 @@ type fakeConn struct {
 	subs map[string]string // sid -> subject
 }
 
-func startFakeNATS(t *testing.T) *fakeNATS {
+// Start runs a server on a free loopback port until the test ends.
+func Start(t testing.TB) *Server {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNATS{lis: lis, pubs: make(chan fakeMsg, 100)}
+	f := &Server{lis: lis, Pubs: make(chan Msg, 100)}
 	go f.accept()
 	t.Cleanup(func() { _ = lis.Close() })
 	return f
 }
 
-func (f *fakeNATS) URL() string { return "nats://" + f.lis.Addr().String() }
+// URL is the server's client URL.
+func (f *Server) URL() string { return "nats://" + f.lis.Addr().String() }
 
-func (f *fakeNATS) accept() {
+func (f *Server) accept() {
 	for {
 		c, err := f.lis.Accept()
 		if err != nil {
@@ -57,7 +64,7 @@ func (f *fakeNATS) accept() {
 	}
 }
 
-func (f *fakeNATS) serve(c net.Conn) {
+func (f *Server) serve(c net.Conn) {
 	defer c.Close()
 	fc := &fakeConn{w: bufio.NewWriter(c), subs: map[string]string{}}
 	f.mu.Lock()
@@ -96,9 +103,9 @@ func (f *fakeNATS) serve(c net.Conn) {
 	}
 }
 
-func (f *fakeNATS) deliver(subject string, data []byte) {
+func (f *Server) deliver(subject string, data []byte) {
 	select {
-	case f.pubs <- fakeMsg{subject, data}:
+	case f.Pubs <- Msg{subject, data}:
 	default:
 	}
 	f.mu.Lock()
