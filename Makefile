@@ -37,7 +37,7 @@ tools: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 .PHONY: gen
 gen: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.plugins ## regenerate gen/ from proto/ (reproducible)
-	$(BIN)/buf format --exit-code
+	$(BIN)/buf format --exit-code --diff
 	$(BIN)/buf lint
 	rm -rf gen/gatehouse gen/openapiv2
 	$(BIN)/buf generate
@@ -71,7 +71,7 @@ test: ## run every test of every module, with the race detector
 .PHONY: lint
 lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) ## gofmt, go vet, golangci-lint, buf lint/format, secret-comparison rule
 	$(BIN)/buf lint
-	$(BIN)/buf format --exit-code
+	$(BIN)/buf format --exit-code --diff
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 		test -z "$$unformatted" || { echo "gofmt needed: $$unformatted"; exit 1; }
 	go vet work

@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ func TestParseRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Parse(tc.raw); err != ErrMalformed {
+			if _, err := Parse(tc.raw); !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Parse(%s) = %v, want ErrMalformed", tc.name, err)
 			}
 		})

@@ -102,7 +102,7 @@ var valueTests = []test{
 			if s := e.secrets(id); len(s) != 1 || !bytes.Equal(s[0].Hash, h) {
 				t.Errorf("secret hash %x came back as %+v", h, s)
 			}
-			if got := e.getKey(k.KeyID).SecretHash; !bytes.Equal(got, h) {
+			if got := e.getKey(k.KeyID).SecretHash; !bytes.Equal(got, h) { // not-secret: a test checks stored bytes
 				t.Errorf("key hash %x came back as %x", h, got)
 			}
 		}
