@@ -79,8 +79,8 @@ lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) 
 	./scripts/check-secret-compare.sh
 
 .PHONY: bench
-bench: ## run the benchmarks (API-key verification cached and uncached, SQLite and PostgreSQL)
-	go test -run '^$$' -bench . -benchmem -count 1 ./internal/app/ ./pkg/authn/
+bench: ## run every benchmark of the workspace (API keys, JWT validation, token issuance, signing keys)
+	go test -run '^$$' -bench . -benchmem -count 1 work
 
 .PHONY: ci
 ci: gen-check lint breaking test ## what .ci/run runs, without starting services

@@ -21,10 +21,11 @@ import (
 const usage = `usage: gatehouse <command> [arguments]
 
 Commands:
-  serve [service]   run Gatehouse (all services, or one of: clients)
+  serve [service]   run Gatehouse (all services, or only: clients)
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
+  bench token       drive /oauth2/token with N concurrent clients (loopback only)
 
 Run 'gatehouse <command> -h' for a command's flags.
 `
@@ -43,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr, getenv)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -13,12 +13,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/events"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
+	"github.com/gatehouse-dev/gatehouse/services/keys"
+	"github.com/gatehouse-dev/gatehouse/services/token"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -40,6 +44,9 @@ type App struct {
 
 	nc      *nats.Conn
 	store   *storage
+	issuer  string
+	keys    *keys.Manager
+	token   *token.Service
 	closers []func()
 
 	errc     chan error
@@ -55,6 +62,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		return nil, fmt.Errorf("service %q cannot run on its own yet: run `gatehouse serve` (all services) or `gatehouse serve clients`", cfg.Service)
 	}
 	a := &App{cfg: cfg, log: log, errc: make(chan error, 2)}
+	var stop func()
 	defer func() {
 		if err != nil {
 			a.closeAll()
@@ -75,36 +83,71 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	registry := clients.New(a.store.clients,
 		clients.WithPublisher(events.NewPublisher(a.nc)),
 		clients.WithLogger(log.With("service", "clients")))
-	auth, err := newAuth(ctx, cfg, log, metrics, a.nc, registry)
-	if err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, auth.close)
-	if err := registry.SeedScopes(ctx, auth.rules.Scopes()); err != nil {
-		return nil, err
-	}
 
 	var lc net.ListenConfig
 	if a.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen on grpc-addr %s: %w", cfg.GRPCAddr, err)
 	}
+	a.closers = append(a.closers, func() { _ = a.grpcLis.Close() })
 	if a.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
-		a.grpcLis.Close() //nolint:errcheck,gosec // already failing
 		return nil, fmt.Errorf("listen on http-addr %s: %w", cfg.HTTPAddr, err)
 	}
+	a.closers = append(a.closers, func() { _ = a.httpLis.Close() })
+	a.issuer = cfg.Issuer
+	if a.issuer == "" {
+		a.issuer = "http://" + a.HTTPAddr()
+	}
+
+	// Everything but `serve clients` runs the key and token services, and
+	// validates JWTs against the keys in this process.
+	var jwks authn.JWKSSource
+	if cfg.Service == "" {
+		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, stop)
+		jwks = jwksOf(a.keys)
+	}
+	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, auth.close)
+	if a.keys != nil {
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, stop)
+	}
+	// Changes published while NATS was away are lost to the subscribers,
+	// so a reconnect drops every cache that events keep fresh.
+	a.nc.SetReconnectHandler(func(c *nats.Conn) {
+		log.Info("nats reconnected; dropping cached verifications", "url", c.ConnectedUrlRedacted())
+		auth.apiKeys.InvalidateAll()
+		if auth.tiers != nil {
+			auth.tiers.drop("")
+		}
+		if a.token != nil {
+			a.token.InvalidateAll()
+		}
+		if a.keys != nil {
+			a.keys.Notify()
+		}
+	})
 	if err := a.bootstrap(ctx, registry); err != nil {
-		a.grpcLis.Close() //nolint:errcheck,gosec // already failing
-		a.httpLis.Close() //nolint:errcheck,gosec // already failing
 		return nil, err
 	}
 
 	a.grpcSrv = newGRPCServer(metrics, auth.validator)
-	clientsRegister(a.grpcSrv, registry)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	registerReflection(a.grpcSrv)
+	served := a.registerServices(registry)
+	if err := registry.SeedScopes(ctx, servedScopes(a.grpcSrv, auth.rules)); err != nil {
+		return nil, err
+	}
 
-	if a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator); err != nil {
+	if a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.gateway.close)
@@ -117,11 +160,36 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		}
 	}()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	a.health.SetServingStatus("gatehouse.clients.v1.ClientRegistryService", healthpb.HealthCheckResponse_SERVING)
+	for _, svc := range served {
+		a.health.SetServingStatus(svc.name, healthpb.HealthCheckResponse_SERVING)
+	}
 	log.Info("gatehouse serving",
-		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(),
+		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "issuer", a.issuer,
 		"store", a.store.kind, "nats", a.natsDescription(), "service", serviceName(cfg.Service))
 	return a, nil
+}
+
+// servedScopes lists the scopes named by the auth rules of the methods
+// this process serves: the scope catalogue's system entries.
+func servedScopes(srv *grpc.Server, rules *authn.Rules) []string {
+	seen := map[string]bool{}
+	var out []string
+	for name, info := range srv.GetServiceInfo() {
+		for _, m := range info.Methods {
+			rule, ok := rules.Lookup("/" + name + "/" + m.Name)
+			if !ok {
+				continue
+			}
+			for _, s := range rule.GetScopes() {
+				if !seen[s] {
+					seen[s] = true
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func serviceName(s string) string {

@@ -9,11 +9,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	// Register every Gatehouse contract, so the rules cover every RPC.
+	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
@@ -23,35 +25,66 @@ import (
 type auth struct {
 	rules     *authn.Rules
 	validator *authn.Validator
-	close     func()
+	recorder  audit.Recorder
+	apiKeys   *authn.APIKeyAuthenticator
+	// jwt is nil when no key service is reachable (`serve clients`).
+	jwt   *authn.JWTAuthenticator
+	tiers *tiers
+	close func()
 }
 
-func newAuth(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics prometheus.Registerer, nc *nats.Conn, verifier authn.APIKeyVerifier) (*auth, error) {
+// newAuth builds the validator. jwks is where the JWT authenticator reads
+// the signing keys; nil leaves JWTs unsupported.
+func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, metrics prometheus.Registerer,
+	nc *nats.Conn, registry *clients.Registry, jwks authn.JWKSSource) (*auth, error) {
 	rules, err := authn.RulesFromFiles(protoregistry.GlobalFiles)
 	if err != nil {
 		return nil, fmt.Errorf("auth rules: %w", err)
 	}
-	keys := authn.NewAPIKeyAuthenticator(verifier, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
-	// Changes published while the connection was down are lost to this
-	// subscriber, so a reconnect drops every cached verification.
-	nc.SetReconnectHandler(func(c *nats.Conn) {
-		log.Info("nats reconnected; dropping cached API-key verifications", "url", c.ConnectedUrlRedacted())
-		keys.InvalidateAll()
-	})
-	stop, err := keys.FollowClientChanges(ctx, nc)
+	a := &auth{rules: rules}
+	a.apiKeys = authn.NewAPIKeyAuthenticator(registry, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
+	stopKeys, err := a.apiKeys.FollowClientChanges(ctx, nc)
 	if err != nil {
 		return nil, fmt.Errorf("follow client changes: %w", err)
 	}
+	a.close = stopKeys
+	opts := []authn.Option{authn.WithAuthenticator(a.apiKeys)}
+	if jwks != nil {
+		a.jwt = authn.NewJWTAuthenticator(jwks,
+			authn.WithIssuer(issuer),
+			authn.WithAudience(cfg.DefaultAudience),
+			authn.WithClockSkew(cfg.ClockSkew),
+			authn.WithJWKSMaxAge(cfg.JWKSMaxAge),
+			authn.WithJWTLogger(log))
+		if err := a.jwt.ConfigError(); err != nil {
+			stopKeys()
+			return nil, fmt.Errorf("jwt validation: %w", err)
+		}
+		stopJWT, err := a.jwt.FollowKeyRotations(ctx, nc)
+		if err != nil {
+			stopKeys()
+			return nil, fmt.Errorf("follow key rotations: %w", err)
+		}
+		tiers := newTiers(registry)
+		stopTiers, err := tiers.follow(nc)
+		if err != nil {
+			stopJWT()
+			stopKeys()
+			return nil, fmt.Errorf("follow client changes: %w", err)
+		}
+		a.tiers = tiers
+		a.close = func() { stopTiers(); stopJWT(); stopKeys() }
+		opts = append(opts, authn.WithAuthenticator(tiered{Authenticator: a.jwt, tiers: tiers}))
+	}
 	limiter := ratelimit.New(ratelimit.DefaultTiers())
-	recorder := audit.New(log, metrics, audit.NewNATSPublisher(nc), serviceName(cfg.Service))
-	v := authn.NewValidator(rules,
-		authn.WithAuthenticator(keys),
+	a.recorder = audit.New(log, metrics, audit.NewNATSPublisher(nc), serviceName(cfg.Service))
+	a.validator = authn.NewValidator(rules, append(opts,
 		authn.WithRateLimiter(limiter),
-		authn.WithRecorder(recorder),
+		authn.WithRecorder(a.recorder),
 		authn.WithLogger(log),
 		authn.WithRealm(realm),
 		authn.WithService(serviceName(cfg.Service)),
 		authn.WithTrustedForwarder(isGatewayPeer),
-	)
-	return &auth{rules: rules, validator: v, close: stop}, nil
+	)...)
+	return a, nil
 }

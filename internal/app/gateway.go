@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 
-	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -31,7 +30,7 @@ type gateway struct {
 // whose x-forwarded-for metadata may be trusted for the caller's address.
 func isGatewayPeer(addr net.Addr) bool { return addr != nil && addr.Network() == "bufconn" }
 
-func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator) (*gateway, error) {
+func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, served []service) (*gateway, error) {
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient("passthrough:///gateway",
@@ -51,9 +50,11 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator) (*gat
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
 	)
-	if err := clientsv1.RegisterClientRegistryServiceHandler(ctx, mux, conn); err != nil {
-		conn.Close() //nolint:errcheck,gosec // already failing
-		return nil, fmt.Errorf("gateway: register clients: %w", err)
+	for _, svc := range served {
+		if err := svc.gateway(ctx, mux, conn); err != nil {
+			conn.Close() //nolint:errcheck,gosec // already failing
+			return nil, fmt.Errorf("gateway: register %s: %w", svc.name, err)
+		}
 	}
 	return &gateway{handler: v.GatewayPreflight(mux), conn: conn, lis: lis}, nil
 }

@@ -7,7 +7,14 @@ import (
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
+	"github.com/gatehouse-dev/gatehouse/services/inventory"
+	"github.com/gatehouse-dev/gatehouse/services/keys"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -85,8 +92,30 @@ func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h
 	return h(srv, ss)
 }
 
-func clientsRegister(s *grpc.Server, impl clientsv1.ClientRegistryServiceServer) {
-	clientsv1.RegisterClientRegistryServiceServer(s, impl)
+// service is one gRPC service the process serves, with its REST routes.
+type service struct {
+	name    string
+	gateway func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+}
+
+// registerServices registers what this process serves on the gRPC server
+// and returns them for health and the gateway.
+func (a *App) registerServices(registry *clients.Registry) []service {
+	clientsv1.RegisterClientRegistryServiceServer(a.grpcSrv, registry)
+	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, clientsv1.RegisterClientRegistryServiceHandler}}
+	if a.keys != nil {
+		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys))
+		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, keysv1.RegisterKeyManagementServiceHandler})
+	}
+	if a.token != nil {
+		tokenv1.RegisterTokenServiceServer(a.grpcSrv, a.token)
+		served = append(served, service{tokenv1.TokenService_ServiceDesc.ServiceName, tokenv1.RegisterTokenServiceHandler})
+	}
+	if a.cfg.ExampleInventory {
+		inventoryv1.RegisterInventoryServiceServer(a.grpcSrv, inventory.New())
+		served = append(served, service{inventoryv1.InventoryService_ServiceDesc.ServiceName, inventoryv1.RegisterInventoryServiceHandler})
+	}
+	return served
 }
 
 func registerReflection(s *grpc.Server) { reflection.Register(s) }

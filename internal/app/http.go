@@ -46,6 +46,12 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/v1/", limitBody(a.gateway.handler))
+	if a.keys != nil {
+		mux.Handle("GET /.well-known/jwks.json", a.keys.JWKSHandler())
+	}
+	if a.token != nil {
+		a.token.Routes(mux)
+	}
 	return securityHeaders(mux)
 }
 

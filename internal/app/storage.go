@@ -11,12 +11,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
 	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/keys"
+	keyspg "github.com/gatehouse-dev/gatehouse/services/keys/postgres"
+	keyssqlite "github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
 )
 
 // storage is every service's store on one backend.
 type storage struct {
 	kind    string
 	clients clients.Store
+	keys    keys.Store
 	ping    func(context.Context) error
 	close   func()
 }
@@ -35,7 +39,12 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 			pool.Close()
 			return nil, fmt.Errorf("clients store: %w", err)
 		}
-		return &storage{kind: "postgres", clients: cs, ping: pool.Ping, close: pool.Close}, nil
+		ks, err := keyspg.New(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("keys store: %w", err)
+		}
+		return &storage{kind: "postgres", clients: cs, keys: ks, ping: pool.Ping, close: pool.Close}, nil
 	}
 	path := filepath.Join(cfg.DataDir, SQLiteFile)
 	db, err := database.OpenSQLite(ctx, path)
@@ -47,7 +56,12 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		db.Close() //nolint:errcheck,gosec // already failing
 		return nil, fmt.Errorf("clients store: %w", err)
 	}
-	return &storage{kind: "sqlite", clients: cs, ping: db.PingContext, close: func() {
+	ks, err := keyssqlite.New(ctx, db)
+	if err != nil {
+		db.Close() //nolint:errcheck,gosec // already failing
+		return nil, fmt.Errorf("keys store: %w", err)
+	}
+	return &storage{kind: "sqlite", clients: cs, keys: ks, ping: db.PingContext, close: func() {
 		if err := db.Close(); err != nil {
 			log.Warn("close sqlite", "error", err)
 		}

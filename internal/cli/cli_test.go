@@ -274,10 +274,12 @@ func TestClients(t *testing.T) {
 	// JSON create: client_id and client_secret at the top level.
 	created := h.okJSON("clients", "create", "--name", "Web app", "--type", "first_party",
 		"--grant-types", "authorization_code,refresh_token", "--scopes", "orders:read",
-		"--redirect-uris", "https://app.example/cb,http://127.0.0.1:8000/cb", "--access-token-lifetime", "15m")
+		"--redirect-uris", "https://app.example/cb,http://127.0.0.1:8000/cb", "--access-token-lifetime", "15m",
+		"--resources", "https://api.example/orders,http://127.0.0.1:9000/")
 	id, secret := str(t, created, "client_id"), str(t, created, "client_secret")
 	if len(secret) < 43 || created["client"] != nil || created["name"] != "Web app" || created["type"] != "CLIENT_TYPE_FIRST_PARTY" ||
-		created["access_token_lifetime"] != "900s" || !slices.Equal(strs(created["redirect_uris"]), []string{"https://app.example/cb", "http://127.0.0.1:8000/cb"}) {
+		created["access_token_lifetime"] != "900s" || !slices.Equal(strs(created["redirect_uris"]), []string{"https://app.example/cb", "http://127.0.0.1:8000/cb"}) ||
+		!slices.Equal(strs(created["resources"]), []string{"https://api.example/orders", "http://127.0.0.1:9000/"}) {
 		t.Fatalf("clients create -o json: %v", created)
 	}
 	if _, err := h.reg.VerifyClientSecret(t.Context(), &clientsv1.VerifyClientSecretRequest{ClientId: id, ClientSecret: secret}); err != nil {
@@ -293,7 +295,7 @@ func TestClients(t *testing.T) {
 
 	// get, text and JSON; no secret ever.
 	got := h.ok("clients", "get", id)
-	if !strings.Contains(got, "Web app") || !strings.Contains(got, "15m") || strings.Contains(got, secret) || strings.Contains(got, "client_secret:") {
+	if !strings.Contains(got, "Web app") || !strings.Contains(got, "15m") || !strings.Contains(got, "https://api.example/orders") || strings.Contains(got, secret) || strings.Contains(got, "client_secret:") {
 		t.Fatalf("clients get:\n%s", got)
 	}
 	if g := h.okJSON("clients", "get", id); g["client_id"] != id || g["name"] != "Web app" {
@@ -343,7 +345,7 @@ func TestClients(t *testing.T) {
 		t.Fatalf("update_mask %v, want [name disabled]", mask)
 	}
 	if upd["name"] != "Web app 2" || upd["disabled"] != true || !slices.Equal(strs(upd["scopes"]), []string{"orders:read"}) ||
-		upd["access_token_lifetime"] != "900s" || len(strs(upd["redirect_uris"])) != 2 {
+		upd["access_token_lifetime"] != "900s" || len(strs(upd["redirect_uris"])) != 2 || len(strs(upd["resources"])) != 2 {
 		t.Fatalf("clients update: %v", upd)
 	}
 	updText := h.ok("clients", "update", "--scopes", "orders:read,orders:write", id, "--disabled=false")
@@ -355,6 +357,17 @@ func TestClients(t *testing.T) {
 		!slices.Equal(strs(g["scopes"]), []string{"orders:read", "orders:write"}) {
 		t.Fatalf("after updates: %v", g)
 	}
+	upd = h.okJSON("clients", "update", id, "--resources", "https://api.example/billing")
+	mask = h.lastRequest("UpdateClient").(*clientsv1.UpdateClientRequest).GetUpdateMask().GetPaths()
+	if !slices.Equal(mask, []string{"resources"}) || !slices.Equal(strs(upd["resources"]), []string{"https://api.example/billing"}) ||
+		!slices.Equal(strs(upd["scopes"]), []string{"orders:read", "orders:write"}) {
+		t.Fatalf("update --resources: mask %v, client %v", mask, upd)
+	}
+	upd = h.okJSON("clients", "update", id, "--resources", "")
+	if upd["resources"] != nil {
+		t.Fatalf("update --resources '' did not clear them: %v", upd)
+	}
+	assertFailed(t, h.run("clients", "update", id, "--resources", "https://api.example/#frag"), 1, "resources", "fragment")
 
 	// The certificate binding: one --tls-* flag changes one field.
 	mtls := h.okJSON("clients", "create", "--name", "Service", "--type", "first_party", "--grant-types", "client_credentials",

@@ -25,6 +25,7 @@ type clientFlags struct {
 	name         *string
 	grantTypes   listFlag
 	redirectURIs listFlag
+	resources    listFlag
 	scopes       listFlag
 	authMethod   *string
 	lifetime     durationFlag
@@ -42,6 +43,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
 	fs.Var(&f.grantTypes, "grant-types", grantTypesHelp)
 	fs.Var(&f.scopes, "scopes", "comma-separated `scopes` the client may be granted, each in the scope catalogue")
 	fs.Var(&f.redirectURIs, "redirect-uris", "comma-separated redirect `URIs` (authorization_code clients): https, or http on a loopback IP")
+	fs.Var(&f.resources, "resources", "comma-separated resource indicators (RFC 8707) the client may request tokens for, each the token's aud: absolute https `URIs` (or http on a loopback IP), no fragment")
 	f.authMethod = fs.String("auth-method", "", authMethodHelp)
 	fs.Var(&f.lifetime, "access-token-lifetime", lifetimeHelp)
 	fs.Var(&f.tier, "rate-limit-tier", tierHelp)
@@ -114,7 +116,7 @@ func clientsGroup() *group {
 		commands: []*command{
 			{
 				name:     "create",
-				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent]",
+				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent]",
 				summary:  "register an OAuth client; a confidential client's secret is shown once",
 				setup:    clientsCreate,
 			},
@@ -155,6 +157,7 @@ func clientsCreate(fs *flag.FlagSet) action {
 			Public:                  *public,
 			GrantTypes:              f.grantTypes.vals,
 			RedirectUris:            f.redirectURIs.vals,
+			Resources:               f.resources.vals,
 			Scopes:                  f.scopes.vals,
 			TokenEndpointAuthMethod: *f.authMethod,
 			RateLimitTier:           f.tier.v,
@@ -284,6 +287,7 @@ var updateFields = []struct {
 	{"rate_limit_tier", []string{"rate-limit-tier"}},
 	{"disabled", []string{"disabled"}},
 	{"require_consent", []string{"require-consent"}},
+	{"resources", []string{"resources"}},
 }
 
 func clientsUpdate(fs *flag.FlagSet) action {
@@ -310,6 +314,7 @@ func clientsUpdate(fs *flag.FlagSet) action {
 			Name:                    *f.name,
 			GrantTypes:              f.grantTypes.vals,
 			RedirectUris:            f.redirectURIs.vals,
+			Resources:               f.resources.vals,
 			Scopes:                  f.scopes.vals,
 			TokenEndpointAuthMethod: *f.authMethod,
 			RateLimitTier:           f.tier.v,

@@ -182,6 +182,7 @@ func clientKV(c *clientsv1.Client) *kv {
 	k.add("public", yesNo(c.GetPublic()))
 	k.add("grant_types", list(c.GetGrantTypes()))
 	k.add("redirect_uris", list(c.GetRedirectUris()))
+	k.add("resources", list(c.GetResources()))
 	k.add("scopes", list(c.GetScopes()))
 	k.add("token_endpoint_auth_method", orDash(c.GetTokenEndpointAuthMethod()))
 	if t := c.GetTlsClientAuth(); t != nil {

@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,22 @@ type Config struct {
 	APIKeyCacheTTL  time.Duration
 	// Service is the one service to run, or "" for all of them.
 	Service string
+
+	// Issuer is the OAuth issuer; empty means http://<bound http address>.
+	Issuer          string
+	DefaultAudience string
+	ClockSkew       time.Duration
+	// KEKFile holds the key-encryption key; empty with KEK empty means
+	// <data-dir>/kek, created on first start.
+	KEKFile string
+	// KEK is the base64 key-encryption key from GATEHOUSE_KEK; it has no
+	// flag so that it never shows in a process list.
+	KEK                 string
+	SigningAlg          string
+	KeyRotationInterval time.Duration
+	KeyPublishLead      time.Duration
+	JWKSMaxAge          time.Duration
+	ExampleInventory    bool
 }
 
 // Services that `serve <service>` accepts.
@@ -90,6 +108,80 @@ var options = []option{
 		c.APIKeyCacheTTL = d
 		return err
 	}},
+	{"issuer", "", "OAuth issuer URL, exactly as in every token's iss (https, or http on loopback); empty: http://<http-addr>", func(c *Config, v string) error {
+		c.Issuer = v
+		return checkIssuer(v)
+	}},
+	{"default-audience", "urn:gatehouse:api", "aud of tokens requested without a resource, and the audience the services' validators accept", func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.DefaultAudience = v
+		return nil
+	}},
+	{"clock-skew", "30s", "leeway for exp, nbf and iat when validating tokens (at most 60s)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		if err == nil && d > time.Minute {
+			err = errors.New("must be at most 60s")
+		}
+		c.ClockSkew = d
+		return err
+	}},
+	{"kek-file", "", "file with the 32-byte key-encryption key of the signing keys (raw or base64); empty with GATEHOUSE_KEK unset: <data-dir>/kek, created on first start", func(c *Config, v string) error {
+		c.KEKFile = v
+		return nil
+	}},
+	{"signing-alg", "ES256", "algorithm of new signing keys: ES256, EdDSA, RS256 or PS256", func(c *Config, v string) error {
+		if !slices.Contains([]string{"ES256", "EdDSA", "RS256", "PS256"}, v) {
+			return errors.New("must be ES256, EdDSA, RS256 or PS256")
+		}
+		c.SigningAlg = v
+		return nil
+	}},
+	{"key-rotation-interval", "720h", "how often a new signing key is rotated in", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.KeyRotationInterval = d
+		return err
+	}},
+	{"key-publish-lead", "10m", "how long a new key is published before it signs (at least --jwks-max-age)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.KeyPublishLead = d
+		return err
+	}},
+	{"jwks-max-age", "5m", "Cache-Control max-age of the JWKS, and how long validators trust a fetched JWKS", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.JWKSMaxAge = d
+		return err
+	}},
+	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.ExampleInventory = b
+		return nil
+	}},
+}
+
+// checkIssuer enforces RFC 8414 §2: an https URL without query or
+// fragment; http is allowed on loopback for development and tests.
+func checkIssuer(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(v, "/") {
+		return errors.New("must be an absolute URL without query, fragment or trailing slash")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			return nil
+		}
+	}
+	return errors.New("must be https (http only on a loopback host)")
 }
 
 func checkAddr(v string) error {
@@ -135,6 +227,12 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		values[o.Name] = fs.String(o.Name, o.Default, fmt.Sprintf("%s (env %s)", o.Help, EnvName(o.Name)))
 	}
 	configFile := fs.String("config", "", "optional YAML file with the same option names as keys (env GATEHOUSE_CONFIG)")
+	// Boolean options accept a bare flag (--example-inventory).
+	for _, o := range options {
+		if o.Default == "false" {
+			fs.Lookup(o.Name).Value = &boolString{values[o.Name]}
+		}
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "usage: gatehouse serve [%s] [flags]\n\nRuns every service in one process, or only the named one.\nPrecedence: flags, then GATEHOUSE_* environment variables, then --config YAML, then defaults.\n\n", strings.Join(Services, "|"))
 		fs.PrintDefaults()
@@ -167,6 +265,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 			return nil, &Error{Option: "config", Source: path, Err: err}
 		}
 	}
+	c.KEK = getenv("GATEHOUSE_KEK")
 	for _, o := range options {
 		v, src := o.Default, "default"
 		switch {
@@ -182,6 +281,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		if err := o.set(c, v); err != nil {
 			return nil, &Error{Option: o.Name, Source: src, Err: err}
 		}
+	}
+	if c.KeyPublishLead < c.JWKSMaxAge {
+		return nil, &Error{Option: "key-publish-lead", Source: "configuration", Err: errors.New("must be at least --jwks-max-age, so validators know a key before it signs")}
 	}
 	return c, nil
 }
@@ -221,3 +323,18 @@ func Options() [][3]string {
 	}
 	return out
 }
+
+// boolString lets a string-valued option behave as a boolean flag.
+type boolString struct{ p *string }
+
+func (b *boolString) String() string {
+	if b.p == nil {
+		return ""
+	}
+	return *b.p
+}
+
+func (b *boolString) Set(v string) error { *b.p = v; return nil }
+
+// IsBoolFlag makes `--flag` mean `--flag=true`.
+func (b *boolString) IsBoolFlag() bool { return true }

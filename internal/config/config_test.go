@@ -70,6 +70,13 @@ func TestLoadRefuses(t *testing.T) {
 		{"unknown service", []string{"everything"}, nil, "service"},
 		{"unknown yaml key", []string{"--config", bad}, nil, "config"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "config"},
+		{"http issuer off loopback", []string{"--issuer", "http://auth.example"}, nil, "issuer"},
+		{"issuer with trailing slash", []string{"--issuer", "https://auth.example/"}, nil, "issuer"},
+		{"issuer with query", []string{"--issuer", "https://auth.example?x=1"}, nil, "issuer"},
+		{"clock skew too large", []string{"--clock-skew", "2m"}, nil, "clock-skew"},
+		{"unknown algorithm", []string{"--signing-alg", "HS256"}, nil, "signing-alg"},
+		{"publish lead below jwks max-age", []string{"--key-publish-lead", "1m", "--jwks-max-age", "5m"}, nil, "key-publish-lead"},
+		{"bad bool", nil, map[string]string{"GATEHOUSE_EXAMPLE_INVENTORY": "maybe"}, "example-inventory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,5 +100,24 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if c.DatabaseURL == "" || c.NATSURL == "" || c.ShutdownTimeout != 20*time.Second {
 		t.Fatalf("deploy example not applied: %+v", c)
+	}
+}
+
+func TestLoadTokenOptions(t *testing.T) {
+	c, err := Load([]string{"--example-inventory", "--issuer", "https://auth.example", "--signing-alg", "EdDSA"},
+		env(map[string]string{"GATEHOUSE_KEK": "a2V5"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.ExampleInventory || c.Issuer != "https://auth.example" || c.SigningAlg != "EdDSA" || c.KEK != "a2V5" {
+		t.Fatalf("options not applied: %+v", c)
+	}
+	d, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ExampleInventory || d.Issuer != "" || d.SigningAlg != "ES256" || d.ClockSkew != 30*time.Second ||
+		d.KeyRotationInterval != 720*time.Hour || d.DefaultAudience != "urn:gatehouse:api" {
+		t.Fatalf("defaults: %+v", d)
 	}
 }

@@ -102,6 +102,11 @@ func (p *Publisher) PublishClientChanged(_ context.Context, ev *eventsv1.ClientC
 	return p.publish(SubjectClients, ev)
 }
 
+// PublishKeyRotated implements keys.Publisher.
+func (p *Publisher) PublishKeyRotated(_ context.Context, ev *eventsv1.KeyRotated) error {
+	return p.publish(SubjectKeys, ev)
+}
+
 func (p *Publisher) publish(subject string, m proto.Message) error {
 	b, err := proto.Marshal(m)
 	if err != nil {

@@ -49,6 +49,33 @@ const (
 	// registry, a JWKS endpoint) failed; the request is refused with
 	// Unavailable.
 	ReasonVerifierUnavailable Reason = "verifier_unavailable"
+
+	// The reasons below refuse a JWT access token (RFC 9068, RFC 8725).
+
+	// The token is malformed: not a compact JWS, bad base64url or JSON,
+	// duplicate members, a crit or cty header, a required claim missing or
+	// of the wrong type.
+	ReasonInvalidToken Reason = "invalid_token"
+	// The token's exp has passed (beyond the allowed clock skew).
+	ReasonExpiredToken Reason = "expired_token"
+	// The token's nbf or iat is in the future (beyond the clock skew).
+	ReasonTokenNotYetValid Reason = "token_not_yet_valid"
+	// The token's aud does not name this service.
+	ReasonWrongAudience Reason = "wrong_audience"
+	// The token's iss is not the configured issuer.
+	ReasonWrongIssuer Reason = "wrong_issuer"
+	// The token's typ is not at+jwt (RFC 9068 §4): an ID token, a DPoP
+	// proof or another JWT.
+	ReasonWrongTokenType Reason = "wrong_token_type"
+	// The token's kid is not in the issuer's JWKS, even after a refetch.
+	ReasonUnknownKID Reason = "unknown_kid"
+	// The token's signature does not verify with the key its kid names.
+	ReasonBadSignature Reason = "bad_signature"
+	// The token's alg is not allowed, or is not the one algorithm of the
+	// key its kid names (none, HS256, RS256 against a PS256 key, ...).
+	ReasonDisallowedAlgorithm Reason = "disallowed_algorithm"
+	// The token was revoked (by jti, client, subject or signing key).
+	ReasonRevokedToken Reason = "revoked_token"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -59,6 +86,10 @@ func Reasons() []Reason {
 		ReasonExpiredAPIKey, ReasonClientDisabled, ReasonCredentialKindNotAllowed,
 		ReasonUnsupportedCredential, ReasonInsufficientScope, ReasonRateLimited,
 		ReasonNoAuthRule, ReasonVerifierUnavailable,
+		ReasonInvalidToken, ReasonExpiredToken, ReasonTokenNotYetValid,
+		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
+		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
+		ReasonRevokedToken,
 	}
 }
 
@@ -69,7 +100,11 @@ func (r Reason) Valid() bool {
 		ReasonCredentialTooLarge, ReasonUnknownAPIKey, ReasonRevokedAPIKey,
 		ReasonExpiredAPIKey, ReasonClientDisabled, ReasonCredentialKindNotAllowed,
 		ReasonUnsupportedCredential, ReasonInsufficientScope, ReasonRateLimited,
-		ReasonNoAuthRule, ReasonVerifierUnavailable:
+		ReasonNoAuthRule, ReasonVerifierUnavailable,
+		ReasonInvalidToken, ReasonExpiredToken, ReasonTokenNotYetValid,
+		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
+		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
+		ReasonRevokedToken:
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"slices"
+	"time"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 )
@@ -62,6 +63,11 @@ type Principal struct {
 	KeyID string
 	// RateLimitTier names the client's tier in pkg/ratelimit.
 	RateLimitTier string
+	// TokenID is the access token's jti, for JWTs.
+	TokenID string
+	// ExpiresAt is when the access token expires (its exp), for JWTs; zero
+	// for other credentials.
+	ExpiresAt time.Time
 }
 
 // HasScope reports whether scope was granted.

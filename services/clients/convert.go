@@ -60,6 +60,7 @@ func clientFromProto(p *clientsv1.Client) Client {
 		RateLimitTier:  TierName(p.GetRateLimitTier()),
 		Disabled:       p.GetDisabled(),
 		RequireConsent: p.GetRequireConsent(),
+		Resources:      p.GetResources(),
 	}
 	if p.GetType() != clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED && c.Type == "" {
 		c.Type = ClientType("unknown")
@@ -100,6 +101,7 @@ func clientToProto(c Client) *clientsv1.Client {
 		RateLimitTier:           tierToProto(c.RateLimitTier),
 		Disabled:                c.Disabled,
 		RequireConsent:          c.RequireConsent,
+		Resources:               c.Resources,
 		CreateTime:              timestamppb.New(c.CreatedAt),
 		UpdateTime:              timestamppb.New(c.UpdatedAt),
 	}

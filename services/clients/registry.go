@@ -219,6 +219,7 @@ func decodeCursor(tok string) (*ClientCursor, error) {
 var updatable = []string{
 	"name", "grant_types", "redirect_uris", "scopes", "token_endpoint_auth_method",
 	"tls_client_auth", "access_token_lifetime", "rate_limit_tier", "disabled", "require_consent",
+	"resources",
 }
 
 // UpdateClient implements ClientRegistryService.
@@ -266,6 +267,8 @@ func (r *Registry) UpdateClient(ctx context.Context, req *clientsv1.UpdateClient
 				c.Disabled = patch.Disabled
 			case "require_consent":
 				c.RequireConsent = patch.RequireConsent
+			case "resources":
+				c.Resources = patch.Resources
 			}
 		}
 		if c.AuthMethod == "" {

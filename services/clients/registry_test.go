@@ -3,6 +3,7 @@ package clients_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,6 +171,20 @@ func TestCreateClientRefusesInvalidInput(t *testing.T) {
 			c.TlsClientAuth = &clientsv1.TLSClientAuth{BoundAccessTokens: true}
 		}, "tls_client_auth.bound_access_tokens"},
 		{"unknown auth method", func(c *clientsv1.Client) { c.TokenEndpointAuthMethod = "private_key_jwt" }, "token_endpoint_auth_method"},
+		{"relative resource", func(c *clientsv1.Client) { c.Resources = []string{"/orders"} }, "resources"},
+		{"resource without scheme", func(c *clientsv1.Client) { c.Resources = []string{"api.example/orders"} }, "resources"},
+		{"fragment resource", func(c *clientsv1.Client) { c.Resources = []string{"https://api.example/orders#x"} }, "resources"},
+		{"empty fragment resource", func(c *clientsv1.Client) { c.Resources = []string{"https://api.example/orders#"} }, "resources"},
+		{"http non-loopback resource", func(c *clientsv1.Client) { c.Resources = []string{"http://api.example/orders"} }, "resources"},
+		{"http localhost name resource", func(c *clientsv1.Client) { c.Resources = []string{"http://localhost:9000/"} }, "resources"},
+		{"urn resource", func(c *clientsv1.Client) { c.Resources = []string{"urn:example:orders"} }, "resources"},
+		{"userinfo resource", func(c *clientsv1.Client) { c.Resources = []string{"https://u@api.example/"} }, "resources"},
+		{"space in resource", func(c *clientsv1.Client) { c.Resources = []string{"https://api.example/a b"} }, "resources"},
+		{"too many resources", func(c *clientsv1.Client) {
+			for i := range 51 {
+				c.Resources = append(c.Resources, "https://api.example/r"+strings.Repeat("x", i))
+			}
+		}, "resources"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,7 +210,7 @@ func TestCreateClientDefaultsAndSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := resp.GetClient()
-	if c.GetTokenEndpointAuthMethod() != "client_secret_basic" || c.GetAccessTokenLifetime().AsDuration() != 10*time.Minute ||
+	if c.GetTokenEndpointAuthMethod() != "client_secret_basic" || c.GetAccessTokenLifetime().AsDuration() != 10*time.Minute || len(c.GetResources()) != 0 ||
 		c.GetRateLimitTier() != clientsv1.RateLimitTier_RATE_LIMIT_TIER_STANDARD {
 		t.Fatalf("defaults not applied: %v", c)
 	}
@@ -472,6 +487,14 @@ func TestUpdateClientMask(t *testing.T) {
 		{"type is immutable", []string{"type"}, &clientsv1.Client{}, codes.InvalidArgument, nil},
 		{"empty mask", nil, &clientsv1.Client{}, codes.InvalidArgument, nil},
 		{"invalid result", []string{"grant_types"}, &clientsv1.Client{GrantTypes: []string{"password"}}, codes.InvalidArgument, nil},
+		{"resources, deduplicated in order", []string{"resources"},
+			&clientsv1.Client{Resources: []string{"https://b.example/api", "http://127.0.0.1:9000/", "https://b.example/api"}}, codes.OK,
+			func(c *clientsv1.Client) bool {
+				return slices.Equal(c.GetResources(), []string{"https://b.example/api", "http://127.0.0.1:9000/"}) && c.GetName() == "Renamed"
+			}},
+		{"invalid resource", []string{"resources"}, &clientsv1.Client{Resources: []string{"https://a.example/#f"}}, codes.InvalidArgument, nil},
+		{"clear resources", []string{"resources"}, &clientsv1.Client{}, codes.OK,
+			func(c *clientsv1.Client) bool { return len(c.GetResources()) == 0 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -594,5 +617,27 @@ func TestBootstrapOnce(t *testing.T) {
 	}
 	if _, err := g.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: clients.AdminClientID}); status.Code(err) != codes.NotFound {
 		t.Fatalf("admin client exists after a failed save: %v", err)
+	}
+}
+
+func TestClientResourcesRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := partner()
+	c.Resources = []string{"https://api.example/orders", "https://api.example/orders", "http://[::1]:8443/x?y=1"}
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://api.example/orders", "http://[::1]:8443/x?y=1"}
+	if got := created.GetClient().GetResources(); !slices.Equal(got, want) {
+		t.Fatalf("created resources %q, want %q", got, want)
+	}
+	got, err := f.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: created.GetClient().GetClientId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.GetClient().GetResources(), want) {
+		t.Fatalf("stored resources %q, want %q", got.GetClient().GetResources(), want)
 	}
 }

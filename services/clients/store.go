@@ -41,8 +41,11 @@ type Client struct {
 	RateLimitTier       string
 	Disabled            bool
 	RequireConsent      bool
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// Resources are the RFC 8707 resource indicators the client may ask
+	// tokens for; the one asked becomes the token's aud.
+	Resources []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TLSClientAuth binds a client to its certificate (RFC 8705 §2).

@@ -73,6 +73,7 @@ func (c *Client) normalize() {
 	c.GrantTypes = dedupe(c.GrantTypes)
 	c.Scopes = dedupe(c.Scopes)
 	c.RedirectURIs = dedupe(c.RedirectURIs)
+	c.Resources = dedupe(c.Resources)
 }
 
 // validate checks a client against the registry's rules; catalogue holds
@@ -108,6 +109,14 @@ func (c *Client) validate(catalogue map[string]bool) error {
 	for _, u := range c.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
 			return fieldErr("redirect_uris", "%q: %s", u, err)
+		}
+	}
+	if len(c.Resources) > maxResources {
+		return fieldErr("resources", "at most %d resource indicators", maxResources)
+	}
+	for _, r := range c.Resources {
+		if err := validateResource(r); err != nil {
+			return fieldErr("resources", "%q: %s", r, err)
 		}
 	}
 	for _, s := range c.Scopes {
@@ -188,6 +197,27 @@ func validateRedirectURI(raw string) error {
 	if strings.ContainsAny(raw, "*") {
 		return fmt.Errorf("wildcards are not allowed")
 	}
+	return validateAbsoluteURI(raw)
+}
+
+// maxResources bounds a client's resource indicators; each is compared at
+// every token request.
+const maxResources = 50
+
+// validateResource checks a resource indicator (RFC 8707 §2: an absolute URI
+// without a fragment) with the rules of redirect URIs: https, or http on a
+// loopback IP literal (for tests); no userinfo, no white space.
+func validateResource(raw string) error {
+	if len(raw) > 2000 {
+		return fmt.Errorf("at most 2000 characters")
+	}
+	return validateAbsoluteURI(raw)
+}
+
+// validateAbsoluteURI is what redirect URIs and resource indicators share:
+// an absolute https URI, or http on a loopback IP literal (RFC 8252 §7.3);
+// no fragment, no userinfo, no white space or backslash.
+func validateAbsoluteURI(raw string) error {
 	if strings.ContainsAny(raw, " \t\r\n\\") {
 		return fmt.Errorf("white space and backslashes are not allowed")
 	}

@@ -259,6 +259,7 @@ var updateTests = []test{
 			u.RateLimitTier = "low"
 			u.Disabled = true
 			u.RequireConsent = false
+			u.Resources = []string{"https://new.example/api"}
 			u.UpdatedAt = t0.Add(time.Hour)
 			return nil
 		})
@@ -274,6 +275,7 @@ var updateTests = []test{
 		want.TLS = clients.TLSClientAuth{SANDNS: "new.example"}
 		want.AccessTokenLifetime = 5 * time.Minute
 		want.RateLimitTier, want.Disabled, want.RequireConsent = "low", true, false
+		want.Resources = []string{"https://new.example/api"}
 		want.UpdatedAt = t0.Add(time.Hour)
 		assertClient(t, got, want)
 		assertClient(t, e.getClient("c1"), want)

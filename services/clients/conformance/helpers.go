@@ -68,6 +68,7 @@ func sampleClient(id string, created time.Time) clients.Client {
 		RateLimitTier:       "high",
 		Disabled:            false,
 		RequireConsent:      true,
+		Resources:           []string{"https://api.example/orders", "http://127.0.0.1:9000/"},
 		CreatedAt:           created,
 		UpdatedAt:           created.Add(time.Second + 7*time.Nanosecond),
 	}
@@ -115,6 +116,7 @@ func normClient(c clients.Client) clients.Client {
 	c.RedirectURIs = normList(c.RedirectURIs)
 	c.Scopes = normSet(c.Scopes)
 	c.TLS.CertificateThumbprints = normList(c.TLS.CertificateThumbprints)
+	c.Resources = normList(c.Resources)
 	c.CreatedAt, c.UpdatedAt = normTime(c.CreatedAt), normTime(c.UpdatedAt)
 	return c
 }
@@ -162,7 +164,7 @@ func checkNonNil(t *testing.T, what string, lists ...[]string) {
 func assertClient(t *testing.T, got, want clients.Client) {
 	t.Helper()
 	checkUTC(t, "client "+got.ID, got.CreatedAt, got.UpdatedAt)
-	checkNonNil(t, "client "+got.ID, got.GrantTypes, got.RedirectURIs, got.Scopes, got.TLS.CertificateThumbprints)
+	checkNonNil(t, "client "+got.ID, got.GrantTypes, got.RedirectURIs, got.Scopes, got.TLS.CertificateThumbprints, got.Resources)
 	if g, w := normClient(got), normClient(want); !reflect.DeepEqual(g, w) {
 		t.Errorf("client %q:\n got %+v\nwant %+v", want.ID, g, w)
 	}

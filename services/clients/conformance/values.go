@@ -20,6 +20,7 @@ var valueTests = []test{
 				c := sampleClient("c-"+tc.name, t0)
 				c.GrantTypes, c.RedirectURIs, c.Scopes = tc.list, tc.list, tc.list
 				c.TLS.CertificateThumbprints = tc.list
+				c.Resources = tc.list
 				k := sampleKey("k-"+tc.name, c.ID, t0, tc.list...)
 				k.Scopes = tc.list
 				e.createClient(c, nil, k)
@@ -27,7 +28,8 @@ var valueTests = []test{
 				got := e.getClient(c.ID)
 				for name, l := range map[string][]string{
 					"GrantTypes": got.GrantTypes, "RedirectURIs": got.RedirectURIs, "Scopes": got.Scopes,
-					"CertificateThumbprints": got.TLS.CertificateThumbprints, "APIKey.Scopes": e.getKey(k.KeyID).Scopes,
+					"CertificateThumbprints": got.TLS.CertificateThumbprints, "Resources": got.Resources,
+					"APIKey.Scopes": e.getKey(k.KeyID).Scopes,
 				} {
 					if l == nil || len(l) != 0 {
 						t.Errorf("%s = %#v, want an empty non-nil slice", name, l)
@@ -38,11 +40,12 @@ var valueTests = []test{
 		}
 	}},
 
-	{"list order is kept for redirect URIs, grant types and thumbprints", func(t *testing.T, e *env) {
+	{"list order is kept for redirect URIs, grant types, thumbprints and resources", func(t *testing.T, e *env) {
 		c := sampleClient("c1", t0)
 		c.RedirectURIs = []string{"https://z.example/cb", "https://a.example/cb", "https://m.example/cb"}
 		c.GrantTypes = []string{clients.GrantRefreshToken, clients.GrantAuthorizationCode, clients.GrantClientCredentials}
 		c.TLS.CertificateThumbprints = []string{"zzz", "aaa"}
+		c.Resources = []string{"https://z.example/api", "https://a.example/api"}
 		e.createClient(c, nil)
 		assertClient(t, e.getClient("c1"), c) // assertClient compares these in order
 	}},

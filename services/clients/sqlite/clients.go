@@ -18,7 +18,7 @@ const clientColumns = `
 	c.tls_subject_dn, c.tls_san_dns, c.tls_san_uri, c.tls_san_ip, c.tls_san_email,
 	c.tls_cert_thumbprints, c.bound_access_tokens,
 	c.access_token_lifetime_ms, c.rate_limit_tier, c.disabled, c.require_consent,
-	c.created_at, c.updated_at,
+	c.created_at, c.updated_at, c.resources,
 	(SELECT json_group_array(scope ORDER BY scope) FROM client_scopes cs WHERE cs.client_id = c.client_id)`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -27,6 +27,7 @@ func scanClient(row scanner) (clients.Client, error) {
 	var (
 		c                                     clients.Client
 		redirects, grants, thumbprints, scops string
+		resources                             string
 		lifetimeMS, created, updated          int64
 	)
 	err := row.Scan(
@@ -35,7 +36,7 @@ func scanClient(row scanner) (clients.Client, error) {
 		&c.TLS.SubjectDN, &c.TLS.SANDNS, &c.TLS.SANURI, &c.TLS.SANIP, &c.TLS.SANEmail,
 		&thumbprints, &c.TLS.BoundAccessTokens,
 		&lifetimeMS, &c.RateLimitTier, &c.Disabled, &c.RequireConsent,
-		&created, &updated,
+		&created, &updated, &resources,
 		&scops,
 	)
 	if err != nil {
@@ -44,7 +45,7 @@ func scanClient(row scanner) (clients.Client, error) {
 	for _, l := range []struct {
 		dst *[]string
 		src string
-	}{{&c.RedirectURIs, redirects}, {&c.GrantTypes, grants}, {&c.TLS.CertificateThumbprints, thumbprints}, {&c.Scopes, scops}} {
+	}{{&c.RedirectURIs, redirects}, {&c.GrantTypes, grants}, {&c.TLS.CertificateThumbprints, thumbprints}, {&c.Scopes, scops}, {&c.Resources, resources}} {
 		if *l.dst, err = parseList(l.src); err != nil {
 			return clients.Client{}, err
 		}
@@ -69,13 +70,17 @@ func clientArgs(c clients.Client) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	resources, err := jsonList(c.Resources)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.Name, string(c.Type), c.Public, c.AuthMethod,
 		redirects, grants,
 		c.TLS.SubjectDN, c.TLS.SANDNS, c.TLS.SANURI, c.TLS.SANIP, c.TLS.SANEmail,
 		thumbprints, c.TLS.BoundAccessTokens,
 		c.AccessTokenLifetime.Milliseconds(), c.RateLimitTier, c.Disabled, c.RequireConsent,
-		micros(c.CreatedAt), micros(c.UpdatedAt),
+		micros(c.CreatedAt), micros(c.UpdatedAt), resources,
 	}, nil
 }
 
@@ -93,9 +98,9 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				tls_subject_dn, tls_san_dns, tls_san_uri, tls_san_ip, tls_san_email,
 				tls_cert_thumbprints, bound_access_tokens,
 				access_token_lifetime_ms, rate_limit_tier, disabled, require_consent,
-				created_at, updated_at,
+				created_at, updated_at, resources,
 				client_id
-			) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append(args, c.ID)...)
 		if isUniqueViolation(err) {
 			return clients.ErrAlreadyExists
@@ -217,7 +222,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 				tls_subject_dn = ?, tls_san_dns = ?, tls_san_uri = ?, tls_san_ip = ?, tls_san_email = ?,
 				tls_cert_thumbprints = ?, bound_access_tokens = ?,
 				access_token_lifetime_ms = ?, rate_limit_tier = ?, disabled = ?, require_consent = ?,
-				created_at = ?, updated_at = ?
+				created_at = ?, updated_at = ?, resources = ?
 			WHERE client_id = ?`,
 			append(args, id)...)
 		if err != nil {

@@ -350,8 +350,12 @@ type Client struct {
 	// Whether a consent page is shown for the authorization code flow
 	// (always for third-party clients).
 	RequireConsent bool `protobuf:"varint,15,opt,name=require_consent,json=requireConsent,proto3" json:"require_consent,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Resource indicators (RFC 8707) the client may request tokens for: each an
+	// absolute https URI (or http on a loopback IP, for tests) without a
+	// fragment. The one requested becomes the access token's aud.
+	Resources     []string `protobuf:"bytes,16,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -487,6 +491,13 @@ func (x *Client) GetRequireConsent() bool {
 		return x.RequireConsent
 	}
 	return false
+}
+
+func (x *Client) GetResources() []string {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
 }
 
 // CreateClientRequest carries the client to register.
@@ -800,7 +811,7 @@ type UpdateClientRequest struct {
 	Client *Client `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
 	// The fields to change. Allowed: name, grant_types, redirect_uris, scopes,
 	// token_endpoint_auth_method, tls_client_auth, access_token_lifetime,
-	// rate_limit_tier, disabled, require_consent.
+	// rate_limit_tier, disabled, require_consent, resources.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2249,7 +2260,7 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x06san_ip\x18\x04 \x01(\tR\x05sanIp\x12\x1b\n" +
 	"\tsan_email\x18\x05 \x01(\tR\bsanEmail\x127\n" +
 	"\x17certificate_thumbprints\x18\x06 \x03(\tR\x16certificateThumbprints\x12.\n" +
-	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xca\x05\n" +
+	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xe8\x05\n" +
 	"\x06Client\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -2269,7 +2280,8 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12'\n" +
-	"\x0frequire_consent\x18\x0f \x01(\bR\x0erequireConsent\"K\n" +
+	"\x0frequire_consent\x18\x0f \x01(\bR\x0erequireConsent\x12\x1c\n" +
+	"\tresources\x18\x10 \x03(\tR\tresources\"K\n" +
 	"\x13CreateClientRequest\x124\n" +
 	"\x06client\x18\x01 \x01(\v2\x1c.gatehouse.clients.v1.ClientR\x06client\"q\n" +
 	"\x14CreateClientResponse\x124\n" +

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/events"
+	"github.com/gatehouse-dev/gatehouse/internal/kek"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/services/keys"
+	"github.com/gatehouse-dev/gatehouse/services/token"
+	"github.com/nats-io/nats.go"
+)
+
+// startKeys loads the key-encryption key, starts the key manager (which
+// decrypts the active key, failing on a wrong KEK) and follows rotations
+// made by other replicas.
+func startKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, store keys.Store) (*keys.Manager, func(), error) {
+	k, created, err := kek.Load(cfg.KEKFile, cfg.KEK, cfg.DataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	if k.IsDefault() {
+		log.Warn("signing keys are encrypted with a key-encryption key generated in the data directory; production should supply its own with --kek-file or GATEHOUSE_KEK",
+			"kek", k.Source(), "created", created)
+	}
+	m, err := keys.New(store, k,
+		keys.WithAlgorithm(cfg.SigningAlg),
+		keys.WithRotationInterval(cfg.KeyRotationInterval),
+		keys.WithPublishLead(cfg.KeyPublishLead),
+		keys.WithJWKSMaxAge(cfg.JWKSMaxAge),
+		keys.WithPublisher(events.NewPublisher(nc)),
+		keys.WithLogger(log.With("service", "keys")))
+	if err != nil {
+		return nil, nil, fmt.Errorf("key manager: %w", err)
+	}
+	if err := m.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	// Another replica's rotation reaches this one over NATS; the manager
+	// also polls the store, so a lost event only delays it.
+	sub, err := nc.Subscribe(events.SubjectKeys, func(*nats.Msg) { m.Notify() })
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("follow key rotations: %w", err)
+	}
+	return m, func() { _ = sub.Unsubscribe(); m.Close() }, nil
+}
+
+// jwksOf serves the validators the key manager's JWKS directly: the
+// all-in-one process needs no HTTP round trip to itself.
+func jwksOf(m *keys.Manager) authn.JWKSSource {
+	return authn.JWKSFunc(func(context.Context) ([]byte, error) {
+		body, _, _ := m.JWKS()
+		if len(body) == 0 {
+			return nil, errors.New("no signing keys yet")
+		}
+		return body, nil
+	})
+}
+
+// signer gives the token service the manager's in-memory active key.
+type signer struct{ m *keys.Manager }
+
+func (s signer) SigningKey(ctx context.Context) (token.SigningKey, error) {
+	ak, err := s.m.SigningKey(ctx)
+	return token.SigningKey(ak), err
+}
+
+// introspector validates tokens for any audience, as introspection must.
+type introspector struct{ v *authn.JWTAuthenticator }
+
+func (i introspector) VerifyAccessToken(ctx context.Context, tok string) (token.Claims, error) {
+	c, err := i.v.Verify(ctx, tok)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	return token.Claims{
+		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, ClientID: c.ClientID,
+		Scope: c.Scope, JTI: c.JTI, IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Expiry: c.ExpiresAt,
+		CertThumbprint: c.CnfX5tS256,
+	}, nil
+}
+
+func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, nc *nats.Conn,
+	m *keys.Manager, a *auth, registry token.Clients) (*token.Service, func(), error) {
+	verify := authn.NewJWTAuthenticator(jwksOf(m),
+		authn.WithIssuer(issuer),
+		authn.WithAnyAudience(),
+		authn.WithClockSkew(cfg.ClockSkew),
+		authn.WithJWKSMaxAge(cfg.JWKSMaxAge),
+		authn.WithJWTLogger(log))
+	stopVerify, err := verify.FollowKeyRotations(ctx, nc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("follow key rotations: %w", err)
+	}
+	svc, err := token.New(token.Config{
+		Issuer:          issuer,
+		DefaultAudience: cfg.DefaultAudience,
+		ClockSkew:       cfg.ClockSkew,
+		Logger:          log.With("service", "token"),
+		Audit:           a.recorder,
+		Limiter:         token.NewLimiter(),
+	}, registry, signer{m}, introspector{verify})
+	if err != nil {
+		stopVerify()
+		return nil, nil, fmt.Errorf("token service: %w", err)
+	}
+	stopClients, err := svc.FollowClientChanges(ctx, nc)
+	if err != nil {
+		stopVerify()
+		return nil, nil, fmt.Errorf("token service: %w", err)
+	}
+	// In-process validators learn of a key change at once.
+	m.OnChange(func() {
+		go func() {
+			_ = verify.Refresh(context.Background())
+			if a.jwt != nil {
+				_ = a.jwt.Refresh(context.Background())
+			}
+		}()
+	})
+	return svc, func() { stopClients(); stopVerify() }, nil
+}

@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"sync"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/events"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+)
+
+// tiers remembers each client's rate-limit tier, which a JWT does not
+// carry, so that token callers are limited by their client's tier like API
+// keys are. Entries are dropped on ClientChanged and on reconnect.
+type tiers struct {
+	registry interface {
+		GetClient(context.Context, *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error)
+	}
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxTierEntries = 100_000
+
+func newTiers(r *clients.Registry) *tiers { return &tiers{registry: r, m: map[string]string{}} }
+
+func (t *tiers) get(ctx context.Context, clientID string) string {
+	t.mu.RLock()
+	tier, ok := t.m[clientID]
+	t.mu.RUnlock()
+	if ok {
+		return tier
+	}
+	resp, err := t.registry.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: clientID})
+	if err != nil {
+		// Unknown or unreachable: the standard budget, not a refusal.
+		return ""
+	}
+	tier = clients.TierName(resp.GetClient().GetRateLimitTier())
+	t.mu.Lock()
+	if len(t.m) >= maxTierEntries {
+		clear(t.m)
+	}
+	t.m[clientID] = tier
+	t.mu.Unlock()
+	return tier
+}
+
+func (t *tiers) drop(clientID string) {
+	t.mu.Lock()
+	if clientID == "" {
+		clear(t.m)
+	} else {
+		delete(t.m, clientID)
+	}
+	t.mu.Unlock()
+}
+
+func (t *tiers) follow(nc *nats.Conn) (func(), error) {
+	sub, err := nc.Subscribe(events.SubjectClients, func(m *nats.Msg) {
+		var ev eventsv1.ClientChanged
+		if proto.Unmarshal(m.Data, &ev) == nil {
+			t.drop(ev.GetClientId())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// tiered gives the principals of an authenticator their client's tier.
+type tiered struct {
+	authn.Authenticator
+	tiers *tiers
+}
+
+func (a tiered) Authenticate(ctx context.Context, credential string) (*authn.Principal, error) {
+	p, err := a.Authenticator.Authenticate(ctx, credential)
+	if err != nil {
+		return nil, err
+	}
+	tier := a.tiers.get(ctx, p.ClientID)
+	if tier == p.RateLimitTier {
+		return p, nil
+	}
+	// Principals may be shared by a cache: never write to one.
+	cp := *p
+	cp.RateLimitTier = tier
+	return &cp, nil
+}

@@ -1,0 +1,8 @@
+// Package loadgen sends load to a Gatehouse running on this machine and
+// reports throughput and latency; `gatehouse bench token` is its command.
+//
+// It only ever targets loopback addresses: a URL whose host is not a
+// loopback IP literal or "localhost" is refused, and every connection is
+// checked again at dial time, so neither a name that resolves elsewhere nor
+// a redirect can send load off the machine.
+package loadgen

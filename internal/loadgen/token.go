@@ -1,0 +1,215 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// TokenConfig configures RunToken.
+type TokenConfig struct {
+	// URL is the token endpoint, e.g. http://127.0.0.1:8080/oauth2/token;
+	// its host must be a loopback address or localhost.
+	URL string
+	// ClientID and ClientSecret are a client registered for
+	// client_credentials with client_secret_basic.
+	ClientID, ClientSecret string
+	// Concurrency is the number of requests in flight (default 1).
+	Concurrency int
+	// Duration bounds the run; zero means no time bound (Requests must
+	// then be set).
+	Duration time.Duration
+	// Requests is the number of requests to send; 0 means as many as fit
+	// in Duration.
+	Requests int
+}
+
+// Result is what a run measured. Requests counts the requests that
+// completed (OK + Failed); a request cut short by the end of the run is not
+// counted.
+type Result struct {
+	Requests, OK, Failed int
+	Elapsed              time.Duration
+	// P50 and P99 are latency percentiles over the completed requests.
+	P50, P99 time.Duration
+}
+
+// String reports the run on one line, throughput first.
+func (r Result) String() string {
+	rate := 0.0
+	if r.Elapsed > 0 {
+		rate = float64(r.OK) / r.Elapsed.Seconds()
+	}
+	return fmt.Sprintf("%.0f tokens/s: %d requests in %s (%d ok, %d failed); latency p50 %s, p99 %s",
+		rate, r.Requests, r.Elapsed.Round(time.Millisecond), r.OK, r.Failed,
+		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+}
+
+const tokenBody = "grant_type=client_credentials"
+
+// RunToken drives POST <URL> with the client_credentials grant and
+// client_secret_basic over real HTTP with keep-alive, from Concurrency
+// workers sharing one http.Client, until Requests are done, Duration has
+// passed or ctx ends.
+func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
+	if err := cfg.validate(); err != nil {
+		return Result{}, err
+	}
+	conc := max(cfg.Concurrency, 1)
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	tr := newLoopbackTransport(conc)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{
+		Transport: tr,
+		Timeout:   30 * time.Second,
+		// Never follow a redirect: it could point off the machine.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	// RFC 6749 §2.3.1: form-encode, then Base64.
+	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
+
+	var (
+		issued    atomic.Int64 // request slots taken, for cfg.Requests
+		ok, ko    atomic.Int64
+		mu        sync.Mutex
+		latencies []time.Duration
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			local := make([]time.Duration, 0, 1024)
+			for ctx.Err() == nil {
+				if cfg.Requests > 0 && issued.Add(1) > int64(cfg.Requests) {
+					break
+				}
+				t0 := time.Now()
+				success, err := tokenRequest(ctx, client, cfg.URL, authz)
+				if err != nil && ctx.Err() != nil {
+					break // cut short by the end of the run: not counted
+				}
+				local = append(local, time.Since(t0))
+				if success {
+					ok.Add(1)
+				} else {
+					ko.Add(1)
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res := Result{OK: int(ok.Load()), Failed: int(ko.Load()), Elapsed: time.Since(start)}
+	res.Requests = res.OK + res.Failed
+	slices.Sort(latencies)
+	res.P50, res.P99 = percentile(latencies, 50), percentile(latencies, 99)
+	return res, nil
+}
+
+// tokenRequest sends one token request; success means 200 with a body.
+func tokenRequest(ctx context.Context, c *http.Client, u, authz string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(tokenBody))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", authz)
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
+	_ = resp.Body.Close()
+	if err != nil {
+		return false, err
+	}
+	return resp.StatusCode == http.StatusOK && n > 0, nil
+}
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+func (c TokenConfig) validate() error {
+	var errs []error
+	if err := checkLoopbackURL(c.URL); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ClientID == "" || c.ClientSecret == "" {
+		errs = append(errs, errors.New("a client id and secret are required"))
+	}
+	if c.Concurrency < 0 || c.Requests < 0 || c.Duration < 0 {
+		errs = append(errs, errors.New("concurrency, requests and duration must not be negative"))
+	}
+	if c.Requests == 0 && c.Duration == 0 {
+		errs = append(errs, errors.New("give a duration or a number of requests"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("loadgen: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ErrNotLoopback refuses a target that is not this machine.
+var ErrNotLoopback = errors.New("load may only be sent to a loopback address or localhost")
+
+func checkLoopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("URL %q: want http(s)://<loopback address>:<port>/<path>", raw)
+	}
+	if h := u.Hostname(); h != "localhost" && !isLoopbackIP(h) {
+		return fmt.Errorf("URL %q: %w", raw, ErrNotLoopback)
+	}
+	return nil
+}
+
+func isLoopbackIP(s string) bool {
+	ip := net.ParseIP(s)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newLoopbackTransport keeps one idle connection per worker and refuses, at
+// dial time, any address that is not loopback (whatever "localhost"
+// resolves to).
+func newLoopbackTransport(conns int) *http.Transport {
+	d := &net.Dialer{
+		Timeout: 5 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil || !isLoopbackIP(host) {
+				return fmt.Errorf("dial %s: %w", address, ErrNotLoopback)
+			}
+			return nil
+		},
+	}
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         d.DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+}

@@ -1,0 +1,13 @@
+// Package conformance is the executable form of the keys.Store contract.
+// Every backend's tests call Run, so the SQLite and PostgreSQL stores are
+// held to the same behaviour, including what the interface leaves open:
+//
+//   - List of an empty store is an empty slice, not nil;
+//   - times come back in UTC, truncated to microseconds; zero times stay
+//     zero; a removed key's PrivateKey comes back nil;
+//   - Update ignores changes to Alg, PublicJWK and CreatedAt;
+//   - Update orders its writes itself, so a change list that promotes the
+//     new active key before demoting the old one still succeeds;
+//   - concurrent Updates, from one handle or from several handles on one
+//     database, are serialised: a check-then-insert makes one key, not two.
+package conformance

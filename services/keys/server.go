@@ -1,0 +1,124 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+)
+
+// Server implements the gRPC KeyManagementService over a Manager. The
+// auth rules in keys.proto decide who may call what: GetJWKS is public,
+// GetSigningKey is for the token service only.
+type Server struct {
+	keysv1.UnimplementedKeyManagementServiceServer
+	m *Manager
+}
+
+var _ keysv1.KeyManagementServiceServer = (*Server)(nil)
+
+// NewServer returns the gRPC service of m.
+func NewServer(m *Manager) *Server { return &Server{m: m} }
+
+// GetJWKS implements KeyManagementService: the same bytes as
+// /.well-known/jwks.json.
+func (s *Server) GetJWKS(ctx context.Context, _ *keysv1.GetJWKSRequest) (*keysv1.GetJWKSResponse, error) {
+	body, _, version := s.m.JWKS()
+	if body == nil {
+		return nil, s.toStatus(ctx, ErrNotStarted)
+	}
+	return &keysv1.GetJWKSResponse{JwksJson: body, Version: version}, nil
+}
+
+// ListKeys implements KeyManagementService: every key, newest first,
+// without private material.
+func (s *Server) ListKeys(ctx context.Context, _ *keysv1.ListKeysRequest) (*keysv1.ListKeysResponse, error) {
+	keys, err := s.m.Keys(ctx)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &keysv1.ListKeysResponse{Keys: make([]*keysv1.SigningKey, 0, len(keys))}
+	for _, k := range keys {
+		resp.Keys = append(resp.Keys, keyToProto(k))
+	}
+	return resp, nil
+}
+
+// RotateKeys implements KeyManagementService. A normal rotation returns
+// the new key in state PENDING: it signs after the publish lead, once
+// every validator can know it (its activate_time says when). An emergency
+// rotation (compromised_kid set) returns the new key already ACTIVE.
+func (s *Server) RotateKeys(ctx context.Context, req *keysv1.RotateKeysRequest) (*keysv1.RotateKeysResponse, error) {
+	var k Key
+	var err error
+	if req.GetCompromisedKid() != "" {
+		k, err = s.m.EmergencyRotate(ctx, req.GetCompromisedKid(), req.GetAlg())
+	} else {
+		k, err = s.m.Rotate(ctx, req.GetAlg())
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &keysv1.RotateKeysResponse{Key: keyToProto(k)}, nil
+}
+
+// GetSigningKey implements KeyManagementService: the active private key
+// as a JWK, for the token service of a split deployment.
+func (s *Server) GetSigningKey(ctx context.Context, _ *keysv1.GetSigningKeyRequest) (*keysv1.GetSigningKeyResponse, error) {
+	info, active, err := s.m.activeInfo()
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	b, err := json.Marshal(active.Key)
+	if err != nil {
+		// Never wrap: the encoder's error could quote key material.
+		return nil, s.toStatus(ctx, errors.New("encode signing key"))
+	}
+	return &keysv1.GetSigningKeyResponse{Key: keyToProto(info), PrivateJwk: b}, nil
+}
+
+func keyToProto(k Key) *keysv1.SigningKey {
+	return &keysv1.SigningKey{
+		Kid:          k.KID,
+		Alg:          k.Alg,
+		State:        stateToProto(k.State),
+		CreateTime:   timestamp(k.CreatedAt),
+		ActivateTime: timestamp(k.ActivateAt),
+		RetireTime:   timestamp(k.RetiredAt),
+		RemoveTime:   timestamp(k.RemoveAt),
+	}
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// toStatus maps an error to a gRPC status once, at the API boundary.
+// Internal details are logged, never returned.
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrUnsupportedAlgorithm):
+		return status.Error(codes.InvalidArgument, "alg: "+ErrUnsupportedAlgorithm.Error())
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, "no signing key with this kid")
+	case errors.Is(err, ErrKeyRemoved):
+		return status.Error(codes.FailedPrecondition, "the key is already removed")
+	case errors.Is(err, ErrNotStarted):
+		return status.Error(codes.Unavailable, "signing keys not loaded yet")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	s.m.opt.log.ErrorContext(ctx, "key management error", "error", err)
+	return status.Error(codes.Internal, "internal error")
+}

@@ -1,0 +1,68 @@
+package token
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+)
+
+// Values of the client registry the token service relies on (RFC 7591 §2
+// names).
+const (
+	grantClientCredentials = "client_credentials"
+	authSecretBasic        = "client_secret_basic"
+	authSecretPost         = "client_secret_post"
+	// ScopeIntrospect is the scope a client needs to call the
+	// introspection endpoint.
+	ScopeIntrospect = "gatehouse:introspect"
+)
+
+// client is the part of a registered client the token service uses,
+// prepared once per verification and shared read-only by cache hits.
+type client struct {
+	id         string
+	authMethod string
+	grantTypes []string
+	scopes     []string
+	// defaultScope is scopes joined: the scope of a request without one.
+	defaultScope string
+	resources    []string
+	lifetime     time.Duration
+	tier         string
+	disabled     bool
+}
+
+func clientFromProto(p *clientsv1.Client) *client {
+	return &client{
+		id:           p.GetClientId(),
+		authMethod:   p.GetTokenEndpointAuthMethod(),
+		grantTypes:   slices.Clone(p.GetGrantTypes()),
+		scopes:       slices.Clone(p.GetScopes()),
+		defaultScope: strings.Join(p.GetScopes(), " "),
+		resources:    slices.Clone(p.GetResources()),
+		lifetime:     p.GetAccessTokenLifetime().AsDuration(),
+		tier:         tierName(p.GetRateLimitTier()),
+		disabled:     p.GetDisabled(),
+	}
+}
+
+// tierName maps the proto tier to pkg/ratelimit's tier names.
+func tierName(t clientsv1.RateLimitTier) string {
+	switch t {
+	case clientsv1.RateLimitTier_RATE_LIMIT_TIER_LOW:
+		return ratelimit.TierLow
+	case clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH:
+		return ratelimit.TierHigh
+	case clientsv1.RateLimitTier_RATE_LIMIT_TIER_INTERNAL:
+		return ratelimit.TierInternal
+	default:
+		return ratelimit.TierStandard
+	}
+}
+
+func (c *client) allowsGrant(g string) bool { return slices.Contains(c.grantTypes, g) }
+
+func (c *client) allowsScope(s string) bool { return slices.Contains(c.scopes, s) }

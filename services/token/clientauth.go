@@ -1,0 +1,207 @@
+package token
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Audit reasons the token service adds to pkg/audit's (which it does not
+// extend): the metric counts them under "other", the log and the audit
+// stream carry them as they are.
+const (
+	// ReasonInvalidClientCredentials: unknown client_id, wrong secret or a
+	// client without a client_secret method (the registry does not say
+	// which, and neither does the response).
+	ReasonInvalidClientCredentials audit.Reason = "invalid_client_credentials"
+	// ReasonGrantNotAllowed: the client authenticated but is not
+	// registered for the grant type it asked (unauthorized_client).
+	ReasonGrantNotAllowed audit.Reason = "grant_not_allowed"
+)
+
+const (
+	// maxClientIDLen and maxSecretLen bound what is hashed or sent to the
+	// registry; registry ids and secrets are far shorter.
+	maxClientIDLen = 256
+	maxSecretLen   = 512
+)
+
+// credentials are the client credentials of one request.
+type credentials struct {
+	clientID, secret string
+	method           string // authSecretBasic or authSecretPost
+	viaHeader        bool   // the Authorization header was used
+}
+
+// authFailure is a refused authentication before its budget is spent.
+type authFailure struct {
+	reason audit.Reason
+	err    *Error
+}
+
+// extractCredentials reads the client's credentials from the request: HTTP
+// Basic (client_secret_basic) or client_id and client_secret in the body
+// (client_secret_post), exactly one of them (RFC 6749 §2.3, checklist item
+// 56). It does no I/O. On failure it still returns the client_id the
+// request named, for the failure budget and the audit trail.
+func extractCredentials(r *http.Request, f *form) (credentials, *authFailure) {
+	authz := r.Header.Values("Authorization")
+	switch {
+	case len(authz) > 1:
+		return credentials{viaHeader: true}, &authFailure{audit.ReasonMultipleCredentials,
+			errInvalidRequest("more than one Authorization header")}
+	case len(authz) == 1:
+		return basicCredentials(authz[0], f)
+	}
+	c := credentials{clientID: f.get("client_id"), secret: f.get("client_secret"), method: authSecretPost}
+	switch {
+	case c.clientID == "" && c.secret == "":
+		// Nothing tried: challenge for the method most clients use.
+		e := errInvalidClient(nil)
+		e.Challenge = true
+		return c, &authFailure{audit.ReasonMissingCredential, e}
+	case c.clientID == "":
+		return c, &authFailure{audit.ReasonMalformedCredential, errInvalidRequest("client_secret without client_id")}
+	case c.secret == "":
+		// A public client (token_endpoint_auth_method none) has no use
+		// for this endpoint until the authorization_code grant lands.
+		return c, &authFailure{audit.ReasonMissingCredential, errInvalidClient(nil)}
+	case len(c.clientID) > maxClientIDLen || len(c.secret) > maxSecretLen:
+		return credentials{method: authSecretPost}, &authFailure{audit.ReasonCredentialTooLarge, errInvalidClient(nil)}
+	}
+	return c, nil
+}
+
+// basicCredentials decodes client_secret_basic (RFC 6749 §2.3.1, RFC 7617):
+// base64 of form-urlencoded client_id ":" form-urlencoded client_secret.
+// The id and the secret are form-decoded after splitting, so a secret with
+// ':' '%' '+' '&' '=' works once the client encoded it (checklist item 53).
+func basicCredentials(header string, f *form) (credentials, *authFailure) {
+	c := credentials{method: authSecretBasic, viaHeader: true}
+	fail := func(reason audit.Reason) (credentials, *authFailure) {
+		e := errInvalidClient(nil)
+		e.Challenge = true
+		return c, &authFailure{reason, e}
+	}
+	if len(header) > maxAuthorizationLen {
+		return fail(audit.ReasonCredentialTooLarge)
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return fail(audit.ReasonUnsupportedCredential)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
+	if err != nil {
+		return fail(audit.ReasonMalformedCredential)
+	}
+	encID, encSecret, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return fail(audit.ReasonMalformedCredential)
+	}
+	id, err1 := url.QueryUnescape(encID)
+	secret, err2 := url.QueryUnescape(encSecret)
+	if err1 != nil || err2 != nil || id == "" || secret == "" {
+		return fail(audit.ReasonMalformedCredential)
+	}
+	if len(id) > maxClientIDLen || len(secret) > maxSecretLen {
+		return fail(audit.ReasonCredentialTooLarge)
+	}
+	c.clientID, c.secret = id, secret
+	if f.has("client_secret") {
+		// RFC 6749 §2.3: one authentication method per request.
+		return c, &authFailure{audit.ReasonMultipleCredentials,
+			errInvalidRequest("use exactly one client authentication method: HTTP Basic or client_secret in the body, not both")}
+	}
+	if bodyID := f.get("client_id"); bodyID != "" && bodyID != id {
+		return c, &authFailure{audit.ReasonMultipleCredentials,
+			errInvalidRequest("client_id in the body differs from the HTTP Basic client")}
+	}
+	return c, nil
+}
+
+// authenticateClient authenticates the client of a token or introspection
+// request: the over-budget check, credential extraction, a positive-cache
+// lookup or one VerifyClientSecret call, and the registered-method check.
+// Every refusal is audited and spends the client's and the address's
+// failure budget (checklist item 80).
+func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *form, endpoint string) (*client, error) {
+	ip := s.cfg.RemoteIP(r)
+	creds, failure := extractCredentials(r, f)
+	now := s.cfg.Now()
+	if wait, refused := s.failures.refused(creds.clientID, ip, now); refused {
+		s.record(ctx, audit.ReasonRateLimited, creds.clientID, endpoint, ip)
+		return nil, errRateLimited(descriptionTooManyFailures, wait)
+	}
+	if failure != nil {
+		return nil, s.authFailed(ctx, creds, endpoint, ip, failure.reason, failure.err)
+	}
+	cl, err := s.verifySecret(ctx, creds)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == CodeInvalidClient {
+			return nil, s.authFailed(ctx, creds, endpoint, ip, ReasonInvalidClientCredentials, e)
+		}
+		s.record(ctx, audit.ReasonVerifierUnavailable, creds.clientID, endpoint, ip)
+		return nil, err
+	}
+	switch {
+	case cl.disabled:
+		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonClientDisabled, errInvalidClient(nil))
+	case cl.authMethod != creds.method:
+		// The method must be the registered token_endpoint_auth_method
+		// (RFC 7591 §2), even with the right secret.
+		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonCredentialKindNotAllowed, errInvalidClient(nil))
+	}
+	return cl, nil
+}
+
+// verifySecret checks the client's secret: a fresh positive cache entry, or
+// the registry. Wrong secrets are never cached.
+func (s *Service) verifySecret(ctx context.Context, c credentials) (*client, error) {
+	key := newCacheKey(c.clientID, c.secret)
+	if cl, ok := s.cache.get(key, s.cfg.Now()); ok {
+		return cl, nil
+	}
+	gen := s.cache.generation()
+	resp, err := s.clients.VerifyClientSecret(ctx, &clientsv1.VerifyClientSecretRequest{ClientId: c.clientID, ClientSecret: c.secret})
+	if err != nil {
+		switch status.Code(err) {
+		case codes.Unauthenticated:
+			return nil, errInvalidClient(nil)
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted:
+			return nil, errUnavailable(err)
+		}
+		return nil, errServer(err)
+	}
+	cl := clientFromProto(resp.GetClient())
+	if cl.id != c.clientID { // not-secret: compares client ids
+		return nil, errServer(errors.New("the registry verified another client than the one asked"))
+	}
+	s.cache.put(key, cl, s.cfg.Now(), gen)
+	return cl, nil
+}
+
+// authFailed audits a refused authentication and spends the failure
+// budgets; once a budget is exhausted the answer is 429.
+func (s *Service) authFailed(ctx context.Context, c credentials, endpoint, ip string, reason audit.Reason, e *Error) error {
+	s.record(ctx, reason, c.clientID, endpoint, ip)
+	if e.Code == CodeInvalidClient && c.viaHeader {
+		e.Challenge = true // RFC 6749 §5.2
+	}
+	if wait, over := s.failures.fail(c.clientID, ip, s.cfg.Now()); over {
+		return errRateLimited(descriptionTooManyFailures, wait)
+	}
+	return e
+}
+
+func (s *Service) record(ctx context.Context, reason audit.Reason, clientID, endpoint, ip string) {
+	s.cfg.Audit.RecordFailure(ctx, audit.Failure{Reason: reason, ClientID: clientID, Method: endpoint, Remote: ip, At: s.cfg.Now()})
+}

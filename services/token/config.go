@@ -1,0 +1,197 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+)
+
+// Defaults of Config.
+const (
+	DefaultClockSkew = 30 * time.Second
+	DefaultCacheTTL  = 60 * time.Second
+	DefaultCacheSize = 10_000
+)
+
+// Config configures a Service. Issuer and DefaultAudience are required;
+// every other field has a safe default.
+type Config struct {
+	// Issuer is the iss of every token and the issuer of the metadata,
+	// byte for byte (RFC 8414 §3.3): an absolute https URL (http only on a
+	// loopback IP or localhost, for tests and the default local run) with
+	// no query, no fragment and no trailing slash. The endpoints are
+	// derived from it: <issuer>/oauth2/token, <issuer>/oauth2/introspect,
+	// <issuer>/.well-known/jwks.json.
+	Issuer string
+	// DefaultAudience is the aud of a token requested without an RFC 8707
+	// resource parameter.
+	DefaultAudience string
+	// ScopesSupported is the metadata's scopes_supported; empty omits it.
+	ScopesSupported []string
+	// ClockSkew is the tolerance for nbf and iat in the future when
+	// introspecting (default 30s). Expiry gets none: at exp a token is
+	// inactive.
+	ClockSkew time.Duration
+
+	// Logger receives server errors (never a token or a secret); nil
+	// discards them.
+	Logger *slog.Logger
+	// Audit receives every refused client authentication and every rate
+	// limit refusal; nil discards them.
+	Audit audit.Recorder
+	// Limiter holds the failed-authentication budgets (tiers
+	// TierAuthFailClient and TierAuthFailIP) and the introspection budgets
+	// (the caller's rate-limit tier). It must know the tiers of
+	// LimiterTiers — build it with NewLimiter; nil means NewLimiter().
+	Limiter *ratelimit.Limiter
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// RemoteIP returns the caller's IP for the per-address budget and the
+	// audit trail. The default is the host of http.Request.RemoteAddr;
+	// behind a reverse proxy, supply one that trusts only that proxy's
+	// forwarding header.
+	RemoteIP func(*http.Request) string
+
+	// CacheTTL is how long a verified client secret is trusted without
+	// asking the registry again (default 60s). ClientChanged events end it
+	// sooner.
+	CacheTTL time.Duration
+	// CacheSize bounds the verified-secret cache (default 10 000 entries).
+	CacheSize int
+}
+
+// Endpoints are the URLs derived from the issuer.
+type Endpoints struct {
+	Token         string
+	Introspection string
+	JWKS          string
+}
+
+const (
+	tokenPath      = "/oauth2/token"
+	introspectPath = "/oauth2/introspect"
+	jwksPath       = "/.well-known/jwks.json"
+	// RFC 8414 §3: inserted between the host and the issuer's path.
+	oauthMetadataPath = "/.well-known/oauth-authorization-server"
+	// OpenID Connect Discovery 1.0 §4: appended to the issuer.
+	oidcMetadataPath = "/.well-known/openid-configuration"
+)
+
+// withDefaults returns c with every unset field defaulted, or every problem
+// found, joined.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if err := validateIssuer(c.Issuer); err != nil {
+		errs = append(errs, fmt.Errorf("issuer %q: %w", c.Issuer, err))
+	}
+	if strings.TrimSpace(c.DefaultAudience) == "" {
+		errs = append(errs, errors.New("default audience: required"))
+	}
+	for _, s := range c.ScopesSupported {
+		if !validScopeToken(s) {
+			errs = append(errs, fmt.Errorf("scopes supported: %q is not a scope token (RFC 6749 §3.3)", s))
+		}
+	}
+	if c.ClockSkew < 0 || c.CacheTTL < 0 || c.CacheSize < 0 {
+		errs = append(errs, errors.New("clock skew, cache TTL and cache size must not be negative"))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("token: config: %w", errors.Join(errs...))
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Audit == nil {
+		c.Audit = discardAudit{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Limiter == nil {
+		c.Limiter = NewLimiter(ratelimit.WithClock(c.Now))
+	}
+	if c.RemoteIP == nil {
+		c.RemoteIP = remoteIP
+	}
+	return c, nil
+}
+
+// validateIssuer applies RFC 8414 §2: a URL using https with no query or
+// fragment; http is allowed on loopback for tests and the local default.
+func validateIssuer(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Host == "" || u.Opaque != "" || u.User != nil {
+		return errors.New("must be an absolute URL with a host and no userinfo")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(raw, "?#") {
+		return errors.New("must have no query and no fragment (RFC 8414 §2)")
+	}
+	if strings.Trim(u.Path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/") != "" || u.RawPath != "" {
+		return errors.New("the path may hold only letters, digits and - . _ ~ /")
+	}
+	if strings.HasSuffix(raw, "/") {
+		return errors.New("must not end with a slash (the endpoints are <issuer>/oauth2/token and so on)")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		h := u.Hostname()
+		if ip := net.ParseIP(h); (ip == nil || !ip.IsLoopback()) && h != "localhost" {
+			return errors.New("http is allowed only on a loopback address; use https")
+		}
+	default:
+		return errors.New("scheme must be https")
+	}
+	return nil
+}
+
+// issuerPath is the path component of the issuer ("" for none).
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return u.EscapedPath()
+}
+
+func (c Config) endpoints() Endpoints {
+	return Endpoints{
+		Token:         c.Issuer + tokenPath,
+		Introspection: c.Issuer + introspectPath,
+		JWKS:          c.Issuer + jwksPath,
+	}
+}
+
+// remoteIP is the default Config.RemoteIP: the host of RemoteAddr.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type discardAudit struct{}
+
+func (discardAudit) RecordFailure(_ context.Context, _ audit.Failure) {}

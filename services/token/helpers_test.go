@@ -1,0 +1,523 @@
+package token_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/token"
+)
+
+const (
+	defaultAudience = "https://api.gatehouse.test"
+	ordersResource  = "https://api.example/orders"
+	billingResource = "http://127.0.0.1:9000/billing"
+)
+
+// fakeClock is the clock of the service, the rate limiter and the test
+// verifier; tests move it by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// countingClients is a spy: the real registry, with its VerifyClientSecret
+// calls counted.
+type countingClients struct {
+	token.Clients
+	verifies atomic.Int64
+}
+
+func (c *countingClients) VerifyClientSecret(ctx context.Context, req *clientsv1.VerifyClientSecretRequest) (*clientsv1.VerifyClientSecretResponse, error) {
+	c.verifies.Add(1)
+	return c.Clients.VerifyClientSecret(ctx, req)
+}
+
+// auditSpy keeps every recorded failure.
+type auditSpy struct {
+	mu  sync.Mutex
+	got []audit.Failure
+}
+
+func (a *auditSpy) RecordFailure(_ context.Context, f audit.Failure) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, f)
+}
+
+func (a *auditSpy) all() []audit.Failure {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]audit.Failure(nil), a.got...)
+}
+
+// fixedSigner is the Signer the key service stands for: one key in memory.
+type fixedSigner struct{ key token.SigningKey }
+
+func (s fixedSigner) SigningKey(context.Context) (token.SigningKey, error) { return s.key, nil }
+
+// jwxVerifier is the test's Verifier: it checks a token with jwx against
+// the public JWK of the test signing key (signature with ES256 only, typ
+// at+jwt, iss, exp/nbf on the fake clock) and returns its claims. In
+// production the lead adapts pkg/authn's JWT validator, configured to
+// accept any audience, to token.Verifier.
+type jwxVerifier struct {
+	pub    jwk.Key
+	issuer string
+	clock  *fakeClock
+}
+
+func (v *jwxVerifier) VerifyAccessToken(_ context.Context, raw string) (token.Claims, error) {
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil {
+		return token.Claims{}, err
+	}
+	if len(msg.Signatures()) != 1 || msg.Signatures()[0].ProtectedHeaders().Type() != "at+jwt" {
+		return token.Claims{}, errors.New("not an at+jwt")
+	}
+	t, err := jwt.Parse([]byte(raw), jwt.WithKey(jwa.ES256, v.pub), jwt.WithValidate(true),
+		jwt.WithIssuer(v.issuer), jwt.WithClock(jwt.ClockFunc(v.clock.Now)), jwt.WithAcceptableSkew(0))
+	if err != nil {
+		return token.Claims{}, err
+	}
+	c := token.Claims{
+		Issuer: t.Issuer(), Subject: t.Subject(), Audience: t.Audience(), JTI: t.JwtID(),
+		IssuedAt: t.IssuedAt(), NotBefore: t.NotBefore(), Expiry: t.Expiration(),
+	}
+	if v, ok := t.Get("client_id"); ok {
+		c.ClientID, _ = v.(string)
+	}
+	if v, ok := t.Get("scope"); ok {
+		c.Scope, _ = v.(string)
+	}
+	if v, ok := t.Get("cnf"); ok {
+		if m, ok := v.(map[string]any); ok {
+			c.CertThumbprint, _ = m["x5t#S256"].(string)
+		}
+	}
+	return c, nil
+}
+
+// registered is a client created through the registry, with its secret.
+type registered struct {
+	id, secret string
+}
+
+// env is one test's Gatehouse: the real client registry over SQLite, a real
+// ES256 key, and the token service's real handlers behind a loopback
+// httptest server.
+type env struct {
+	t       testing.TB
+	ctx     context.Context
+	issuer  string
+	store   clients.Store
+	reg     *clients.Registry
+	spy     *countingClients
+	svc     *token.Service
+	srv     *httptest.Server
+	clock   *fakeClock
+	audit   *auditSpy
+	logs    *syncBuffer
+	priv    jwk.Key
+	pub     jwk.Key
+	limiter *ratelimit.Limiter
+
+	partner      registered // client_credentials, basic, orders:read orders:write, resources
+	poster       registered // client_credentials, client_secret_post, orders:read
+	introspector registered // client_credentials, gatehouse:introspect, low tier
+	noScopes     registered // client_credentials, no scopes
+	codeClient   registered // authorization_code + refresh_token, basic
+}
+
+type envOption func(*envConfig)
+
+type envConfig struct {
+	issuerPath string
+}
+
+func withIssuerPath(p string) envOption { return func(c *envConfig) { c.issuerPath = p } }
+
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	var ec envConfig
+	for _, o := range opts {
+		o(&ec)
+	}
+	ctx := context.Background()
+	e := &env{t: t, ctx: ctx, clock: &fakeClock{now: time.Now().UTC().Truncate(time.Second)}, audit: &auditSpy{}, logs: &syncBuffer{}}
+
+	store, err := sqlite.New(dbtest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = store
+	e.reg = clients.New(store)
+	if err := e.reg.SeedScopes(ctx, []string{token.ScopeIntrospect}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"orders:read", "orders:write", "billing:read"} {
+		if _, err := e.reg.CreateScope(ctx, &clientsv1.CreateScopeRequest{Scope: &clientsv1.Scope{Name: s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.partner = e.create(&clientsv1.Client{
+		Name: "Partner", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"orders:read", "orders:write"}, Resources: []string{ordersResource, billingResource},
+		AccessTokenLifetime: durationpb.New(15 * time.Minute),
+	})
+	e.poster = e.create(&clientsv1.Client{
+		Name: "Poster", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"orders:read"}, TokenEndpointAuthMethod: "client_secret_post",
+	})
+	e.introspector = e.create(&clientsv1.Client{
+		Name: "Resource server", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{token.ScopeIntrospect}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_LOW,
+	})
+	e.noScopes = e.create(&clientsv1.Client{
+		Name: "No scopes", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"client_credentials"},
+	})
+	e.codeClient = e.create(&clientsv1.Client{
+		Name: "Web app", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"authorization_code", "refresh_token"},
+		RedirectUris: []string{"https://app.example/cb"}, Scopes: []string{"orders:read"},
+	})
+
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.priv, err = jwk.FromRaw(raw); err != nil {
+		t.Fatal(err)
+	}
+	if e.pub, err = jwk.PublicKeyOf(e.priv); err != nil {
+		t.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	e.srv = httptest.NewUnstartedServer(mux)
+	e.issuer = "http://" + e.srv.Listener.Addr().String() + ec.issuerPath
+	e.spy = &countingClients{Clients: e.reg}
+	e.limiter = token.NewLimiter(ratelimit.WithClock(e.clock.Now))
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.svc, err = token.New(token.Config{
+		Issuer:          e.issuer,
+		DefaultAudience: defaultAudience,
+		ScopesSupported: []string{"orders:read", "orders:write"},
+		Logger:          logger,
+		Audit:           multiRecorder{e.audit, audit.New(logger, nil, nil, "token")},
+		Limiter:         e.limiter,
+		Now:             e.clock.Now,
+	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Routes(mux)
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+type multiRecorder []audit.Recorder
+
+func (m multiRecorder) RecordFailure(ctx context.Context, f audit.Failure) {
+	for _, r := range m {
+		r.RecordFailure(ctx, f)
+	}
+}
+
+// syncBuffer collects the logs of a test run.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (e *env) create(c *clientsv1.Client) registered {
+	e.t.Helper()
+	resp, err := e.reg.CreateClient(e.ctx, &clientsv1.CreateClientRequest{Client: c})
+	if err != nil {
+		e.t.Fatalf("create client %s: %v", c.GetName(), err)
+	}
+	return registered{id: resp.GetClient().GetClientId(), secret: resp.GetClientSecret()}
+}
+
+// setSecret makes secret the client's current secret, straight through the
+// registry's store: the registry only issues random base64url secrets, and
+// item 53 needs one with ': % + & ='.
+func (e *env) setSecret(id, secret string) {
+	e.t.Helper()
+	sum := sha256.Sum256([]byte(secret))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := e.store.RotateSecret(e.ctx, clients.Secret{ClientID: id, Hash: sum[:], CreatedAt: now}, now); err != nil {
+		e.t.Fatal(err)
+	}
+	e.svc.InvalidateClient(id)
+}
+
+func (e *env) update(c *clientsv1.Client, paths ...string) {
+	e.t.Helper()
+	if _, err := e.reg.UpdateClient(e.ctx, &clientsv1.UpdateClientRequest{Client: c, UpdateMask: fieldMask(paths...)}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func fieldMask(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }
+
+func (e *env) url(path string) string { return e.issuer + path }
+
+// httpFrom returns an HTTP client whose connections come from the loopback
+// address ip (all of 127.0.0.0/8 is loopback on Linux), so that per-address
+// budgets can be tested over real connections.
+func httpFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// request is a raw HTTP request to the service.
+type request struct {
+	method  string // POST by default
+	path    string // after the issuer
+	rawURL  string // instead of issuer + path
+	query   string
+	ctype   string // application/x-www-form-urlencoded by default; "-" for none
+	basic   *[2]string
+	authz   string // a raw Authorization header, instead of basic
+	body    string
+	headers map[string]string
+}
+
+// response is what came back.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %q", err, r.body)
+	}
+	return m
+}
+
+func (e *env) do(c *http.Client, req request) response {
+	e.t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	method := req.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	u := e.url(req.path)
+	if req.rawURL != "" {
+		u = req.rawURL
+	}
+	if req.query != "" {
+		u += "?" + req.query
+	}
+	hr, err := http.NewRequestWithContext(e.ctx, method, u, strings.NewReader(req.body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	switch req.ctype {
+	case "":
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case "-":
+	default:
+		hr.Header.Set("Content-Type", req.ctype)
+	}
+	if req.basic != nil {
+		hr.Header.Set("Authorization", basicHeader(req.basic[0], req.basic[1]))
+	}
+	if req.authz != "" {
+		hr.Header.Set("Authorization", req.authz)
+	}
+	for k, v := range req.headers {
+		hr.Header.Set(k, v)
+	}
+	resp, err := c.Do(hr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// basicHeader is client_secret_basic done right (RFC 6749 §2.3.1): each part
+// form-urlencoded, then Base64.
+func basicHeader(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+func basic(id, secret string) *[2]string { return &[2]string{id, secret} }
+
+// tokenFor asks a client_credentials token with client_secret_basic.
+func (e *env) tokenFor(c *http.Client, cl registered, form string) response {
+	e.t.Helper()
+	body := "grant_type=client_credentials"
+	if form != "" {
+		body += "&" + form
+	}
+	return e.do(c, request{path: "/oauth2/token", basic: basic(cl.id, cl.secret), body: body})
+}
+
+// accessToken issues a token to cl and returns it.
+func (e *env) accessToken(cl registered, form string) string {
+	e.t.Helper()
+	r := e.tokenFor(nil, cl, form)
+	if r.status != http.StatusOK {
+		e.t.Fatalf("token for %s: %d %s", cl.id, r.status, r.body)
+	}
+	return r.json(e.t)["access_token"].(string)
+}
+
+// assertOAuthError checks an RFC 6749 §5.2 error response (checklist item
+// 60): status, JSON with a registered code, the description's character
+// set, no-store, and nothing but error and error_description.
+func assertOAuthError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
+	if p := r.header.Get("Pragma"); p != "no-cache" {
+		t.Errorf("Pragma %q, want no-cache", p)
+	}
+	m := r.json(t)
+	if m["error"] != code {
+		t.Errorf("error %v, want %s", m["error"], code)
+	}
+	registered := map[string]bool{
+		"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+		"unsupported_grant_type": true, "invalid_scope": true, "invalid_target": true, "insufficient_scope": true,
+		"server_error": true, "temporarily_unavailable": true,
+	}
+	if s, _ := m["error"].(string); !registered[s] {
+		t.Errorf("error %q is not a registered code", s)
+	}
+	for k := range m {
+		if k != "error" && k != "error_description" {
+			t.Errorf("unexpected member %q in an error response", k)
+		}
+	}
+	if d, ok := m["error_description"].(string); ok {
+		for i := 0; i < len(d); i++ {
+			if c := d[i]; c < 0x20 || c == 0x22 || c == 0x5c || c > 0x7e {
+				t.Errorf("error_description has %q at %d, outside %%x20-21 / %%x23-5B / %%x5D-7E: %q", c, i, d)
+			}
+		}
+	}
+}
+
+// decodeJWT returns a compact JWS's protected header and claims as JSON
+// objects, checking that it has three base64url parts.
+func decodeJWT(t *testing.T, tok string) (header, claims map[string]any) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts", len(parts))
+	}
+	for i, p := range parts[:2] {
+		b, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil {
+			t.Fatalf("part %d is not base64url: %v", i, err)
+		}
+		m := map[string]any{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("part %d is not a JSON object: %v", i, err)
+		}
+		if i == 0 {
+			header = m
+		} else {
+			claims = m
+		}
+	}
+	return header, claims
+}
+
+func num(t *testing.T, v any) int64 {
+	t.Helper()
+	n, ok := v.(json.Number)
+	if !ok {
+		t.Fatalf("%v (%T) is not a number", v, v)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		t.Fatalf("%v is not an integer", v)
+	}
+	return i
+}
+
+func keys(m map[string]any) string { return fmt.Sprint(slices.Sorted(maps.Keys(m))) }

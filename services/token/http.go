@@ -1,0 +1,95 @@
+package token
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+)
+
+// Routes registers the OAuth endpoints on mux, with method patterns: any
+// other method gets 405 with an Allow header from the mux. The paths are
+// those of the issuer's endpoints, so an issuer with a path works:
+//
+//	POST <path>/oauth2/token                          RFC 6749 §3.2
+//	POST <path>/oauth2/introspect                     RFC 7662 §2
+//	GET  /.well-known/oauth-authorization-server<path> RFC 8414 §3
+//	GET  <path>/.well-known/openid-configuration      the same bytes
+func (s *Service) Routes(mux *http.ServeMux) {
+	p := issuerPath(s.cfg.Issuer)
+	mux.HandleFunc("POST "+p+tokenPath, s.handleToken)
+	mux.HandleFunc("POST "+p+introspectPath, s.handleIntrospect)
+	mux.HandleFunc("GET "+oauthMetadataPath+p, s.handleMetadata)
+	mux.HandleFunc("GET "+p+oidcMetadataPath, s.handleMetadata)
+}
+
+// handleToken is the token endpoint's dispatcher: transport rules, grant
+// type, client authentication and the grant allow-list happen here once;
+// the grant's handler does the rest.
+func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.token(r.Context(), w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeTokenResponse(w, resp)
+}
+
+func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
+	f, err := readForm(w, r)
+	if err != nil {
+		return nil, err
+	}
+	gt := f.get("grant_type")
+	if gt == "" {
+		return nil, errInvalidRequest("grant_type is required")
+	}
+	// RFC 6749 §5.2, RFC 9700 §2.4: password, implicit, unknown grants and
+	// those not served yet are refused before any credential is checked.
+	h, ok := s.grants[gt]
+	if !ok {
+		return nil, newError(CodeUnsupportedGrantType, http.StatusBadRequest, "the grant type is not supported")
+	}
+	cl, err := s.authenticateClient(ctx, r, f, tokenPath)
+	if err != nil {
+		return nil, err
+	}
+	if !cl.allowsGrant(gt) {
+		s.record(ctx, ReasonGrantNotAllowed, cl.id, tokenPath, s.cfg.RemoteIP(r))
+		return nil, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for this grant type")
+	}
+	return h.handle(ctx, cl, f)
+}
+
+// setNoStore sets the caching headers of every token, introspection and
+// error response (RFC 6749 §5.1, §5.2, RFC 7662 §2.2).
+func setNoStore(h http.Header) {
+	h.Set("Cache-Control", headerCacheControlNoStore)
+	h.Set("Pragma", headerPragmaNoCache)
+}
+
+// writeJSON writes every response body of the service.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentTypeJSON)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body) //nolint:gosec // G705: JSON whose strings went through appendJSONString or appendSafe, served as application/json with nosniff
+}
+
+// writeTokenResponse writes RFC 6749 §5.1 JSON; never a refresh_token for
+// client_credentials (§4.4.3).
+func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
+	b := make([]byte, 0, len(t.accessToken)+len(t.scope)+80)
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, t.accessToken)
+	b = append(b, `,"token_type":"Bearer","expires_in":`...)
+	b = strconv.AppendInt(b, t.expiresIn, 10)
+	if t.scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, t.scope)
+	}
+	b = append(b, '}')
+	setNoStore(w.Header())
+	writeJSON(w, http.StatusOK, b)
+}

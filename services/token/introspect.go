@@ -1,0 +1,156 @@
+package token
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+)
+
+// maxTokenLen bounds a token presented for introspection; a longer one is
+// inactive without any verification work.
+const maxTokenLen = 8 << 10
+
+// inactiveBody is RFC 7662 §2.2's answer for every token that is not
+// active, whatever the reason: no other member (checklist item 73).
+var inactiveBody = []byte(`{"active":false}`)
+
+// handleIntrospect is RFC 7662 §2. The caller authenticates exactly as at
+// the token endpoint (same code path, same failure budgets) and must be
+// allowed the gatehouse:introspect scope.
+//
+// Choices: bad or missing caller credentials get 401 invalid_client (RFC
+// 7662 §2.3) and never token data; an authenticated client without the
+// scope gets 403 insufficient_scope (its credentials are fine, its
+// privilege is not; the RFC leaves this open); a caller over its budget
+// (its client's rate-limit tier, keyed "introspect:<client_id>") gets 429.
+func (s *Service) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	body, err := s.introspectHTTP(r.Context(), w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setNoStore(w.Header())
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Service) introspectHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	f, err := readForm(w, r)
+	if err != nil {
+		return nil, err
+	}
+	caller, err := s.authenticateClient(ctx, r, f, introspectPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeIntrospection(ctx, introspectPath, caller.id, caller.allowsScope(ScopeIntrospect), caller.tier, s.cfg.RemoteIP(r)); err != nil {
+		return nil, err
+	}
+	token := f.get("token")
+	if token == "" {
+		return nil, errInvalidRequest("token is required")
+	}
+	// token_type_hint is optional and only a hint (RFC 7662 §2.1): every
+	// token here is an access token, so it is ignored.
+	c, active := s.introspect(ctx, token)
+	if !active {
+		return inactiveBody, nil
+	}
+	return introspectionJSON(c), nil
+}
+
+// authorizeIntrospection checks the caller's privilege and spends its
+// request budget against token scanning (RFC 7662 §4).
+func (s *Service) authorizeIntrospection(ctx context.Context, endpoint, clientID string, allowed bool, tier, ip string) error {
+	if !allowed {
+		s.record(ctx, audit.ReasonInsufficientScope, clientID, endpoint, ip)
+		return newError(CodeInsufficientScope, http.StatusForbidden, "the client is not allowed to introspect tokens")
+	}
+	if ok, retry := s.limiter.Allow("introspect:"+clientID, tier); !ok {
+		s.record(ctx, audit.ReasonRateLimited, clientID, endpoint, ip)
+		return errRateLimited(descriptionTooManyRequests, retry)
+	}
+	return nil
+}
+
+// introspect is the core both faces share: the token's claims when it is
+// active now. Malformed, unknown, expired, not-yet-valid, revoked and
+// foreign tokens are all simply inactive.
+func (s *Service) introspect(ctx context.Context, token string) (Claims, bool) {
+	if len(token) > maxTokenLen {
+		return Claims{}, false
+	}
+	c, err := s.verifier.VerifyAccessToken(ctx, token)
+	if err != nil {
+		return Claims{}, false
+	}
+	now := s.cfg.Now()
+	skewed := now.Add(s.cfg.ClockSkew)
+	switch {
+	case c.Issuer != s.cfg.Issuer:
+		return Claims{}, false
+	case c.Expiry.IsZero() || !now.Before(c.Expiry):
+		return Claims{}, false
+	case !c.NotBefore.IsZero() && c.NotBefore.After(skewed):
+		return Claims{}, false
+	case c.IssuedAt.After(skewed):
+		return Claims{}, false
+	}
+	return c, true
+}
+
+// introspectionJSON renders an active token (RFC 7662 §2.2, RFC 8705 §3.2
+// for cnf). aud is a string for one audience, an array otherwise, as in
+// the token.
+func introspectionJSON(c Claims) []byte {
+	b := make([]byte, 0, 512)
+	b = append(b, `{"active":true`...)
+	str := func(name, v string) {
+		if v != "" {
+			b = append(b, ',', '"')
+			b = append(b, name...)
+			b = append(b, '"', ':')
+			b = appendJSONString(b, v)
+		}
+	}
+	num := func(name string, v int64) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, v, 10)
+	}
+	str("scope", c.Scope)
+	str("client_id", c.ClientID)
+	str("sub", c.Subject)
+	switch len(c.Audience) {
+	case 0:
+	case 1:
+		str("aud", c.Audience[0])
+	default:
+		b = append(b, `,"aud":[`...)
+		for i, a := range c.Audience {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, a)
+		}
+		b = append(b, ']')
+	}
+	str("iss", c.Issuer)
+	num("exp", c.Expiry.Unix())
+	if !c.IssuedAt.IsZero() {
+		num("iat", c.IssuedAt.Unix())
+	}
+	if !c.NotBefore.IsZero() {
+		num("nbf", c.NotBefore.Unix())
+	}
+	str("jti", c.JTI)
+	str("token_type", "Bearer")
+	if c.CertThumbprint != "" {
+		b = append(b, `,"cnf":{"x5t#S256":`...)
+		b = appendJSONString(b, c.CertThumbprint)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}

@@ -1,0 +1,67 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// metadataDoc is the RFC 8414 §2 document. It lists only what this service
+// implements today:
+//   - grant_types_supported: client_credentials only (no password, no
+//     implicit — RFC 9700 §2.1.2, §2.4);
+//   - the auth methods: exactly the two accepted;
+//   - response_types_supported is REQUIRED by RFC 8414 but there is no
+//     authorization endpoint yet, so it is the empty list; ["code"] (and
+//     authorization_endpoint, authorization_response_iss_parameter_supported)
+//     come with the authorization_code issue;
+//   - code_challenge_methods_supported: ["S256"] now, as the issue asks
+//     (PKCE will be S256 only);
+//   - revocation_endpoint comes with the revocation issue.
+type metadataDoc struct {
+	Issuer                                    string   `json:"issuer"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	ScopesSupported                           []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
+}
+
+// authMethods are the client authentication methods the token and
+// introspection endpoints accept (clientauth.go).
+var authMethods = []string{authSecretBasic, authSecretPost}
+
+func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
+	doc := metadataDoc{
+		Issuer:                            cfg.Issuer,
+		TokenEndpoint:                     ep.Token,
+		IntrospectionEndpoint:             ep.Introspection,
+		JWKSURI:                           ep.JWKS,
+		ScopesSupported:                   cfg.ScopesSupported,
+		ResponseTypesSupported:            []string{},
+		GrantTypesSupported:               []string{grantClientCredentials},
+		TokenEndpointAuthMethodsSupported: authMethods,
+		IntrospectionEndpointAuthMethodsSupported: authMethods,
+		CodeChallengeMethodsSupported:             []string{"S256"},
+	}
+	// No HTML escaping: the issuer must come out byte for byte (RFC 8414
+	// §3.3).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("token: metadata: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// handleMetadata serves the prepared document (RFC 8414 §3.2).
+func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", headerCacheControlMetadata)
+	writeJSON(w, http.StatusOK, s.metadata)
+}

@@ -1,0 +1,76 @@
+package token
+
+import (
+	"errors"
+	"log/slog"
+
+	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+)
+
+// Service is the token service: the OAuth HTTP endpoints (Routes) and the
+// gRPC TokenService, over one core.
+type Service struct {
+	tokenv1.UnimplementedTokenServiceServer
+
+	cfg       Config
+	endpoints Endpoints
+	log       *slog.Logger
+	clients   Clients
+	verifier  Verifier
+	limiter   *ratelimit.Limiter
+	cache     *verifiedCache
+	failures  *failureGate
+	// grants are the grant types served, one handler each. Grant types
+	// the registry knows but this service does not serve yet
+	// (authorization_code, refresh_token) are absent: unsupported_grant_type.
+	grants            map[string]grantHandler
+	clientCredentials *clientCredentialsGrant
+	metadata          []byte
+}
+
+var _ tokenv1.TokenServiceServer = (*Service)(nil)
+
+// New returns a Service. clients authenticates clients, signer supplies the
+// signing key per token, and verifier validates tokens for introspection.
+func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if clients == nil || signer == nil || verifier == nil {
+		return nil, errors.New("token: clients, signer and verifier are required")
+	}
+	s := &Service{
+		cfg:       cfg,
+		endpoints: cfg.endpoints(),
+		log:       cfg.Logger,
+		clients:   clients,
+		verifier:  verifier,
+		limiter:   cfg.Limiter,
+		cache:     newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
+		failures:  newFailureGate(cfg.Limiter),
+	}
+	s.clientCredentials = &clientCredentialsGrant{
+		minter:          newJWTMinter(cfg.Issuer, signer, cfg.Now),
+		defaultAudience: cfg.DefaultAudience,
+	}
+	s.grants = map[string]grantHandler{grantClientCredentials: s.clientCredentials}
+	if s.metadata, err = buildMetadata(cfg, s.endpoints); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Endpoints returns the URLs derived from the issuer.
+func (s *Service) Endpoints() Endpoints { return s.endpoints }
+
+// Metadata returns the RFC 8414 document, the bytes both well-known URLs and
+// GetServerMetadata serve.
+func (s *Service) Metadata() []byte { return append([]byte(nil), s.metadata...) }
+
+// InvalidateClient drops every cached secret verification of the client.
+func (s *Service) InvalidateClient(id string) { s.cache.dropClient(id) }
+
+// InvalidateAll empties the verification cache.
+func (s *Service) InvalidateAll() { s.cache.dropAll() }
