@@ -252,6 +252,9 @@ func TestEndToEndClientCredentials(t *testing.T) {
 	if _, err := inv.ListItems(withBearer(write), &inventoryv1.ListItemsRequest{}); err != nil {
 		t.Fatalf("token of the retired key: %v", err)
 	}
+	if got := introspect(write); got["active"] != true {
+		t.Fatalf("introspection of a token of the retired key: %v", got)
+	}
 	assertNoSecretsInLogs(t, s.logs.String(), []string{m.writer.ClientSecret, m.reader.ClientSecret, write, read, s.creds.APIKey})
 }
 

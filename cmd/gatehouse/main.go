@@ -25,7 +25,7 @@ Commands:
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
-  bench token       drive /oauth2/token with N concurrent clients (loopback only)
+  bench token|api   drive /oauth2/token or a protected API with N concurrent clients (loopback only)
 
 Run 'gatehouse <command> -h' for a command's flags.
 `

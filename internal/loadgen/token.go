@@ -51,7 +51,7 @@ func (r Result) String() string {
 	if r.Elapsed > 0 {
 		rate = float64(r.OK) / r.Elapsed.Seconds()
 	}
-	return fmt.Sprintf("%.0f tokens/s: %d requests in %s (%d ok, %d failed); latency p50 %s, p99 %s",
+	return fmt.Sprintf("%.0f ok/s: %d requests in %s (%d ok, %d failed); latency p50 %s, p99 %s",
 		rate, r.Requests, r.Elapsed.Round(time.Millisecond), r.OK, r.Failed,
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 }
@@ -66,10 +66,20 @@ func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}
-	conc := max(cfg.Concurrency, 1)
-	if cfg.Duration > 0 {
+	// RFC 6749 §2.3.1: form-encode, then Base64.
+	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
+	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, _ int64) (bool, error) {
+		return tokenRequest(ctx, c, cfg.URL, authz)
+	}), nil
+}
+
+// run drives do from conc workers sharing one keep-alive client until
+// requests are done, duration has passed or ctx ends, and measures.
+func run(ctx context.Context, conc int, duration time.Duration, requests int, do func(ctx context.Context, c *http.Client, n int64) (bool, error)) Result {
+	conc = max(conc, 1)
+	if duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
 	tr := newLoopbackTransport(conc)
@@ -80,11 +90,8 @@ func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
 		// Never follow a redirect: it could point off the machine.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	// RFC 6749 §2.3.1: form-encode, then Base64.
-	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
-
 	var (
-		issued    atomic.Int64 // request slots taken, for cfg.Requests
+		issued    atomic.Int64 // request slots taken, for requests
 		ok, ko    atomic.Int64
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -95,11 +102,12 @@ func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 1024)
 			for ctx.Err() == nil {
-				if cfg.Requests > 0 && issued.Add(1) > int64(cfg.Requests) {
+				n := issued.Add(1)
+				if requests > 0 && n > int64(requests) {
 					break
 				}
 				t0 := time.Now()
-				success, err := tokenRequest(ctx, client, cfg.URL, authz)
+				success, err := do(ctx, client, n)
 				if err != nil && ctx.Err() != nil {
 					break // cut short by the end of the run: not counted
 				}
@@ -120,7 +128,7 @@ func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
 	res.Requests = res.OK + res.Failed
 	slices.Sort(latencies)
 	res.P50, res.P99 = percentile(latencies, 50), percentile(latencies, 99)
-	return res, nil
+	return res
 }
 
 // tokenRequest sends one token request; success means 200 with a body.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func TestRunTokenByRequests(t *testing.T) {
 	if c := stub.conns.Load(); c > 8 {
 		t.Errorf("%d connections for 4 workers and 200 requests: keep-alive is not working", c)
 	}
-	if s := res.String(); !strings.Contains(s, "tokens/s") || !strings.Contains(s, "160 ok, 40 failed") || !strings.Contains(s, "p99") {
+	if s := res.String(); !strings.Contains(s, "ok/s") || !strings.Contains(s, "160 ok, 40 failed") || !strings.Contains(s, "p99") {
 		t.Errorf("String() = %q", s)
 	}
 }
@@ -155,5 +156,29 @@ func TestRunTokenDoesNotFollowRedirects(t *testing.T) {
 	}
 	if res.Failed != 3 || elsewhere.Load() != 0 {
 		t.Errorf("result %+v, redirects followed %d", res, elsewhere.Load())
+	}
+}
+
+func TestRunAPICyclesTokens(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get("Authorization")]++
+		mu.Unlock()
+		if r.Header.Get("Authorization") == "Bearer bad" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	res, err := RunAPI(context.Background(), APIConfig{URL: srv.URL, Tokens: []string{"a", "b", "bad", "c"}, Concurrency: 4, Requests: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 400 || res.Failed != 100 || len(seen) != 4 {
+		t.Fatalf("result %+v, tokens seen %v", res, seen)
+	}
+	if _, err := RunAPI(context.Background(), APIConfig{URL: "http://192.0.2.1/", Tokens: []string{"a"}, Requests: 1}); err == nil {
+		t.Fatal("a non-loopback target was accepted")
 	}
 }
