@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	// Register every Gatehouse contract, so the rules cover every RPC.
@@ -76,7 +77,11 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		a.close = func() { stopTiers(); stopJWT(); stopKeys() }
 		opts = append(opts, authn.WithAuthenticator(tiered{Authenticator: a.jwt, tiers: tiers}))
 	}
-	limiter := ratelimit.New(ratelimit.DefaultTiers())
+	budgets := make(map[string]ratelimit.Tier, len(cfg.RateLimitTiers))
+	for name, t := range cfg.RateLimitTiers {
+		budgets[name] = ratelimit.Tier{Rate: rate.Limit(t.PerSecond), Burst: t.Burst}
+	}
+	limiter := ratelimit.New(budgets)
 	a.recorder = audit.New(log, metrics, audit.NewNATSPublisher(nc), serviceName(cfg.Service))
 	a.validator = authn.NewValidator(rules, append(opts,
 		authn.WithRateLimiter(limiter),

@@ -48,6 +48,14 @@ type Config struct {
 	KeyPublishLead      time.Duration
 	JWKSMaxAge          time.Duration
 	ExampleInventory    bool
+	// RateLimitTiers maps a tier name to requests per second and burst.
+	RateLimitTiers map[string]Tier
+}
+
+// Tier is one rate-limit tier: a sustained rate per client and a burst.
+type Tier struct {
+	PerSecond float64
+	Burst     int
 }
 
 // Services that `serve <service>` accepts.
@@ -151,6 +159,11 @@ var options = []option{
 	{"jwks-max-age", "5m", "Cache-Control max-age of the JWKS, and how long validators trust a fetched JWKS", func(c *Config, v string) error {
 		d, err := positiveDuration(v)
 		c.JWKSMaxAge = d
+		return err
+	}},
+	{"rate-limit-tiers", "low=5:10,standard=50:100,high=500:1000,internal=5000:10000", "per-client request budgets: tier=requests_per_second:burst, comma-separated (tiers low, standard, high, internal)", func(c *Config, v string) error {
+		t, err := parseTiers(v)
+		c.RateLimitTiers = t
 		return err
 	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn", func(c *Config, v string) error {
@@ -338,3 +351,24 @@ func (b *boolString) Set(v string) error { *b.p = v; return nil }
 
 // IsBoolFlag makes `--flag` mean `--flag=true`.
 func (b *boolString) IsBoolFlag() bool { return true }
+
+func parseTiers(v string) (map[string]Tier, error) {
+	out := map[string]Tier{}
+	for _, part := range strings.Split(v, ",") {
+		name, spec, ok := strings.Cut(strings.TrimSpace(part), "=")
+		rateS, burstS, ok2 := strings.Cut(spec, ":")
+		if !ok || !ok2 || !slices.Contains([]string{"low", "standard", "high", "internal"}, name) {
+			return nil, fmt.Errorf("%q is not tier=rate:burst with tier low, standard, high or internal", part)
+		}
+		rate, err1 := strconv.ParseFloat(rateS, 64)
+		burst, err2 := strconv.Atoi(burstS)
+		if err1 != nil || err2 != nil || rate <= 0 || burst < 1 {
+			return nil, fmt.Errorf("%q: rate must be > 0 and burst >= 1", part)
+		}
+		out[name] = Tier{PerSecond: rate, Burst: burst}
+	}
+	if _, ok := out["standard"]; !ok {
+		return nil, errors.New("the standard tier is required")
+	}
+	return out, nil
+}

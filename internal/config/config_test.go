@@ -76,6 +76,9 @@ func TestLoadRefuses(t *testing.T) {
 		{"clock skew too large", []string{"--clock-skew", "2m"}, nil, "clock-skew"},
 		{"unknown algorithm", []string{"--signing-alg", "HS256"}, nil, "signing-alg"},
 		{"publish lead below jwks max-age", []string{"--key-publish-lead", "1m", "--jwks-max-age", "5m"}, nil, "key-publish-lead"},
+		{"bad tier", []string{"--rate-limit-tiers", "standard=fast:1"}, nil, "rate-limit-tiers"},
+		{"unknown tier", []string{"--rate-limit-tiers", "standard=1:1,gold=5:5"}, nil, "rate-limit-tiers"},
+		{"no standard tier", []string{"--rate-limit-tiers", "high=1:1"}, nil, "rate-limit-tiers"},
 		{"bad bool", nil, map[string]string{"GATEHOUSE_EXAMPLE_INVENTORY": "maybe"}, "example-inventory"},
 	}
 	for _, tc := range tests {
@@ -117,7 +120,8 @@ func TestLoadTokenOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.ExampleInventory || d.Issuer != "" || d.SigningAlg != "ES256" || d.ClockSkew != 30*time.Second ||
-		d.KeyRotationInterval != 720*time.Hour || d.DefaultAudience != "urn:gatehouse:api" {
+		d.KeyRotationInterval != 720*time.Hour || d.DefaultAudience != "urn:gatehouse:api" ||
+		d.RateLimitTiers["internal"] != (Tier{PerSecond: 5000, Burst: 10000}) || len(d.RateLimitTiers) != 4 {
 		t.Fatalf("defaults: %+v", d)
 	}
 }
