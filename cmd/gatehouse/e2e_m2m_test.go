@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +18,7 @@ import (
 	"time"
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"google.golang.org/grpc"
@@ -150,12 +156,14 @@ func TestEndToEndClientCredentials(t *testing.T) {
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), "inventory:read", "inventory:admin", 1))) + "." + parts[2]
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + "."
+	hsWithPublicKey := hmacWithPublicKey(t, s, write)
 	for name, tok := range map[string]string{
-		"wrong audience":             otherAud,
-		"other issuer (unknown kid)": foreign,
-		"tampered":                   tampered,
-		"alg none":                   none,
-		"garbage":                    "not.a.jwt",
+		"wrong audience":                  otherAud,
+		"other issuer (unknown kid)":      foreign,
+		"tampered":                        tampered,
+		"alg none":                        none,
+		"HS256 keyed with the public key": hsWithPublicKey,
+		"garbage":                         "not.a.jwt",
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := s.rest(t, "GET", "/v1/inventory/items", bearer(tok), "")
@@ -260,4 +268,71 @@ func TestEndToEndClientCredentials(t *testing.T) {
 
 func apiKeyHeaderFor(k string) map[string]string {
 	return map[string]string{"Authorization": "ApiKey " + k}
+}
+
+// hmacWithPublicKey re-signs tok's claims with HS256, keyed with the PEM of
+// the server's own public signing key and carrying its kid: the classic
+// key-confusion forgery (RFC 8725 §2.1).
+func hmacWithPublicKey(t *testing.T, s *server, tok string) string {
+	t.Helper()
+	r := s.rest(t, "GET", "/.well-known/jwks.json", nil, "")
+	set, err := jwk.Parse([]byte(r.rawBody))
+	if err != nil || set.Len() == 0 {
+		t.Fatalf("jwks: %v", err)
+	}
+	kid := jwtHeader(t, tok)["kid"].(string)
+	key, ok := set.LookupKeyID(kid)
+	if !ok {
+		t.Fatalf("kid %s not in the JWKS", kid)
+	}
+	var raw any
+	if err := key.Raw(&raw); err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"at+jwt","kid":"` + kid + `"}`))
+	input := header + "." + strings.Split(tok, ".")[1]
+	mac := hmac.New(sha256.New, pemKey)
+	mac.Write([]byte(input))
+	return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// More concurrent token requests than database connections must queue, not
+// stall: 64 clients, each a cache miss at first, against a pool of 4.
+func TestTokenRequestsOutnumberDatabaseConnections(t *testing.T) {
+	dbURL, natsURL := externalServices(t, "pool_max_conns=4")
+	s := start(t, t.TempDir(), "--database-url", dbURL, "--nats-url", natsURL, "--example-inventory")
+	m := &m2m{s: s}
+	const clients = 64
+	cfgs := make([]*clientcredentials.Config, clients)
+	for i := range cfgs {
+		var c createdClient
+		s.cliJSON(t, &c, "clients", "create", "--name", fmt.Sprintf("load-%d", i), "--type", "third_party",
+			"--grant-types", "client_credentials", "--scopes", "inventory:read")
+		cfgs[i] = m.config(c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := make(chan struct{})
+	for _, cfg := range cfgs {
+		wg.Go(func() {
+			<-start
+			for range 5 {
+				if _, err := cfg.Token(ctx); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if ctx.Err() != nil || failed.Load() != 0 {
+		t.Fatalf("%d of %d token requests failed (context: %v)", failed.Load(), clients*5, ctx.Err())
+	}
 }

@@ -289,8 +289,18 @@ func TestEndToEndSQLiteEmbeddedNATS(t *testing.T) {
 }
 
 func TestEndToEndPostgresExternalNATS(t *testing.T) {
-	dbURL := envOr("GATEHOUSE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	natsURL := envOr("GATEHOUSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
+	dbURL, natsURL := externalServices(t, "")
+	s := start(t, t.TempDir(), "--database-url", dbURL, "--nats-url", natsURL)
+	exerciseRegistry(t, s)
+	assertNoSecretsInLogs(t, s.logs.String(), []string{s.creds.APIKey})
+}
+
+// externalServices returns URLs of the real PostgreSQL (in a fresh schema,
+// dropped after the test; extra is appended to its query) and NATS.
+func externalServices(t *testing.T, extra string) (dbURL, natsURL string) {
+	t.Helper()
+	dbURL = envOr("GATEHOUSE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	natsURL = envOr("GATEHOUSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 	requireService(t, "PostgreSQL", dbURL, "127.0.0.1:5432")
 	requireService(t, "NATS", natsURL, "127.0.0.1:4222")
 
@@ -316,9 +326,11 @@ func TestEndToEndPostgresExternalNATS(t *testing.T) {
 	if strings.Contains(dbURL, "?") {
 		sep = "&"
 	}
-	s := start(t, t.TempDir(), "--database-url", dbURL+sep+"search_path="+schema, "--nats-url", natsURL)
-	exerciseRegistry(t, s)
-	assertNoSecretsInLogs(t, s.logs.String(), []string{s.creds.APIKey})
+	dbURL += sep + "search_path=" + schema
+	if extra != "" {
+		dbURL += "&" + extra
+	}
+	return dbURL, natsURL
 }
 
 func envOr(k, def string) string {
