@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -22,9 +23,13 @@ const realm = "gatehouse"
 // directly, so every REST call passes the same interceptors as gRPC.
 type gateway struct {
 	handler http.Handler
-	conn    *grpc.ClientConn
-	lis     *bufconn.Listener
+	conns   []*grpc.ClientConn
+	next    atomic.Uint64
 }
+
+// gatewayConns is how many in-memory connections the gateway spreads its
+// calls over: one HTTP/2 connection serialises every stream on its locks.
+const gatewayConns = 4
 
 // isGatewayPeer tells the validator which peer is the in-process gateway,
 // whose x-forwarded-for metadata may be trusted for the caller's address.
@@ -33,13 +38,18 @@ func isGatewayPeer(addr net.Addr) bool { return addr != nil && addr.Network() ==
 func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, served []service) (*gateway, error) {
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient("passthrough:///gateway",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: connect to grpc: %w", err)
+	g := &gateway{}
+	for range gatewayConns {
+		conn, err := grpc.NewClient("passthrough:///gateway",
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+		)
+		if err != nil {
+			g.close()
+			return nil, fmt.Errorf("gateway: connect to grpc: %w", err)
+		}
+		g.conns = append(g.conns, conn)
 	}
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(authn.GatewayErrorHandler(v.Realm())),
@@ -51,14 +61,31 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 		}),
 	)
 	for _, svc := range served {
-		if err := svc.gateway(ctx, mux, conn); err != nil {
-			conn.Close() //nolint:errcheck,gosec // already failing
+		if err := svc.gateway(ctx, mux, g); err != nil {
+			g.close()
 			return nil, fmt.Errorf("gateway: register %s: %w", svc.name, err)
 		}
 	}
-	return &gateway{handler: v.GatewayPreflight(mux), conn: conn, lis: lis}, nil
+	g.handler = v.GatewayPreflight(mux)
+	return g, nil
+}
+
+func (g *gateway) pick() *grpc.ClientConn {
+	return g.conns[g.next.Add(1)%uint64(len(g.conns))]
+}
+
+// Invoke implements grpc.ClientConnInterface over the connections.
+func (g *gateway) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return g.pick().Invoke(ctx, method, args, reply, opts...)
+}
+
+// NewStream implements grpc.ClientConnInterface over the connections.
+func (g *gateway) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return g.pick().NewStream(ctx, desc, method, opts...)
 }
 
 func (g *gateway) close() {
-	_ = g.conn.Close()
+	for _, c := range g.conns {
+		_ = c.Close()
+	}
 }

@@ -95,25 +95,33 @@ func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h
 // service is one gRPC service the process serves, with its REST routes.
 type service struct {
 	name    string
-	gateway func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+	gateway func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
 }
 
 // registerServices registers what this process serves on the gRPC server
 // and returns them for health and the gateway.
 func (a *App) registerServices(registry *clients.Registry) []service {
 	clientsv1.RegisterClientRegistryServiceServer(a.grpcSrv, registry)
-	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, clientsv1.RegisterClientRegistryServiceHandler}}
+	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+		return clientsv1.RegisterClientRegistryServiceHandlerClient(ctx, mux, clientsv1.NewClientRegistryServiceClient(cc))
+	}}}
 	if a.keys != nil {
 		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys))
-		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, keysv1.RegisterKeyManagementServiceHandler})
+		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return keysv1.RegisterKeyManagementServiceHandlerClient(ctx, mux, keysv1.NewKeyManagementServiceClient(cc))
+		}})
 	}
 	if a.token != nil {
 		tokenv1.RegisterTokenServiceServer(a.grpcSrv, a.token)
-		served = append(served, service{tokenv1.TokenService_ServiceDesc.ServiceName, tokenv1.RegisterTokenServiceHandler})
+		served = append(served, service{tokenv1.TokenService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return tokenv1.RegisterTokenServiceHandlerClient(ctx, mux, tokenv1.NewTokenServiceClient(cc))
+		}})
 	}
 	if a.cfg.ExampleInventory {
 		inventoryv1.RegisterInventoryServiceServer(a.grpcSrv, inventory.New())
-		served = append(served, service{inventoryv1.InventoryService_ServiceDesc.ServiceName, inventoryv1.RegisterInventoryServiceHandler})
+		served = append(served, service{inventoryv1.InventoryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return inventoryv1.RegisterInventoryServiceHandlerClient(ctx, mux, inventoryv1.NewInventoryServiceClient(cc))
+		}})
 	}
 	return served
 }
