@@ -82,9 +82,13 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		budgets[name] = ratelimit.Tier{Rate: rate.Limit(t.PerSecond), Burst: t.Burst}
 	}
 	limiter := ratelimit.New(budgets)
+	// Failed authentications per caller address: a burst of 30, then one
+	// every 2 s; an address over budget is refused without verification.
+	failures := ratelimit.New(map[string]ratelimit.Tier{"authfail": {Rate: 0.5, Burst: 30}})
 	a.recorder = audit.New(log, metrics, audit.NewNATSPublisher(nc), serviceName(cfg.Service))
 	a.validator = authn.NewValidator(rules, append(opts,
 		authn.WithRateLimiter(limiter),
+		authn.WithFailureLimiter(failures, "authfail", nil),
 		authn.WithRecorder(a.recorder),
 		authn.WithLogger(log),
 		authn.WithRealm(realm),

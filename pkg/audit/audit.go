@@ -43,6 +43,9 @@ const (
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	// The client exceeded its rate-limit tier.
 	ReasonRateLimited Reason = "rate_limited"
+	// ReasonTooManyFailures: the caller's address failed authentication too
+	// often and is refused for a while without any verification.
+	ReasonTooManyFailures Reason = "too_many_failures"
 	// The method has no auth rule, so it is refused (deny by default).
 	ReasonNoAuthRule Reason = "no_auth_rule"
 	// The credential could not be checked because a verifier (the client
@@ -89,7 +92,7 @@ func Reasons() []Reason {
 		ReasonInvalidToken, ReasonExpiredToken, ReasonTokenNotYetValid,
 		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
 		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
-		ReasonRevokedToken,
+		ReasonRevokedToken, ReasonTooManyFailures,
 	}
 }
 
@@ -104,7 +107,7 @@ func (r Reason) Valid() bool {
 		ReasonInvalidToken, ReasonExpiredToken, ReasonTokenNotYetValid,
 		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
 		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
-		ReasonRevokedToken:
+		ReasonRevokedToken, ReasonTooManyFailures:
 		return true
 	}
 	return false

@@ -98,6 +98,7 @@ type Validator struct {
 	realm   string
 	service string
 	trusted func(net.Addr) bool
+	fails   *failGate
 }
 
 // NewValidator returns a Validator enforcing rules. A nil rules refuses
@@ -182,8 +183,16 @@ func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (conte
 }
 
 func (v *Validator) authorize(ctx context.Context, req *request) (context.Context, error) {
+	if v.fails != nil && v.fails.n.Load() > 0 && req.rule != nil && !req.rule.public {
+		if wait, blocked := v.fails.blockedFor(v.remoteOf(ctx, req)); blocked {
+			return ctx, v.refuse(ctx, req, errTooManyFailures(wait))
+		}
+	}
 	out, ae := v.check(ctx, req)
 	if ae != nil {
+		if v.fails != nil && countsAsFailure(ae) {
+			v.fails.fail(v.remoteOf(ctx, req))
+		}
 		return ctx, v.refuse(ctx, req, ae)
 	}
 	return out, nil

@@ -1,0 +1,79 @@
+package authn
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// Failed authentications are limited per address (checklist item 80):
+// after the budget, the address is refused without verification until it
+// refills, and other addresses are not affected.
+func TestFailureGatePerAddress(t *testing.T) {
+	clk := newFakeClock()
+	fv := newFakeVerifier()
+	good, _ := fv.add(t, accepted("c_good", clientsv1.RateLimitTier_RATE_LIMIT_TIER_STANDARD, "things:read"))
+	bad := unregisteredKey(t)
+	rec := &fakeRecorder{}
+	// Three failures in a burst, then one per minute.
+	lim := ratelimit.New(map[string]ratelimit.Tier{"authfail": {Rate: 1.0 / 60, Burst: 3}}, ratelimit.WithClock(clk.Now))
+	v := NewValidator(testRules(t),
+		WithAuthenticator(NewAPIKeyAuthenticator(fv)),
+		WithRecorder(rec),
+		WithLogger(discardLogger()),
+		WithFailureLimiter(lim, "authfail", clk.Now))
+	call := func(key, addr string) codes.Code {
+		md := metadata.Pairs("authorization", "ApiKey "+key)
+		_, err := v.Authorize(context.Background(), "/grpc.testing.TestService/UnaryCall", md, addr+":1234")
+		return status.Code(err)
+	}
+	steps := []struct {
+		name string
+		key  string
+		addr string
+		want codes.Code
+	}{
+		{"failure 1", bad, "192.0.2.1", codes.Unauthenticated},
+		{"failure 2", bad, "192.0.2.1", codes.Unauthenticated},
+		{"failure 3", bad, "192.0.2.1", codes.Unauthenticated},
+		{"failure 4 empties the budget", bad, "192.0.2.1", codes.Unauthenticated},
+		{"blocked, even with a good key", good, "192.0.2.1", codes.ResourceExhausted},
+		{"another address is not affected", good, "192.0.2.2", codes.OK},
+		{"a missing credential does not count", "", "192.0.2.3", codes.Unauthenticated},
+	}
+	for _, s := range steps {
+		key := s.key
+		if s.name == "a missing credential does not count" {
+			for range 10 {
+				_, err := v.Authorize(context.Background(), "/grpc.testing.TestService/UnaryCall", metadata.MD{}, s.addr+":1")
+				if status.Code(err) != codes.Unauthenticated {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+			}
+			key = good
+			s.want = codes.OK
+		}
+		if got := call(key, s.addr); got != s.want {
+			t.Fatalf("%s: %v, want %v", s.name, got, s.want)
+		}
+	}
+	calls := fv.Calls()
+	if got := call(bad, "192.0.2.1"); got != codes.ResourceExhausted || fv.Calls() != calls {
+		t.Fatalf("blocked address: %v, verifier called %d more times", got, fv.Calls()-calls)
+	}
+	if last := rec.all()[len(rec.all())-1]; last.Reason != audit.ReasonTooManyFailures || !strings.HasPrefix(last.Remote, "192.0.2.1") {
+		t.Fatalf("audit: %+v", last)
+	}
+	clk.Advance(61 * time.Second)
+	if got := call(good, "192.0.2.1"); got != codes.OK {
+		t.Fatalf("after the budget refilled: %v", got)
+	}
+}
