@@ -336,3 +336,40 @@ func TestTokenRequestsOutnumberDatabaseConnections(t *testing.T) {
 		t.Fatalf("%d of %d token requests failed (context: %v)", failed.Load(), clients*5, ctx.Err())
 	}
 }
+
+// A token past exp (plus the configured skew) is refused by the API and
+// inactive at introspection. The shortest lifetime a client may have is one
+// minute, so this test waits for it, in parallel with the others.
+func TestExpiredTokenRefused(t *testing.T) {
+	t.Parallel()
+	s := start(t, t.TempDir(), "--example-inventory", "--clock-skew", "1s")
+	m := setupM2M(t, s)
+	var short createdClient
+	s.cliJSON(t, &short, "clients", "create", "--name", "Short-lived", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "inventory:read,gatehouse:introspect", "--access-token-lifetime", "1m")
+	tok, err := m.config(short, "inventory:read").Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.rest(t, "GET", "/v1/inventory/items", bearer(tok.AccessToken), ""); r.code != 200 {
+		t.Fatalf("fresh token: %d %s", r.code, r.rawBody)
+	}
+	time.Sleep(time.Until(tok.Expiry) + 2*time.Second)
+	r := s.rest(t, "GET", "/v1/inventory/items", bearer(tok.AccessToken), "")
+	if r.code != 401 {
+		t.Fatalf("expired token: %d %s", r.code, r.rawBody)
+	}
+	assertChallenge(t, r.header.Values("WWW-Authenticate"), `Bearer realm="gatehouse", error="invalid_token"*`)
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://"+s.creds.HTTPAddr+"/oauth2/introspect", strings.NewReader("token="+tok.AccessToken))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(short.ClientID, short.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || len(got) != 1 || got["active"] != false {
+		t.Fatalf("introspection of an expired token: %v %v", got, err)
+	}
+}
