@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -40,10 +41,10 @@ func insertAPIKey(ctx context.Context, q querier, k clients.APIKey) error {
 		) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		k.KeyID, k.ClientID, notNilBytes(k.SecretHash), k.Description,
 		nullTime(k.ExpiresAt), k.CreatedAt, nullTime(k.LastUsedAt), k.Revoked, nullTime(k.RevokedAt), k.ReplacedBy)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("api key %q: %w", k.KeyID, clients.ErrAlreadyExists)
 	}
-	if isForeignKeyViolation(err) {
+	if database.IsForeignKeyViolation(err) {
 		return fmt.Errorf("client %q: %w", k.ClientID, clients.ErrNotFound)
 	}
 	if err != nil {

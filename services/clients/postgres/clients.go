@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -77,7 +78,7 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				created_at, updated_at, resources
 			) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			append([]any{c.ID}, clientArgs(c)...)...)
-		if isUniqueViolation(err) {
+		if database.IsUniqueViolation(err) {
 			return clients.ErrAlreadyExists
 		}
 		if err != nil {

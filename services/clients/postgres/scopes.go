@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -35,7 +36,7 @@ func (s *Store) CreateScope(ctx context.Context, sc clients.Scope) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO scopes (name, description, system, created_at) VALUES ($1, $2, $3, $4)`,
 		sc.Name, sc.Description, sc.System, sc.CreatedAt)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("clients: create scope %q: %w", sc.Name, clients.ErrAlreadyExists)
 	}
 	if err != nil {
@@ -71,7 +72,7 @@ func (s *Store) ListScopes(ctx context.Context) ([]clients.Scope, error) {
 // is no window between a check and the delete.
 func (s *Store) DeleteScope(ctx context.Context, name string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM scopes WHERE name = $1`, name)
-	if isForeignKeyViolation(err) {
+	if database.IsForeignKeyViolation(err) {
 		return fmt.Errorf("clients: delete scope %q: %w", name, clients.ErrInUse)
 	}
 	if err != nil {
@@ -90,7 +91,7 @@ func grantScopes(ctx context.Context, q querier, table, ownerCol, owner string, 
 	stmt := `INSERT INTO ` + table + ` (` + ownerCol + `, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 	for _, sc := range scopes {
 		_, err := q.Exec(ctx, stmt, owner, sc)
-		if isForeignKeyViolation(err) {
+		if database.IsForeignKeyViolation(err) {
 			return fmt.Errorf("scope %q is not in the catalogue: %w", sc, clients.ErrNotFound)
 		}
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -12,10 +13,10 @@ func insertSecret(ctx context.Context, q querier, sec clients.Secret) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO client_secrets (client_id, hash, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		sec.ClientID, notNilBytes(sec.Hash), sec.CreatedAt, nullTime(sec.ExpiresAt))
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("secret created at %s: %w", sec.CreatedAt.UTC().Format(time.RFC3339Nano), clients.ErrAlreadyExists)
 	}
-	if isForeignKeyViolation(err) {
+	if database.IsForeignKeyViolation(err) {
 		return fmt.Errorf("client %q: %w", sec.ClientID, clients.ErrNotFound)
 	}
 	return err

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -48,21 +47,6 @@ type querier interface {
 func (s *Store) tx(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx) })
 }
-
-// SQLSTATE codes the store translates.
-const (
-	foreignKeyViolation = "23503"
-	uniqueViolation     = "23505"
-)
-
-func isPgError(err error, code string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code
-}
-
-func isUniqueViolation(err error) bool { return isPgError(err, uniqueViolation) }
-
-func isForeignKeyViolation(err error) bool { return isPgError(err, foreignKeyViolation) }
 
 // utc normalises what the driver returns (time.Local) to UTC, as the store
 // promises; timestamptz itself has no zone.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -43,10 +44,10 @@ func insertAPIKey(ctx context.Context, q querier, k clients.APIKey) error {
 		) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.KeyID, k.ClientID, notNilBytes(k.SecretHash), k.Description,
 		nullMicros(k.ExpiresAt), micros(k.CreatedAt), nullMicros(k.LastUsedAt), k.Revoked, nullMicros(k.RevokedAt), k.ReplacedBy)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("api key %q: %w", k.KeyID, clients.ErrAlreadyExists)
 	}
-	if isForeignKeyViolation(err) {
+	if database.IsForeignKeyViolation(err) {
 		return fmt.Errorf("client %q: %w", k.ClientID, clients.ErrNotFound)
 	}
 	if err != nil {

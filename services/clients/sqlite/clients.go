@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -102,7 +103,7 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				client_id
 			) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append(args, c.ID)...)
-		if isUniqueViolation(err) {
+		if database.IsUniqueViolation(err) {
 			return clients.ErrAlreadyExists
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -35,7 +36,7 @@ func (s *Store) CreateScope(ctx context.Context, sc clients.Scope) error {
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO scopes (name, description, system, created_at) VALUES (?, ?, ?, ?)`,
 		sc.Name, sc.Description, sc.System, micros(sc.CreatedAt))
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("clients: create scope %q: %w", sc.Name, clients.ErrAlreadyExists)
 	}
 	if err != nil {
@@ -73,7 +74,7 @@ func (s *Store) ListScopes(ctx context.Context) ([]clients.Scope, error) {
 // is no window between a check and the delete.
 func (s *Store) DeleteScope(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM scopes WHERE name = ?`, name)
-	if isForeignKeyViolation(err) {
+	if database.IsForeignKeyViolation(err) {
 		return fmt.Errorf("clients: delete scope %q: %w", name, clients.ErrInUse)
 	}
 	if err != nil {
@@ -95,7 +96,7 @@ func grantScopes(ctx context.Context, q querier, table, ownerCol, owner string, 
 	stmt := `INSERT INTO ` + table + ` (` + ownerCol + `, scope) VALUES (?, ?) ON CONFLICT DO NOTHING`
 	for _, sc := range scopes {
 		_, err := q.ExecContext(ctx, stmt, owner, sc)
-		if isForeignKeyViolation(err) {
+		if database.IsForeignKeyViolation(err) {
 			return fmt.Errorf("scope %q is not in the catalogue: %w", sc, clients.ErrNotFound)
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -14,10 +15,10 @@ func insertSecret(ctx context.Context, q querier, sec clients.Secret) error {
 	_, err := q.ExecContext(ctx, `
 		INSERT INTO client_secrets (client_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)`,
 		sec.ClientID, notNilBytes(sec.Hash), micros(sec.CreatedAt), nullMicros(sec.ExpiresAt))
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("secret created at %s: %w", sec.CreatedAt.UTC().Format(time.RFC3339Nano), clients.ErrAlreadyExists)
 	}
-	if isForeignKeyViolation(err) {
+	if database.IsForeignKeyViolation(err) {
 		return fmt.Errorf("client %q: %w", sec.ClientID, clients.ErrNotFound)
 	}
 	return err

@@ -10,9 +10,6 @@ import (
 	"io/fs"
 	"time"
 
-	sqlitedriver "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
@@ -58,23 +55,6 @@ type querier interface {
 
 func (s *Store) tx(ctx context.Context, fn func(q querier) error) error {
 	return database.ImmediateTx(ctx, s.db, func(conn *sql.Conn) error { return fn(conn) })
-}
-
-func errCode(err error) int {
-	var e *sqlitedriver.Error
-	if errors.As(err, &e) {
-		return e.Code()
-	}
-	return 0
-}
-
-func isUniqueViolation(err error) bool {
-	c := errCode(err)
-	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-}
-
-func isForeignKeyViolation(err error) bool {
-	return errCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
 // Times are stored as UTC microseconds since the epoch; Go's UnixMicro

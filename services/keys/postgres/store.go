@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 )
@@ -146,7 +146,7 @@ func insert(ctx context.Context, q querier, k keys.Key, version int64) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		k.KID, k.Alg, string(k.State), string(k.PublicJWK), nullBytes(k.PrivateKey),
 		k.CreatedAt, nullTime(k.ActivateAt), nullTime(k.RetiredAt), nullTime(k.RemoveAt), version)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("keys: insert %s (%s): %w", k.KID, k.State, keys.ErrAlreadyExists)
 	}
 	if err != nil {
@@ -162,7 +162,7 @@ func update(ctx context.Context, q querier, k keys.Key, version int64) error {
 		WHERE kid = $7`,
 		string(k.State), nullBytes(k.PrivateKey),
 		nullTime(k.ActivateAt), nullTime(k.RetiredAt), nullTime(k.RemoveAt), version, k.KID)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("keys: update %s (%s): %w", k.KID, k.State, keys.ErrAlreadyExists)
 	}
 	if err != nil {
@@ -172,13 +172,6 @@ func update(ctx context.Context, q querier, k keys.Key, version int64) error {
 		return fmt.Errorf("keys: update %s: %w", k.KID, keys.ErrNotFound)
 	}
 	return nil
-}
-
-const uniqueViolation = "23505"
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation
 }
 
 // nullBytes stores an empty private key as NULL, which the schema requires

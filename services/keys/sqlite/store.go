@@ -4,13 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
-
-	sqlitedriver "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
@@ -139,7 +135,7 @@ func insert(ctx context.Context, q querier, k keys.Key, version int64) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.KID, k.Alg, string(k.State), string(k.PublicJWK), nullBytes(k.PrivateKey),
 		micros(k.CreatedAt), nullMicros(k.ActivateAt), nullMicros(k.RetiredAt), nullMicros(k.RemoveAt), version)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("keys: insert %s (%s): %w", k.KID, k.State, keys.ErrAlreadyExists)
 	}
 	if err != nil {
@@ -155,7 +151,7 @@ func update(ctx context.Context, q querier, k keys.Key, version int64) error {
 		WHERE kid = ?`,
 		string(k.State), nullBytes(k.PrivateKey),
 		nullMicros(k.ActivateAt), nullMicros(k.RetiredAt), nullMicros(k.RemoveAt), version, k.KID)
-	if isUniqueViolation(err) {
+	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("keys: update %s (%s): %w", k.KID, k.State, keys.ErrAlreadyExists)
 	}
 	if err != nil {
@@ -169,15 +165,6 @@ func update(ctx context.Context, q querier, k keys.Key, version int64) error {
 		return fmt.Errorf("keys: update %s: %w", k.KID, keys.ErrNotFound)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	var e *sqlitedriver.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	c := e.Code()
-	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
 // nullBytes stores an empty private key as NULL, which the schema requires
