@@ -96,22 +96,17 @@ func Reasons() []Reason {
 	}
 }
 
-// Valid reports whether r is one of the enumerated reasons.
-func (r Reason) Valid() bool {
-	switch r {
-	case ReasonMissingCredential, ReasonMalformedCredential, ReasonMultipleCredentials,
-		ReasonCredentialTooLarge, ReasonUnknownAPIKey, ReasonRevokedAPIKey,
-		ReasonExpiredAPIKey, ReasonClientDisabled, ReasonCredentialKindNotAllowed,
-		ReasonUnsupportedCredential, ReasonInsufficientScope, ReasonRateLimited,
-		ReasonNoAuthRule, ReasonVerifierUnavailable,
-		ReasonInvalidToken, ReasonExpiredToken, ReasonTokenNotYetValid,
-		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
-		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
-		ReasonRevokedToken, ReasonTooManyFailures:
-		return true
+// valid is the set of Reasons, built once from the one list.
+var valid = func() map[Reason]bool {
+	m := make(map[Reason]bool)
+	for _, r := range Reasons() {
+		m[r] = true
 	}
-	return false
-}
+	return m
+}()
+
+// Valid reports whether r is one of the enumerated reasons.
+func (r Reason) Valid() bool { return valid[r] }
 
 // otherLabel is the metric label of a reason outside the enumeration, which
 // keeps the label set bounded whatever a caller passes.
