@@ -67,7 +67,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 			return nil, fmt.Errorf("follow key rotations: %w", err)
 		}
 		tiers := newTiers(registry)
-		stopTiers, err := tiers.follow(nc)
+		stopTiers, err := tiers.follow(ctx, nc)
 		if err != nil {
 			stopJWT()
 			stopKeys()

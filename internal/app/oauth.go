@@ -42,12 +42,12 @@ func startKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *na
 	}
 	// Another replica's rotation reaches this one over NATS; the manager
 	// also polls the store, so a lost event only delays it.
-	sub, err := nc.Subscribe(events.SubjectKeys, func(*nats.Msg) { m.Notify() })
+	stop, err := authn.Follow(ctx, nc, events.SubjectKeys, func([]byte) { m.Notify() })
 	if err != nil {
 		m.Close()
 		return nil, nil, fmt.Errorf("follow key rotations: %w", err)
 	}
-	return m, func() { _ = sub.Unsubscribe(); m.Close() }, nil
+	return m, func() { stop(); m.Close() }, nil
 }
 
 // jwksOf serves the validators the key manager's JWKS directly: the

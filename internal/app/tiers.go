@@ -60,17 +60,15 @@ func (t *tiers) drop(clientID string) {
 	t.mu.Unlock()
 }
 
-func (t *tiers) follow(nc *nats.Conn) (func(), error) {
-	sub, err := nc.Subscribe(events.SubjectClients, func(m *nats.Msg) {
+func (t *tiers) follow(ctx context.Context, nc *nats.Conn) (func(), error) {
+	return authn.Follow(ctx, nc, events.SubjectClients, func(data []byte) {
 		var ev eventsv1.ClientChanged
-		if proto.Unmarshal(m.Data, &ev) == nil {
+		if proto.Unmarshal(data, &ev) == nil {
 			t.drop(ev.GetClientId())
+		} else {
+			t.drop("")
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 // tiered gives the principals of an authenticator their client's tier.

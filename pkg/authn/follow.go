@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -24,12 +23,20 @@ const ClientsSubject = "gatehouse.clients.v1"
 // reconnect handler to close even that window). The subscription ends when
 // ctx is done or stop is called.
 func (a *APIKeyAuthenticator) FollowClientChanges(ctx context.Context, nc *nats.Conn) (stop func(), err error) {
+	return Follow(ctx, nc, ClientsSubject, a.applyClientChanged)
+}
+
+// Follow subscribes handle to subject until ctx is done or stop is called;
+// stop is safe to call more than once. The caches that events keep fresh
+// (API keys, JWKS, a token service's clients) all follow their subject
+// this way.
+func Follow(ctx context.Context, nc *nats.Conn, subject string, handle func(data []byte)) (stop func(), err error) {
 	if nc == nil {
-		return nil, errors.New("authn: follow client changes: nil NATS connection")
+		return nil, fmt.Errorf("authn: follow %s: nil NATS connection", subject)
 	}
-	sub, err := nc.Subscribe(ClientsSubject, func(m *nats.Msg) { a.applyClientChanged(m.Data) })
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { handle(m.Data) })
 	if err != nil {
-		return nil, fmt.Errorf("authn: subscribe %s: %w", ClientsSubject, err)
+		return nil, fmt.Errorf("authn: subscribe %s: %w", subject, err)
 	}
 	var once sync.Once
 	unsubscribe := func() { once.Do(func() { _ = sub.Unsubscribe() }) }

@@ -2,11 +2,8 @@ package authn
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	"github.com/nats-io/nats.go"
@@ -31,20 +28,7 @@ const keyStateRemoved = "REMOVED"
 // connection's reconnect handler to close even that window). The
 // subscription ends when ctx is done or stop is called.
 func (a *JWTAuthenticator) FollowKeyRotations(ctx context.Context, nc *nats.Conn) (stop func(), err error) {
-	if nc == nil {
-		return nil, errors.New("authn: follow key rotations: nil NATS connection")
-	}
-	sub, err := nc.Subscribe(KeysSubject, func(m *nats.Msg) { a.applyKeyRotated(ctx, m.Data) })
-	if err != nil {
-		return nil, fmt.Errorf("authn: subscribe %s: %w", KeysSubject, err)
-	}
-	var once sync.Once
-	unsubscribe := func() { once.Do(func() { _ = sub.Unsubscribe() }) }
-	stopAfter := context.AfterFunc(ctx, unsubscribe)
-	return func() {
-		stopAfter()
-		unsubscribe()
-	}, nil
+	return Follow(ctx, nc, KeysSubject, func(data []byte) { a.applyKeyRotated(ctx, data) })
 }
 
 // applyKeyRotated handles one KeyRotated event. Any event, even one that

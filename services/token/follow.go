@@ -2,9 +2,6 @@ package token
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -23,20 +20,7 @@ import (
 // reconnect handler to close even that window. The subscription ends when
 // ctx is done or stop is called.
 func (s *Service) FollowClientChanges(ctx context.Context, nc *nats.Conn) (stop func(), err error) {
-	if nc == nil {
-		return nil, errors.New("token: follow client changes: nil NATS connection")
-	}
-	sub, err := nc.Subscribe(authn.ClientsSubject, func(m *nats.Msg) { s.applyClientChanged(m.Data) })
-	if err != nil {
-		return nil, fmt.Errorf("token: subscribe %s: %w", authn.ClientsSubject, err)
-	}
-	var once sync.Once
-	unsubscribe := func() { once.Do(func() { _ = sub.Unsubscribe() }) }
-	stopAfter := context.AfterFunc(ctx, unsubscribe)
-	return func() {
-		stopAfter()
-		unsubscribe()
-	}, nil
+	return authn.Follow(ctx, nc, authn.ClientsSubject, s.applyClientChanged)
 }
 
 func (s *Service) applyClientChanged(data []byte) {
