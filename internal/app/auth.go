@@ -75,7 +75,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		}
 		a.tiers = tiers
 		a.close = func() { stopTiers(); stopJWT(); stopKeys() }
-		opts = append(opts, authn.WithAuthenticator(tiered{Authenticator: a.jwt, tiers: tiers}))
+		opts = append(opts, authn.WithAuthenticator(a.jwt), authn.WithTierResolver(tiers.get))
 	}
 	budgets := make(map[string]ratelimit.Tier, len(cfg.RateLimitTiers))
 	for name, t := range cfg.RateLimitTiers {

@@ -14,8 +14,8 @@ import (
 )
 
 // tiers remembers each client's rate-limit tier, which a JWT does not
-// carry, so that token callers are limited by their client's tier like API
-// keys are. Entries are dropped on ClientChanged and on reconnect.
+// carry, so that the validator limits token callers by their client's tier
+// like API-key callers. Entries are dropped on ClientChanged and on reconnect.
 type tiers struct {
 	registry interface {
 		GetClient(context.Context, *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error)
@@ -69,25 +69,4 @@ func (t *tiers) follow(ctx context.Context, nc *nats.Conn) (func(), error) {
 			t.drop("")
 		}
 	})
-}
-
-// tiered gives the principals of an authenticator their client's tier.
-type tiered struct {
-	authn.Authenticator
-	tiers *tiers
-}
-
-func (a tiered) Authenticate(ctx context.Context, credential string) (*authn.Principal, error) {
-	p, err := a.Authenticator.Authenticate(ctx, credential)
-	if err != nil {
-		return nil, err
-	}
-	tier := a.tiers.get(ctx, p.ClientID)
-	if tier == p.RateLimitTier {
-		return p, nil
-	}
-	// Principals may be shared by a cache: never write to one.
-	cp := *p
-	cp.RateLimitTier = tier
-	return &cp, nil
 }

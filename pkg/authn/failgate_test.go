@@ -77,3 +77,32 @@ func TestFailureGatePerAddress(t *testing.T) {
 		t.Fatalf("after the budget refilled: %v", got)
 	}
 }
+
+// A principal whose credential carries no tier is limited by the tier the
+// resolver names for its client.
+func TestTierResolver(t *testing.T) {
+	clk := newFakeClock()
+	fv := newFakeVerifier()
+	key, _ := fv.add(t, accepted("c_trial", clientsv1.RateLimitTier_RATE_LIMIT_TIER_UNSPECIFIED, "things:read"))
+	lim := ratelimit.New(map[string]ratelimit.Tier{
+		"standard": {Rate: 1000, Burst: 1000},
+		"low":      {Rate: 1.0 / 60, Burst: 1},
+	}, ratelimit.WithClock(clk.Now))
+	var asked []string
+	v := NewValidator(testRules(t),
+		WithAuthenticator(NewAPIKeyAuthenticator(fv)),
+		WithRecorder(&fakeRecorder{}),
+		WithLogger(discardLogger()),
+		WithRateLimiter(lim),
+		WithTierResolver(func(_ context.Context, clientID string) string { asked = append(asked, clientID); return "low" }))
+	md := metadata.Pairs("authorization", "ApiKey "+key)
+	for i, want := range []codes.Code{codes.OK, codes.ResourceExhausted} {
+		_, err := v.Authorize(context.Background(), "/grpc.testing.TestService/UnaryCall", md, "192.0.2.9:1")
+		if status.Code(err) != want {
+			t.Fatalf("call %d: %v, want %v", i, err, want)
+		}
+	}
+	if len(asked) != 2 || asked[0] != "c_trial" {
+		t.Fatalf("resolver asked for %v", asked)
+	}
+}

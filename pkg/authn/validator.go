@@ -78,6 +78,13 @@ func WithService(name string) Option {
 	return func(v *Validator) { v.service = name }
 }
 
+// WithTierResolver names the rate-limit tier of principals whose
+// credential does not carry one (a JWT says nothing of its client's tier;
+// an API key's verification does).
+func WithTierResolver(tierOf func(ctx context.Context, clientID string) string) Option {
+	return func(v *Validator) { v.tierOf = tierOf }
+}
+
 // WithTrustedForwarder tells which peers may state the caller's address in
 // x-forwarded-for (gRPC metadata) or X-Forwarded-For (HTTP), such as the
 // in-process gateway over bufconn. For such a peer the last (rightmost)
@@ -99,6 +106,7 @@ type Validator struct {
 	service string
 	trusted func(net.Addr) bool
 	fails   *failGate
+	tierOf  func(ctx context.Context, clientID string) string
 }
 
 // NewValidator returns a Validator enforcing rules. A nil rules refuses
@@ -236,8 +244,12 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 		if key == "" {
 			key = p.Subject
 		}
+		tier := p.RateLimitTier
+		if tier == "" && v.tierOf != nil && p.ClientID != "" {
+			tier = v.tierOf(ctx, p.ClientID)
+		}
 		if key != "" {
-			if ok, wait := v.limiter.Allow(key, p.RateLimitTier); !ok {
+			if ok, wait := v.limiter.Allow(key, tier); !ok {
 				return ctx, &AuthError{
 					Code:       codes.ResourceExhausted,
 					Reason:     audit.ReasonRateLimited,
