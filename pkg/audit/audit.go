@@ -79,6 +79,10 @@ const (
 	ReasonDisallowedAlgorithm Reason = "disallowed_algorithm"
 	// The token was revoked (by jti, client, subject or signing key).
 	ReasonRevokedToken Reason = "revoked_token"
+	// The revocation list could not be trusted: not loaded yet, or neither
+	// NATS nor the revocation service answered for longer than the
+	// staleness bound. The request fails closed with Unavailable.
+	ReasonRevocationListStale Reason = "revocation_list_stale"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -92,7 +96,7 @@ func Reasons() []Reason {
 		ReasonInvalidToken, ReasonExpiredToken, ReasonTokenNotYetValid,
 		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
 		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
-		ReasonRevokedToken, ReasonTooManyFailures,
+		ReasonRevokedToken, ReasonTooManyFailures, ReasonRevocationListStale,
 	}
 }
 

@@ -243,6 +243,10 @@ func (a *APIKeyAuthenticator) verifyUntil(ctx context.Context, raw, keyID string
 		KeyID:         keyID,
 		RateLimitTier: tierName(resp.GetRateLimitTier()),
 	}
+	if ct := resp.GetCreateTime(); ct != nil {
+		// A client revocation refuses keys created at or before it.
+		p.IssuedAt = ct.AsTime()
+	}
 	expires := a.now().Add(a.ttl)
 	if resp.GetExpireTime() != nil {
 		if exp := resp.GetExpireTime().AsTime(); exp.Before(expires) {

@@ -749,6 +749,9 @@ func (a *JWTAuthenticator) verify(ctx context.Context, token string, now time.Ti
 		Trust:     TrustBearer,
 		TokenID:   c.JTI,
 		ExpiresAt: c.ExpiresAt,
+		IssuedAt:  c.IssuedAt,
+		// kid is checked against the key set, so it names our key.
+		SigningKeyID: c.KeyID,
 	}
 	return &tokenEntry{p: p, c: c, exp: c.ExpiresAt}, nil
 }

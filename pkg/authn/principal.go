@@ -68,6 +68,19 @@ type Principal struct {
 	// ExpiresAt is when the access token expires (its exp), for JWTs; zero
 	// for other credentials.
 	ExpiresAt time.Time
+	// IssuedAt is when the access token was issued (its iat), for JWTs;
+	// zero for other credentials. A client or subject revocation refuses
+	// tokens issued at or before its time.
+	IssuedAt time.Time
+	// SigningKeyID is the kid of the key that signed the access token, for
+	// JWTs.
+	SigningKeyID string
+	// FamilyID is the refresh-token family an access token was issued
+	// from, when it was; revoking the family refuses its access tokens.
+	FamilyID string
+	// CertSerial is the serial number (hex) of the client certificate the
+	// caller presented, for mTLS.
+	CertSerial string
 }
 
 // HasScope reports whether scope was granted.

@@ -85,6 +85,23 @@ func WithTierResolver(tierOf func(ctx context.Context, clientID string) string) 
 	return func(v *Validator) { v.tierOf = tierOf }
 }
 
+// RevocationChecker says whether an authenticated principal's credential
+// was revoked: by its jti, refresh family, API key id, client or subject
+// (issued at or before the revocation), certificate serial or signing key.
+// It is asked on every request, so it answers from memory. An error means
+// the list cannot be trusted (not loaded yet, or stale beyond its bound)
+// and the request is refused with Unavailable.
+type RevocationChecker interface {
+	CheckPrincipal(ctx context.Context, p *Principal) (revoked bool, err error)
+}
+
+// WithRevocationChecker refuses principals whose credential c says is
+// revoked, whatever the credential kind. Without it only the
+// authenticators' own checks apply.
+func WithRevocationChecker(c RevocationChecker) Option {
+	return func(v *Validator) { v.revocations = c }
+}
+
 // WithTrustedForwarder tells which peers may state the caller's address in
 // x-forwarded-for (gRPC metadata) or X-Forwarded-For (HTTP), such as the
 // in-process gateway over bufconn. For such a peer the last (rightmost)
@@ -107,6 +124,8 @@ type Validator struct {
 	trusted func(net.Addr) bool
 	fails   *failGate
 	tierOf  func(ctx context.Context, clientID string) string
+
+	revocations RevocationChecker
 }
 
 // NewValidator returns a Validator enforcing rules. A nil rules refuses
@@ -230,6 +249,11 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	if p == nil {
 		return ctx, NewUnavailable(errors.New("authenticator returned no principal"))
 	}
+	if v.revocations != nil {
+		if ae := v.checkRevoked(ctx, p); ae != nil {
+			return ctx, ae
+		}
+	}
 	if !r.allows(cred.kind) {
 		return ctx, &AuthError{
 			Code:       codes.PermissionDenied,
@@ -267,6 +291,25 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 		}
 	}
 	return NewContext(ctx, p), nil
+}
+
+// checkRevoked refuses a revoked principal, and fails closed when the
+// revocation list cannot answer.
+func (v *Validator) checkRevoked(ctx context.Context, p *Principal) *AuthError {
+	revoked, err := v.revocations.CheckPrincipal(ctx, p)
+	if err != nil {
+		ae := NewUnavailable(err)
+		ae.Reason = audit.ReasonRevocationListStale
+		ae.ClientID = p.ClientID
+		return ae
+	}
+	if !revoked {
+		return nil
+	}
+	if p.Kind == authv1.CredentialKind_CREDENTIAL_KIND_API_KEY {
+		return NewInvalidCredential(audit.ReasonRevokedAPIKey, p.ClientID, "API key revoked")
+	}
+	return NewInvalidCredential(audit.ReasonRevokedToken, p.ClientID, "credential revoked")
 }
 
 // errInsufficientScope names every missing scope, from r.scopes[first] on.

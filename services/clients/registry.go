@@ -639,6 +639,7 @@ func (r *Registry) VerifyAPIKey(ctx context.Context, req *clientsv1.VerifyAPIKey
 		Scopes:        scopes,
 		RateLimitTier: tierToProto(c.RateLimitTier),
 		ExpireTime:    optionalTime(k.ExpiresAt),
+		CreateTime:    timestamppb.New(k.CreatedAt),
 	}, nil
 }
 

@@ -2170,7 +2170,10 @@ type VerifyAPIKeyResponse struct {
 	// The owning client's rate-limit tier, when accepted.
 	RateLimitTier RateLimitTier `protobuf:"varint,5,opt,name=rate_limit_tier,json=rateLimitTier,proto3,enum=gatehouse.clients.v1.RateLimitTier" json:"rate_limit_tier,omitempty"`
 	// When the key stops working, when accepted; validators cache no longer.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the key was created, when accepted: a client revocation refuses
+	// the keys created at or before it.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2243,6 +2246,13 @@ func (x *VerifyAPIKeyResponse) GetRateLimitTier() RateLimitTier {
 func (x *VerifyAPIKeyResponse) GetExpireTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *VerifyAPIKeyResponse) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
 	}
 	return nil
 }
@@ -2376,7 +2386,7 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x14RevokeAPIKeyResponse\x12.\n" +
 	"\x03key\x18\x01 \x01(\v2\x1c.gatehouse.clients.v1.APIKeyR\x03key\".\n" +
 	"\x13VerifyAPIKeyRequest\x12\x17\n" +
-	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"\xab\x02\n" +
+	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"\xe8\x02\n" +
 	"\x14VerifyAPIKeyResponse\x12=\n" +
 	"\afailure\x18\x01 \x01(\x0e2#.gatehouse.clients.v1.APIKeyFailureR\afailure\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x1b\n" +
@@ -2384,7 +2394,9 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12K\n" +
 	"\x0frate_limit_tier\x18\x05 \x01(\x0e2#.gatehouse.clients.v1.RateLimitTierR\rrateLimitTier\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime*c\n" +
+	"expireTime\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime*c\n" +
 	"\n" +
 	"ClientType\x12\x1b\n" +
 	"\x17CLIENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
@@ -2512,41 +2524,42 @@ var file_gatehouse_clients_v1_clients_proto_depIdxs = []int32{
 	2,  // 31: gatehouse.clients.v1.VerifyAPIKeyResponse.failure:type_name -> gatehouse.clients.v1.APIKeyFailure
 	1,  // 32: gatehouse.clients.v1.VerifyAPIKeyResponse.rate_limit_tier:type_name -> gatehouse.clients.v1.RateLimitTier
 	38, // 33: gatehouse.clients.v1.VerifyAPIKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 34: gatehouse.clients.v1.ClientRegistryService.CreateClient:input_type -> gatehouse.clients.v1.CreateClientRequest
-	7,  // 35: gatehouse.clients.v1.ClientRegistryService.GetClient:input_type -> gatehouse.clients.v1.GetClientRequest
-	9,  // 36: gatehouse.clients.v1.ClientRegistryService.ListClients:input_type -> gatehouse.clients.v1.ListClientsRequest
-	11, // 37: gatehouse.clients.v1.ClientRegistryService.UpdateClient:input_type -> gatehouse.clients.v1.UpdateClientRequest
-	13, // 38: gatehouse.clients.v1.ClientRegistryService.DeleteClient:input_type -> gatehouse.clients.v1.DeleteClientRequest
-	15, // 39: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:input_type -> gatehouse.clients.v1.RotateClientSecretRequest
-	17, // 40: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:input_type -> gatehouse.clients.v1.VerifyClientSecretRequest
-	20, // 41: gatehouse.clients.v1.ClientRegistryService.CreateScope:input_type -> gatehouse.clients.v1.CreateScopeRequest
-	22, // 42: gatehouse.clients.v1.ClientRegistryService.ListScopes:input_type -> gatehouse.clients.v1.ListScopesRequest
-	24, // 43: gatehouse.clients.v1.ClientRegistryService.DeleteScope:input_type -> gatehouse.clients.v1.DeleteScopeRequest
-	27, // 44: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:input_type -> gatehouse.clients.v1.CreateAPIKeyRequest
-	29, // 45: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:input_type -> gatehouse.clients.v1.ListAPIKeysRequest
-	31, // 46: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:input_type -> gatehouse.clients.v1.RotateAPIKeyRequest
-	33, // 47: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:input_type -> gatehouse.clients.v1.RevokeAPIKeyRequest
-	35, // 48: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:input_type -> gatehouse.clients.v1.VerifyAPIKeyRequest
-	6,  // 49: gatehouse.clients.v1.ClientRegistryService.CreateClient:output_type -> gatehouse.clients.v1.CreateClientResponse
-	8,  // 50: gatehouse.clients.v1.ClientRegistryService.GetClient:output_type -> gatehouse.clients.v1.GetClientResponse
-	10, // 51: gatehouse.clients.v1.ClientRegistryService.ListClients:output_type -> gatehouse.clients.v1.ListClientsResponse
-	12, // 52: gatehouse.clients.v1.ClientRegistryService.UpdateClient:output_type -> gatehouse.clients.v1.UpdateClientResponse
-	14, // 53: gatehouse.clients.v1.ClientRegistryService.DeleteClient:output_type -> gatehouse.clients.v1.DeleteClientResponse
-	16, // 54: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:output_type -> gatehouse.clients.v1.RotateClientSecretResponse
-	18, // 55: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:output_type -> gatehouse.clients.v1.VerifyClientSecretResponse
-	21, // 56: gatehouse.clients.v1.ClientRegistryService.CreateScope:output_type -> gatehouse.clients.v1.CreateScopeResponse
-	23, // 57: gatehouse.clients.v1.ClientRegistryService.ListScopes:output_type -> gatehouse.clients.v1.ListScopesResponse
-	25, // 58: gatehouse.clients.v1.ClientRegistryService.DeleteScope:output_type -> gatehouse.clients.v1.DeleteScopeResponse
-	28, // 59: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:output_type -> gatehouse.clients.v1.CreateAPIKeyResponse
-	30, // 60: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:output_type -> gatehouse.clients.v1.ListAPIKeysResponse
-	32, // 61: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:output_type -> gatehouse.clients.v1.RotateAPIKeyResponse
-	34, // 62: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:output_type -> gatehouse.clients.v1.RevokeAPIKeyResponse
-	36, // 63: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:output_type -> gatehouse.clients.v1.VerifyAPIKeyResponse
-	49, // [49:64] is the sub-list for method output_type
-	34, // [34:49] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	38, // 34: gatehouse.clients.v1.VerifyAPIKeyResponse.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 35: gatehouse.clients.v1.ClientRegistryService.CreateClient:input_type -> gatehouse.clients.v1.CreateClientRequest
+	7,  // 36: gatehouse.clients.v1.ClientRegistryService.GetClient:input_type -> gatehouse.clients.v1.GetClientRequest
+	9,  // 37: gatehouse.clients.v1.ClientRegistryService.ListClients:input_type -> gatehouse.clients.v1.ListClientsRequest
+	11, // 38: gatehouse.clients.v1.ClientRegistryService.UpdateClient:input_type -> gatehouse.clients.v1.UpdateClientRequest
+	13, // 39: gatehouse.clients.v1.ClientRegistryService.DeleteClient:input_type -> gatehouse.clients.v1.DeleteClientRequest
+	15, // 40: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:input_type -> gatehouse.clients.v1.RotateClientSecretRequest
+	17, // 41: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:input_type -> gatehouse.clients.v1.VerifyClientSecretRequest
+	20, // 42: gatehouse.clients.v1.ClientRegistryService.CreateScope:input_type -> gatehouse.clients.v1.CreateScopeRequest
+	22, // 43: gatehouse.clients.v1.ClientRegistryService.ListScopes:input_type -> gatehouse.clients.v1.ListScopesRequest
+	24, // 44: gatehouse.clients.v1.ClientRegistryService.DeleteScope:input_type -> gatehouse.clients.v1.DeleteScopeRequest
+	27, // 45: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:input_type -> gatehouse.clients.v1.CreateAPIKeyRequest
+	29, // 46: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:input_type -> gatehouse.clients.v1.ListAPIKeysRequest
+	31, // 47: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:input_type -> gatehouse.clients.v1.RotateAPIKeyRequest
+	33, // 48: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:input_type -> gatehouse.clients.v1.RevokeAPIKeyRequest
+	35, // 49: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:input_type -> gatehouse.clients.v1.VerifyAPIKeyRequest
+	6,  // 50: gatehouse.clients.v1.ClientRegistryService.CreateClient:output_type -> gatehouse.clients.v1.CreateClientResponse
+	8,  // 51: gatehouse.clients.v1.ClientRegistryService.GetClient:output_type -> gatehouse.clients.v1.GetClientResponse
+	10, // 52: gatehouse.clients.v1.ClientRegistryService.ListClients:output_type -> gatehouse.clients.v1.ListClientsResponse
+	12, // 53: gatehouse.clients.v1.ClientRegistryService.UpdateClient:output_type -> gatehouse.clients.v1.UpdateClientResponse
+	14, // 54: gatehouse.clients.v1.ClientRegistryService.DeleteClient:output_type -> gatehouse.clients.v1.DeleteClientResponse
+	16, // 55: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:output_type -> gatehouse.clients.v1.RotateClientSecretResponse
+	18, // 56: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:output_type -> gatehouse.clients.v1.VerifyClientSecretResponse
+	21, // 57: gatehouse.clients.v1.ClientRegistryService.CreateScope:output_type -> gatehouse.clients.v1.CreateScopeResponse
+	23, // 58: gatehouse.clients.v1.ClientRegistryService.ListScopes:output_type -> gatehouse.clients.v1.ListScopesResponse
+	25, // 59: gatehouse.clients.v1.ClientRegistryService.DeleteScope:output_type -> gatehouse.clients.v1.DeleteScopeResponse
+	28, // 60: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:output_type -> gatehouse.clients.v1.CreateAPIKeyResponse
+	30, // 61: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:output_type -> gatehouse.clients.v1.ListAPIKeysResponse
+	32, // 62: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:output_type -> gatehouse.clients.v1.RotateAPIKeyResponse
+	34, // 63: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:output_type -> gatehouse.clients.v1.RevokeAPIKeyResponse
+	36, // 64: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:output_type -> gatehouse.clients.v1.VerifyAPIKeyResponse
+	50, // [50:65] is the sub-list for method output_type
+	35, // [35:50] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_clients_v1_clients_proto_init() }

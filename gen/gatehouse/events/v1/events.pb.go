@@ -114,7 +114,12 @@ type Revoked struct {
 	// When the entry may be dropped.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// When it was revoked.
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// The revocation list the entry belongs to (ListResponse.log_id);
+	// followers ignore events of another list.
+	LogId string `protobuf:"bytes,6,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// Why, for the audit trail.
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +187,20 @@ func (x *Revoked) GetRevokeTime() *timestamppb.Timestamp {
 		return x.RevokeTime
 	}
 	return nil
+}
+
+func (x *Revoked) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *Revoked) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 // KeyRotated is published on gatehouse.keys.v1 at every signing-key state change.
@@ -417,7 +436,7 @@ var File_gatehouse_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_gatehouse_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	" gatehouse/events/v1/events.proto\x12\x13gatehouse.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n" +
+	" gatehouse/events/v1/events.proto\x12\x13gatehouse.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x01\n" +
 	"\aRevoked\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x0e\n" +
@@ -425,7 +444,9 @@ const file_gatehouse_events_v1_events_proto_rawDesc = "" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12;\n" +
 	"\vrevoke_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"W\n" +
+	"revokeTime\x12\x15\n" +
+	"\x06log_id\x18\x06 \x01(\tR\x05logId\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"W\n" +
 	"\n" +
 	"KeyRotated\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x14\n" +

@@ -480,7 +480,11 @@ type ListResponse struct {
 	// The entries.
 	Entries []*Entry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// The latest sequence number at the time of the call.
-	HeadSeq       int64 `protobuf:"varint,2,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
+	HeadSeq int64 `protobuf:"varint,2,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
+	// Identifies this revocation list. Sequence numbers only compare within
+	// one list: a follower that sees another log_id (a different database
+	// behind the same NATS) starts over from sequence 0.
+	LogId         string `protobuf:"bytes,3,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -529,6 +533,13 @@ func (x *ListResponse) GetHeadSeq() int64 {
 	return 0
 }
 
+func (x *ListResponse) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
 // HeadRequest asks for the latest sequence number.
 type HeadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -570,7 +581,9 @@ func (*HeadRequest) Descriptor() ([]byte, []int) {
 type HeadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The latest sequence number; 0 when the list is empty.
-	Seq           int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Identifies this revocation list (see ListResponse.log_id).
+	LogId         string `protobuf:"bytes,2,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -612,6 +625,13 @@ func (x *HeadResponse) GetSeq() int64 {
 	return 0
 }
 
+func (x *HeadResponse) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
 var File_gatehouse_revocation_v1_revocation_proto protoreflect.FileDescriptor
 
 const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
@@ -642,13 +662,15 @@ const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
 	"\x05entry\x18\x02 \x01(\v2\x1e.gatehouse.revocation.v1.EntryR\x05entry\"G\n" +
 	"\vListRequest\x12\x1b\n" +
 	"\tsince_seq\x18\x01 \x01(\x03R\bsinceSeq\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"c\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"z\n" +
 	"\fListResponse\x128\n" +
 	"\aentries\x18\x01 \x03(\v2\x1e.gatehouse.revocation.v1.EntryR\aentries\x12\x19\n" +
-	"\bhead_seq\x18\x02 \x01(\x03R\aheadSeq\"\r\n" +
-	"\vHeadRequest\" \n" +
+	"\bhead_seq\x18\x02 \x01(\x03R\aheadSeq\x12\x15\n" +
+	"\x06log_id\x18\x03 \x01(\tR\x05logId\"\r\n" +
+	"\vHeadRequest\"7\n" +
 	"\fHeadResponse\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x03R\x03seq*\xad\x01\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x15\n" +
+	"\x06log_id\x18\x02 \x01(\tR\x05logId*\xad\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11KIND_ACCESS_TOKEN\x10\x01\x12\x17\n" +

@@ -35,7 +35,10 @@ const (
 // RevocationService records revocations and serves them to followers.
 type RevocationServiceClient interface {
 	// Revoke adds an entry. Idempotent: revoking the same thing twice returns
-	// the first entry.
+	// the first entry. The cut-off kinds (KIND_CLIENT, KIND_SUBJECT) are the
+	// exception: revoking again moves the cut-off to now under a new sequence
+	// number, so credentials issued since the first revocation are revoked
+	// too.
 	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error)
 	// Check says whether something is revoked.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
@@ -101,7 +104,10 @@ func (c *revocationServiceClient) Head(ctx context.Context, in *HeadRequest, opt
 // RevocationService records revocations and serves them to followers.
 type RevocationServiceServer interface {
 	// Revoke adds an entry. Idempotent: revoking the same thing twice returns
-	// the first entry.
+	// the first entry. The cut-off kinds (KIND_CLIENT, KIND_SUBJECT) are the
+	// exception: revoking again moves the cut-off to now under a new sequence
+	// number, so credentials issued since the first revocation are revoked
+	// too.
 	Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error)
 	// Check says whether something is revoked.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
