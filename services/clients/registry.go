@@ -16,6 +16,7 @@ import (
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -43,16 +44,24 @@ type Publisher interface {
 	PublishClientChanged(ctx context.Context, ev *eventsv1.ClientChanged) error
 }
 
+// Revoker records revocations in the revocation list, the one path by
+// which every validator learns of them (satisfied by the revocation
+// service, in process or through its gRPC client).
+type Revoker interface {
+	Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error)
+}
+
 // Registry is the client registry service: it implements the gRPC
 // ClientRegistryService over a Store.
 type Registry struct {
 	clientsv1.UnimplementedClientRegistryServiceServer
 
-	store  Store
-	pub    Publisher
-	log    *slog.Logger
-	now    func() time.Time
-	random func([]byte) error
+	store   Store
+	pub     Publisher
+	revoker Revoker
+	log     *slog.Logger
+	now     func() time.Time
+	random  func([]byte) error
 }
 
 // Option configures a Registry.
@@ -60,6 +69,11 @@ type Option func(*Registry)
 
 // WithPublisher sets where ClientChanged events go.
 func WithPublisher(p Publisher) Option { return func(r *Registry) { r.pub = p } }
+
+// WithRevoker records revoked API keys, disabled and deleted clients in
+// the revocation list. Without it validators learn of them only from
+// ClientChanged events and their caches' expiry.
+func WithRevoker(rv Revoker) Option { return func(r *Registry) { r.revoker = rv } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } }
@@ -289,11 +303,26 @@ func (r *Registry) UpdateClient(ctx context.Context, req *clientsv1.UpdateClient
 		change = eventsv1.ClientChanged_CHANGE_DISABLED
 	}
 	r.publish(ctx, updated.ID, change, "")
+	if updated.Disabled && slices.Contains(paths, "disabled") {
+		// Recorded on every update that sets disabled, not only on the
+		// transition, so a retry after a failed revocation records it.
+		if err := r.revoke(ctx, revocationv1.Kind_KIND_CLIENT, updated.ID, "client disabled", time.Time{}); err != nil {
+			return nil, r.toStatus(ctx, err)
+		}
+	}
 	return &clientsv1.UpdateClientResponse{Client: clientToProto(updated)}, nil
 }
 
 // DeleteClient implements ClientRegistryService.
 func (r *Registry) DeleteClient(ctx context.Context, req *clientsv1.DeleteClientRequest) (*clientsv1.DeleteClientResponse, error) {
+	if _, err := r.store.GetClient(ctx, req.GetClientId()); err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
+	// Revoked before the delete: if the revocation fails the client is
+	// still there and the delete can be retried.
+	if err := r.revoke(ctx, revocationv1.Kind_KIND_CLIENT, req.GetClientId(), "client deleted", time.Time{}); err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
 	if err := r.store.DeleteClient(ctx, req.GetClientId()); err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
@@ -567,7 +596,13 @@ func (r *Registry) RotateAPIKey(ctx context.Context, req *clientsv1.RotateAPIKey
 // RevokeAPIKey implements ClientRegistryService. Revoking twice is not an
 // error; the first revocation time is kept.
 func (r *Registry) RevokeAPIKey(ctx context.Context, req *clientsv1.RevokeAPIKeyRequest) (*clientsv1.RevokeAPIKeyResponse, error) {
-	if _, err := r.ownedKey(ctx, req.GetClientId(), req.GetKeyId()); err != nil {
+	owned, err := r.ownedKey(ctx, req.GetClientId(), req.GetKeyId())
+	if err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
+	// The list first: revoking there is idempotent, so a failure after it
+	// is mended by retrying, and validators refuse the key from now on.
+	if err := r.revoke(ctx, revocationv1.Kind_KIND_API_KEY, owned.KeyID, "api key revoked", owned.ExpiresAt); err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
 	now := r.clock()
@@ -673,6 +708,26 @@ func (r *Registry) publish(ctx context.Context, clientID string, change eventsv1
 		// Validators' caches expire on their own within their TTL.
 		r.log.WarnContext(ctx, "publish ClientChanged failed", "client_id", clientID, "change", change.String(), "error", err)
 	}
+}
+
+// revoke records a revocation when a Revoker is configured. expires is
+// when the revoked thing would stop working anyway (zero: never).
+func (r *Registry) revoke(ctx context.Context, kind revocationv1.Kind, id, reason string, expires time.Time) error {
+	if r.revoker == nil {
+		return nil
+	}
+	req := &revocationv1.RevokeRequest{Kind: kind, Id: id, Reason: reason}
+	if !expires.IsZero() {
+		if !expires.After(r.now()) {
+			return nil // already expired: nothing left to revoke
+		}
+		req.ExpireTime = timestamppb.New(expires)
+	}
+	if _, err := r.revoker.Revoke(ctx, req); err != nil {
+		r.log.ErrorContext(ctx, "record revocation failed", "kind", kind.String(), "id", id, "error", err)
+		return status.Error(codes.Unavailable, "the revocation list is unavailable; retry")
+	}
+	return nil
 }
 
 // toStatus maps an error to a gRPC status once, at the API boundary.
