@@ -19,8 +19,14 @@ import (
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
+
+// ErrRevocationNotRecorded means an emergency rotation happened but the
+// revocation list did not record the compromised kid.
+var ErrRevocationNotRecorded = errors.New("keys: compromised kid not recorded in the revocation list")
 
 // ErrNotStarted means no keys are loaded yet: Start has not succeeded.
 var ErrNotStarted = errors.New("signing keys not loaded yet")
@@ -253,6 +259,20 @@ func (m *Manager) EmergencyRotate(ctx context.Context, compromisedKID, alg strin
 		return Key{}, fmt.Errorf("keys: emergency rotation: %w", err)
 	}
 	m.opt.log.WarnContext(ctx, "emergency key rotation", "compromised_kid", compromisedKID, "new_kid", o.inserted().KID)
+	if m.opt.revoker != nil {
+		// After the rotation, so only a kid that existed is recorded. The
+		// entry lives as long as a token the key signed could: the retire
+		// period covers the longest access-token lifetime and skew.
+		_, err := m.opt.revoker.Revoke(ctx, &revocationv1.RevokeRequest{
+			Kind:       revocationv1.Kind_KIND_SIGNING_KEY,
+			Id:         compromisedKID,
+			Reason:     "emergency key rotation",
+			ExpireTime: timestamppb.New(m.opt.now().Add(m.opt.retire)),
+		})
+		if err != nil {
+			return o.inserted(), fmt.Errorf("emergency rotation done (new kid %s), revoking %s failed: %w: %w", o.inserted().KID, compromisedKID, ErrRevocationNotRecorded, err)
+		}
+	}
 	return o.inserted(), nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 )
 
 // Defaults of the Manager's options.
@@ -56,6 +57,7 @@ type options struct {
 	now          func() time.Time
 	log          *slog.Logger
 	pub          Publisher
+	revoker      Revoker
 	errorBackoff time.Duration
 }
 
@@ -103,6 +105,17 @@ func (o options) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Revoker records revocations in the revocation list (the revocation
+// service, in process or through its gRPC client).
+type Revoker interface {
+	Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error)
+}
+
+// WithRevoker makes an emergency rotation revoke the compromised kid in
+// the revocation list, so every validator refuses what it signed at once,
+// cached tokens included, not only when it next fetches the JWKS.
+func WithRevoker(r Revoker) Option { return func(o *options) { o.revoker = r } }
 
 // Option configures a Manager.
 type Option func(*options)

@@ -149,7 +149,7 @@ func planRotate(keys []Key, now time.Time, lt lifetimes, newKey newKeyFunc) (Cha
 //
 // Tokens the compromised key already signed stop validating because
 // validators drop its kid with the JWKS; revoking them through the
-// revocation service is a later issue.
+// revocation list is WithRevoker.
 func planEmergency(kid string) func([]Key, time.Time, lifetimes, newKeyFunc) (Changes, error) {
 	return func(keys []Key, now time.Time, lt lifetimes, newKey newKeyFunc) (Changes, error) {
 		var target, active *Key

@@ -114,6 +114,9 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.FailedPrecondition, "the key is already removed")
 	case errors.Is(err, ErrNotStarted):
 		return status.Error(codes.Unavailable, "signing keys not loaded yet")
+	case errors.Is(err, ErrRevocationNotRecorded):
+		s.m.opt.log.ErrorContext(ctx, "key management error", "error", err)
+		return status.Error(codes.Unavailable, "the key was rotated, but the revocation list did not record the compromised kid: revoke it with `gatehouse revoke signing-key`")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
