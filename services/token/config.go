@@ -67,6 +67,10 @@ type Config struct {
 	CacheTTL time.Duration
 	// CacheSize bounds the verified-secret cache (default 10 000 entries).
 	CacheSize int
+
+	// Revoker records revocations made at the RFC 7009 endpoint; nil
+	// leaves the endpoint out (and out of the metadata).
+	Revoker Revoker
 }
 
 // Endpoints are the URLs derived from the issuer.
@@ -74,11 +78,14 @@ type Endpoints struct {
 	Token         string
 	Introspection string
 	JWKS          string
+	// Revocation is empty when the service has no Revoker.
+	Revocation string
 }
 
 const (
 	tokenPath      = "/oauth2/token"
 	introspectPath = "/oauth2/introspect"
+	revokePath     = "/oauth2/revoke"
 	jwksPath       = "/.well-known/jwks.json"
 	// RFC 8414 §3: inserted between the host and the issuer's path.
 	oauthMetadataPath = "/.well-known/oauth-authorization-server"
@@ -176,11 +183,15 @@ func issuerPath(issuer string) string {
 }
 
 func (c Config) endpoints() Endpoints {
-	return Endpoints{
+	ep := Endpoints{
 		Token:         c.Issuer + tokenPath,
 		Introspection: c.Issuer + introspectPath,
 		JWKS:          c.Issuer + jwksPath,
 	}
+	if c.Revoker != nil {
+		ep.Revocation = c.Issuer + revokePath
+	}
+	return ep
 }
 
 // remoteIP is the default Config.RemoteIP: the host of RemoteAddr.

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
@@ -107,9 +108,10 @@ func (s fixedSigner) SigningKey(context.Context) (token.SigningKey, error) { ret
 // production the lead adapts pkg/authn's JWT validator, configured to
 // accept any audience, to token.Verifier.
 type jwxVerifier struct {
-	pub    jwk.Key
-	issuer string
-	clock  *fakeClock
+	pub     jwk.Key
+	issuer  string
+	clock   *fakeClock
+	revoked *memRevoker
 }
 
 func (v *jwxVerifier) VerifyAccessToken(_ context.Context, raw string) (token.Claims, error) {
@@ -140,7 +142,51 @@ func (v *jwxVerifier) VerifyAccessToken(_ context.Context, raw string) (token.Cl
 			c.CertThumbprint, _ = m["x5t#S256"].(string)
 		}
 	}
+	if v.revoked != nil && v.revoked.has(c.JTI) {
+		return token.Claims{}, errors.New("revoked")
+	}
 	return c, nil
+}
+
+// memRevoker is the revocation list the tests stand up: it records every
+// revocation, and fails while down is set.
+type memRevoker struct {
+	mu   sync.Mutex
+	down bool
+	got  []*revocationv1.RevokeRequest
+}
+
+func (m *memRevoker) Revoke(_ context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return nil, errors.New("revocation service unavailable")
+	}
+	m.got = append(m.got, req)
+	return &revocationv1.RevokeResponse{Entry: &revocationv1.Entry{Kind: req.GetKind(), Id: req.GetId()}}, nil
+}
+
+func (m *memRevoker) has(jti string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.got {
+		if r.GetKind() == revocationv1.Kind_KIND_ACCESS_TOKEN && r.GetId() == jti {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *memRevoker) setDown(down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down = down
+}
+
+func (m *memRevoker) requests() []*revocationv1.RevokeRequest {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.got)
 }
 
 // registered is a client created through the registry, with its secret.
@@ -166,6 +212,7 @@ type env struct {
 	priv    jwk.Key
 	pub     jwk.Key
 	limiter *ratelimit.Limiter
+	revoker *memRevoker
 
 	partner      registered // client_credentials, basic, orders:read orders:write, resources
 	poster       registered // client_credentials, client_secret_post, orders:read
@@ -189,7 +236,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		o(&ec)
 	}
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clock: &fakeClock{now: time.Now().UTC().Truncate(time.Second)}, audit: &auditSpy{}, logs: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, clock: &fakeClock{now: time.Now().UTC().Truncate(time.Second)}, audit: &auditSpy{}, logs: &syncBuffer{}, revoker: &memRevoker{}}
 
 	store, err := sqlite.New(dbtest.SQLite(t))
 	if err != nil {
@@ -251,7 +298,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Audit:           multiRecorder{e.audit, audit.New(logger, nil, nil, "token")},
 		Limiter:         e.limiter,
 		Now:             e.clock.Now,
-	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock})
+		Revoker:         e.revoker,
+	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock, revoked: e.revoker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +508,7 @@ func assertOAuthError(t *testing.T, r response, status int, code string) {
 	registered := map[string]bool{
 		"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
 		"unsupported_grant_type": true, "invalid_scope": true, "invalid_target": true, "insufficient_scope": true,
-		"server_error": true, "temporarily_unavailable": true,
+		"server_error": true, "temporarily_unavailable": true, "unsupported_token_type": true,
 	}
 	if s, _ := m["error"].(string); !registered[s] {
 		t.Errorf("error %q is not a registered code", s)

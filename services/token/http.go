@@ -12,12 +12,16 @@ import (
 //
 //	POST <path>/oauth2/token                          RFC 6749 §3.2
 //	POST <path>/oauth2/introspect                     RFC 7662 §2
+//	POST <path>/oauth2/revoke                         RFC 7009 §2 (with a Revoker)
 //	GET  /.well-known/oauth-authorization-server<path> RFC 8414 §3
 //	GET  <path>/.well-known/openid-configuration      the same bytes
 func (s *Service) Routes(mux *http.ServeMux) {
 	p := issuerPath(s.cfg.Issuer)
 	mux.HandleFunc("POST "+p+tokenPath, s.handleToken)
 	mux.HandleFunc("POST "+p+introspectPath, s.handleIntrospect)
+	if s.revoker != nil {
+		mux.HandleFunc("POST "+p+revokePath, s.handleRevoke)
+	}
 	mux.HandleFunc("GET "+oauthMetadataPath+p, s.handleMetadata)
 	mux.HandleFunc("GET "+p+oidcMetadataPath, s.handleMetadata)
 }

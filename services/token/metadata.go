@@ -18,7 +18,8 @@ import (
 //     come with the authorization_code issue;
 //   - code_challenge_methods_supported: ["S256"] now, as the issue asks
 //     (PKCE will be S256 only);
-//   - revocation_endpoint comes with the revocation issue.
+//   - revocation_endpoint (RFC 7009) when the service has a Revoker, with
+//     the same client authentication methods.
 type metadataDoc struct {
 	Issuer                                    string   `json:"issuer"`
 	TokenEndpoint                             string   `json:"token_endpoint"`
@@ -29,6 +30,8 @@ type metadataDoc struct {
 	GrantTypesSupported                       []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint,omitempty"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
 }
 
@@ -48,6 +51,10 @@ func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
 		TokenEndpointAuthMethodsSupported: authMethods,
 		IntrospectionEndpointAuthMethodsSupported: authMethods,
 		CodeChallengeMethodsSupported:             []string{"S256"},
+	}
+	if ep.Revocation != "" {
+		doc.RevocationEndpoint = ep.Revocation
+		doc.RevocationEndpointAuthMethodsSupported = authMethods
 	}
 	// No HTML escaping: the issuer must come out byte for byte (RFC 8414
 	// §3.3).

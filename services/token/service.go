@@ -18,6 +18,7 @@ type Service struct {
 	log       *slog.Logger
 	clients   Clients
 	verifier  Verifier
+	revoker   Revoker
 	limiter   *ratelimit.Limiter
 	cache     *verifiedCache
 	failures  *failureGate
@@ -47,6 +48,7 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		log:       cfg.Logger,
 		clients:   clients,
 		verifier:  verifier,
+		revoker:   cfg.Revoker,
 		limiter:   cfg.Limiter,
 		cache:     newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
 		failures:  newFailureGate(cfg.Limiter),

@@ -1,0 +1,90 @@
+package token
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Revoker records revocations in the revocation list, from which every
+// validator learns them (the revocation service, in process or through
+// its gRPC client).
+type Revoker interface {
+	Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error)
+}
+
+// CodeUnsupportedTokenType is RFC 7009 §2.2.1's error for a token type the
+// server does not revoke.
+const CodeUnsupportedTokenType = "unsupported_token_type"
+
+// apiKeyPrefix starts every Gatehouse API key (pkg/apikey). API keys are
+// revoked through the client registry, which knows their owner and grace
+// periods, not through RFC 7009.
+const apiKeyPrefix = "gth_"
+
+// handleRevoke is RFC 7009 §2. The caller authenticates as at the token
+// endpoint. Every token that is unknown, malformed, expired, already
+// revoked or issued to another client gets the same empty 200 and changes
+// nothing (§2.2): the answer says nothing about other clients' tokens.
+//
+// token_type_hint is only a hint (§2.1): an unknown hint is ignored. An
+// access token (a JWT we signed for this client) is revoked by jti until
+// it expires. An API key gets unsupported_token_type: this endpoint does
+// not revoke that type. Refresh tokens come with the authorization-code
+// grant; until then no opaque token is ours to revoke.
+func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if err := s.revoke(r.Context(), w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setNoStore(w.Header())
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	f, err := readForm(w, r)
+	if err != nil {
+		return err
+	}
+	cl, err := s.authenticateClient(ctx, r, f, revokePath)
+	if err != nil {
+		return err
+	}
+	token := f.get("token")
+	if token == "" {
+		return errInvalidRequest("token is required")
+	}
+	if strings.HasPrefix(token, apiKeyPrefix) {
+		return newError(CodeUnsupportedTokenType, http.StatusBadRequest, "API keys are revoked through the client registry")
+	}
+	if len(token) > maxTokenLen {
+		return nil
+	}
+	c, err := s.verifier.VerifyAccessToken(ctx, token)
+	if err != nil || c.JTI == "" {
+		return nil // not an active token of ours: nothing to revoke
+	}
+	now := s.cfg.Now()
+	if c.ClientID != cl.id || !now.Before(c.Expiry) {
+		// Another client's token is left alone, and the caller is told
+		// nothing about it (RFC 7009 §2.1).
+		s.log.InfoContext(ctx, "revocation of a token not issued to the caller ignored", "client_id", cl.id)
+		return nil
+	}
+	_, err = s.revoker.Revoke(ctx, &revocationv1.RevokeRequest{
+		Kind:   revocationv1.Kind_KIND_ACCESS_TOKEN,
+		Id:     c.JTI,
+		Reason: "revoked by its client (RFC 7009)",
+		// Validators accept a token up to the clock skew past exp; the
+		// entry lives as long.
+		ExpireTime: timestamppb.New(c.Expiry.Add(s.cfg.ClockSkew)),
+	})
+	if err != nil {
+		return errUnavailable(err)
+	}
+	return nil
+}
