@@ -1,7 +1,7 @@
-// Package cli is the admin command line of Gatehouse: the scopes, clients
-// and apikeys command groups of the gatehouse binary. Every command is one
-// or a few calls to the ClientRegistryService over gRPC, authenticated with
-// an admin API key.
+// Package cli is the admin command line of Gatehouse: the scopes, clients,
+// apikeys and revoke command groups of the gatehouse binary. Every command
+// is one or a few calls to the ClientRegistryService or the
+// RevocationService over gRPC, authenticated with an admin API key.
 package cli
 
 import (
@@ -64,7 +64,7 @@ func (g *group) find(name string) *command {
 
 // groups lists the command groups in the order usage shows them.
 func groups() []*group {
-	return []*group{scopesGroup(), clientsGroup(), apikeysGroup()}
+	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), revokeGroup()}
 }
 
 func findGroup(name string) *group {

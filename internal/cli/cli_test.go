@@ -14,6 +14,7 @@ import (
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
@@ -58,6 +59,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(h.requireKey))
 	clientsv1.RegisterClientRegistryServiceServer(srv, h.reg)
+	revocationv1.RegisterRevocationServiceServer(srv, &fakeRevocations{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -632,6 +634,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"clients", "create", "-h"}, []string{"-tls-subject-dn", "-grant-types", "-access-token-lifetime", "-server", "-timeout"}},
 		{[]string{"apikeys", "create", "--help"}, []string{"-ttl", "-client"}},
 		{[]string{"help", "clients", "update"}, []string{"-disabled", "-tls-clear"}},
+		{[]string{"revoke", "-h"}, []string{"access-token", "refresh-family", "api-key", "client", "subject", "certificate", "signing-key"}},
+		{[]string{"revoke", "client", "-h"}, []string{"CLIENT_ID", "-reason", "-expires-in"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,28 @@ func (s *session) registry() (clientsv1.ClientRegistryServiceClient, error) {
 	if s.rc != nil {
 		return s.rc, nil
 	}
+	conn, err := s.connect()
+	if err != nil {
+		return nil, err
+	}
+	s.rc = clientsv1.NewClientRegistryServiceClient(conn)
+	return s.rc, nil
+}
+
+// revocations returns the RevocationService client, connecting first.
+func (s *session) revocations() (revocationv1.RevocationServiceClient, error) {
+	conn, err := s.connect()
+	if err != nil {
+		return nil, err
+	}
+	return revocationv1.NewRevocationServiceClient(conn), nil
+}
+
+// connect dials the server once per session.
+func (s *session) connect() (*grpc.ClientConn, error) {
+	if s.conn != nil {
+		return s.conn, nil
+	}
 	key, addr, err := s.resolve()
 	if err != nil {
 		return nil, err
@@ -56,8 +79,8 @@ func (s *session) registry() (clientsv1.ClientRegistryServiceClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
-	s.addr, s.conn, s.rc = addr, conn, clientsv1.NewClientRegistryServiceClient(conn)
-	return s.rc, nil
+	s.addr, s.conn = addr, conn
+	return conn, nil
 }
 
 // resolve finds the API key and server address: $GATEHOUSE_API_KEY and
@@ -156,16 +179,22 @@ type rpcError struct {
 func (e *rpcError) Error() string { return e.what + ": " + e.err.Error() }
 func (e *rpcError) Unwrap() error { return e.err }
 
-// invoke makes one call with the --timeout deadline.
+// invoke makes one registry call with the --timeout deadline.
 func invoke[T any](ctx context.Context, s *session, what string, call func(context.Context, clientsv1.ClientRegistryServiceClient) (T, error)) (T, error) {
+	return invokeOn(ctx, s, what, (*session).registry, call)
+}
+
+// invokeOn makes one call on the client that client returns, with the
+// --timeout deadline.
+func invokeOn[C, T any](ctx context.Context, s *session, what string, client func(*session) (C, error), call func(context.Context, C) (T, error)) (T, error) {
 	var zero T
-	rc, err := s.registry()
+	c, err := client(s)
 	if err != nil {
 		return zero, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.timeout.d)
 	defer cancel()
-	resp, err := call(ctx, rc)
+	resp, err := call(ctx, c)
 	if err != nil {
 		return zero, &rpcError{what: what, err: err}
 	}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// fakeRevocations stands for the revocation service: the CLI's side is
+// what is tested here; the service has its own tests.
+type fakeRevocations struct {
+	revocationv1.UnimplementedRevocationServiceServer
+	mu  sync.Mutex
+	seq int64
+}
+
+func (f *fakeRevocations) Revoke(_ context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error) {
+	if req.GetId() == "refuse-me" {
+		return nil, status.Error(codes.InvalidArgument, "id: not allowed here")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	return &revocationv1.RevokeResponse{Entry: &revocationv1.Entry{
+		Seq: f.seq, Kind: req.GetKind(), Id: req.GetId(), Reason: req.GetReason(),
+		RevokeTime: timestamppb.Now(), ExpireTime: req.GetExpireTime(),
+	}}, nil
+}
+
+func TestRevoke(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		kind    string
+		want    revocationv1.Kind
+		args    []string
+		expires time.Duration // 0: never
+		reason  string
+	}{
+		{"access-token", revocationv1.Kind_KIND_ACCESS_TOKEN, nil, time.Hour + 30*time.Second, "revoked with the gatehouse CLI"},
+		{"refresh-family", revocationv1.Kind_KIND_REFRESH_FAMILY, []string{"--expires-in", "30d"}, 30 * 24 * time.Hour, "revoked with the gatehouse CLI"},
+		{"api-key", revocationv1.Kind_KIND_API_KEY, []string{"--reason", "leaked in a paste"}, 0, "leaked in a paste"},
+		{"client", revocationv1.Kind_KIND_CLIENT, nil, 0, "revoked with the gatehouse CLI"},
+		{"subject", revocationv1.Kind_KIND_SUBJECT, []string{"--expires-in", "1h"}, time.Hour, "revoked with the gatehouse CLI"},
+		{"certificate", revocationv1.Kind_KIND_CERTIFICATE, nil, 0, "revoked with the gatehouse CLI"},
+		{"signing-key", revocationv1.Kind_KIND_SIGNING_KEY, nil, 70 * time.Minute, "revoked with the gatehouse CLI"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.kind, func(t *testing.T) {
+			before := time.Now()
+			out := h.okJSON(append([]string{"revoke", tc.kind, "id-" + tc.kind}, tc.args...)...)
+			req, ok := h.lastRequest("Revoke").(*revocationv1.RevokeRequest)
+			if !ok {
+				t.Fatal("no Revoke request reached the server")
+			}
+			if req.GetKind() != tc.want || req.GetId() != "id-"+tc.kind || req.GetReason() != tc.reason {
+				t.Fatalf("request %v", req)
+			}
+			switch {
+			case tc.expires == 0 && req.GetExpireTime() != nil:
+				t.Errorf("expire_time %v, want none", req.GetExpireTime().AsTime())
+			case tc.expires > 0:
+				got := req.GetExpireTime().AsTime()
+				if got.Before(before.Add(tc.expires)) || got.After(time.Now().Add(tc.expires)) {
+					t.Errorf("expire_time %v, want now+%v", got, tc.expires)
+				}
+			}
+			if str(t, out, "id") != "id-"+tc.kind || out["seq"] == nil {
+				t.Errorf("JSON output %v", out)
+			}
+		})
+	}
+	text := h.ok("revoke", "client", "c_123")
+	for _, w := range []string{"Revoked client c_123.", "seq", "expire_time", "never"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("output lacks %q:\n%s", w, text)
+		}
+	}
+	assertFailed(t, h.run("revoke", "client"), exitError, "missing CLIENT_ID")
+	assertFailed(t, h.run("revoke", "session", "x"), exitError, "unknown command")
+	assertFailed(t, h.run("revoke", "client", "refuse-me"), exitError, "not allowed here")
+	assertFailed(t, h.run("revoke", "client", "x", "--expires-in", "0"), exitFlags, "must be positive")
+}
