@@ -50,6 +50,16 @@ type Config struct {
 	ExampleInventory    bool
 	// RateLimitTiers maps a tier name to requests per second and burst.
 	RateLimitTiers map[string]Tier
+
+	// RevocationMaxStaleness is how long validators trust their copy of
+	// the revocation list while neither NATS nor the revocation service
+	// answers; after that they refuse requests (unless RevocationFailOpen).
+	RevocationMaxStaleness time.Duration
+	// RevocationResyncInterval is how often validators re-sync the list
+	// from the revocation service, covering events lost on the way.
+	RevocationResyncInterval time.Duration
+	// RevocationFailOpen accepts requests with a stale list instead.
+	RevocationFailOpen bool
 }
 
 // Tier is one rate-limit tier: a sustained rate per client and a burst.
@@ -165,6 +175,27 @@ var options = []option{
 		t, err := parseTiers(v)
 		c.RateLimitTiers = t
 		return err
+	}},
+	{"revocation-max-staleness", "2m", "how long validators keep using their revocation list while neither NATS nor the revocation service answers; then they refuse requests with 503", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.RevocationMaxStaleness = d
+		return err
+	}},
+	{"revocation-resync-interval", "10s", "how often validators re-sync the revocation list from the revocation service (covers events lost while NATS was down)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		if err == nil && d > 5*time.Minute {
+			err = errors.New("must be at most 5m")
+		}
+		c.RevocationResyncInterval = d
+		return err
+	}},
+	{"revocation-fail-open", "false", "accept requests when the revocation list is stale instead of refusing them (not recommended)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.RevocationFailOpen = b
+		return nil
 	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
