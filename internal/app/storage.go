@@ -14,15 +14,19 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 	keyspg "github.com/gatehouse-dev/gatehouse/services/keys/postgres"
 	keyssqlite "github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/revocation"
+	revocationpg "github.com/gatehouse-dev/gatehouse/services/revocation/postgres"
+	revocationsqlite "github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
 )
 
 // storage is every service's store on one backend.
 type storage struct {
-	kind    string
-	clients clients.Store
-	keys    keys.Store
-	ping    func(context.Context) error
-	close   func()
+	kind        string
+	clients     clients.Store
+	keys        keys.Store
+	revocations revocation.Store
+	ping        func(context.Context) error
+	close       func()
 }
 
 // SQLiteFile is the embedded database's file name in the data directory.
@@ -44,7 +48,12 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 			pool.Close()
 			return nil, fmt.Errorf("keys store: %w", err)
 		}
-		return &storage{kind: "postgres", clients: cs, keys: ks, ping: pool.Ping, close: pool.Close}, nil
+		rs, err := revocationpg.New(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("revocation store: %w", err)
+		}
+		return &storage{kind: "postgres", clients: cs, keys: ks, revocations: rs, ping: pool.Ping, close: pool.Close}, nil
 	}
 	path := filepath.Join(cfg.DataDir, SQLiteFile)
 	db, err := database.OpenSQLite(ctx, path)
@@ -61,7 +70,12 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		db.Close() //nolint:errcheck,gosec // already failing
 		return nil, fmt.Errorf("keys store: %w", err)
 	}
-	return &storage{kind: "sqlite", clients: cs, keys: ks, ping: db.PingContext, close: func() {
+	rs, err := revocationsqlite.New(ctx, db)
+	if err != nil {
+		db.Close() //nolint:errcheck,gosec // already failing
+		return nil, fmt.Errorf("revocation store: %w", err)
+	}
+	return &storage{kind: "sqlite", clients: cs, keys: ks, revocations: rs, ping: db.PingContext, close: func() {
 		if err := db.Close(); err != nil {
 			log.Warn("close sqlite", "error", err)
 		}
