@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/events"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -45,6 +46,7 @@ type App struct {
 	nc      *nats.Conn
 	store   *storage
 	issuer  string
+	revs    *revocations
 	keys    *keys.Manager
 	token   *token.Service
 	closers []func()
@@ -80,8 +82,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 
 	metrics := prometheus.NewRegistry()
+	if a.revs, stop, err = startRevocations(ctx, cfg, log, a.nc, a.store.revocations); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, stop)
+	a.revs.registerMetrics(metrics)
 	registry := clients.New(a.store.clients,
 		clients.WithPublisher(events.NewPublisher(a.nc)),
+		clients.WithRevoker(a.revs.svc),
 		clients.WithLogger(log.With("service", "clients")))
 
 	var lc net.ListenConfig
@@ -102,23 +110,38 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	// validates JWTs against the keys in this process.
 	var jwks authn.JWKSSource
 	if cfg.Service == "" {
-		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys); err != nil {
+		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys, a.revs.svc); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
 		jwks = jwksOf(a.keys)
 	}
-	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks)
+	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks, a.revs.follower)
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
-		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry); err != nil {
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
 	}
+	// Validators check every principal against the list; the caches in
+	// front of the registry follow it too, so that a revoked client or key
+	// also stops being vouched for by a cached verification, even when its
+	// ClientChanged event was lost.
+	a.revs.hooks.add(func(e *revocationv1.Entry) {
+		switch e.GetKind() {
+		case revocationv1.Kind_KIND_CLIENT:
+			auth.apiKeys.InvalidateClient(e.GetId())
+			if a.token != nil {
+				a.token.InvalidateClient(e.GetId())
+			}
+		case revocationv1.Kind_KIND_API_KEY:
+			auth.apiKeys.InvalidateKey(e.GetId())
+		}
+	})
 	// Changes published while NATS was away are lost to the subscribers,
 	// so a reconnect drops every cache that events keep fresh.
 	a.nc.SetReconnectHandler(func(c *nats.Conn) {
@@ -305,6 +328,9 @@ func (a *App) ready(ctx context.Context) error {
 	}
 	if !a.nc.IsConnected() {
 		return errors.New("nats not connected")
+	}
+	if err := a.revs.ready(); err != nil {
+		return fmt.Errorf("revocation list: %w", err)
 	}
 	return nil
 }

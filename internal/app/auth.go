@@ -37,7 +37,7 @@ type auth struct {
 // newAuth builds the validator. jwks is where the JWT authenticator reads
 // the signing keys; nil leaves JWTs unsupported.
 func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, metrics prometheus.Registerer,
-	nc *nats.Conn, registry *clients.Registry, jwks authn.JWKSSource) (*auth, error) {
+	nc *nats.Conn, registry *clients.Registry, jwks authn.JWKSSource, revoked authn.RevocationChecker) (*auth, error) {
 	rules, err := authn.RulesFromFiles(protoregistry.GlobalFiles)
 	if err != nil {
 		return nil, fmt.Errorf("auth rules: %w", err)
@@ -49,7 +49,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		return nil, fmt.Errorf("follow client changes: %w", err)
 	}
 	a.close = stopKeys
-	opts := []authn.Option{authn.WithAuthenticator(a.apiKeys)}
+	opts := []authn.Option{authn.WithAuthenticator(a.apiKeys), authn.WithRevocationChecker(revoked)}
 	if jwks != nil {
 		a.jwt = authn.NewJWTAuthenticator(jwks,
 			authn.WithIssuer(issuer),

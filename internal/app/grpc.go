@@ -9,6 +9,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
@@ -105,6 +106,10 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 		return clientsv1.RegisterClientRegistryServiceHandlerClient(ctx, mux, clientsv1.NewClientRegistryServiceClient(cc))
 	}}}
+	revocationv1.RegisterRevocationServiceServer(a.grpcSrv, a.revs.svc)
+	served = append(served, service{revocationv1.RevocationService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+		return revocationv1.RegisterRevocationServiceHandlerClient(ctx, mux, revocationv1.NewRevocationServiceClient(cc))
+	}})
 	if a.keys != nil {
 		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys))
 		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {

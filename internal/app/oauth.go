@@ -18,7 +18,7 @@ import (
 // startKeys loads the key-encryption key, starts the key manager (which
 // decrypts the active key, failing on a wrong KEK) and follows rotations
 // made by other replicas.
-func startKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, store keys.Store) (*keys.Manager, func(), error) {
+func startKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, store keys.Store, revoker keys.Revoker) (*keys.Manager, func(), error) {
 	k, created, err := kek.Load(cfg.KEKFile, cfg.KEK, cfg.DataDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("key-encryption key: %w", err)
@@ -33,6 +33,7 @@ func startKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *na
 		keys.WithPublishLead(cfg.KeyPublishLead),
 		keys.WithJWKSMaxAge(cfg.JWKSMaxAge),
 		keys.WithPublisher(events.NewPublisher(nc)),
+		keys.WithRevoker(revoker),
 		keys.WithLogger(log.With("service", "keys")))
 	if err != nil {
 		return nil, nil, fmt.Errorf("key manager: %w", err)
@@ -86,10 +87,13 @@ func (i introspector) VerifyAccessToken(ctx context.Context, tok string) (token.
 }
 
 func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, nc *nats.Conn,
-	m *keys.Manager, a *auth, registry token.Clients) (*token.Service, func(), error) {
+	m *keys.Manager, a *auth, registry token.Clients, revs *revocations) (*token.Service, func(), error) {
 	verify := authn.NewJWTAuthenticator(jwksOf(m),
 		authn.WithIssuer(issuer),
 		authn.WithAnyAudience(),
+		// Introspection says active:false for a revoked token, and for
+		// every token while the list cannot be trusted.
+		authn.WithRevocationList(revs.follower),
 		authn.WithClockSkew(cfg.ClockSkew),
 		authn.WithJWKSMaxAge(cfg.JWKSMaxAge),
 		authn.WithJWTLogger(log))
@@ -104,6 +108,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
 		Limiter:         token.NewLimiter(),
+		Revoker:         revs.svc,
 	}, registry, signer{m}, introspector{verify})
 	if err != nil {
 		stopVerify()

@@ -23,7 +23,7 @@ import (
 
 // freePort picks a loopback port that is free now, so that the server can
 // be restarted on it.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,7 +38,7 @@ func freePort(t *testing.T) int {
 
 // startNATS runs a JetStream server on 127.0.0.1:port with its store in
 // dir; the same port and dir give the same server back after a restart.
-func startNATS(t *testing.T, port int, dir string) *server.Server {
+func startNATS(t testing.TB, port int, dir string) *server.Server {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{
 		ServerName: "revocation-test",
@@ -66,7 +66,7 @@ func stopNATS(srv *server.Server) {
 	srv.WaitForShutdown()
 }
 
-func connect(t *testing.T, url, name string) *nats.Conn {
+func connect(t testing.TB, url, name string) *nats.Conn {
 	t.Helper()
 	// The connections' handlers log after the test may have ended.
 	nc, err := events.Connect(url, name, slog.New(slog.DiscardHandler))

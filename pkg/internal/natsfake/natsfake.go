@@ -21,8 +21,9 @@ import (
 type Server struct {
 	lis net.Listener
 
-	mu    sync.Mutex
-	conns []*fakeConn
+	mu     sync.Mutex
+	conns  []*fakeConn
+	closed bool
 	// Pubs receives every published message (dropped when full).
 	Pubs chan Msg
 }
@@ -34,6 +35,7 @@ type Msg struct {
 }
 
 type fakeConn struct {
+	c    net.Conn
 	mu   sync.Mutex
 	w    *bufio.Writer
 	subs map[string]string // sid -> subject
@@ -42,8 +44,16 @@ type fakeConn struct {
 // Start runs a server on a free loopback port until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartAt(t, "127.0.0.1:0")
+}
+
+// StartAt runs a server listening on addr until the test ends. With the
+// address of a server that was closed, it stands for that server coming
+// back: clients reconnect to it and resubscribe.
+func StartAt(t testing.TB, addr string) *Server {
+	t.Helper()
 	var lc net.ListenConfig
-	lis, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	lis, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +61,24 @@ func Start(t testing.TB) *Server {
 	go f.accept()
 	t.Cleanup(func() { _ = lis.Close() })
 	return f
+}
+
+// Addr is the server's host:port.
+func (f *Server) Addr() string { return f.lis.Addr().String() }
+
+// Close stops the server: it stops listening and drops every client
+// connection, as a broker restart would. It is safe to call more than
+// once.
+func (f *Server) Close() {
+	_ = f.lis.Close()
+	f.mu.Lock()
+	conns := f.conns
+	f.conns = nil
+	f.closed = true
+	f.mu.Unlock()
+	for _, fc := range conns {
+		_ = fc.c.Close()
+	}
 }
 
 // URL is the server's client URL.
@@ -68,8 +96,12 @@ func (f *Server) accept() {
 
 func (f *Server) serve(c net.Conn) {
 	defer c.Close()
-	fc := &fakeConn{w: bufio.NewWriter(c), subs: map[string]string{}}
+	fc := &fakeConn{c: c, w: bufio.NewWriter(c), subs: map[string]string{}}
 	f.mu.Lock()
+	if f.closed { // accepted just before Close
+		f.mu.Unlock()
+		return
+	}
 	f.conns = append(f.conns, fc)
 	f.mu.Unlock()
 	fc.write(`INFO {"server_id":"fake","server_name":"fake","version":"2.10.0","proto":1,"max_payload":1048576,"headers":false}` + "\r\n")

@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
+	"github.com/gatehouse-dev/gatehouse/services/revocation"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// revocations is the process's revocation list: the service that records
+// revocations (the source of truth, in this process's database) and the
+// follower every validator of the process asks.
+type revocations struct {
+	svc      *revocation.Service
+	follower *revlist.Follower
+	hooks    applyHooks
+}
+
+// startRevocations starts the revocation service and its follower. The
+// follower loads its snapshot in the background; until then checks wait
+// briefly and then fail closed, and /readyz says not ready.
+func startRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, store revocation.Store) (*revocations, func(), error) {
+	r := &revocations{}
+	r.svc = revocation.New(store,
+		revocation.WithNATS(nc),
+		revocation.WithLogger(log.With("service", "revocation")))
+	if err := r.svc.Start(ctx); err != nil {
+		return nil, nil, fmt.Errorf("revocation service: %w", err)
+	}
+	opts := []revlist.Option{
+		revlist.WithResyncInterval(cfg.RevocationResyncInterval),
+		revlist.WithMaxStaleness(cfg.RevocationMaxStaleness),
+		revlist.WithLogger(log.With("component", "revlist")),
+		revlist.WithOnApply(r.hooks.run),
+	}
+	if cfg.RevocationFailOpen {
+		log.Warn("revocation-fail-open is set: with a stale revocation list, revoked credentials may be accepted")
+		opts = append(opts, revlist.WithFailOpen())
+	}
+	// The in-process service is the follower's source: no round trip. A
+	// split deployment gives it revlist.ClientSource instead.
+	r.follower = revlist.NewFollower(r.svc, nc, opts...)
+	if err := r.follower.Start(ctx); err != nil {
+		r.svc.Close()
+		return nil, nil, fmt.Errorf("revocation follower: %w", err)
+	}
+	return r, func() { r.follower.Close(); r.svc.Close() }, nil
+}
+
+// ready reports whether validators can trust the list.
+func (r *revocations) ready() error {
+	st := r.follower.Stats()
+	switch {
+	case !st.Ready:
+		return revlist.ErrNotReady
+	case st.Stale:
+		return revlist.ErrStale
+	}
+	return nil
+}
+
+// registerMetrics exposes the follower's lag: in sequence numbers behind
+// the head it last saw, and in seconds since it last heard from NATS or
+// the revocation service.
+func (r *revocations) registerMetrics(reg prometheus.Registerer) {
+	gauge := func(name, help string, f func(revlist.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(r.follower.Stats()) })
+	}
+	reg.MustRegister(
+		gauge("gatehouse_revocation_applied_seq", "Sequence number of the last revocation the validators applied.",
+			func(s revlist.Stats) float64 { return float64(s.AppliedSeq) }),
+		gauge("gatehouse_revocation_lag_seq", "Revocations the validators know exist but have not applied (head seen at the last re-sync minus applied).",
+			func(s revlist.Stats) float64 { return float64(max(0, s.HeadSeq-s.AppliedSeq)) }),
+		gauge("gatehouse_revocation_lag_seconds", "Seconds since the validators last heard from NATS or the revocation service.",
+			func(s revlist.Stats) float64 {
+				if s.LastContact.IsZero() {
+					return 0
+				}
+				return time.Since(s.LastContact).Seconds()
+			}),
+		gauge("gatehouse_revocation_entries", "Live entries in the validators' revocation list.",
+			func(s revlist.Stats) float64 { return float64(s.Entries) }),
+		gauge("gatehouse_revocation_stale", "1 while the validators' revocation list is stale (requests are refused unless fail-open).",
+			func(s revlist.Stats) float64 {
+				if s.Stale {
+					return 1
+				}
+				return 0
+			}),
+	)
+}
+
+// applyHooks runs the caches' reactions to applied revocations. Hooks are
+// added while the process starts, possibly after the follower has begun
+// applying entries.
+type applyHooks struct {
+	mu  sync.RWMutex
+	fns []func(*revocationv1.Entry)
+}
+
+func (h *applyHooks) add(fn func(*revocationv1.Entry)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fns = append(h.fns, fn)
+}
+
+func (h *applyHooks) run(e *revocationv1.Entry) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, fn := range h.fns {
+		fn(e)
+	}
+}
