@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
@@ -61,8 +62,18 @@ func TestRevocationChecker(t *testing.T) {
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("stale list: %v, want Unavailable", err)
 	}
-	if msg := status.Convert(err).Message(); msg != "credential verification is temporarily unavailable" {
-		t.Errorf("stale list message %q leaks detail", msg)
+	st := status.Convert(err)
+	if st.Message() != "credential verification is temporarily unavailable" {
+		t.Errorf("stale list message %q leaks detail", st.Message())
+	}
+	hasRetry := false
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.RetryInfo); ok {
+			hasRetry = true
+		}
+	}
+	if !hasRetry {
+		t.Error("stale list refusal without RetryInfo (Retry-After over REST)")
 	}
 	f := env.rec.all()
 	if len(f) != 2 || f[0].Reason != audit.ReasonRevokedAPIKey || f[1].Reason != audit.ReasonRevocationListStale || f[1].ClientID != "client-a" {

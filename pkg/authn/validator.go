@@ -85,6 +85,10 @@ func WithTierResolver(tierOf func(ctx context.Context, clientID string) string) 
 	return func(v *Validator) { v.tierOf = tierOf }
 }
 
+// staleRetryAfter is the Retry-After of a request refused because the
+// revocation list is stale.
+const staleRetryAfter = 5 * time.Second
+
 // RevocationChecker says whether an authenticated principal's credential
 // was revoked: by its jti, refresh family, API key id, client or subject
 // (issued at or before the revocation), certificate serial or signing key.
@@ -301,6 +305,8 @@ func (v *Validator) checkRevoked(ctx context.Context, p *Principal) *AuthError {
 		ae := NewUnavailable(err)
 		ae.Reason = audit.ReasonRevocationListStale
 		ae.ClientID = p.ClientID
+		// The list recovers at the follower's next successful re-sync.
+		ae.RetryAfter = staleRetryAfter
 		return ae
 	}
 	if !revoked {
