@@ -9,8 +9,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
 )
 
 // fakeChecker revokes by key id, or fails with err.
