@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -87,10 +88,24 @@ func revokeRFC7009(t *testing.T, s *server, c createdClient, form string) int {
 // TestEndToEndRevocation revokes each kind of credential the running
 // binary can issue, through RFC 7009 and the CLI, and sees it refused by
 // the example API over REST and gRPC, and by introspection; the list
-// survives a restart.
+// survives a restart. It runs on the embedded default and on the real
+// PostgreSQL and NATS.
 func TestEndToEndRevocation(t *testing.T) {
+	t.Run("sqlite, embedded NATS", func(t *testing.T) {
+		t.Parallel()
+		testRevocation(t)
+	})
+	t.Run("postgres, external NATS", func(t *testing.T) {
+		t.Parallel()
+		dbURL, natsURL := externalServices(t, "")
+		testRevocation(t, "--database-url", dbURL, "--nats-url", natsURL)
+	})
+}
+
+func testRevocation(t *testing.T, extra ...string) {
 	dataDir := t.TempDir()
-	s := start(t, dataDir, "--example-inventory")
+	args := append([]string{"--example-inventory"}, extra...)
+	s := start(t, dataDir, args...)
 	m := setupM2M(t, s)
 	a := newAPI(t, s)
 
@@ -137,6 +152,35 @@ func TestEndToEndRevocation(t *testing.T) {
 	}
 	a.accepted(t, "the other client's token", "Bearer "+read)
 
+	// The admin REST API of the revocation service; not for a client.
+	jtiOf := func(tok string) string {
+		parts := strings.Split(tok, ".")
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			JTI string `json:"jti"`
+		}
+		if err := json.Unmarshal(payload, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c.JTI
+	}
+	write3 := m.token(t, m.writer, "inventory:read")
+	body := `{"kind":"KIND_ACCESS_TOKEN","id":"` + jtiOf(write3) + `","reason":"e2e"}`
+	if r := s.rest(t, "POST", "/v1/revocations", bearer(write3), body); r.code != 403 {
+		t.Fatalf("a client revoking through the admin API: %d %s", r.code, r.rawBody)
+	}
+	r := s.rest(t, "POST", "/v1/revocations", apiKeyHeaderFor(s.creds.APIKey), body)
+	if r.code != 200 {
+		t.Fatalf("admin revoke over REST: %d %s", r.code, r.rawBody)
+	}
+	if entry, _ := r.body["entry"].(map[string]any); entry["seq"] == nil || entry["kind"] != "KIND_ACCESS_TOKEN" {
+		t.Fatalf("revoke response %s", r.rawBody)
+	}
+	a.refusedSoon(t, "token revoked over the admin REST API", "Bearer "+write3)
+
 	// API keys: through the registry (apikeys revoke) and straight into
 	// the list (revoke api-key).
 	var k1, k2 createdKey
@@ -180,7 +224,7 @@ func TestEndToEndRevocation(t *testing.T) {
 
 	// The list is the database's: a restarted process refuses the same.
 	s.stop()
-	s = start(t, dataDir, "--example-inventory")
+	s = start(t, dataDir, args...)
 	a = newAPI(t, s)
 	a.refusedSoon(t, "revoked access token after a restart", "Bearer "+write)
 	a.refusedSoon(t, "revoked API key after a restart", "ApiKey "+k2.APIKey)
