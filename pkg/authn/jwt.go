@@ -70,7 +70,17 @@ type Claims struct {
 	// KeyID is the kid of the key that signed the token (from the JOSE
 	// header).
 	KeyID string
+	// AuthTime is auth_time, when the user authenticated; zero when
+	// absent (client credentials).
+	AuthTime time.Time
+	// FamilyID is the private claim fid: the grant (refresh-token family)
+	// the token was issued from; empty when absent.
+	FamilyID string
 }
+
+// familyClaim names the grant a Gatehouse access token was issued from;
+// revoking the grant's refresh-token family revokes its access tokens.
+const familyClaim = "fid"
 
 // Scopes returns Scope split at spaces.
 func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
@@ -752,6 +762,7 @@ func (a *JWTAuthenticator) verify(ctx context.Context, token string, now time.Ti
 		IssuedAt:  c.IssuedAt,
 		// kid is checked against the key set, so it names our key.
 		SigningKeyID: c.KeyID,
+		FamilyID:     c.FamilyID,
 	}
 	return &tokenEntry{p: p, c: c, exp: c.ExpiresAt}, nil
 }
@@ -909,6 +920,10 @@ func parseClaims(data []byte) (*Claims, *AuthError) {
 			c.NotBefore, ok = numericDate(value)
 		case "cnf":
 			c.CnfX5tS256, ok = parseCnf(value)
+		case "auth_time":
+			c.AuthTime, ok = numericDate(value)
+		case familyClaim:
+			c.FamilyID, ok = jsonString(value)
 		}
 		if !ok {
 			bad = true

@@ -128,7 +128,8 @@ func (l *List) RevokedPrincipal(p *authn.Principal, now time.Time) bool {
 }
 
 // RevokedClaims reports whether the token with claims c is revoked at now:
-// by jti, signing key, client or subject. It does not allocate.
+// by jti, grant (refresh family), signing key, client or subject. It does
+// not allocate.
 func (l *List) RevokedClaims(c *authn.Claims, now time.Time) bool {
 	if c == nil || l.n.Load() == 0 {
 		return false
@@ -136,6 +137,7 @@ func (l *List) RevokedClaims(c *authn.Claims, now time.Time) bool {
 	n := unixNanos(now)
 	l.mu.RLock()
 	revoked := l.tables[kAccessToken].revokedAt(c.JTI, n) ||
+		l.tables[kRefreshFamily].revokedAt(c.FamilyID, n) ||
 		l.tables[kSigningKey].revokedAt(c.KeyID, n) ||
 		l.cutOffLocked(c.ClientID, c.Subject, c.IssuedAt, n)
 	l.mu.RUnlock()

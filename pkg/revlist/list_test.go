@@ -110,6 +110,8 @@ func TestListRevokedClaims(t *testing.T) {
 		{"jti", entry(kAccessToken, "jti-1", exp), func(c *authn.Claims) { c.JTI = "jti-1" }, true},
 		{"other jti", entry(kAccessToken, "jti-1", exp), func(c *authn.Claims) { c.JTI = "jti-2" }, false},
 		{"signing key", entry(kSigningKey, "kid-1", exp), func(c *authn.Claims) { c.KeyID = "kid-1" }, true},
+		{"grant", entry(kRefreshFamily, "fam-1", exp), func(c *authn.Claims) { c.FamilyID = "fam-1" }, true},
+		{"other grant", entry(kRefreshFamily, "fam-1", exp), func(c *authn.Claims) { c.FamilyID = "fam-2" }, false},
 		{"api key id is not a kid", entry(kAPIKey, "kid-1", exp), func(c *authn.Claims) { c.KeyID = "kid-1" }, false},
 		{"client issued before", cutoffAt(kClient, "client-1", t0), func(c *authn.Claims) { c.ClientID = "client-1" }, true},
 		{"client issued after", cutoffAt(kClient, "client-1", t0), func(c *authn.Claims) {

@@ -29,7 +29,18 @@ type accessToken struct {
 	audience string
 	scope    string // space-separated; omitted from the JWT when empty
 	lifetime time.Duration
+	// authTime is when the user authenticated (RFC 9068 §2.2.1
+	// auth_time), for tokens issued for a user; zero omits it.
+	authTime time.Time
+	// familyID is the grant (refresh-token family) the token was issued
+	// from, as the private claim fid: revoking the family refuses the
+	// token. Empty for client credentials.
+	familyID string
 }
+
+// FamilyClaim is the private claim naming the grant an access token was
+// issued from (pkg/authn reads it into Principal.FamilyID).
+const FamilyClaim = "fid"
 
 // minted is a signed access token and the times it carries.
 type minted struct {
@@ -116,6 +127,14 @@ func (m *jwtMinter) mint(ctx context.Context, t accessToken) (minted, error) {
 	if t.scope != "" {
 		claims = append(claims, `,"scope":`...)
 		claims = appendJSONString(claims, t.scope)
+	}
+	if !t.authTime.IsZero() {
+		claims = append(claims, `,"auth_time":`...)
+		claims = strconv.AppendInt(claims, t.authTime.Unix(), 10)
+	}
+	if t.familyID != "" {
+		claims = append(claims, `,"`+FamilyClaim+`":`...)
+		claims = appendJSONString(claims, t.familyID)
 	}
 	claims = append(claims, '}')
 
