@@ -13,8 +13,13 @@ import (
 // names).
 const (
 	grantClientCredentials = "client_credentials"
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
 	authSecretBasic        = "client_secret_basic"
 	authSecretPost         = "client_secret_post"
+	// authNone is a public client's method: client_id alone (RFC 7591
+	// §2), for the grants that PKCE or a refresh token protect.
+	authNone = "none"
 	// ScopeIntrospect is the scope a client needs to call the
 	// introspection endpoint.
 	ScopeIntrospect = "gatehouse:introspect"
@@ -33,6 +38,14 @@ type client struct {
 	lifetime     time.Duration
 	tier         string
 	disabled     bool
+
+	// For the authorization-code flow.
+	name         string
+	public       bool
+	firstParty   bool
+	redirectURIs []string
+	// requireConsent asks the user even for a first-party client.
+	requireConsent bool
 }
 
 func clientFromProto(p *clientsv1.Client) *client {
@@ -46,6 +59,12 @@ func clientFromProto(p *clientsv1.Client) *client {
 		lifetime:     p.GetAccessTokenLifetime().AsDuration(),
 		tier:         tierName(p.GetRateLimitTier()),
 		disabled:     p.GetDisabled(),
+
+		name:           p.GetName(),
+		public:         p.GetPublic(),
+		firstParty:     p.GetType() == clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY,
+		redirectURIs:   slices.Clone(p.GetRedirectUris()),
+		requireConsent: p.GetRequireConsent(),
 	}
 }
 

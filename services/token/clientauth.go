@@ -70,12 +70,12 @@ func extractCredentials(r *http.Request, f *form) (credentials, *authFailure) {
 		return c, &authFailure{audit.ReasonMissingCredential, e}
 	case c.clientID == "":
 		return c, &authFailure{audit.ReasonMalformedCredential, errInvalidRequest("client_secret without client_id")}
-	case c.secret == "":
-		// A public client (token_endpoint_auth_method none) has no use
-		// for this endpoint until the authorization_code grant lands.
-		return c, &authFailure{audit.ReasonMissingCredential, errInvalidClient(nil)}
 	case len(c.clientID) > maxClientIDLen || len(c.secret) > maxSecretLen:
 		return credentials{method: authSecretPost}, &authFailure{audit.ReasonCredentialTooLarge, errInvalidClient(nil)}
+	case c.secret == "":
+		// client_id alone: a public client (method none), which only the
+		// registered method decides.
+		c.method = authNone
 	}
 	return c, nil
 }
@@ -143,7 +143,13 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *fo
 	if failure != nil {
 		return nil, s.authFailed(ctx, creds, endpoint, ip, failure.reason, failure.err)
 	}
-	cl, err := s.verifySecret(ctx, creds)
+	var cl *client
+	var err error
+	if creds.method == authNone {
+		cl, err = s.publicClient(ctx, creds.clientID)
+	} else {
+		cl, err = s.verifySecret(ctx, creds)
+	}
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Code == CodeInvalidClient {
@@ -161,6 +167,24 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *fo
 		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonCredentialKindNotAllowed, errInvalidClient(nil))
 	}
 	return cl, nil
+}
+
+// publicClient looks up a client that presented only its client_id. It
+// authenticates nothing: the caller checks that the client is registered
+// with the method none, and the grant's own proof (the PKCE verifier, the
+// refresh token) does the rest.
+func (s *Service) publicClient(ctx context.Context, id string) (*client, error) {
+	resp, err := s.clients.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: id})
+	if err != nil {
+		switch status.Code(err) {
+		case codes.NotFound, codes.InvalidArgument:
+			return nil, errInvalidClient(nil)
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted:
+			return nil, errUnavailable(err)
+		}
+		return nil, errServer(err)
+	}
+	return clientFromProto(resp.GetClient()), nil
 }
 
 // verifySecret checks the client's secret: a fresh positive cache entry, or

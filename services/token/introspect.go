@@ -44,6 +44,12 @@ func (s *Service) introspectHTTP(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return nil, err
 	}
+	if caller.authMethod == authNone {
+		// A public client proves nothing: introspection is for
+		// authenticated resource servers (RFC 7662 §2.1).
+		s.record(ctx, audit.ReasonCredentialKindNotAllowed, caller.id, introspectPath, s.cfg.RemoteIP(r))
+		return nil, errInvalidClient(nil)
+	}
 	if err := s.authorizeIntrospection(ctx, introspectPath, caller.id, caller.allowsScope(ScopeIntrospect), caller.tier, s.cfg.RemoteIP(r)); err != nil {
 		return nil, err
 	}
