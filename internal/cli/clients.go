@@ -293,7 +293,7 @@ var updateFields = []struct {
 func clientsUpdate(fs *flag.FlagSet) action {
 	var f clientFlags
 	f.register(fs, true)
-	disabled := fs.Bool("disabled", false, "--disabled=true stops the client and its API keys; --disabled=false re-enables it")
+	disabled := fs.Bool("disabled", false, "--disabled=true stops the client and revokes every token and API key it holds; --disabled=false lets it get new tokens and keys (the revoked ones stay revoked)")
 	tlsClear := fs.Bool("tls-clear", false, "start the certificate binding from empty instead of the current one (with no --tls-* flag: remove it)")
 	return func(ctx context.Context, s *session, args []string) error {
 		id := args[0]

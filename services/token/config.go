@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,7 +72,28 @@ type Config struct {
 	// Revoker records revocations made at the RFC 7009 endpoint; nil
 	// leaves the endpoint out (and out of the metadata).
 	Revoker Revoker
+
+	// Grants stores authorization codes, refresh-token families and
+	// sessions, and Users checks passwords; with both, the service serves
+	// the authorization-code flow (authorize, login, consent, logout, and
+	// the authorization_code and refresh_token grants).
+	Grants grantstore.Store
+	Users  Users
+	// RefreshLifetime is the absolute lifetime of a grant's refresh
+	// tokens (default 30 days); RefreshIdle how long one may go unused
+	// (default 7 days).
+	RefreshLifetime time.Duration
+	RefreshIdle     time.Duration
+	// SessionLifetime is how long a sign-in lasts (default 12 h).
+	SessionLifetime time.Duration
 }
+
+// Defaults of the user grants.
+const (
+	DefaultRefreshLifetime = 30 * 24 * time.Hour
+	DefaultRefreshIdle     = 7 * 24 * time.Hour
+	DefaultSessionLifetime = 12 * time.Hour
+)
 
 // Endpoints are the URLs derived from the issuer.
 type Endpoints struct {
@@ -80,12 +102,15 @@ type Endpoints struct {
 	JWKS          string
 	// Revocation is empty when the service has no Revoker.
 	Revocation string
+	// Authorization is empty when the service has no Grants.
+	Authorization string
 }
 
 const (
 	tokenPath      = "/oauth2/token"
 	introspectPath = "/oauth2/introspect"
 	revokePath     = "/oauth2/revoke"
+	authorizePath  = "/oauth2/authorize"
 	jwksPath       = "/.well-known/jwks.json"
 	// RFC 8414 §3: inserted between the host and the issuer's path.
 	oauthMetadataPath = "/.well-known/oauth-authorization-server"
@@ -122,6 +147,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CacheSize == 0 {
 		c.CacheSize = DefaultCacheSize
+	}
+	if c.RefreshLifetime <= 0 {
+		c.RefreshLifetime = DefaultRefreshLifetime
+	}
+	if c.RefreshIdle <= 0 || c.RefreshIdle > c.RefreshLifetime {
+		c.RefreshIdle = min(DefaultRefreshIdle, c.RefreshLifetime)
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = DefaultSessionLifetime
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -190,6 +224,9 @@ func (c Config) endpoints() Endpoints {
 	}
 	if c.Revoker != nil {
 		ep.Revocation = c.Issuer + revokePath
+	}
+	if c.Grants != nil {
+		ep.Authorization = c.Issuer + authorizePath
 	}
 	return ep
 }

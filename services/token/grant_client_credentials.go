@@ -12,6 +12,8 @@ type tokenResponse struct {
 	accessToken string
 	expiresIn   int64
 	scope       string
+	// refreshToken is empty for client credentials (RFC 6749 §4.4.3).
+	refreshToken string
 }
 
 // grantHandler runs one grant type for a client that the dispatcher has

@@ -13,6 +13,9 @@ import (
 //	POST <path>/oauth2/token                          RFC 6749 §3.2
 //	POST <path>/oauth2/introspect                     RFC 7662 §2
 //	POST <path>/oauth2/revoke                         RFC 7009 §2 (with a Revoker)
+//	GET  <path>/oauth2/authorize                      RFC 6749 §4.1.1 (with Grants and Users)
+//	POST <path>/oauth2/login, /oauth2/consent          the sign-in and consent forms
+//	GET, POST <path>/oauth2/logout                     sign-out
 //	GET  /.well-known/oauth-authorization-server<path> RFC 8414 §3
 //	GET  <path>/.well-known/openid-configuration      the same bytes
 func (s *Service) Routes(mux *http.ServeMux) {
@@ -21,6 +24,14 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+introspectPath, s.handleIntrospect)
 	if s.revoker != nil {
 		mux.HandleFunc("POST "+p+revokePath, s.handleRevoke)
+	}
+	if s.grants != nil {
+		mux.HandleFunc("GET "+p+authorizePath, s.handleAuthorize)
+		mux.HandleFunc("POST "+p+loginPath, s.handleLogin)
+		mux.HandleFunc("POST "+p+consentPath, s.handleConsent)
+		mux.HandleFunc("GET "+p+logoutPath, s.handleLogoutPage)
+		mux.HandleFunc("POST "+p+logoutPath, s.handleLogout)
+		mux.HandleFunc("GET "+p+staticPath, s.handleStatic)
 	}
 	mux.HandleFunc("GET "+oauthMetadataPath+p, s.handleMetadata)
 	mux.HandleFunc("GET "+p+oidcMetadataPath, s.handleMetadata)
@@ -49,7 +60,7 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	// RFC 6749 §5.2, RFC 9700 §2.4: password, implicit, unknown grants and
 	// those not served yet are refused before any credential is checked.
-	h, ok := s.grants[gt]
+	h, ok := s.grantHandlers[gt]
 	if !ok {
 		return nil, newError(CodeUnsupportedGrantType, http.StatusBadRequest, "the grant type is not supported")
 	}
@@ -81,8 +92,8 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body) //nolint:gosec // G705: JSON whose strings went through appendJSONString or appendSafe, served as application/json with nosniff
 }
 
-// writeTokenResponse writes RFC 6749 §5.1 JSON; never a refresh_token for
-// client_credentials (§4.4.3).
+// writeTokenResponse writes RFC 6749 §5.1 JSON; a refresh_token only for
+// the user grants, never for client_credentials (§4.4.3).
 func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
 	b := make([]byte, 0, len(t.accessToken)+len(t.scope)+80)
 	b = append(b, `{"access_token":`...)
@@ -92,6 +103,10 @@ func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
 	if t.scope != "" {
 		b = append(b, `,"scope":`...)
 		b = appendJSONString(b, t.scope)
+	}
+	if t.refreshToken != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = appendJSONString(b, t.refreshToken)
 	}
 	b = append(b, '}')
 	setNoStore(w.Header())

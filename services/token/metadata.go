@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // metadataDoc is the RFC 8414 §2 document. It lists only what this service
@@ -22,6 +23,7 @@ import (
 //     the same client authentication methods.
 type metadataDoc struct {
 	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint,omitempty"`
 	TokenEndpoint                             string   `json:"token_endpoint"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
 	JWKSURI                                   string   `json:"jwks_uri"`
@@ -33,6 +35,8 @@ type metadataDoc struct {
 	RevocationEndpoint                        string   `json:"revocation_endpoint,omitempty"`
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
+	// RFC 9207: iss in every authorization response.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // authMethods are the client authentication methods the token and
@@ -55,6 +59,20 @@ func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
 	if ep.Revocation != "" {
 		doc.RevocationEndpoint = ep.Revocation
 		doc.RevocationEndpointAuthMethodsSupported = authMethods
+	}
+	if ep.Authorization != "" {
+		// The authorization-code flow: code only, never a token in the
+		// front channel (RFC 9700 §2.1.2); public clients authenticate
+		// with none at the token and revocation endpoints.
+		doc.AuthorizationEndpoint = ep.Authorization
+		doc.ResponseTypesSupported = []string{"code"}
+		doc.GrantTypesSupported = []string{grantAuthorizationCode, grantClientCredentials, grantRefreshToken}
+		withNone := append(slices.Clone(authMethods), authNone)
+		doc.TokenEndpointAuthMethodsSupported = withNone
+		if doc.RevocationEndpoint != "" {
+			doc.RevocationEndpointAuthMethodsSupported = withNone
+		}
+		doc.AuthorizationResponseIssParameterSupported = true
 	}
 	// No HTML escaping: the issuer must come out byte for byte (RFC 8414
 	// §3.3).

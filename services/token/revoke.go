@@ -2,10 +2,12 @@ package token
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -33,8 +35,9 @@ const apiKeyPrefix = "gth_"
 // token_type_hint is only a hint (§2.1): an unknown hint is ignored. An
 // access token (a JWT we signed for this client) is revoked by jti until
 // it expires. An API key gets unsupported_token_type: this endpoint does
-// not revoke that type. Refresh tokens come with the authorization-code
-// grant; until then no opaque token is ours to revoke.
+// not revoke that type. A refresh token revokes its whole family, and
+// through the revocation list the access tokens issued from it (RFC 7009
+// §2.1 SHOULD).
 func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err := s.revoke(r.Context(), w, r); err != nil {
 		s.writeError(w, r, err)
@@ -64,6 +67,11 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if len(token) > maxTokenLen {
 		return nil
 	}
+	if !strings.Contains(token, ".") {
+		// Opaque: one of our refresh tokens, or nothing of ours. The hint
+		// is not needed to tell (RFC 7009 §2.1).
+		return s.revokeRefresh(ctx, cl, token)
+	}
 	c, err := s.verifier.VerifyAccessToken(ctx, token)
 	if err != nil || c.JTI == "" {
 		return nil // not an active token of ours: nothing to revoke
@@ -84,6 +92,28 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 		ExpireTime: timestamppb.New(c.Expiry.Add(s.cfg.ClockSkew)),
 	})
 	if err != nil {
+		return errUnavailable(err)
+	}
+	return nil
+}
+
+// revokeRefresh revokes the family of one of the caller's refresh tokens;
+// anything else is left alone with the same 200.
+func (s *Service) revokeRefresh(ctx context.Context, cl *client, token string) error {
+	if s.grants == nil || len(token) > maxOpaqueLen {
+		return nil
+	}
+	_, fam, err := s.grants.GetRefresh(ctx, hashSecret(token))
+	switch {
+	case errors.Is(err, grantstore.ErrNotFound):
+		return nil
+	case err != nil:
+		return errUnavailable(err)
+	case fam.ClientID != cl.id: // not-secret: compares client ids
+		s.log.InfoContext(ctx, "revocation of a token not issued to the caller ignored", "client_id", cl.id)
+		return nil
+	}
+	if err := s.revokeFamily(ctx, fam.ID, "revoked by its client (RFC 7009)", s.cfg.Now()); err != nil {
 		return errUnavailable(err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 )
 
 // Service is the token service: the OAuth HTTP endpoints (Routes) and the
@@ -19,13 +20,15 @@ type Service struct {
 	clients   Clients
 	verifier  Verifier
 	revoker   Revoker
+	grants    grantstore.Store
+	users     Users
 	limiter   *ratelimit.Limiter
 	cache     *verifiedCache
 	failures  *failureGate
 	// grants are the grant types served, one handler each. Grant types
 	// the registry knows but this service does not serve yet
 	// (authorization_code, refresh_token) are absent: unsupported_grant_type.
-	grants            map[string]grantHandler
+	grantHandlers     map[string]grantHandler
 	clientCredentials *clientCredentialsGrant
 	metadata          []byte
 }
@@ -49,6 +52,8 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		clients:   clients,
 		verifier:  verifier,
 		revoker:   cfg.Revoker,
+		grants:    cfg.Grants,
+		users:     cfg.Users,
 		limiter:   cfg.Limiter,
 		cache:     newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
 		failures:  newFailureGate(cfg.Limiter),
@@ -57,7 +62,15 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		minter:          newJWTMinter(cfg.Issuer, signer, cfg.Now),
 		defaultAudience: cfg.DefaultAudience,
 	}
-	s.grants = map[string]grantHandler{grantClientCredentials: s.clientCredentials}
+	s.grantHandlers = map[string]grantHandler{grantClientCredentials: s.clientCredentials}
+	if (cfg.Grants == nil) != (cfg.Users == nil) {
+		return nil, errors.New("token: the authorization-code flow needs both Grants and Users")
+	}
+	if cfg.Grants != nil {
+		ug := userGrants{s: s, minter: s.clientCredentials.minter}
+		s.grantHandlers[grantAuthorizationCode] = &codeGrant{ug}
+		s.grantHandlers[grantRefreshToken] = &refreshGrant{ug}
+	}
 	if s.metadata, err = buildMetadata(cfg, s.endpoints); err != nil {
 		return nil, err
 	}

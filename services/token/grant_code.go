@@ -1,0 +1,265 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Audit reasons of the user grants.
+const (
+	// ReasonCodeReuse: an authorization code presented a second time; the
+	// grant it created is revoked (RFC 6749 §4.1.2).
+	ReasonCodeReuse audit.Reason = "authorization_code_reuse"
+	// ReasonRefreshReuse: a rotated-out refresh token presented again; its
+	// whole family is revoked (RFC 9700 §4.14.2).
+	ReasonRefreshReuse audit.Reason = "refresh_token_reuse"
+)
+
+const (
+	// maxOpaqueLen bounds codes and refresh tokens presented: ours are 43
+	// characters.
+	maxOpaqueLen = 512
+	// familyEntryLife is how long a revoked family stays in the
+	// revocation list: as long as an access token issued from it could
+	// live (the registry's longest lifetime, 60 min) plus skew.
+	familyEntryLife = time.Hour + time.Minute
+)
+
+// userGrants holds what the authorization_code and refresh_token grants
+// share: the grant store and the minter.
+type userGrants struct {
+	s      *Service
+	minter accessTokenMinter
+}
+
+func errInvalidGrant(description string) *Error {
+	return newError(CodeInvalidGrant, http.StatusBadRequest, "%s", description)
+}
+
+// codeGrant is RFC 6749 §4.1.3 with RFC 7636 §4.5-4.6.
+type codeGrant struct{ userGrants }
+
+func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResponse, error) {
+	code, verifier := f.get("code"), f.get("code_verifier")
+	switch {
+	case code == "":
+		return nil, errInvalidRequest("code is required")
+	case len(code) > maxOpaqueLen:
+		return nil, errInvalidGrant("the code is invalid")
+	case verifier == "":
+		// Checked before the code is spent (checklist item 46).
+		return nil, errInvalidGrant("code_verifier is required (PKCE)")
+	case !validVerifier(verifier):
+		return nil, errInvalidGrant("code_verifier must be 43 to 128 unreserved characters")
+	}
+	now := g.s.cfg.Now()
+	c, err := g.s.grants.RedeemCode(ctx, hashSecret(code), now)
+	switch {
+	case errors.Is(err, grantstore.ErrCodeRedeemed):
+		// A replay: whoever redeemed it first may be the attacker, so
+		// everything issued from the code goes (checklist item 49).
+		g.s.record(ctx, ReasonCodeReuse, cl.id, tokenPath, "")
+		if rerr := g.s.revokeFamily(ctx, c.FamilyID, string(ReasonCodeReuse), now); rerr != nil {
+			g.s.log.ErrorContext(ctx, "revoke the grant of a reused code", "error", rerr)
+		}
+		return nil, errInvalidGrant("the code was already used")
+	case errors.Is(err, grantstore.ErrNotFound), errors.Is(err, grantstore.ErrExpired):
+		return nil, errInvalidGrant("the code is invalid or expired")
+	case err != nil:
+		return nil, errUnavailable(err)
+	}
+	if c.ClientID != cl.id { // not-secret: compares client ids
+		return nil, errInvalidGrant("the code was issued to another client")
+	}
+	redirect := f.get("redirect_uri")
+	if c.RedirectURI != "" && redirect != c.RedirectURI {
+		return nil, errInvalidGrant("redirect_uri differs from the authorization request")
+	}
+	if c.RedirectURI == "" && redirect != "" && !slices.Contains(cl.redirectURIs, redirect) {
+		return nil, errInvalidGrant("redirect_uri differs from the authorization request")
+	}
+	if !verifierMatches(verifier, c.Challenge) {
+		return nil, errInvalidGrant("code_verifier does not match the code_challenge")
+	}
+	fam := grantstore.Family{
+		ID: c.FamilyID, ClientID: cl.id, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
+		AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime),
+	}
+	var rt *grantstore.Refresh
+	var rtRaw string
+	if cl.allowsGrant(grantRefreshToken) {
+		var hash []byte
+		if rtRaw, hash, err = newSecret(); err != nil {
+			return nil, errServer(err)
+		}
+		rt = &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: g.idleExpiry(fam, now)}
+	}
+	if err := g.s.grants.CreateFamily(ctx, fam, rt); err != nil {
+		return nil, errUnavailable(err)
+	}
+	return g.issue(ctx, cl, fam, c.Scopes, rtRaw)
+}
+
+// idleExpiry is when a refresh token issued now stops working unused:
+// the idle timeout, capped by the family's absolute lifetime.
+func (g *userGrants) idleExpiry(fam grantstore.Family, now time.Time) time.Time {
+	exp := now.Add(g.s.cfg.RefreshIdle)
+	if fam.ExpiresAt.Before(exp) {
+		return fam.ExpiresAt
+	}
+	return exp
+}
+
+// issue mints the access token of a user grant: sub is the user, with
+// auth_time and the grant id (fid).
+func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Family, scopes []string, refreshToken string) (*tokenResponse, error) {
+	life := cl.lifetime
+	if life <= 0 {
+		life = fallbackLifetime
+	}
+	scope := strings.Join(scopes, " ")
+	m, err := g.minter.mint(ctx, accessToken{
+		subject: fam.UserID, clientID: cl.id, audience: g.s.cfg.DefaultAudience, scope: scope,
+		lifetime: life, authTime: fam.AuthTime, familyID: fam.ID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken}, nil
+}
+
+// refreshGrant is RFC 6749 §6 with rotation: every use returns a new
+// refresh token and retires the old one; a retired one presented again
+// revokes the family (RFC 9700 §4.14.2).
+type refreshGrant struct{ userGrants }
+
+func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResponse, error) {
+	raw := f.get("refresh_token")
+	switch {
+	case raw == "":
+		return nil, errInvalidRequest("refresh_token is required")
+	case len(raw) > maxOpaqueLen:
+		return nil, errInvalidGrant("the refresh token is invalid")
+	}
+	requested, err := parseScope(f.get("scope"))
+	if err != nil {
+		return nil, err
+	}
+	hash := hashSecret(raw)
+	old, fam, err := g.s.grants.GetRefresh(ctx, hash)
+	switch {
+	case errors.Is(err, grantstore.ErrNotFound):
+		return nil, errInvalidGrant("the refresh token is invalid")
+	case err != nil:
+		return nil, errUnavailable(err)
+	}
+	// Bound to its client (checklist item 65): another client's attempt
+	// changes nothing.
+	if fam.ClientID != cl.id { // not-secret: compares client ids
+		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	scopes := old.Scopes
+	if len(requested) > 0 {
+		// May narrow, never widen (checklist item 66).
+		for _, sc := range requested {
+			if !slices.Contains(fam.Scopes, sc) || !cl.allowsScope(sc) {
+				return nil, newError(CodeInvalidScope, http.StatusBadRequest, "scope %s was not granted", sc)
+			}
+		}
+		scopes = requested
+	}
+	now := g.s.cfg.Now()
+	next, nextHash, err := newSecret()
+	if err != nil {
+		return nil, errServer(err)
+	}
+	fam, _, err = g.s.grants.RotateRefresh(ctx, hash, grantstore.Refresh{
+		Hash: nextHash, FamilyID: fam.ID, Scopes: scopes, CreatedAt: now, IdleExpiresAt: g.idleExpiry(fam, now),
+	}, now)
+	switch {
+	case errors.Is(err, grantstore.ErrRefreshReused):
+		g.s.record(ctx, ReasonRefreshReuse, cl.id, tokenPath, "")
+		if rerr := g.s.publishFamilyRevocation(ctx, fam.ID, string(ReasonRefreshReuse), now); rerr != nil {
+			g.s.log.ErrorContext(ctx, "publish the revocation of a reused refresh token's family", "error", rerr)
+		}
+		return nil, errInvalidGrant("the refresh token was already used")
+	case errors.Is(err, grantstore.ErrRevoked), errors.Is(err, grantstore.ErrExpired), errors.Is(err, grantstore.ErrNotFound):
+		return nil, errInvalidGrant("the refresh token is revoked or expired")
+	case err != nil:
+		return nil, errUnavailable(err)
+	}
+	return g.issue(ctx, cl, fam, scopes, next)
+}
+
+// revokeFamily revokes a grant in the store and in the revocation list
+// (its access tokens carry its id).
+func (s *Service) revokeFamily(ctx context.Context, id, reason string, now time.Time) error {
+	if _, err := s.grants.RevokeFamily(ctx, id, reason, now); err != nil && !errors.Is(err, grantstore.ErrNotFound) {
+		return err
+	}
+	return s.publishFamilyRevocation(ctx, id, reason, now)
+}
+
+// publishFamilyRevocation records a revoked family in the revocation list,
+// so that every validator refuses the access tokens issued from it.
+func (s *Service) publishFamilyRevocation(ctx context.Context, id, reason string, now time.Time) error {
+	if s.revoker == nil || id == "" {
+		return nil
+	}
+	_, err := s.revoker.Revoke(ctx, &revocationv1.RevokeRequest{
+		Kind: revocationv1.Kind_KIND_REFRESH_FAMILY, Id: id, Reason: reason,
+		ExpireTime: timestamppb.New(now.Add(familyEntryLife)),
+	})
+	return err
+}
+
+// revokeUserGrants revokes every grant of a user issued until now.
+func (s *Service) revokeUserGrants(ctx context.Context, userID, reason string, now time.Time) error {
+	fams, err := s.grants.RevokeUserFamilies(ctx, userID, reason, now, now)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range fams {
+		errs = append(errs, s.publishFamilyRevocation(ctx, f.ID, reason, now))
+	}
+	return errors.Join(errs...)
+}
+
+// RevocationApplied makes the grant store follow the revocation list:
+// call it for every entry the process's follower applies. It runs in every
+// replica; each step is idempotent.
+func (s *Service) RevocationApplied(ctx context.Context, e *revocationv1.Entry) {
+	if s.grants == nil {
+		return
+	}
+	now := s.cfg.Now()
+	cut := e.GetRevokeTime().AsTime()
+	var err error
+	switch e.GetKind() {
+	case revocationv1.Kind_KIND_SUBJECT:
+		// The access tokens fall to the subject cut-off itself.
+		if _, err = s.grants.RevokeUserFamilies(ctx, e.GetId(), "subject revoked", cut, now); err == nil {
+			_, err = s.grants.RevokeUserSessions(ctx, e.GetId(), cut, now)
+		}
+	case revocationv1.Kind_KIND_CLIENT:
+		s.InvalidateClient(e.GetId())
+		_, err = s.grants.RevokeClientFamilies(ctx, e.GetId(), "client revoked", cut, now)
+	case revocationv1.Kind_KIND_REFRESH_FAMILY:
+		if _, err = s.grants.RevokeFamily(ctx, e.GetId(), "family revoked", now); errors.Is(err, grantstore.ErrNotFound) {
+			err = nil
+		}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "apply a revocation to the grant store", "kind", e.GetKind().String(), "error", err)
+	}
+}

@@ -1,0 +1,165 @@
+package grantstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every Store returns, wrapped with context; callers test them with
+// errors.Is.
+var (
+	ErrNotFound = errors.New("grantstore: not found")
+	ErrExists   = errors.New("grantstore: already exists")
+	// ErrCodeRedeemed: the code was redeemed before (a replay). RedeemCode
+	// returns it together with the code record, so the caller can revoke
+	// what the first redemption issued.
+	ErrCodeRedeemed = errors.New("grantstore: code already redeemed")
+	ErrExpired      = errors.New("grantstore: expired")
+	// ErrRefreshReused: the refresh token was already rotated out (a
+	// replay). RotateRefresh returns it with the family, and has ALREADY
+	// revoked the family in the same transaction.
+	ErrRefreshReused = errors.New("grantstore: refresh token reused")
+	ErrRevoked       = errors.New("grantstore: revoked")
+)
+
+// ReasonRefreshReuse is the RevokeReason RotateRefresh gives a family when
+// one of its rotated-out tokens is presented again.
+const ReasonRefreshReuse = "refresh_token_reuse"
+
+// HashSize is the length of every stored hash: a SHA-256.
+const HashSize = 32
+
+// Code is an authorization code, stored only as the SHA-256 of the code.
+type Code struct {
+	Hash        []byte // 32 bytes, primary key
+	ClientID    string
+	RedirectURI string
+	Challenge   string // the S256 code_challenge (43 chars)
+	UserID      string
+	Scopes      []string
+	Resources   []string // RFC 8707 resource indicators requested, may be empty
+	// FamilyID is the refresh-token family (grant id) the redemption
+	// creates; chosen at issue time, so a replay can revoke it without
+	// another write.
+	FamilyID   string
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	RedeemedAt time.Time // zero until redeemed
+}
+
+// Family is one grant: the chain of refresh tokens from one authorization.
+type Family struct {
+	ID       string
+	ClientID string
+	UserID   string
+	// Scopes were granted at authorization: refreshes may narrow, never
+	// widen.
+	Scopes       []string
+	Resources    []string
+	AuthTime     time.Time
+	CreatedAt    time.Time
+	ExpiresAt    time.Time // absolute lifetime
+	RevokedAt    time.Time // zero while live
+	RevokeReason string
+}
+
+// Refresh is one refresh token of a family, stored as its SHA-256.
+type Refresh struct {
+	Hash          []byte
+	FamilyID      string
+	Scopes        []string // what this token grants (may be narrower than the family)
+	CreatedAt     time.Time
+	IdleExpiresAt time.Time // CreatedAt + idle timeout
+	RotatedAt     time.Time // zero while current
+}
+
+// Session is a browser login session (single sign-on), stored as the
+// SHA-256 of the cookie value.
+type Session struct {
+	Hash      []byte
+	UserID    string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// Store is what the token service needs from storage. Every method is
+// atomic and safe for concurrent use, also by several processes sharing the
+// database. Records come back with times in UTC truncated to the
+// microsecond, zero times (not redeemed, not revoked...) still zero, and
+// lists never nil: nil and empty are stored alike. Writes refuse a hash
+// that is not HashSize bytes long.
+type Store interface {
+	// CreateCode stores a new code; ErrExists on a duplicate hash.
+	CreateCode(ctx context.Context, c Code) error
+	// RedeemCode atomically marks the code redeemed at now and returns
+	// it. Exactly one of any number of concurrent redemptions succeeds.
+	// Unknown: ErrNotFound. Already redeemed (expired or not): the code
+	// and ErrCodeRedeemed. Expired (ExpiresAt <= now, not yet redeemed):
+	// ErrExpired, and it is not marked.
+	RedeemCode(ctx context.Context, hash []byte, now time.Time) (Code, error)
+
+	// CreateFamily stores a new family with its first refresh token (rt
+	// may be nil: a grant with no refresh token still records the family
+	// so its access tokens can be revoked by family id). rt.FamilyID must
+	// be f.ID. ErrExists when the family id or the token hash is taken.
+	CreateFamily(ctx context.Context, f Family, rt *Refresh) error
+	// RotateRefresh, in one transaction, looks up the token by hash
+	// (ErrNotFound) and its family, then:
+	//   - the token was already rotated (a replay): revokes the family
+	//     (RevokedAt = now, reason ReasonRefreshReuse; a family already
+	//     revoked keeps its first time and reason) and returns
+	//     ErrRefreshReused;
+	//   - the family is revoked: ErrRevoked;
+	//   - the family's ExpiresAt <= now or the token's IdleExpiresAt <=
+	//     now: ErrExpired;
+	//   - otherwise it marks the old token RotatedAt = now, inserts next
+	//     (next.FamilyID must be the family's id; ErrExists if its hash is
+	//     taken) and returns the family and the old token.
+	// With ErrRefreshReused, ErrRevoked and ErrExpired it also returns the
+	// family and the old token as they are after the call. The reuse check
+	// comes first so that every replay is reported as one: of concurrent
+	// rotations of one token exactly one succeeds and all the others get
+	// ErrRefreshReused, the family ending revoked.
+	RotateRefresh(ctx context.Context, oldHash []byte, next Refresh, now time.Time) (Family, Refresh, error)
+	// GetRefresh returns a token and its family (ErrNotFound), whatever
+	// their state (for RFC 7009 revocation).
+	GetRefresh(ctx context.Context, hash []byte) (Refresh, Family, error)
+	// GetFamily returns a family (ErrNotFound), whatever its state.
+	GetFamily(ctx context.Context, id string) (Family, error)
+	// RevokeFamily marks the family revoked and returns it (idempotent: a
+	// second call keeps the first time and reason; ErrNotFound when
+	// unknown).
+	RevokeFamily(ctx context.Context, id, reason string, now time.Time) (Family, error)
+	// RevokeUserFamilies revokes every live (not yet revoked) family of a
+	// user issued at or before 'before' (CreatedAt <= before), returning
+	// the families it revoked (for publishing their revocations), ordered
+	// by CreatedAt then ID. Expired families are revoked too: access
+	// tokens issued just before the family expired can outlive it.
+	RevokeUserFamilies(ctx context.Context, userID, reason string, before, now time.Time) ([]Family, error)
+	// RevokeClientFamilies is RevokeUserFamilies for a client.
+	RevokeClientFamilies(ctx context.Context, clientID, reason string, before, now time.Time) ([]Family, error)
+
+	// CreateSession stores a new session; ErrExists on a duplicate hash.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session (ErrNotFound), whatever its state.
+	GetSession(ctx context.Context, hash []byte) (Session, error)
+	// RevokeSession marks the session revoked at now (idempotent: a second
+	// call keeps the first time; ErrNotFound when unknown).
+	RevokeSession(ctx context.Context, hash []byte, now time.Time) error
+	// RevokeUserSessions revokes the user's sessions created at or before
+	// 'before' that are neither revoked nor expired at now, and returns how
+	// many it revoked. 'before' lets a revocation replayed later (a
+	// follower re-loading the list) spare the sessions started since.
+	RevokeUserSessions(ctx context.Context, userID string, before, now time.Time) (int64, error)
+
+	// DeleteExpired deletes, all with expiry <= now - keep: codes
+	// (redeemed or not), families with their refresh tokens, and
+	// sessions. keep (>= 0) lets replays of recently expired things still
+	// be recognised; the caller passes e.g. 24h. Returns the rows deleted,
+	// refresh tokens included.
+	DeleteExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error)
+}

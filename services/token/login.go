@@ -1,0 +1,349 @@
+package token
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+)
+
+// Audit reasons of the sign-in pages.
+const (
+	// ReasonLoginFailed: a wrong email or password, or a disabled user
+	// (the page does not say which).
+	ReasonLoginFailed audit.Reason = "login_failed"
+	// ReasonCSRF: a login, consent or sign-out form without the CSRF
+	// token of its page, or from a foreign origin.
+	ReasonCSRF audit.Reason = "csrf_check_failed"
+)
+
+const (
+	loginPath   = "/oauth2/login"
+	consentPath = "/oauth2/consent"
+	logoutPath  = "/oauth2/logout"
+	staticPath  = "/oauth2/static/gatehouse.css"
+	// loginKeyPrefix keys a login's per-account failure budget, apart from
+	// client ids in the same failure gate.
+	loginKeyPrefix = "login:"
+	maxEmailLen    = 254
+	maxPasswordLen = 1024
+)
+
+//go:embed web/*.html web/gatehouse.css
+var webFS embed.FS
+
+var pages = template.Must(template.ParseFS(webFS, "web/*.html"))
+
+// ErrInvalidLogin is what Users.Authenticate returns for a wrong email or
+// password or a disabled user; any other error means it could not decide.
+var ErrInvalidLogin = errors.New("token: invalid email or password")
+
+// User is a signed-in user.
+type User struct {
+	ID    string
+	Email string
+}
+
+// Users checks users' passwords for the login page. The user service
+// implements it in process.
+type Users interface {
+	Authenticate(ctx context.Context, email, password string) (User, error)
+}
+
+// pageData is what the templates show.
+type pageData struct {
+	Title, Base, Message, CSRF, Authz, ClientName, Email string
+	Scopes                                               []string
+}
+
+// setPageHeaders sets the headers of every page and redirect of the
+// browser-facing endpoints (checklist item 42): no framing, no inline
+// script or style, no referrer leaking the query, no caching.
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+func (s *Service) render(w http.ResponseWriter, name string, status int, d pageData) {
+	d.Base = issuerPath(s.cfg.Issuer)
+	setPageHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, d); err != nil {
+		s.log.Error("render page", "page", name, "error", err)
+	}
+}
+
+func (s *Service) renderError(w http.ResponseWriter, status int, message string) {
+	s.render(w, "error.html", status, pageData{Title: "Cannot sign in", Message: message})
+}
+
+func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, message string, status int) {
+	s.renderLoginAs(w, r, req, message, "", status)
+}
+
+func (s *Service) renderLoginAs(w http.ResponseWriter, r *http.Request, req *authzRequest, message, email string, status int) {
+	s.render(w, "login.html", status, pageData{
+		Title: "Sign in", Message: message, CSRF: s.csrfToken(w, r), Authz: req.raw,
+		ClientName: req.client.name, Email: email,
+	})
+}
+
+func (s *Service) renderConsent(w http.ResponseWriter, r *http.Request, req *authzRequest) {
+	s.render(w, "consent.html", http.StatusOK, pageData{
+		Title: "Allow access?", CSRF: s.csrfToken(w, r), Authz: req.raw,
+		ClientName: req.client.name, Scopes: req.scopes,
+	})
+}
+
+func (s *Service) handleStatic(w http.ResponseWriter, _ *http.Request) {
+	b, err := webFS.ReadFile("web/gatehouse.css")
+	if err != nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(b)
+}
+
+// secureCookies: cookies get Secure and the __Host- prefix whenever the
+// issuer is https; a plain-http loopback issuer (development) cannot set
+// them, and the names say so.
+func (s *Service) secureCookies() bool { return strings.HasPrefix(s.cfg.Issuer, "https://") }
+
+func (s *Service) cookieName(base string) string {
+	if s.secureCookies() {
+		return "__Host-gatehouse_" + base
+	}
+	return "gatehouse_dev_" + base
+}
+
+// csrfToken returns the page's CSRF token: the value of a SameSite=Strict
+// cookie, set now if absent, which the form must send back (double
+// submit; a foreign page can neither read the cookie nor make the browser
+// send it).
+func (s *Service) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	name := s.cookieName("csrf")
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	tok, _, err := newSecret()
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: tok, Path: "/", HttpOnly: true, Secure: s.secureCookies(),
+		SameSite: http.SameSiteStrictMode,
+	})
+	return tok
+}
+
+// checkCSRF refuses a form whose token does not match its cookie, or that
+// comes from another origin than the issuer's.
+func (s *Service) checkCSRF(r *http.Request, f *form) bool {
+	if o := r.Header.Get("Origin"); o != "" && o != issuerOrigin(s.cfg.Issuer) {
+		return false
+	}
+	c, err := r.Cookie(s.cookieName("csrf"))
+	if err != nil || c.Value == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(f.get("csrf"))) == 1
+}
+
+// issuerOrigin is scheme://host[:port] of the issuer.
+func issuerOrigin(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// currentSession returns the signed-in user's live session, or nil.
+func (s *Service) currentSession(ctx context.Context, r *http.Request) (*grantstore.Session, error) {
+	c, err := r.Cookie(s.cookieName("session"))
+	if err != nil || len(c.Value) != 43 {
+		return nil, nil //nolint:nilerr // no cookie: not signed in
+	}
+	sess, err := s.grants.GetSession(ctx, hashSecret(c.Value))
+	switch {
+	case errors.Is(err, grantstore.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !sess.RevokedAt.IsZero() || !s.cfg.Now().Before(sess.ExpiresAt):
+		return nil, nil
+	}
+	return &sess, nil
+}
+
+// handleLogin checks the login form: CSRF, the failure budgets (per
+// account and per address, checked before the password), the password.
+// Success starts a session and goes back to the authorization request.
+func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ip := s.cfg.RemoteIP(r)
+	f, err := readForm(w, r)
+	if err != nil {
+		s.renderError(w, http.StatusBadRequest, "the sign-in form is malformed")
+		return
+	}
+	if !s.checkCSRF(r, f) {
+		s.record(ctx, ReasonCSRF, "", loginPath, ip)
+		s.renderError(w, http.StatusForbidden, "the sign-in form expired or came from another site; start again from the application")
+		return
+	}
+	req, aerr := s.parseAuthorize(ctx, f.get("authz"))
+	if aerr != nil {
+		s.fail(w, r, req, aerr)
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(f.get("email")))
+	password := f.get("password")
+	if email == "" || password == "" || len(email) > maxEmailLen || len(password) > maxPasswordLen {
+		s.renderLoginAs(w, r, req, "Enter your email and password.", "", http.StatusBadRequest)
+		return
+	}
+	account := loginKeyPrefix + email
+	now := s.cfg.Now()
+	if wait, refused := s.failures.refused(account, ip, now); refused {
+		s.record(ctx, audit.ReasonTooManyFailures, "", loginPath, ip)
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
+		s.renderLoginAs(w, r, req, "Too many failed attempts. Wait a moment and try again.", email, http.StatusTooManyRequests)
+		return
+	}
+	u, err := s.users.Authenticate(ctx, email, password)
+	switch {
+	case errors.Is(err, ErrInvalidLogin):
+		s.record(ctx, ReasonLoginFailed, req.client.id, loginPath, ip)
+		status := http.StatusUnauthorized
+		if wait, over := s.failures.fail(account, ip, now); over {
+			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
+			status = http.StatusTooManyRequests
+		}
+		// One message for every refusal: no account enumeration.
+		s.renderLoginAs(w, r, req, "The email or password is incorrect.", email, status)
+		return
+	case err != nil:
+		s.log.ErrorContext(ctx, "authenticate user", "error", err)
+		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
+		return
+	}
+	if err := s.startSession(ctx, w, u, now); err != nil {
+		s.log.ErrorContext(ctx, "start session", "error", err)
+		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
+		return
+	}
+	setPageHeaders(w.Header())
+	http.Redirect(w, r, issuerPath(s.cfg.Issuer)+authorizePath+"?"+req.raw, http.StatusSeeOther)
+}
+
+// startSession stores a new session and sets its cookie: HttpOnly,
+// SameSite=Lax (the redirect back from a client's page must carry it),
+// Secure and __Host- whenever the issuer is https.
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u User, now time.Time) error {
+	id, hash, err := newSecret()
+	if err != nil {
+		return err
+	}
+	exp := now.Add(s.cfg.SessionLifetime)
+	if err := s.grants.CreateSession(ctx, grantstore.Session{Hash: hash, UserID: u.ID, AuthTime: now, CreatedAt: now, ExpiresAt: exp}); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookieName("session"), Value: id, Path: "/", Expires: exp, HttpOnly: true,
+		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// handleConsent records the user's decision on the consent page.
+func (s *Service) handleConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, err := readForm(w, r)
+	if err != nil {
+		s.renderError(w, http.StatusBadRequest, "the consent form is malformed")
+		return
+	}
+	if !s.checkCSRF(r, f) {
+		s.record(ctx, ReasonCSRF, "", consentPath, s.cfg.RemoteIP(r))
+		s.renderError(w, http.StatusForbidden, "the consent form expired or came from another site; start again from the application")
+		return
+	}
+	req, aerr := s.parseAuthorize(ctx, f.get("authz"))
+	if aerr != nil {
+		s.fail(w, r, req, aerr)
+		return
+	}
+	sess, err := s.currentSession(ctx, r)
+	switch {
+	case err != nil:
+		s.renderError(w, http.StatusServiceUnavailable, "try again later")
+		return
+	case sess == nil:
+		s.renderLogin(w, r, req, "", http.StatusOK)
+		return
+	}
+	if f.get("decision") != "allow" {
+		s.fail(w, r, req, redirectError(codeAccessDenied, "the user denied the request"))
+		return
+	}
+	s.issueCode(w, r, req, sess)
+}
+
+// handleLogoutPage shows the sign-out form: signing out is a POST with the
+// page's CSRF token, so a foreign page cannot sign the user out.
+func (s *Service) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, "logout.html", http.StatusOK, pageData{Title: "Sign out", CSRF: s.csrfToken(w, r)})
+}
+
+// handleLogout ends the session and revokes the user's grants: every
+// refresh-token family, and through the revocation list the access tokens
+// issued from them.
+func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, err := readForm(w, r)
+	if err != nil {
+		s.renderError(w, http.StatusBadRequest, "the sign-out form is malformed")
+		return
+	}
+	if !s.checkCSRF(r, f) {
+		s.record(ctx, ReasonCSRF, "", logoutPath, s.cfg.RemoteIP(r))
+		s.renderError(w, http.StatusForbidden, "the sign-out form expired or came from another site")
+		return
+	}
+	sess, err := s.currentSession(ctx, r)
+	if err != nil {
+		s.renderError(w, http.StatusServiceUnavailable, "try again later")
+		return
+	}
+	if sess != nil {
+		now := s.cfg.Now()
+		if err := s.grants.RevokeSession(ctx, sess.Hash, now); err != nil && !errors.Is(err, grantstore.ErrNotFound) {
+			s.renderError(w, http.StatusServiceUnavailable, "try again later")
+			return
+		}
+		if err := s.revokeUserGrants(ctx, sess.UserID, "signed out", now); err != nil {
+			s.log.ErrorContext(ctx, "revoke grants at sign-out", "error", err)
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName("session"), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
+	s.render(w, "signedout.html", http.StatusOK, pageData{Title: "Signed out"})
+}
