@@ -40,6 +40,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
 	"github.com/gatehouse-dev/gatehouse/services/token"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+	grantsqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
 )
 
 const (
@@ -219,12 +221,45 @@ type env struct {
 	introspector registered // client_credentials, gatehouse:introspect, low tier
 	noScopes     registered // client_credentials, no scopes
 	codeClient   registered // authorization_code + refresh_token, basic
+	spa          registered // first party, public, authorization_code + refresh_token
+	partnerApp   registered // third party, confidential, authorization_code (consent)
+
+	grants grantstore.Store
+	users  *fakeUsers
 }
 
 type envOption func(*envConfig)
 
 type envConfig struct {
 	issuerPath string
+	flow       bool
+}
+
+// withFlow serves the authorization-code flow: a SQLite grant store and
+// one user, alice@example.test with password alicePassword.
+func withFlow() envOption { return func(c *envConfig) { c.flow = true } }
+
+const (
+	aliceEmail    = "alice@example.test"
+	alicePassword = "correct horse battery staple"
+	aliceID       = "u_alice"
+)
+
+// fakeUsers knows one user; it counts calls.
+type fakeUsers struct {
+	calls atomic.Int64
+	down  atomic.Bool
+}
+
+func (u *fakeUsers) Authenticate(_ context.Context, email, password string) (token.User, error) {
+	u.calls.Add(1)
+	if u.down.Load() {
+		return token.User{}, errors.New("user store unavailable")
+	}
+	if email == aliceEmail && password == alicePassword {
+		return token.User{ID: aliceID, Email: aliceEmail}, nil
+	}
+	return token.User{}, token.ErrInvalidLogin
 }
 
 func withIssuerPath(p string) envOption { return func(c *envConfig) { c.issuerPath = p } }
@@ -272,6 +307,22 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Name: "Web app", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"authorization_code", "refresh_token"},
 		RedirectUris: []string{"https://app.example/cb"}, Scopes: []string{"orders:read"},
 	})
+	e.spa = e.create(&clientsv1.Client{
+		Name: "SPA", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, Public: true, GrantTypes: []string{"authorization_code", "refresh_token"},
+		RedirectUris: []string{"https://app.example/cb", "http://127.0.0.1:49152/cb"}, Scopes: []string{"orders:read", "orders:write"},
+		AccessTokenLifetime: durationpb.New(10 * time.Minute),
+	})
+	e.partnerApp = e.create(&clientsv1.Client{
+		Name: "Partner portal", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"authorization_code"},
+		RedirectUris: []string{"https://partner.example/cb"}, Scopes: []string{"orders:read"}, RequireConsent: true,
+	})
+	if ec.flow {
+		gs, err := grantsqlite.New(ctx, dbtest.SQLite(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.grants, e.users = gs, &fakeUsers{}
+	}
 
 	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -299,6 +350,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Limiter:         e.limiter,
 		Now:             e.clock.Now,
 		Revoker:         e.revoker,
+		Grants:          e.grants,
+		Users:           e.usersOrNil(),
 	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock, revoked: e.revoker})
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +360,14 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// usersOrNil keeps a nil *fakeUsers from becoming a non-nil interface.
+func (e *env) usersOrNil() token.Users {
+	if e.users == nil {
+		return nil
+	}
+	return e.users
 }
 
 type multiRecorder []audit.Recorder
