@@ -78,8 +78,22 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 // jwtHeader decodes a token's protected header.
 func jwtHeader(t *testing.T, tok string) map[string]any {
 	t.Helper()
-	seg, _, _ := strings.Cut(tok, ".")
-	b, err := base64.RawURLEncoding.DecodeString(seg)
+	return jwtPart(t, tok, 0)
+}
+
+// jwtClaims decodes a token's claims, unverified.
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	return jwtPart(t, tok, 1)
+}
+
+func jwtPart(t *testing.T, tok string, i int) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 	"github.com/gatehouse-dev/gatehouse/services/token"
+	"github.com/gatehouse-dev/gatehouse/services/users"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -47,6 +48,7 @@ type App struct {
 	store   *storage
 	issuer  string
 	revs    *revocations
+	users   *users.Service
 	keys    *keys.Manager
 	token   *token.Service
 	closers []func()
@@ -122,7 +124,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
-		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs); err != nil {
+		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs, a.store.grants, userLogins{a.users}); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
@@ -135,11 +138,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		switch e.GetKind() {
 		case revocationv1.Kind_KIND_CLIENT:
 			auth.apiKeys.InvalidateClient(e.GetId())
-			if a.token != nil {
-				a.token.InvalidateClient(e.GetId())
-			}
 		case revocationv1.Kind_KIND_API_KEY:
 			auth.apiKeys.InvalidateKey(e.GetId())
+		}
+		if a.token != nil {
+			// Client caches, refresh-token families and sessions.
+			a.token.RevocationApplied(context.Background(), e)
 		}
 	})
 	// Changes published while NATS was away are lost to the subscribers,

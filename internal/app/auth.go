@@ -20,6 +20,7 @@ import (
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
+	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 )
 
 // auth is the validator every service of the process shares.

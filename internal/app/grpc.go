@@ -11,6 +11,7 @@ import (
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
+	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/inventory"
@@ -114,6 +115,12 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys))
 		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 			return keysv1.RegisterKeyManagementServiceHandlerClient(ctx, mux, keysv1.NewKeyManagementServiceClient(cc))
+		}})
+	}
+	if a.users != nil {
+		usersv1.RegisterUserServiceServer(a.grpcSrv, a.users)
+		served = append(served, service{usersv1.UserService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return usersv1.RegisterUserServiceHandlerClient(ctx, mux, usersv1.NewUserServiceClient(cc))
 		}})
 	}
 	if a.token != nil {

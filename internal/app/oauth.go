@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/events"
@@ -12,6 +13,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 	"github.com/gatehouse-dev/gatehouse/services/token"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+	"github.com/gatehouse-dev/gatehouse/services/users"
 	"github.com/nats-io/nats.go"
 )
 
@@ -86,8 +89,22 @@ func (i introspector) VerifyAccessToken(ctx context.Context, tok string) (token.
 	}, nil
 }
 
+// userLogins checks passwords for the login page with the user service.
+type userLogins struct{ s *users.Service }
+
+func (u userLogins) Authenticate(ctx context.Context, email, password string) (token.User, error) {
+	usr, err := u.s.Authenticate(ctx, email, password)
+	if errors.Is(err, users.ErrInvalidCredentials) {
+		return token.User{}, token.ErrInvalidLogin
+	}
+	if err != nil {
+		return token.User{}, err
+	}
+	return token.User{ID: usr.ID, Email: usr.Email}, nil
+}
+
 func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, nc *nats.Conn,
-	m *keys.Manager, a *auth, registry token.Clients, revs *revocations) (*token.Service, func(), error) {
+	m *keys.Manager, a *auth, registry token.Clients, revs *revocations, grants grantstore.Store, logins token.Users) (*token.Service, func(), error) {
 	verify := authn.NewJWTAuthenticator(jwksOf(m),
 		authn.WithIssuer(issuer),
 		authn.WithAnyAudience(),
@@ -109,6 +126,8 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Audit:           a.recorder,
 		Limiter:         token.NewLimiter(),
 		Revoker:         revs.svc,
+		Grants:          grants,
+		Users:           logins,
 	}, registry, signer{m}, introspector{verify})
 	if err != nil {
 		stopVerify()
@@ -128,5 +147,37 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 			}
 		}()
 	})
-	return svc, func() { stopClients(); stopVerify() }, nil
+	stopCleanup := cleanGrants(ctx, log, grants)
+	return svc, func() { stopCleanup(); stopClients(); stopVerify() }, nil
+}
+
+// Grant clean-up: codes, refresh tokens, families and sessions are deleted
+// a day after they expire (kept that long so that a replay is still
+// recognised as one). Every replica may run it; deletes are idempotent.
+const (
+	grantCleanupEvery = 10 * time.Minute
+	grantKeepExpired  = 24 * time.Hour
+)
+
+func cleanGrants(ctx context.Context, log *slog.Logger, grants grantstore.Store) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(grantCleanupEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := grants.DeleteExpired(ctx, time.Now(), grantKeepExpired); err != nil {
+					log.Warn("grant clean-up failed", "error", err)
+				} else if n > 0 {
+					log.Debug("grant clean-up", "deleted", n)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -17,6 +17,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/revocation"
 	revocationpg "github.com/gatehouse-dev/gatehouse/services/revocation/postgres"
 	revocationsqlite "github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+	grantspg "github.com/gatehouse-dev/gatehouse/services/token/grantstore/postgres"
+	grantssqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/users"
+	userspg "github.com/gatehouse-dev/gatehouse/services/users/postgres"
+	userssqlite "github.com/gatehouse-dev/gatehouse/services/users/sqlite"
 )
 
 // storage is every service's store on one backend.
@@ -25,6 +31,8 @@ type storage struct {
 	clients     clients.Store
 	keys        keys.Store
 	revocations revocation.Store
+	grants      grantstore.Store
+	users       users.Store
 	ping        func(context.Context) error
 	close       func()
 }
@@ -53,7 +61,17 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 			pool.Close()
 			return nil, fmt.Errorf("revocation store: %w", err)
 		}
-		return &storage{kind: "postgres", clients: cs, keys: ks, revocations: rs, ping: pool.Ping, close: pool.Close}, nil
+		gs, err := grantspg.New(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("grant store: %w", err)
+		}
+		us, err := userspg.New(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("user store: %w", err)
+		}
+		return &storage{kind: "postgres", clients: cs, keys: ks, revocations: rs, grants: gs, users: us, ping: pool.Ping, close: pool.Close}, nil
 	}
 	path := filepath.Join(cfg.DataDir, SQLiteFile)
 	db, err := database.OpenSQLite(ctx, path)
@@ -75,7 +93,17 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		db.Close() //nolint:errcheck,gosec // already failing
 		return nil, fmt.Errorf("revocation store: %w", err)
 	}
-	return &storage{kind: "sqlite", clients: cs, keys: ks, revocations: rs, ping: db.PingContext, close: func() {
+	gs, err := grantssqlite.New(ctx, db)
+	if err != nil {
+		db.Close() //nolint:errcheck,gosec // already failing
+		return nil, fmt.Errorf("grant store: %w", err)
+	}
+	us, err := userssqlite.New(ctx, db)
+	if err != nil {
+		db.Close() //nolint:errcheck,gosec // already failing
+		return nil, fmt.Errorf("user store: %w", err)
+	}
+	return &storage{kind: "sqlite", clients: cs, keys: ks, revocations: rs, grants: gs, users: us, ping: db.PingContext, close: func() {
 		if err := db.Close(); err != nil {
 			log.Warn("close sqlite", "error", err)
 		}

@@ -1,7 +1,8 @@
 // Package cli is the admin command line of Gatehouse: the scopes, clients,
-// apikeys and revoke command groups of the gatehouse binary. Every command
-// is one or a few calls to the ClientRegistryService or the
-// RevocationService over gRPC, authenticated with an admin API key.
+// apikeys, users and revoke command groups of the gatehouse binary. Every
+// command is one or a few calls to the ClientRegistryService, the
+// UserService or the RevocationService over gRPC, authenticated with an
+// admin API key.
 package cli
 
 import (
@@ -64,7 +65,7 @@ func (g *group) find(name string) *command {
 
 // groups lists the command groups in the order usage shows them.
 func groups() []*group {
-	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), revokeGroup()}
+	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), usersGroup(), revokeGroup()}
 }
 
 func findGroup(name string) *group {
@@ -81,16 +82,14 @@ func isHelp(arg string) bool {
 }
 
 // Run runs one admin command. args are the arguments after the program
-// name, starting with the command group (scopes, clients or apikeys, or
-// help). Output goes to stdout; an error is one line on stderr, prefixed
-// with "gatehouse: ". getenv reads the environment (os.Getenv in the
-// binary). stdin is not read by any command today; it is part of the
-// signature so that commands reading input need no API change.
+// name, starting with the command group (scopes, clients, apikeys, users,
+// revoke, or help). Output goes to stdout; an error is one line on stderr,
+// prefixed with "gatehouse: ". getenv reads the environment (os.Getenv in
+// the binary). stdin is read only by commands given --password-stdin.
 //
 // Run returns the exit code: 0 on success, 2 for flags that do not parse,
 // 1 for every other error (usage or server).
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	_ = stdin
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -114,10 +113,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if c == nil {
 		return fail(stderr, exitError, "%s: unknown command %q, want one of %s (run 'gatehouse %s -h')", g.name, args[1], commandNames(g), g.name)
 	}
-	return runCommand(ctx, g, c, args[2:], stdout, stderr, getenv)
+	return runCommand(ctx, g, c, args[2:], stdin, stdout, stderr, getenv)
 }
 
-func runCommand(ctx context.Context, g *group, c *command, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func runCommand(ctx context.Context, g *group, c *command, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	name := g.name + " " + c.name
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -146,7 +145,7 @@ func runCommand(ctx context.Context, g *group, c *command, args []string, stdout
 		}
 	}
 
-	s := &session{opts: opts, stdout: stdout, getenv: getenv}
+	s := &session{opts: opts, stdin: stdin, stdout: stdout, getenv: getenv}
 	defer s.close()
 	if err := act(ctx, s, pos); err != nil {
 		return fail(stderr, exitError, "%s", s.describe(err))

@@ -34,6 +34,7 @@ const testKey = "gth_testAdminKey00000_notARealSecret"
 type harness struct {
 	t     *testing.T
 	reg   *clients.Registry
+	users *usersFixture
 	addr  string
 	creds string
 
@@ -60,6 +61,7 @@ func newHarness(t *testing.T) *harness {
 	srv := grpc.NewServer(grpc.UnaryInterceptor(h.requireKey))
 	clientsv1.RegisterClientRegistryServiceServer(srv, h.reg)
 	revocationv1.RegisterRevocationServiceServer(srv, &fakeRevocations{})
+	h.users = newUsersFixture(t, srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

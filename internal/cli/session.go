@@ -23,6 +23,7 @@ import (
 // session is one command's connection to the server, made on first use.
 type session struct {
 	opts   commonOptions
+	stdin  io.Reader // read by --password-stdin
 	stdout io.Writer
 	getenv func(string) string
 

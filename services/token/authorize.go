@@ -183,7 +183,7 @@ func (s *Service) redirectTo(w http.ResponseWriter, r *http.Request, req *authzR
 		sep = "&"
 	}
 	setPageHeaders(w.Header())
-	http.Redirect(w, r, target+sep+params.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, target+sep+params.Encode(), http.StatusSeeOther) //nolint:gosec // G710: target is a redirect URI registered for the client, matched by exact string (matchRedirect)
 }
 
 // fail answers a refused authorization request.

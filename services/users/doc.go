@@ -1,0 +1,22 @@
+// Package users is the user directory: the accounts that sign in to
+// first-party apps with an email address and a password. It defines the
+// Store it needs (the sqlite and postgres packages below implement it and
+// the conformance package tests both), the gRPC UserService for admins, and
+// Authenticate for the login page.
+//
+// # Passwords
+//
+// Passwords are hashed with argon2id (RFC 9106) and stored in the PHC
+// string format, $argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>, so each hash
+// carries the parameters it was made with. Defaults are RFC 9106 §4's
+// second recommended option (64 MiB, 3 passes, 4 lanes, 16-byte salt,
+// 32-byte tag). A hash made with other parameters still verifies and is
+// replaced on the user's next successful sign-in. Passwords and hashes are
+// never logged and never leave the service.
+//
+// # Disabling users
+//
+// Disabling a user records a KIND_SUBJECT revocation for the user's id (see
+// WithRevoker), so every token issued to the user until then stops being
+// accepted; a disabled user cannot sign in again.
+package users
