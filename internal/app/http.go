@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/examples/spa"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,6 +52,9 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	}
 	if a.token != nil {
 		a.token.Routes(mux)
+	}
+	if a.cfg.ExampleInventory {
+		mux.Handle("GET "+spa.Path, spa.Handler())
 	}
 	return securityHeaders(mux)
 }

@@ -153,6 +153,17 @@ func str(t *testing.T, m map[string]any, key string) string {
 	return s
 }
 
+// kvValue returns the value of the "key: value" line of text output, or ""
+// when there is none.
+func kvValue(out, key string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 func strs(v any) []string {
 	var out []string
 	list, _ := v.([]any)
@@ -283,27 +294,41 @@ func TestClients(t *testing.T) {
 	id, secret := str(t, created, "client_id"), str(t, created, "client_secret")
 	if len(secret) < 43 || created["client"] != nil || created["name"] != "Web app" || created["type"] != "CLIENT_TYPE_FIRST_PARTY" ||
 		created["access_token_lifetime"] != "900s" || !slices.Equal(strs(created["redirect_uris"]), []string{"https://app.example/cb", "http://127.0.0.1:8000/cb"}) ||
-		!slices.Equal(strs(created["resources"]), []string{"https://api.example/orders", "http://127.0.0.1:9000/"}) {
+		!slices.Equal(strs(created["resources"]), []string{"https://api.example/orders", "http://127.0.0.1:9000/"}) ||
+		created["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
 		t.Fatalf("clients create -o json: %v", created)
 	}
 	if _, err := h.reg.VerifyClientSecret(t.Context(), &clientsv1.VerifyClientSecretRequest{ClientId: id, ClientSecret: secret}); err != nil {
 		t.Fatalf("secret from clients create does not verify: %v", err)
 	}
 
-	// A public client has no secret.
+	// A public client has no secret; a browser SPA gets its refresh tokens
+	// as a cookie.
 	public := h.okJSON("clients", "create", "--name", "SPA", "--type", "first_party", "--public",
-		"--grant-types", "authorization_code", "--redirect-uris", "https://spa.example/cb")
-	if public["client_secret"] != nil || public["public"] != true || public["token_endpoint_auth_method"] != "none" {
+		"--grant-types", "authorization_code,refresh_token", "--redirect-uris", "https://spa.example/cb",
+		"--refresh-token-delivery", "cookie")
+	if public["client_secret"] != nil || public["public"] != true || public["token_endpoint_auth_method"] != "none" ||
+		public["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_COOKIE" {
 		t.Fatalf("public client: %v", public)
+	}
+	if req := h.lastRequest("CreateClient").(*clientsv1.CreateClientRequest); req.GetClient().GetRefreshTokenDelivery() != clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE {
+		t.Fatalf("create --refresh-token-delivery cookie sent %v", req.GetClient().GetRefreshTokenDelivery())
+	}
+	if g := h.ok("clients", "get", str(t, public, "client_id")); kvValue(g, "refresh_token_delivery") != "cookie" {
+		t.Fatalf("clients get of the SPA:\n%s", g)
 	}
 
 	// get, text and JSON; no secret ever.
 	got := h.ok("clients", "get", id)
-	if !strings.Contains(got, "Web app") || !strings.Contains(got, "15m") || !strings.Contains(got, "https://api.example/orders") || strings.Contains(got, secret) || strings.Contains(got, "client_secret:") {
+	if !strings.Contains(got, "Web app") || !strings.Contains(got, "15m") || !strings.Contains(got, "https://api.example/orders") || strings.Contains(got, secret) || strings.Contains(got, "client_secret:") ||
+		kvValue(got, "refresh_token_delivery") != "body" {
 		t.Fatalf("clients get:\n%s", got)
 	}
-	if g := h.okJSON("clients", "get", id); g["client_id"] != id || g["name"] != "Web app" {
+	if g := h.okJSON("clients", "get", id); g["client_id"] != id || g["name"] != "Web app" || g["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
 		t.Fatalf("clients get -o json: %v", g)
+	}
+	if g := h.ok("clients", "get", textID); kvValue(g, "refresh_token_delivery") != "-" {
+		t.Fatalf("clients get of a client without refresh_token:\n%s", g)
 	}
 
 	// list: pages of one, following the token, and --all.
@@ -372,6 +397,28 @@ func TestClients(t *testing.T) {
 		t.Fatalf("update --resources '' did not clear them: %v", upd)
 	}
 	assertFailed(t, h.run("clients", "update", id, "--resources", "https://api.example/#frag"), 1, "resources", "fragment")
+
+	// --refresh-token-delivery: the mask names it; '' goes back to the
+	// default; cookie is only for public first-party clients.
+	spaID := str(t, public, "client_id")
+	upd = h.okJSON("clients", "update", spaID, "--refresh-token-delivery", "body")
+	mask = h.lastRequest("UpdateClient").(*clientsv1.UpdateClientRequest).GetUpdateMask().GetPaths()
+	if !slices.Equal(mask, []string{"refresh_token_delivery"}) || upd["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+		t.Fatalf("update --refresh-token-delivery body: mask %v, client %v", mask, upd)
+	}
+	updText = h.ok("clients", "update", spaID, "--refresh-token-delivery", "cookie")
+	if kvValue(updText, "refresh_token_delivery") != "cookie" || !strings.Contains(updText, "(refresh_token_delivery)") {
+		t.Fatalf("update --refresh-token-delivery cookie:\n%s", updText)
+	}
+	upd = h.okJSON("clients", "update", spaID, "--refresh-token-delivery", "", "--name", "SPA 2")
+	mask = h.lastRequest("UpdateClient").(*clientsv1.UpdateClientRequest).GetUpdateMask().GetPaths()
+	if !slices.Equal(mask, []string{"name", "refresh_token_delivery"}) || upd["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+		t.Fatalf("update --refresh-token-delivery '': mask %v, client %v", mask, upd)
+	}
+	assertFailed(t, h.run("clients", "update", id, "--refresh-token-delivery", "cookie"), 1, "refresh_token_delivery", "public clients")
+	if g := h.okJSON("clients", "get", id); g["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+		t.Fatalf("a refused update changed the delivery: %v", g)
+	}
 
 	// The certificate binding: one --tls-* flag changes one field.
 	mtls := h.okJSON("clients", "create", "--name", "Service", "--type", "first_party", "--grant-types", "client_credentials",
@@ -542,6 +589,8 @@ func TestErrors(t *testing.T) {
 		{"missing --type", nil, []string{"clients", "create", "--name", "x", "--grant-types", "client_credentials", "--credentials", h.creds}, 1, []string{"--type is required"}},
 		{"bad --type", nil, []string{"clients", "create", "--type", "partner", "--credentials", h.creds}, 2, []string{"-type", "first_party or third_party"}},
 		{"bad tier", nil, []string{"clients", "update", "c_x", "--rate-limit-tier", "huge", "--credentials", h.creds}, 2, []string{"rate-limit-tier"}},
+		{"bad delivery", nil, []string{"clients", "create", "--refresh-token-delivery", "header", "--credentials", h.creds}, 2, []string{"-refresh-token-delivery", "body or cookie"}},
+		{"cookie delivery on a third-party client", nil, []string{"clients", "create", "--name", "x", "--type", "third_party", "--public", "--grant-types", "authorization_code,refresh_token", "--redirect-uris", "https://x.example/cb", "--refresh-token-delivery", "cookie", "--credentials", h.creds}, 1, []string{"refresh_token_delivery", "first-party"}},
 		{"update without fields", nil, []string{"clients", "update", "c_x", "--credentials", h.creds}, 1, []string{"nothing to change", "--name"}},
 		{"update unknown client", nil, []string{"clients", "update", "c_x", "--name", "y", "--credentials", h.creds}, 1, []string{"update client c_x", "not found"}},
 		{"rotate unknown client", nil, []string{"clients", "rotate-secret", "c_x", "--grace", "1d12h", "--credentials", h.creds}, 1, []string{"not found"}},
@@ -633,9 +682,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"clients", "-h"}, []string{"create", "rotate-secret", "--credentials"}},
 		{[]string{"scopes", "help"}, []string{"create", "list", "delete"}},
 		{[]string{"apikeys", "--help"}, []string{"create", "list", "rotate", "revoke"}},
-		{[]string{"clients", "create", "-h"}, []string{"-tls-subject-dn", "-grant-types", "-access-token-lifetime", "-server", "-timeout"}},
+		{[]string{"clients", "create", "-h"}, []string{"-tls-subject-dn", "-grant-types", "-access-token-lifetime", "-refresh-token-delivery", "-server", "-timeout"}},
 		{[]string{"apikeys", "create", "--help"}, []string{"-ttl", "-client"}},
-		{[]string{"help", "clients", "update"}, []string{"-disabled", "-tls-clear"}},
+		{[]string{"help", "clients", "update"}, []string{"-disabled", "-tls-clear", "-refresh-token-delivery"}},
 		{[]string{"revoke", "-h"}, []string{"access-token", "refresh-family", "api-key", "client", "subject", "certificate", "signing-key"}},
 		{[]string{"revoke", "client", "-h"}, []string{"CLIENT_ID", "-reason", "-expires-in"}},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
@@ -18,6 +19,7 @@ const (
 	authMethodHelp = "token endpoint auth `method`: client_secret_basic (default for confidential clients), client_secret_post, tls_client_auth, self_signed_tls_client_auth, or none (public clients)"
 	lifetimeHelp   = "access token `lifetime`, e.g. 10m: 5m to 15m for first-party clients, at most 60m for third-party ones (default 10m)"
 	tierHelp       = "rate-limit `tier`: standard (default), high, low or internal"
+	deliveryHelp   = "refresh token `delivery` (refresh_token grant only): body (the default: in the token response, for mobile and native apps) or cookie (an HttpOnly, SameSite=Strict cookie, never in the body, for browser SPAs: public first-party clients with an http(s) redirect URI); empty resets to the default"
 )
 
 // clientFlags are the flags create and update share.
@@ -31,6 +33,7 @@ type clientFlags struct {
 	lifetime     durationFlag
 	tier         tierFlag
 	consent      *bool
+	delivery     deliveryFlag
 	tls          tlsFlags
 }
 
@@ -48,7 +51,57 @@ func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
 	fs.Var(&f.lifetime, "access-token-lifetime", lifetimeHelp)
 	fs.Var(&f.tier, "rate-limit-tier", tierHelp)
 	f.consent = fs.Bool("require-consent", false, "show a consent page in the authorization code flow (always on for third-party clients using it)")
+	fs.Var(&f.delivery, "refresh-token-delivery", deliveryHelp)
 	f.tls.register(fs)
+}
+
+// deliveryFlag is --refresh-token-delivery: body or cookie, or empty for
+// unspecified (the default: body for clients with the refresh_token grant).
+type deliveryFlag struct {
+	v clientsv1.RefreshTokenDelivery
+}
+
+func (f *deliveryFlag) String() string {
+	if f == nil || f.v == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED {
+		return ""
+	}
+	return enumName(f.v.String(), "REFRESH_TOKEN_DELIVERY_")
+}
+
+func (f *deliveryFlag) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		f.v = clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED
+		return nil
+	}
+	n, ok := clientsv1.RefreshTokenDelivery_value["REFRESH_TOKEN_DELIVERY_"+enumKey(v)]
+	if !ok || n == 0 {
+		return errors.New("must be body or cookie (or empty for the default)")
+	}
+	f.v = clientsv1.RefreshTokenDelivery(n)
+	return nil
+}
+
+func deliveryText(d clientsv1.RefreshTokenDelivery) string {
+	if d == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED {
+		return "-"
+	}
+	return enumName(d.String(), "REFRESH_TOKEN_DELIVERY_")
+}
+
+// clientDetails is clientKV with the refresh-token delivery, shown after
+// the grant types it depends on.
+func clientDetails(c *clientsv1.Client) *kv {
+	k := clientKV(c)
+	row := [2]string{"refresh_token_delivery", deliveryText(c.GetRefreshTokenDelivery())}
+	at := len(k.rows)
+	for i, r := range k.rows {
+		if r[0] == "grant_types" {
+			at = i + 1
+			break
+		}
+	}
+	k.rows = slices.Insert(k.rows, at, row)
+	return k
 }
 
 // tlsFlags are the mTLS certificate binding (RFC 8705 §2).
@@ -116,7 +169,7 @@ func clientsGroup() *group {
 		commands: []*command{
 			{
 				name:     "create",
-				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent]",
+				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie]",
 				summary:  "register an OAuth client; a confidential client's secret is shown once",
 				setup:    clientsCreate,
 			},
@@ -162,6 +215,7 @@ func clientsCreate(fs *flag.FlagSet) action {
 			TokenEndpointAuthMethod: *f.authMethod,
 			RateLimitTier:           f.tier.v,
 			RequireConsent:          *f.consent,
+			RefreshTokenDelivery:    f.delivery.v,
 		}
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
@@ -179,7 +233,7 @@ func clientsCreate(fs *flag.FlagSet) action {
 			return s.printJSON(resp, "client")
 		}
 		fmt.Fprintf(s.stdout, "Created client %s.\n", clean(resp.GetClient().GetClientId()))
-		k := clientKV(resp.GetClient())
+		k := clientDetails(resp.GetClient())
 		if resp.GetClientSecret() != "" {
 			k.add("client_secret", resp.GetClientSecret())
 		}
@@ -207,7 +261,7 @@ func clientsGet(*flag.FlagSet) action {
 		if s.jsonOutput() {
 			return s.printJSON(c)
 		}
-		clientKV(c).write(s.stdout)
+		clientDetails(c).write(s.stdout)
 		return nil
 	}
 }
@@ -288,6 +342,7 @@ var updateFields = []struct {
 	{"disabled", []string{"disabled"}},
 	{"require_consent", []string{"require-consent"}},
 	{"resources", []string{"resources"}},
+	{"refresh_token_delivery", []string{"refresh-token-delivery"}},
 }
 
 func clientsUpdate(fs *flag.FlagSet) action {
@@ -320,6 +375,7 @@ func clientsUpdate(fs *flag.FlagSet) action {
 			RateLimitTier:           f.tier.v,
 			Disabled:                *disabled,
 			RequireConsent:          *f.consent,
+			RefreshTokenDelivery:    f.delivery.v,
 		}
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
@@ -347,7 +403,7 @@ func clientsUpdate(fs *flag.FlagSet) action {
 			return s.printJSON(resp.GetClient())
 		}
 		fmt.Fprintf(s.stdout, "Updated client %s (%s).\n", clean(id), strings.Join(paths, ", "))
-		clientKV(resp.GetClient()).write(s.stdout)
+		clientDetails(resp.GetClient()).write(s.stdout)
 		return nil
 	}
 }

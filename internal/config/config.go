@@ -197,7 +197,7 @@ var options = []option{
 		c.RevocationFailOpen = b
 		return nil
 	}},
-	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn", func(c *Config, v string) error {
+	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return errors.New("must be true or false")

@@ -47,20 +47,48 @@ func tierToProto(name string) clientsv1.RateLimitTier {
 	return clientsv1.RateLimitTier(v)
 }
 
+// deliveryFromProto maps the proto refresh-token delivery to the stored
+// name: "body", "cookie", "" when unspecified, "unknown" (refused by
+// validation) for a value this build does not know.
+func deliveryFromProto(d clientsv1.RefreshTokenDelivery) string {
+	switch d {
+	case clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED:
+		return ""
+	case clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_BODY:
+		return RefreshTokenDeliveryBody
+	case clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE:
+		return RefreshTokenDeliveryCookie
+	default:
+		return "unknown"
+	}
+}
+
+func deliveryToProto(name string) clientsv1.RefreshTokenDelivery {
+	switch name {
+	case RefreshTokenDeliveryBody:
+		return clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_BODY
+	case RefreshTokenDeliveryCookie:
+		return clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE
+	default:
+		return clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED
+	}
+}
+
 func clientFromProto(p *clientsv1.Client) Client {
 	c := Client{
-		ID:             p.GetClientId(),
-		Name:           p.GetName(),
-		Type:           clientTypeFromProto(p.GetType()),
-		Public:         p.GetPublic(),
-		GrantTypes:     p.GetGrantTypes(),
-		RedirectURIs:   p.GetRedirectUris(),
-		Scopes:         p.GetScopes(),
-		AuthMethod:     p.GetTokenEndpointAuthMethod(),
-		RateLimitTier:  TierName(p.GetRateLimitTier()),
-		Disabled:       p.GetDisabled(),
-		RequireConsent: p.GetRequireConsent(),
-		Resources:      p.GetResources(),
+		ID:                   p.GetClientId(),
+		Name:                 p.GetName(),
+		Type:                 clientTypeFromProto(p.GetType()),
+		Public:               p.GetPublic(),
+		GrantTypes:           p.GetGrantTypes(),
+		RedirectURIs:         p.GetRedirectUris(),
+		Scopes:               p.GetScopes(),
+		AuthMethod:           p.GetTokenEndpointAuthMethod(),
+		RateLimitTier:        TierName(p.GetRateLimitTier()),
+		Disabled:             p.GetDisabled(),
+		RequireConsent:       p.GetRequireConsent(),
+		Resources:            p.GetResources(),
+		RefreshTokenDelivery: deliveryFromProto(p.GetRefreshTokenDelivery()),
 	}
 	if p.GetType() != clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED && c.Type == "" {
 		c.Type = ClientType("unknown")
@@ -102,6 +130,7 @@ func clientToProto(c Client) *clientsv1.Client {
 		Disabled:                c.Disabled,
 		RequireConsent:          c.RequireConsent,
 		Resources:               c.Resources,
+		RefreshTokenDelivery:    deliveryToProto(c.RefreshTokenDelivery),
 		CreateTime:              timestamppb.New(c.CreatedAt),
 		UpdateTime:              timestamppb.New(c.UpdatedAt),
 	}

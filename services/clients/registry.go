@@ -233,7 +233,7 @@ func decodeCursor(tok string) (*ClientCursor, error) {
 var updatable = []string{
 	"name", "grant_types", "redirect_uris", "scopes", "token_endpoint_auth_method",
 	"tls_client_auth", "access_token_lifetime", "rate_limit_tier", "disabled", "require_consent",
-	"resources",
+	"resources", "refresh_token_delivery",
 }
 
 // UpdateClient implements ClientRegistryService.
@@ -283,7 +283,16 @@ func (r *Registry) UpdateClient(ctx context.Context, req *clientsv1.UpdateClient
 				c.RequireConsent = patch.RequireConsent
 			case "resources":
 				c.Resources = patch.Resources
+			case "refresh_token_delivery":
+				c.RefreshTokenDelivery = patch.RefreshTokenDelivery
 			}
+		}
+		if c.RefreshTokenDelivery == RefreshTokenDeliveryBody && !slices.Contains(paths, "refresh_token_delivery") {
+			// Body is the default and follows the grant: normalize sets it
+			// again if the client still has refresh_token, and a client
+			// that lost the grant loses it. Cookie is an explicit choice and
+			// stays, to be validated.
+			c.RefreshTokenDelivery = ""
 		}
 		if c.AuthMethod == "" {
 			return fieldErr("token_endpoint_auth_method", "required")

@@ -106,6 +106,12 @@ func spa() *clientsv1.Client {
 	}
 }
 
+const (
+	body   = clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_BODY
+	cookie = clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE
+	unset  = clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED
+)
+
 // badField returns the field named by an InvalidArgument error.
 func badField(t *testing.T, err error) string {
 	t.Helper()
@@ -185,6 +191,33 @@ func TestCreateClientRefusesInvalidInput(t *testing.T) {
 				c.Resources = append(c.Resources, "https://api.example/r"+strings.Repeat("x", i))
 			}
 		}, "resources"},
+		{"cookie delivery on a confidential client", func(c *clientsv1.Client) {
+			c.Type, c.GrantTypes, c.RedirectUris = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, []string{"authorization_code", "refresh_token"}, []string{"https://app.example/cb"}
+			c.RefreshTokenDelivery = cookie
+		}, "refresh_token_delivery"},
+		{"cookie delivery on a third-party client", func(c *clientsv1.Client) {
+			c.Public, c.GrantTypes, c.RedirectUris = true, []string{"authorization_code", "refresh_token"}, []string{"https://app.example/cb"}
+			c.RefreshTokenDelivery = cookie
+		}, "refresh_token_delivery"},
+		{"cookie delivery without the refresh_token grant", func(c *clientsv1.Client) {
+			c.Type, c.Public, c.GrantTypes, c.RedirectUris = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, true, []string{"authorization_code"}, []string{"https://app.example/cb"}
+			c.RefreshTokenDelivery = cookie
+		}, "refresh_token_delivery"},
+		{"body delivery without the refresh_token grant", func(c *clientsv1.Client) {
+			c.RefreshTokenDelivery = clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_BODY
+		}, "refresh_token_delivery"},
+		{"unknown delivery", func(c *clientsv1.Client) {
+			c.Type, c.Public, c.GrantTypes, c.RedirectUris = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, true, []string{"authorization_code", "refresh_token"}, []string{"https://app.example/cb"}
+			c.RefreshTokenDelivery = 7
+		}, "refresh_token_delivery"},
+		// A native app with only a custom-scheme redirect cannot receive
+		// cookies. The redirect-URI rules refuse such URIs before delivery is
+		// looked at (TestRefreshTokenDeliveryRule checks the delivery rule
+		// on its own).
+		{"cookie delivery with a custom-scheme redirect only", func(c *clientsv1.Client) {
+			c.Type, c.Public, c.GrantTypes, c.RedirectUris = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, true, []string{"authorization_code", "refresh_token"}, []string{"com.example.app:/oauth2/cb"}
+			c.RefreshTokenDelivery = cookie
+		}, "redirect_uris"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -495,6 +528,13 @@ func TestUpdateClientMask(t *testing.T) {
 		{"invalid resource", []string{"resources"}, &clientsv1.Client{Resources: []string{"https://a.example/#f"}}, codes.InvalidArgument, nil},
 		{"clear resources", []string{"resources"}, &clientsv1.Client{}, codes.OK,
 			func(c *clientsv1.Client) bool { return len(c.GetResources()) == 0 }},
+		{"cookie delivery on a confidential client without refresh_token", []string{"refresh_token_delivery"},
+			&clientsv1.Client{RefreshTokenDelivery: cookie}, codes.InvalidArgument, nil},
+		{"unset delivery without refresh_token", []string{"refresh_token_delivery", "name"},
+			&clientsv1.Client{Name: "Renamed"}, codes.OK,
+			func(c *clientsv1.Client) bool {
+				return c.GetRefreshTokenDelivery() == unset && c.GetName() == "Renamed"
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -639,5 +679,96 @@ func TestClientResourcesRoundTrip(t *testing.T) {
 	}
 	if !slices.Equal(got.GetClient().GetResources(), want) {
 		t.Fatalf("stored resources %q, want %q", got.GetClient().GetResources(), want)
+	}
+}
+
+func TestRefreshTokenDeliveryOnCreate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	edited := func(c *clientsv1.Client, edit func(*clientsv1.Client)) *clientsv1.Client { edit(c); return c }
+	tests := []struct {
+		name   string
+		client *clientsv1.Client
+		want   clientsv1.RefreshTokenDelivery
+	}{
+		{"public first-party SPA: body by default", spa(), body},
+		{"confidential client with refresh_token: body by default", edited(spa(), func(c *clientsv1.Client) { c.Public = false }), body},
+		{"body asked", edited(spa(), func(c *clientsv1.Client) { c.RefreshTokenDelivery = body }), body},
+		{"without refresh_token: none", edited(spa(), func(c *clientsv1.Client) { c.GrantTypes = []string{"authorization_code"} }), unset},
+		{"client_credentials: none", partner(), unset},
+		{"cookie on a public first-party SPA", edited(spa(), func(c *clientsv1.Client) { c.RefreshTokenDelivery = cookie }), cookie},
+		// Browsers send cookies to a loopback http origin too (development).
+		{"cookie on a SPA served from loopback", edited(spa(), func(c *clientsv1.Client) {
+			c.RedirectUris, c.RefreshTokenDelivery = []string{"http://127.0.0.1:5173/cb"}, cookie
+		}), cookie},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: tc.client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := created.GetClient().GetRefreshTokenDelivery(); got != tc.want {
+				t.Fatalf("created with delivery %v, want %v", got, tc.want)
+			}
+			got, err := f.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: created.GetClient().GetClientId()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := got.GetClient().GetRefreshTokenDelivery(); d != tc.want {
+				t.Fatalf("stored delivery %v, want %v", d, tc.want)
+			}
+		})
+	}
+}
+
+func TestRefreshTokenDeliveryOnUpdate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: spa()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetClient().GetClientId()
+	withRefresh := []string{"authorization_code", "refresh_token"}
+	codeOnly := []string{"authorization_code"}
+	steps := []struct {
+		name  string
+		paths []string
+		patch *clientsv1.Client
+		field string // refused on this field; "" for accepted
+		want  clientsv1.RefreshTokenDelivery
+	}{
+		{"to cookie", []string{"refresh_token_delivery"}, &clientsv1.Client{RefreshTokenDelivery: cookie}, "", cookie},
+		{"other fields keep cookie", []string{"name"}, &clientsv1.Client{Name: "SPA 2"}, "", cookie},
+		{"a cookie client cannot silently lose the grant", []string{"grant_types"}, &clientsv1.Client{GrantTypes: codeOnly}, "refresh_token_delivery", cookie},
+		{"cookie on a confidential method", []string{"token_endpoint_auth_method"}, &clientsv1.Client{TokenEndpointAuthMethod: "client_secret_basic"}, "token_endpoint_auth_method", cookie},
+		{"unset with the grant removed", []string{"grant_types", "refresh_token_delivery"}, &clientsv1.Client{GrantTypes: codeOnly}, "", unset},
+		{"cookie without the grant", []string{"refresh_token_delivery"}, &clientsv1.Client{RefreshTokenDelivery: cookie}, "refresh_token_delivery", unset},
+		{"adding the grant gives body", []string{"grant_types"}, &clientsv1.Client{GrantTypes: withRefresh}, "", body},
+		{"body follows the grant away", []string{"grant_types"}, &clientsv1.Client{GrantTypes: codeOnly}, "", unset},
+		{"grant and cookie together", []string{"grant_types", "refresh_token_delivery"}, &clientsv1.Client{GrantTypes: withRefresh, RefreshTokenDelivery: cookie}, "", cookie},
+		{"unset resets cookie to body", []string{"refresh_token_delivery"}, &clientsv1.Client{}, "", body},
+		{"body explicitly", []string{"refresh_token_delivery"}, &clientsv1.Client{RefreshTokenDelivery: body}, "", body},
+	}
+	for _, st := range steps {
+		st.patch.ClientId = id
+		resp, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: st.patch, UpdateMask: &fieldmaskpb.FieldMask{Paths: st.paths}})
+		if st.field != "" {
+			if got := badField(t, err); got != st.field {
+				t.Fatalf("%s: refused on %q (%v), want %q", st.name, got, err, st.field)
+			}
+		} else if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		} else if got := resp.GetClient().GetRefreshTokenDelivery(); got != st.want {
+			t.Fatalf("%s: delivery %v, want %v", st.name, got, st.want)
+		}
+		stored, err := f.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stored.GetClient().GetRefreshTokenDelivery(); got != st.want {
+			t.Fatalf("%s: stored delivery %v, want %v", st.name, got, st.want)
+		}
 	}
 }

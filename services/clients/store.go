@@ -44,8 +44,12 @@ type Client struct {
 	// Resources are the RFC 8707 resource indicators the client may ask
 	// tokens for; the one asked becomes the token's aud.
 	Resources []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// RefreshTokenDelivery is how the token service hands the client its
+	// refresh tokens: RefreshTokenDeliveryBody or RefreshTokenDeliveryCookie,
+	// empty for a client without the refresh_token grant.
+	RefreshTokenDelivery string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // TLSClientAuth binds a client to its certificate (RFC 8705 §2).

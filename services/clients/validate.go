@@ -31,6 +31,20 @@ const (
 	minAccessTokenLifetime   = time.Minute
 )
 
+// Refresh-token deliveries (Client.RefreshTokenDelivery): how the token
+// service hands a client its refresh tokens.
+const (
+	// RefreshTokenDeliveryBody: in the token response's JSON body (RFC 6749
+	// §5.1), for mobile and native apps. The default for clients with the
+	// refresh_token grant.
+	RefreshTokenDeliveryBody = "body"
+	// RefreshTokenDeliveryCookie: as an HttpOnly, SameSite=Strict cookie,
+	// never in the body; refresh and revocation requests carry no token and
+	// must come from one of the client's redirect-URI origins. For browser
+	// SPAs: public first-party clients with an http(s) redirect URI.
+	RefreshTokenDeliveryCookie = "cookie"
+)
+
 // Rate-limit tiers, named as in pkg/ratelimit.
 var rateLimitTiers = []string{"standard", "high", "low", "internal"}
 
@@ -65,6 +79,9 @@ func (c *Client) normalize() {
 	}
 	if c.RateLimitTier == "" {
 		c.RateLimitTier = "standard"
+	}
+	if c.RefreshTokenDelivery == "" && slices.Contains(c.GrantTypes, GrantRefreshToken) {
+		c.RefreshTokenDelivery = RefreshTokenDeliveryBody
 	}
 	if c.Type == ThirdParty && slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 		// Third parties acting for a user always ask the user first.
@@ -127,6 +144,9 @@ func (c *Client) validate(catalogue map[string]bool) error {
 	if err := c.validateAuthMethod(); err != nil {
 		return err
 	}
+	if err := c.validateRefreshTokenDelivery(); err != nil {
+		return err
+	}
 	lo, hi := minAccessTokenLifetime, thirdPartyMaxAccessToken
 	if c.Type == FirstParty {
 		lo, hi = firstPartyMinAccessToken, firstPartyMaxAccessToken
@@ -187,6 +207,48 @@ func (c *Client) validateAuthMethod() error {
 		}
 	}
 	return nil
+}
+
+// validateRefreshTokenDelivery checks RefreshTokenDelivery against the
+// grant types, the client's kind and its redirect URIs (run after normalize,
+// which fills the body default).
+func (c *Client) validateRefreshTokenDelivery() error {
+	const field = "refresh_token_delivery"
+	d := c.RefreshTokenDelivery
+	if d != "" && d != RefreshTokenDeliveryBody && d != RefreshTokenDeliveryCookie {
+		return fieldErr(field, "must be %s or %s", RefreshTokenDeliveryBody, RefreshTokenDeliveryCookie)
+	}
+	if !slices.Contains(c.GrantTypes, GrantRefreshToken) {
+		if d != "" {
+			return fieldErr(field, "only a client with the refresh_token grant has a refresh token delivery: leave it unspecified")
+		}
+		return nil
+	}
+	if d != RefreshTokenDeliveryCookie {
+		return nil
+	}
+	// A cookie reaches only a browser app, on its own origin: a public
+	// first-party SPA, served from one of its http(s) redirect URIs.
+	if !c.Public || c.AuthMethod != AuthNone {
+		return fieldErr(field, "cookie delivery is only for public clients (token_endpoint_auth_method none): a confidential client keeps its refresh token server-side")
+	}
+	if c.Type != FirstParty {
+		return fieldErr(field, "cookie delivery is only for first-party clients")
+	}
+	if !slices.ContainsFunc(c.RedirectURIs, isWebURI) {
+		return fieldErr(field, "cookie delivery needs at least one http(s) redirect URI: a browser app's origin (an app with only custom-scheme redirects cannot receive cookies)")
+	}
+	return nil
+}
+
+// isWebURI reports whether raw is an absolute http or https URI with a host:
+// one whose origin a browser sends cookies to.
+func isWebURI(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return u.Scheme == "https" || u.Scheme == "http"
 }
 
 // validateRedirectURI enforces what exact-string matching at the

@@ -46,6 +46,11 @@ type client struct {
 	redirectURIs []string
 	// requireConsent asks the user even for a first-party client.
 	requireConsent bool
+	// origins are the origins of the redirect URIs: where a browser app
+	// calls the token endpoint from.
+	origins []string
+	// refreshCookie: refresh tokens go in a cookie, not the body.
+	refreshCookie bool
 }
 
 func clientFromProto(p *clientsv1.Client) *client {
@@ -65,6 +70,8 @@ func clientFromProto(p *clientsv1.Client) *client {
 		firstParty:     p.GetType() == clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY,
 		redirectURIs:   slices.Clone(p.GetRedirectUris()),
 		requireConsent: p.GetRequireConsent(),
+		origins:        originsOf(p.GetRedirectUris()),
+		refreshCookie:  p.GetRefreshTokenDelivery() == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE,
 	}
 }
 

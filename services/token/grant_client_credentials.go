@@ -14,6 +14,8 @@ type tokenResponse struct {
 	scope       string
 	// refreshToken is empty for client credentials (RFC 6749 §4.4.3).
 	refreshToken string
+	// refreshExpires is when the refresh token's grant ends.
+	refreshExpires time.Time
 }
 
 // grantHandler runs one grant type for a client that the dispatcher has

@@ -134,7 +134,18 @@ func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Famil
 	if err != nil {
 		return nil, err
 	}
-	return &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken}, nil
+	return &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken, refreshExpires: fam.ExpiresAt}, nil
+}
+
+// errRefreshFailed marks a refresh that failed for the token itself
+// (unknown, reused, revoked, expired): a cookie holding it is cleared.
+var errRefreshFailed = errors.New("token: refresh token refused")
+
+// refreshRefused is invalid_grant for a refused refresh token.
+func refreshRefused(description string) *Error {
+	e := errInvalidGrant(description)
+	e.Cause = errRefreshFailed
+	return e
 }
 
 // refreshGrant is RFC 6749 §6 with rotation: every use returns a new
@@ -158,7 +169,7 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 	old, fam, err := g.s.grants.GetRefresh(ctx, hash)
 	switch {
 	case errors.Is(err, grantstore.ErrNotFound):
-		return nil, errInvalidGrant("the refresh token is invalid")
+		return nil, refreshRefused("the refresh token is invalid")
 	case err != nil:
 		return nil, errUnavailable(err)
 	}
@@ -191,9 +202,9 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 		if rerr := g.s.publishFamilyRevocation(ctx, fam.ID, string(ReasonRefreshReuse), now); rerr != nil {
 			g.s.log.ErrorContext(ctx, "publish the revocation of a reused refresh token's family", "error", rerr)
 		}
-		return nil, errInvalidGrant("the refresh token was already used")
+		return nil, refreshRefused("the refresh token was already used")
 	case errors.Is(err, grantstore.ErrRevoked), errors.Is(err, grantstore.ErrExpired), errors.Is(err, grantstore.ErrNotFound):
-		return nil, errInvalidGrant("the refresh token is revoked or expired")
+		return nil, refreshRefused("the refresh token is revoked or expired")
 	case err != nil:
 		return nil, errUnavailable(err)
 	}

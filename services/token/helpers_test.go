@@ -41,6 +41,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+	grantpg "github.com/gatehouse-dev/gatehouse/services/token/grantstore/postgres"
 	grantsqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
 )
 
@@ -223,6 +224,7 @@ type env struct {
 	codeClient   registered // authorization_code + refresh_token, basic
 	spa          registered // first party, public, authorization_code + refresh_token
 	partnerApp   registered // third party, confidential, authorization_code (consent)
+	cookieSPA    registered // first party, public, refresh token in a cookie
 
 	grants grantstore.Store
 	users  *fakeUsers
@@ -233,7 +235,12 @@ type envOption func(*envConfig)
 type envConfig struct {
 	issuerPath string
 	flow       bool
+	postgres   bool
 }
+
+// withPostgresGrants keeps the grants in PostgreSQL instead of SQLite
+// (skipped locally without it).
+func withPostgresGrants() envOption { return func(c *envConfig) { c.flow, c.postgres = true, true } }
 
 // withFlow serves the authorization-code flow: a SQLite grant store and
 // one user, alice@example.test with password alicePassword.
@@ -312,12 +319,23 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		RedirectUris: []string{"https://app.example/cb", "http://127.0.0.1:49152/cb"}, Scopes: []string{"orders:read", "orders:write"},
 		AccessTokenLifetime: durationpb.New(10 * time.Minute),
 	})
+	e.cookieSPA = e.create(&clientsv1.Client{
+		Name: "Cookie SPA", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, Public: true, GrantTypes: []string{"authorization_code", "refresh_token"},
+		RedirectUris: []string{spaOrigin + "/spa/"}, Scopes: []string{"orders:read"},
+		RefreshTokenDelivery: clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE,
+	})
 	e.partnerApp = e.create(&clientsv1.Client{
 		Name: "Partner portal", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"authorization_code"},
 		RedirectUris: []string{"https://partner.example/cb"}, Scopes: []string{"orders:read"}, RequireConsent: true,
 	})
 	if ec.flow {
-		gs, err := grantsqlite.New(ctx, dbtest.SQLite(t))
+		var gs grantstore.Store
+		var err error
+		if ec.postgres {
+			gs, err = grantpg.New(ctx, dbtest.Postgres(t))
+		} else {
+			gs, err = grantsqlite.New(ctx, dbtest.SQLite(t))
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

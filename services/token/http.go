@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 )
@@ -41,38 +42,54 @@ func (s *Service) Routes(mux *http.ServeMux) {
 // type, client authentication and the grant allow-list happen here once;
 // the grant's handler does the rest.
 func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.token(r.Context(), w, r)
+	resp, cl, err := s.token(r.Context(), w, r)
+	allowCORS(w, r, cl)
 	if err != nil {
+		if cl != nil && cl.refreshCookie && errors.Is(err, errRefreshFailed) {
+			s.clearRefreshCookie(w, cl.id)
+		}
 		s.writeError(w, r, err)
 		return
+	}
+	if cl.refreshCookie && resp.refreshToken != "" {
+		s.setRefreshCookie(w, cl.id, resp.refreshToken, resp.refreshExpires)
+		resp.refreshToken = ""
 	}
 	writeTokenResponse(w, resp)
 }
 
-func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Request) (*tokenResponse, error) {
+func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Request) (*tokenResponse, *client, error) {
 	f, err := readForm(w, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	gt := f.get("grant_type")
 	if gt == "" {
-		return nil, errInvalidRequest("grant_type is required")
+		return nil, nil, errInvalidRequest("grant_type is required")
 	}
 	// RFC 6749 §5.2, RFC 9700 §2.4: password, implicit, unknown grants and
 	// those not served yet are refused before any credential is checked.
 	h, ok := s.grantHandlers[gt]
 	if !ok {
-		return nil, newError(CodeUnsupportedGrantType, http.StatusBadRequest, "the grant type is not supported")
+		return nil, nil, newError(CodeUnsupportedGrantType, http.StatusBadRequest, "the grant type is not supported")
 	}
 	cl, err := s.authenticateClient(ctx, r, f, tokenPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !cl.allowsGrant(gt) {
 		s.record(ctx, ReasonGrantNotAllowed, cl.id, tokenPath, s.cfg.RemoteIP(r))
-		return nil, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for this grant type")
+		return nil, cl, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for this grant type")
 	}
-	return h.handle(ctx, cl, f)
+	if gt == grantRefreshToken && cl.refreshCookie {
+		rt, err := s.refreshFromCookie(r, cl, f)
+		if err != nil {
+			return nil, cl, err
+		}
+		f.set("refresh_token", rt)
+	}
+	resp, err := h.handle(ctx, cl, f)
+	return resp, cl, err
 }
 
 // setNoStore sets the caching headers of every token, introspection and

@@ -154,9 +154,12 @@ func (s *Service) csrfToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 // checkCSRF refuses a form whose token does not match its cookie, or that
-// comes from another origin than the issuer's.
+// names another origin than the issuer's. Our pages' Referrer-Policy
+// no-referrer makes browsers send "Origin: null" with their own forms, so
+// null passes here: the SameSite=Strict double-submit token is what a
+// foreign page cannot produce.
 func (s *Service) checkCSRF(r *http.Request, f *form) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != issuerOrigin(s.cfg.Issuer) {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != issuerOrigin(s.cfg.Issuer) {
 		return false
 	}
 	c, err := r.Cookie(s.cookieName("csrf"))

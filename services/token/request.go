@@ -51,6 +51,18 @@ func (f *form) all(name string) []string {
 
 func (f *form) has(name string) bool { return f.get(name) != "" }
 
+// set replaces or adds name.
+func (f *form) set(name, value string) {
+	for i, n := range f.names {
+		if n == name {
+			f.values[i] = value
+			return
+		}
+	}
+	f.names = append(f.names, name)
+	f.values = append(f.values, value)
+}
+
 // repeatable names the parameters that may appear more than once: RFC 8707
 // §2 allows several resource parameters.
 func repeatable(name string) bool { return name == "resource" }

@@ -39,7 +39,9 @@ const apiKeyPrefix = "gth_"
 // through the revocation list the access tokens issued from it (RFC 7009
 // §2.1 SHOULD).
 func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.revoke(r.Context(), w, r); err != nil {
+	cl, err := s.revoke(r.Context(), w, r)
+	allowCORS(w, r, cl)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -48,40 +50,52 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Request) (*client, error) {
 	f, err := readForm(w, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cl, err := s.authenticateClient(ctx, r, f, revokePath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	token := f.get("token")
+	if token == "" && cl.refreshCookie {
+		// A browser app signing out: its refresh token is the cookie.
+		rt, err := s.refreshFromCookie(r, cl, f)
+		s.clearRefreshCookie(w, cl.id)
+		if errors.Is(err, errNoRefreshCookie) {
+			return cl, nil
+		}
+		if err != nil {
+			return cl, err
+		}
+		return cl, s.revokeRefresh(ctx, cl, rt)
+	}
 	if token == "" {
-		return errInvalidRequest("token is required")
+		return cl, errInvalidRequest("token is required")
 	}
 	if strings.HasPrefix(token, apiKeyPrefix) {
-		return newError(CodeUnsupportedTokenType, http.StatusBadRequest, "API keys are revoked through the client registry")
+		return cl, newError(CodeUnsupportedTokenType, http.StatusBadRequest, "API keys are revoked through the client registry")
 	}
 	if len(token) > maxTokenLen {
-		return nil
+		return cl, nil
 	}
 	if !strings.Contains(token, ".") {
 		// Opaque: one of our refresh tokens, or nothing of ours. The hint
 		// is not needed to tell (RFC 7009 §2.1).
-		return s.revokeRefresh(ctx, cl, token)
+		return cl, s.revokeRefresh(ctx, cl, token)
 	}
 	c, err := s.verifier.VerifyAccessToken(ctx, token)
 	if err != nil || c.JTI == "" {
-		return nil // not an active token of ours: nothing to revoke
+		return cl, nil // not an active token of ours: nothing to revoke
 	}
 	now := s.cfg.Now()
 	if c.ClientID != cl.id || !now.Before(c.Expiry) {
 		// Another client's token is left alone, and the caller is told
 		// nothing about it (RFC 7009 §2.1).
 		s.log.InfoContext(ctx, "revocation of a token not issued to the caller ignored", "client_id", cl.id)
-		return nil
+		return cl, nil
 	}
 	_, err = s.revoker.Revoke(ctx, &revocationv1.RevokeRequest{
 		Kind:   revocationv1.Kind_KIND_ACCESS_TOKEN,
@@ -92,9 +106,9 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 		ExpireTime: timestamppb.New(c.Expiry.Add(s.cfg.ClockSkew)),
 	})
 	if err != nil {
-		return errUnavailable(err)
+		return cl, errUnavailable(err)
 	}
-	return nil
+	return cl, nil
 }
 
 // revokeRefresh revokes the family of one of the caller's refresh tokens;

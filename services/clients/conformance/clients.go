@@ -260,6 +260,7 @@ var updateTests = []test{
 			u.Disabled = true
 			u.RequireConsent = false
 			u.Resources = []string{"https://new.example/api"}
+			u.RefreshTokenDelivery = clients.RefreshTokenDeliveryBody
 			u.UpdatedAt = t0.Add(time.Hour)
 			return nil
 		})
@@ -276,6 +277,7 @@ var updateTests = []test{
 		want.AccessTokenLifetime = 5 * time.Minute
 		want.RateLimitTier, want.Disabled, want.RequireConsent = "low", true, false
 		want.Resources = []string{"https://new.example/api"}
+		want.RefreshTokenDelivery = clients.RefreshTokenDeliveryBody
 		want.UpdatedAt = t0.Add(time.Hour)
 		assertClient(t, got, want)
 		assertClient(t, e.getClient("c1"), want)

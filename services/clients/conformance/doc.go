@@ -7,6 +7,8 @@
 //   - times come back in UTC, truncated to microseconds; zero optional times
 //     (no expiry, never used) stay zero;
 //   - AccessTokenLifetime is kept to the millisecond;
+//   - RefreshTokenDelivery is stored as given, "" included (the store does
+//     not validate: the registry does);
 //   - ListClients, ListSecrets and ListAPIKeys of nothing return an empty
 //     slice, not an error; ListClients refuses a limit below 1;
 //   - granting a scope missing from the catalogue fails with ErrNotFound;

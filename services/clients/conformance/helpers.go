@@ -69,8 +69,11 @@ func sampleClient(id string, created time.Time) clients.Client {
 		Disabled:            false,
 		RequireConsent:      true,
 		Resources:           []string{"https://api.example/orders", "http://127.0.0.1:9000/"},
-		CreatedAt:           created,
-		UpdatedAt:           created.Add(time.Second + 7*time.Nanosecond),
+		// Not the default: a store that drops the column fails the
+		// round trip.
+		RefreshTokenDelivery: clients.RefreshTokenDeliveryCookie,
+		CreatedAt:            created,
+		UpdatedAt:            created.Add(time.Second + 7*time.Nanosecond),
 	}
 }
 

@@ -122,6 +122,33 @@ var valueTests = []test{
 		}
 	}},
 
+	{"refresh token delivery round-trips, empty included, and updates", func(t *testing.T, e *env) {
+		deliveries := []string{clients.RefreshTokenDeliveryBody, clients.RefreshTokenDeliveryCookie, ""}
+		for i, d := range deliveries {
+			c := sampleClient(fmt.Sprintf("c%d", i), t0)
+			c.RefreshTokenDelivery = d
+			e.createClient(c, nil)
+			got := e.getClient(c.ID)
+			if got.RefreshTokenDelivery != d {
+				t.Errorf("delivery %q came back as %q", d, got.RefreshTokenDelivery)
+			}
+			assertClient(t, got, c)
+
+			// Each value can be changed to the next, "" included.
+			next := deliveries[(i+1)%len(deliveries)]
+			updated, err := e.s.UpdateClient(e.ctx, c.ID, func(u *clients.Client) error {
+				u.RefreshTokenDelivery = next
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.RefreshTokenDelivery = next
+			assertClient(t, updated, c)
+			assertClient(t, e.getClient(c.ID), c)
+		}
+	}},
+
 	{"text round-trips exactly", func(t *testing.T, e *env) {
 		c := sampleClient("ünïcode/id with spaces", t0)
 		c.Name = "Ünïcødé 名前 'quotes' \"double\" \\ back; DROP TABLE clients; --"

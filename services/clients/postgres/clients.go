@@ -20,7 +20,7 @@ const clientColumns = `
 	c.tls_subject_dn, c.tls_san_dns, c.tls_san_uri, c.tls_san_ip, c.tls_san_email,
 	c.tls_cert_thumbprints, c.bound_access_tokens,
 	c.access_token_lifetime_ms, c.rate_limit_tier, c.disabled, c.require_consent,
-	c.created_at, c.updated_at, c.resources,
+	c.created_at, c.updated_at, c.resources, c.refresh_token_delivery,
 	ARRAY(SELECT cs.scope FROM client_scopes cs WHERE cs.client_id = c.client_id ORDER BY cs.scope)`
 
 func scanClient(row pgx.Row) (clients.Client, error) {
@@ -35,7 +35,7 @@ func scanClient(row pgx.Row) (clients.Client, error) {
 		&c.TLS.SubjectDN, &c.TLS.SANDNS, &c.TLS.SANURI, &c.TLS.SANIP, &c.TLS.SANEmail,
 		&c.TLS.CertificateThumbprints, &c.TLS.BoundAccessTokens,
 		&lifetimeMS, &c.RateLimitTier, &c.Disabled, &c.RequireConsent,
-		&c.CreatedAt, &c.UpdatedAt, &c.Resources,
+		&c.CreatedAt, &c.UpdatedAt, &c.Resources, &c.RefreshTokenDelivery,
 		&c.Scopes,
 	)
 	if err != nil {
@@ -60,7 +60,7 @@ func clientArgs(c clients.Client) []any {
 		c.TLS.SubjectDN, c.TLS.SANDNS, c.TLS.SANURI, c.TLS.SANIP, c.TLS.SANEmail,
 		list(c.TLS.CertificateThumbprints), c.TLS.BoundAccessTokens,
 		c.AccessTokenLifetime.Milliseconds(), c.RateLimitTier, c.Disabled, c.RequireConsent,
-		c.CreatedAt, c.UpdatedAt, list(c.Resources),
+		c.CreatedAt, c.UpdatedAt, list(c.Resources), c.RefreshTokenDelivery,
 	}
 }
 
@@ -75,8 +75,8 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				tls_subject_dn, tls_san_dns, tls_san_uri, tls_san_ip, tls_san_email,
 				tls_cert_thumbprints, bound_access_tokens,
 				access_token_lifetime_ms, rate_limit_tier, disabled, require_consent,
-				created_at, updated_at, resources
-			) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+				created_at, updated_at, resources, refresh_token_delivery
+			) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			append([]any{c.ID}, clientArgs(c)...)...)
 		if database.IsUniqueViolation(err) {
 			return clients.ErrAlreadyExists
@@ -214,7 +214,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 				tls_subject_dn = $8, tls_san_dns = $9, tls_san_uri = $10, tls_san_ip = $11, tls_san_email = $12,
 				tls_cert_thumbprints = $13, bound_access_tokens = $14,
 				access_token_lifetime_ms = $15, rate_limit_tier = $16, disabled = $17, require_consent = $18,
-				created_at = $19, updated_at = $20, resources = $21
+				created_at = $19, updated_at = $20, resources = $21, refresh_token_delivery = $22
 			WHERE client_id = $1`,
 			append([]any{id}, clientArgs(c)...)...)
 		if err != nil {

@@ -19,7 +19,7 @@ const clientColumns = `
 	c.tls_subject_dn, c.tls_san_dns, c.tls_san_uri, c.tls_san_ip, c.tls_san_email,
 	c.tls_cert_thumbprints, c.bound_access_tokens,
 	c.access_token_lifetime_ms, c.rate_limit_tier, c.disabled, c.require_consent,
-	c.created_at, c.updated_at, c.resources,
+	c.created_at, c.updated_at, c.resources, c.refresh_token_delivery,
 	(SELECT json_group_array(scope ORDER BY scope) FROM client_scopes cs WHERE cs.client_id = c.client_id)`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -37,7 +37,7 @@ func scanClient(row scanner) (clients.Client, error) {
 		&c.TLS.SubjectDN, &c.TLS.SANDNS, &c.TLS.SANURI, &c.TLS.SANIP, &c.TLS.SANEmail,
 		&thumbprints, &c.TLS.BoundAccessTokens,
 		&lifetimeMS, &c.RateLimitTier, &c.Disabled, &c.RequireConsent,
-		&created, &updated, &resources,
+		&created, &updated, &resources, &c.RefreshTokenDelivery,
 		&scops,
 	)
 	if err != nil {
@@ -81,7 +81,7 @@ func clientArgs(c clients.Client) ([]any, error) {
 		c.TLS.SubjectDN, c.TLS.SANDNS, c.TLS.SANURI, c.TLS.SANIP, c.TLS.SANEmail,
 		thumbprints, c.TLS.BoundAccessTokens,
 		c.AccessTokenLifetime.Milliseconds(), c.RateLimitTier, c.Disabled, c.RequireConsent,
-		micros(c.CreatedAt), micros(c.UpdatedAt), resources,
+		micros(c.CreatedAt), micros(c.UpdatedAt), resources, c.RefreshTokenDelivery,
 	}, nil
 }
 
@@ -99,9 +99,9 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				tls_subject_dn, tls_san_dns, tls_san_uri, tls_san_ip, tls_san_email,
 				tls_cert_thumbprints, bound_access_tokens,
 				access_token_lifetime_ms, rate_limit_tier, disabled, require_consent,
-				created_at, updated_at, resources,
+				created_at, updated_at, resources, refresh_token_delivery,
 				client_id
-			) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append(args, c.ID)...)
 		if database.IsUniqueViolation(err) {
 			return clients.ErrAlreadyExists
@@ -223,7 +223,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 				tls_subject_dn = ?, tls_san_dns = ?, tls_san_uri = ?, tls_san_ip = ?, tls_san_email = ?,
 				tls_cert_thumbprints = ?, bound_access_tokens = ?,
 				access_token_lifetime_ms = ?, rate_limit_tier = ?, disabled = ?, require_consent = ?,
-				created_at = ?, updated_at = ?, resources = ?
+				created_at = ?, updated_at = ?, resources = ?, refresh_token_delivery = ?
 			WHERE client_id = ?`,
 			append(args, id)...)
 		if err != nil {

@@ -142,6 +142,66 @@ func (RateLimitTier) EnumDescriptor() ([]byte, []int) {
 	return file_gatehouse_clients_v1_clients_proto_rawDescGZIP(), []int{1}
 }
 
+// RefreshTokenDelivery says how the token service hands a client its refresh
+// tokens. It applies only to clients with the refresh_token grant.
+type RefreshTokenDelivery int32
+
+const (
+	// Not set: on create, BODY for a client with the refresh_token grant.
+	RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED RefreshTokenDelivery = 0
+	// The refresh token is in the token response's JSON body (RFC 6749 §5.1):
+	// for mobile and native apps, which keep it in secure storage.
+	RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_BODY RefreshTokenDelivery = 1
+	// The token service sets the refresh token as an HttpOnly, SameSite=Strict
+	// cookie and never puts it in the body, so JavaScript never sees it.
+	// Refresh and revocation requests then carry no token and must come from
+	// one of the client's registered redirect-URI origins. For browser SPAs:
+	// only public first-party clients with the refresh_token grant and at
+	// least one http(s) redirect URI.
+	RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE RefreshTokenDelivery = 2
+)
+
+// Enum value maps for RefreshTokenDelivery.
+var (
+	RefreshTokenDelivery_name = map[int32]string{
+		0: "REFRESH_TOKEN_DELIVERY_UNSPECIFIED",
+		1: "REFRESH_TOKEN_DELIVERY_BODY",
+		2: "REFRESH_TOKEN_DELIVERY_COOKIE",
+	}
+	RefreshTokenDelivery_value = map[string]int32{
+		"REFRESH_TOKEN_DELIVERY_UNSPECIFIED": 0,
+		"REFRESH_TOKEN_DELIVERY_BODY":        1,
+		"REFRESH_TOKEN_DELIVERY_COOKIE":      2,
+	}
+)
+
+func (x RefreshTokenDelivery) Enum() *RefreshTokenDelivery {
+	p := new(RefreshTokenDelivery)
+	*p = x
+	return p
+}
+
+func (x RefreshTokenDelivery) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RefreshTokenDelivery) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatehouse_clients_v1_clients_proto_enumTypes[2].Descriptor()
+}
+
+func (RefreshTokenDelivery) Type() protoreflect.EnumType {
+	return &file_gatehouse_clients_v1_clients_proto_enumTypes[2]
+}
+
+func (x RefreshTokenDelivery) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RefreshTokenDelivery.Descriptor instead.
+func (RefreshTokenDelivery) EnumDescriptor() ([]byte, []int) {
+	return file_gatehouse_clients_v1_clients_proto_rawDescGZIP(), []int{2}
+}
+
 // APIKeyFailure says why a key was refused.
 type APIKeyFailure int32
 
@@ -191,11 +251,11 @@ func (x APIKeyFailure) String() string {
 }
 
 func (APIKeyFailure) Descriptor() protoreflect.EnumDescriptor {
-	return file_gatehouse_clients_v1_clients_proto_enumTypes[2].Descriptor()
+	return file_gatehouse_clients_v1_clients_proto_enumTypes[3].Descriptor()
 }
 
 func (APIKeyFailure) Type() protoreflect.EnumType {
-	return &file_gatehouse_clients_v1_clients_proto_enumTypes[2]
+	return &file_gatehouse_clients_v1_clients_proto_enumTypes[3]
 }
 
 func (x APIKeyFailure) Number() protoreflect.EnumNumber {
@@ -204,7 +264,7 @@ func (x APIKeyFailure) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use APIKeyFailure.Descriptor instead.
 func (APIKeyFailure) EnumDescriptor() ([]byte, []int) {
-	return file_gatehouse_clients_v1_clients_proto_rawDescGZIP(), []int{2}
+	return file_gatehouse_clients_v1_clients_proto_rawDescGZIP(), []int{3}
 }
 
 // TLSClientAuth holds what binds a client to its certificate (RFC 8705 §2).
@@ -353,9 +413,17 @@ type Client struct {
 	// Resource indicators (RFC 8707) the client may request tokens for: each an
 	// absolute https URI (or http on a loopback IP, for tests) without a
 	// fragment. The one requested becomes the access token's aud.
-	Resources     []string `protobuf:"bytes,16,rep,name=resources,proto3" json:"resources,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Resources []string `protobuf:"bytes,16,rep,name=resources,proto3" json:"resources,omitempty"`
+	// How refresh tokens reach the client: in the response body or as a
+	// cookie. Unset on create means BODY for clients with the refresh_token
+	// grant; clients without that grant have none (UNSPECIFIED), and any
+	// other value is refused for them. An update naming this field with
+	// UNSPECIFIED goes back to that default. BODY follows the grant: an update
+	// that removes the refresh_token grant clears it, while COOKIE has to be
+	// cleared explicitly in the same update.
+	RefreshTokenDelivery RefreshTokenDelivery `protobuf:"varint,17,opt,name=refresh_token_delivery,json=refreshTokenDelivery,proto3,enum=gatehouse.clients.v1.RefreshTokenDelivery" json:"refresh_token_delivery,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -498,6 +566,13 @@ func (x *Client) GetResources() []string {
 		return x.Resources
 	}
 	return nil
+}
+
+func (x *Client) GetRefreshTokenDelivery() RefreshTokenDelivery {
+	if x != nil {
+		return x.RefreshTokenDelivery
+	}
+	return RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED
 }
 
 // CreateClientRequest carries the client to register.
@@ -811,7 +886,8 @@ type UpdateClientRequest struct {
 	Client *Client `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
 	// The fields to change. Allowed: name, grant_types, redirect_uris, scopes,
 	// token_endpoint_auth_method, tls_client_auth, access_token_lifetime,
-	// rate_limit_tier, disabled, require_consent, resources.
+	// rate_limit_tier, disabled, require_consent, resources,
+	// refresh_token_delivery.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2270,7 +2346,7 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x06san_ip\x18\x04 \x01(\tR\x05sanIp\x12\x1b\n" +
 	"\tsan_email\x18\x05 \x01(\tR\bsanEmail\x127\n" +
 	"\x17certificate_thumbprints\x18\x06 \x03(\tR\x16certificateThumbprints\x12.\n" +
-	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xe8\x05\n" +
+	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xca\x06\n" +
 	"\x06Client\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -2291,7 +2367,8 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12'\n" +
 	"\x0frequire_consent\x18\x0f \x01(\bR\x0erequireConsent\x12\x1c\n" +
-	"\tresources\x18\x10 \x03(\tR\tresources\"K\n" +
+	"\tresources\x18\x10 \x03(\tR\tresources\x12`\n" +
+	"\x16refresh_token_delivery\x18\x11 \x01(\x0e2*.gatehouse.clients.v1.RefreshTokenDeliveryR\x14refreshTokenDelivery\"K\n" +
 	"\x13CreateClientRequest\x124\n" +
 	"\x06client\x18\x01 \x01(\v2\x1c.gatehouse.clients.v1.ClientR\x06client\"q\n" +
 	"\x14CreateClientResponse\x124\n" +
@@ -2407,7 +2484,11 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x18RATE_LIMIT_TIER_STANDARD\x10\x01\x12\x18\n" +
 	"\x14RATE_LIMIT_TIER_HIGH\x10\x02\x12\x17\n" +
 	"\x13RATE_LIMIT_TIER_LOW\x10\x03\x12\x1c\n" +
-	"\x18RATE_LIMIT_TIER_INTERNAL\x10\x04*\xcb\x01\n" +
+	"\x18RATE_LIMIT_TIER_INTERNAL\x10\x04*\x82\x01\n" +
+	"\x14RefreshTokenDelivery\x12&\n" +
+	"\"REFRESH_TOKEN_DELIVERY_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bREFRESH_TOKEN_DELIVERY_BODY\x10\x01\x12!\n" +
+	"\x1dREFRESH_TOKEN_DELIVERY_COOKIE\x10\x02*\xcb\x01\n" +
 	"\rAPIKeyFailure\x12\x1f\n" +
 	"\x1bAPI_KEY_FAILURE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19API_KEY_FAILURE_MALFORMED\x10\x01\x12\x1b\n" +
@@ -2445,121 +2526,123 @@ func file_gatehouse_clients_v1_clients_proto_rawDescGZIP() []byte {
 	return file_gatehouse_clients_v1_clients_proto_rawDescData
 }
 
-var file_gatehouse_clients_v1_clients_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_gatehouse_clients_v1_clients_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_gatehouse_clients_v1_clients_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_gatehouse_clients_v1_clients_proto_goTypes = []any{
 	(ClientType)(0),                    // 0: gatehouse.clients.v1.ClientType
 	(RateLimitTier)(0),                 // 1: gatehouse.clients.v1.RateLimitTier
-	(APIKeyFailure)(0),                 // 2: gatehouse.clients.v1.APIKeyFailure
-	(*TLSClientAuth)(nil),              // 3: gatehouse.clients.v1.TLSClientAuth
-	(*Client)(nil),                     // 4: gatehouse.clients.v1.Client
-	(*CreateClientRequest)(nil),        // 5: gatehouse.clients.v1.CreateClientRequest
-	(*CreateClientResponse)(nil),       // 6: gatehouse.clients.v1.CreateClientResponse
-	(*GetClientRequest)(nil),           // 7: gatehouse.clients.v1.GetClientRequest
-	(*GetClientResponse)(nil),          // 8: gatehouse.clients.v1.GetClientResponse
-	(*ListClientsRequest)(nil),         // 9: gatehouse.clients.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),        // 10: gatehouse.clients.v1.ListClientsResponse
-	(*UpdateClientRequest)(nil),        // 11: gatehouse.clients.v1.UpdateClientRequest
-	(*UpdateClientResponse)(nil),       // 12: gatehouse.clients.v1.UpdateClientResponse
-	(*DeleteClientRequest)(nil),        // 13: gatehouse.clients.v1.DeleteClientRequest
-	(*DeleteClientResponse)(nil),       // 14: gatehouse.clients.v1.DeleteClientResponse
-	(*RotateClientSecretRequest)(nil),  // 15: gatehouse.clients.v1.RotateClientSecretRequest
-	(*RotateClientSecretResponse)(nil), // 16: gatehouse.clients.v1.RotateClientSecretResponse
-	(*VerifyClientSecretRequest)(nil),  // 17: gatehouse.clients.v1.VerifyClientSecretRequest
-	(*VerifyClientSecretResponse)(nil), // 18: gatehouse.clients.v1.VerifyClientSecretResponse
-	(*Scope)(nil),                      // 19: gatehouse.clients.v1.Scope
-	(*CreateScopeRequest)(nil),         // 20: gatehouse.clients.v1.CreateScopeRequest
-	(*CreateScopeResponse)(nil),        // 21: gatehouse.clients.v1.CreateScopeResponse
-	(*ListScopesRequest)(nil),          // 22: gatehouse.clients.v1.ListScopesRequest
-	(*ListScopesResponse)(nil),         // 23: gatehouse.clients.v1.ListScopesResponse
-	(*DeleteScopeRequest)(nil),         // 24: gatehouse.clients.v1.DeleteScopeRequest
-	(*DeleteScopeResponse)(nil),        // 25: gatehouse.clients.v1.DeleteScopeResponse
-	(*APIKey)(nil),                     // 26: gatehouse.clients.v1.APIKey
-	(*CreateAPIKeyRequest)(nil),        // 27: gatehouse.clients.v1.CreateAPIKeyRequest
-	(*CreateAPIKeyResponse)(nil),       // 28: gatehouse.clients.v1.CreateAPIKeyResponse
-	(*ListAPIKeysRequest)(nil),         // 29: gatehouse.clients.v1.ListAPIKeysRequest
-	(*ListAPIKeysResponse)(nil),        // 30: gatehouse.clients.v1.ListAPIKeysResponse
-	(*RotateAPIKeyRequest)(nil),        // 31: gatehouse.clients.v1.RotateAPIKeyRequest
-	(*RotateAPIKeyResponse)(nil),       // 32: gatehouse.clients.v1.RotateAPIKeyResponse
-	(*RevokeAPIKeyRequest)(nil),        // 33: gatehouse.clients.v1.RevokeAPIKeyRequest
-	(*RevokeAPIKeyResponse)(nil),       // 34: gatehouse.clients.v1.RevokeAPIKeyResponse
-	(*VerifyAPIKeyRequest)(nil),        // 35: gatehouse.clients.v1.VerifyAPIKeyRequest
-	(*VerifyAPIKeyResponse)(nil),       // 36: gatehouse.clients.v1.VerifyAPIKeyResponse
-	(*durationpb.Duration)(nil),        // 37: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 38: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 39: google.protobuf.FieldMask
+	(RefreshTokenDelivery)(0),          // 2: gatehouse.clients.v1.RefreshTokenDelivery
+	(APIKeyFailure)(0),                 // 3: gatehouse.clients.v1.APIKeyFailure
+	(*TLSClientAuth)(nil),              // 4: gatehouse.clients.v1.TLSClientAuth
+	(*Client)(nil),                     // 5: gatehouse.clients.v1.Client
+	(*CreateClientRequest)(nil),        // 6: gatehouse.clients.v1.CreateClientRequest
+	(*CreateClientResponse)(nil),       // 7: gatehouse.clients.v1.CreateClientResponse
+	(*GetClientRequest)(nil),           // 8: gatehouse.clients.v1.GetClientRequest
+	(*GetClientResponse)(nil),          // 9: gatehouse.clients.v1.GetClientResponse
+	(*ListClientsRequest)(nil),         // 10: gatehouse.clients.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),        // 11: gatehouse.clients.v1.ListClientsResponse
+	(*UpdateClientRequest)(nil),        // 12: gatehouse.clients.v1.UpdateClientRequest
+	(*UpdateClientResponse)(nil),       // 13: gatehouse.clients.v1.UpdateClientResponse
+	(*DeleteClientRequest)(nil),        // 14: gatehouse.clients.v1.DeleteClientRequest
+	(*DeleteClientResponse)(nil),       // 15: gatehouse.clients.v1.DeleteClientResponse
+	(*RotateClientSecretRequest)(nil),  // 16: gatehouse.clients.v1.RotateClientSecretRequest
+	(*RotateClientSecretResponse)(nil), // 17: gatehouse.clients.v1.RotateClientSecretResponse
+	(*VerifyClientSecretRequest)(nil),  // 18: gatehouse.clients.v1.VerifyClientSecretRequest
+	(*VerifyClientSecretResponse)(nil), // 19: gatehouse.clients.v1.VerifyClientSecretResponse
+	(*Scope)(nil),                      // 20: gatehouse.clients.v1.Scope
+	(*CreateScopeRequest)(nil),         // 21: gatehouse.clients.v1.CreateScopeRequest
+	(*CreateScopeResponse)(nil),        // 22: gatehouse.clients.v1.CreateScopeResponse
+	(*ListScopesRequest)(nil),          // 23: gatehouse.clients.v1.ListScopesRequest
+	(*ListScopesResponse)(nil),         // 24: gatehouse.clients.v1.ListScopesResponse
+	(*DeleteScopeRequest)(nil),         // 25: gatehouse.clients.v1.DeleteScopeRequest
+	(*DeleteScopeResponse)(nil),        // 26: gatehouse.clients.v1.DeleteScopeResponse
+	(*APIKey)(nil),                     // 27: gatehouse.clients.v1.APIKey
+	(*CreateAPIKeyRequest)(nil),        // 28: gatehouse.clients.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),       // 29: gatehouse.clients.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),         // 30: gatehouse.clients.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),        // 31: gatehouse.clients.v1.ListAPIKeysResponse
+	(*RotateAPIKeyRequest)(nil),        // 32: gatehouse.clients.v1.RotateAPIKeyRequest
+	(*RotateAPIKeyResponse)(nil),       // 33: gatehouse.clients.v1.RotateAPIKeyResponse
+	(*RevokeAPIKeyRequest)(nil),        // 34: gatehouse.clients.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),       // 35: gatehouse.clients.v1.RevokeAPIKeyResponse
+	(*VerifyAPIKeyRequest)(nil),        // 36: gatehouse.clients.v1.VerifyAPIKeyRequest
+	(*VerifyAPIKeyResponse)(nil),       // 37: gatehouse.clients.v1.VerifyAPIKeyResponse
+	(*durationpb.Duration)(nil),        // 38: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 40: google.protobuf.FieldMask
 }
 var file_gatehouse_clients_v1_clients_proto_depIdxs = []int32{
 	0,  // 0: gatehouse.clients.v1.Client.type:type_name -> gatehouse.clients.v1.ClientType
-	3,  // 1: gatehouse.clients.v1.Client.tls_client_auth:type_name -> gatehouse.clients.v1.TLSClientAuth
-	37, // 2: gatehouse.clients.v1.Client.access_token_lifetime:type_name -> google.protobuf.Duration
+	4,  // 1: gatehouse.clients.v1.Client.tls_client_auth:type_name -> gatehouse.clients.v1.TLSClientAuth
+	38, // 2: gatehouse.clients.v1.Client.access_token_lifetime:type_name -> google.protobuf.Duration
 	1,  // 3: gatehouse.clients.v1.Client.rate_limit_tier:type_name -> gatehouse.clients.v1.RateLimitTier
-	38, // 4: gatehouse.clients.v1.Client.create_time:type_name -> google.protobuf.Timestamp
-	38, // 5: gatehouse.clients.v1.Client.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 6: gatehouse.clients.v1.CreateClientRequest.client:type_name -> gatehouse.clients.v1.Client
-	4,  // 7: gatehouse.clients.v1.CreateClientResponse.client:type_name -> gatehouse.clients.v1.Client
-	4,  // 8: gatehouse.clients.v1.GetClientResponse.client:type_name -> gatehouse.clients.v1.Client
-	4,  // 9: gatehouse.clients.v1.ListClientsResponse.clients:type_name -> gatehouse.clients.v1.Client
-	4,  // 10: gatehouse.clients.v1.UpdateClientRequest.client:type_name -> gatehouse.clients.v1.Client
-	39, // 11: gatehouse.clients.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 12: gatehouse.clients.v1.UpdateClientResponse.client:type_name -> gatehouse.clients.v1.Client
-	37, // 13: gatehouse.clients.v1.RotateClientSecretRequest.grace_period:type_name -> google.protobuf.Duration
-	38, // 14: gatehouse.clients.v1.RotateClientSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 15: gatehouse.clients.v1.VerifyClientSecretResponse.client:type_name -> gatehouse.clients.v1.Client
-	38, // 16: gatehouse.clients.v1.Scope.create_time:type_name -> google.protobuf.Timestamp
-	19, // 17: gatehouse.clients.v1.CreateScopeRequest.scope:type_name -> gatehouse.clients.v1.Scope
-	19, // 18: gatehouse.clients.v1.CreateScopeResponse.scope:type_name -> gatehouse.clients.v1.Scope
-	19, // 19: gatehouse.clients.v1.ListScopesResponse.scopes:type_name -> gatehouse.clients.v1.Scope
-	38, // 20: gatehouse.clients.v1.APIKey.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 21: gatehouse.clients.v1.APIKey.create_time:type_name -> google.protobuf.Timestamp
-	38, // 22: gatehouse.clients.v1.APIKey.last_used_time:type_name -> google.protobuf.Timestamp
-	38, // 23: gatehouse.clients.v1.APIKey.revoke_time:type_name -> google.protobuf.Timestamp
-	37, // 24: gatehouse.clients.v1.CreateAPIKeyRequest.ttl:type_name -> google.protobuf.Duration
-	26, // 25: gatehouse.clients.v1.CreateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
-	26, // 26: gatehouse.clients.v1.ListAPIKeysResponse.keys:type_name -> gatehouse.clients.v1.APIKey
-	37, // 27: gatehouse.clients.v1.RotateAPIKeyRequest.grace_period:type_name -> google.protobuf.Duration
-	26, // 28: gatehouse.clients.v1.RotateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
-	38, // 29: gatehouse.clients.v1.RotateAPIKeyResponse.previous_key_expire_time:type_name -> google.protobuf.Timestamp
-	26, // 30: gatehouse.clients.v1.RevokeAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
-	2,  // 31: gatehouse.clients.v1.VerifyAPIKeyResponse.failure:type_name -> gatehouse.clients.v1.APIKeyFailure
-	1,  // 32: gatehouse.clients.v1.VerifyAPIKeyResponse.rate_limit_tier:type_name -> gatehouse.clients.v1.RateLimitTier
-	38, // 33: gatehouse.clients.v1.VerifyAPIKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 34: gatehouse.clients.v1.VerifyAPIKeyResponse.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 35: gatehouse.clients.v1.ClientRegistryService.CreateClient:input_type -> gatehouse.clients.v1.CreateClientRequest
-	7,  // 36: gatehouse.clients.v1.ClientRegistryService.GetClient:input_type -> gatehouse.clients.v1.GetClientRequest
-	9,  // 37: gatehouse.clients.v1.ClientRegistryService.ListClients:input_type -> gatehouse.clients.v1.ListClientsRequest
-	11, // 38: gatehouse.clients.v1.ClientRegistryService.UpdateClient:input_type -> gatehouse.clients.v1.UpdateClientRequest
-	13, // 39: gatehouse.clients.v1.ClientRegistryService.DeleteClient:input_type -> gatehouse.clients.v1.DeleteClientRequest
-	15, // 40: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:input_type -> gatehouse.clients.v1.RotateClientSecretRequest
-	17, // 41: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:input_type -> gatehouse.clients.v1.VerifyClientSecretRequest
-	20, // 42: gatehouse.clients.v1.ClientRegistryService.CreateScope:input_type -> gatehouse.clients.v1.CreateScopeRequest
-	22, // 43: gatehouse.clients.v1.ClientRegistryService.ListScopes:input_type -> gatehouse.clients.v1.ListScopesRequest
-	24, // 44: gatehouse.clients.v1.ClientRegistryService.DeleteScope:input_type -> gatehouse.clients.v1.DeleteScopeRequest
-	27, // 45: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:input_type -> gatehouse.clients.v1.CreateAPIKeyRequest
-	29, // 46: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:input_type -> gatehouse.clients.v1.ListAPIKeysRequest
-	31, // 47: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:input_type -> gatehouse.clients.v1.RotateAPIKeyRequest
-	33, // 48: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:input_type -> gatehouse.clients.v1.RevokeAPIKeyRequest
-	35, // 49: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:input_type -> gatehouse.clients.v1.VerifyAPIKeyRequest
-	6,  // 50: gatehouse.clients.v1.ClientRegistryService.CreateClient:output_type -> gatehouse.clients.v1.CreateClientResponse
-	8,  // 51: gatehouse.clients.v1.ClientRegistryService.GetClient:output_type -> gatehouse.clients.v1.GetClientResponse
-	10, // 52: gatehouse.clients.v1.ClientRegistryService.ListClients:output_type -> gatehouse.clients.v1.ListClientsResponse
-	12, // 53: gatehouse.clients.v1.ClientRegistryService.UpdateClient:output_type -> gatehouse.clients.v1.UpdateClientResponse
-	14, // 54: gatehouse.clients.v1.ClientRegistryService.DeleteClient:output_type -> gatehouse.clients.v1.DeleteClientResponse
-	16, // 55: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:output_type -> gatehouse.clients.v1.RotateClientSecretResponse
-	18, // 56: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:output_type -> gatehouse.clients.v1.VerifyClientSecretResponse
-	21, // 57: gatehouse.clients.v1.ClientRegistryService.CreateScope:output_type -> gatehouse.clients.v1.CreateScopeResponse
-	23, // 58: gatehouse.clients.v1.ClientRegistryService.ListScopes:output_type -> gatehouse.clients.v1.ListScopesResponse
-	25, // 59: gatehouse.clients.v1.ClientRegistryService.DeleteScope:output_type -> gatehouse.clients.v1.DeleteScopeResponse
-	28, // 60: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:output_type -> gatehouse.clients.v1.CreateAPIKeyResponse
-	30, // 61: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:output_type -> gatehouse.clients.v1.ListAPIKeysResponse
-	32, // 62: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:output_type -> gatehouse.clients.v1.RotateAPIKeyResponse
-	34, // 63: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:output_type -> gatehouse.clients.v1.RevokeAPIKeyResponse
-	36, // 64: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:output_type -> gatehouse.clients.v1.VerifyAPIKeyResponse
-	50, // [50:65] is the sub-list for method output_type
-	35, // [35:50] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	39, // 4: gatehouse.clients.v1.Client.create_time:type_name -> google.protobuf.Timestamp
+	39, // 5: gatehouse.clients.v1.Client.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 6: gatehouse.clients.v1.Client.refresh_token_delivery:type_name -> gatehouse.clients.v1.RefreshTokenDelivery
+	5,  // 7: gatehouse.clients.v1.CreateClientRequest.client:type_name -> gatehouse.clients.v1.Client
+	5,  // 8: gatehouse.clients.v1.CreateClientResponse.client:type_name -> gatehouse.clients.v1.Client
+	5,  // 9: gatehouse.clients.v1.GetClientResponse.client:type_name -> gatehouse.clients.v1.Client
+	5,  // 10: gatehouse.clients.v1.ListClientsResponse.clients:type_name -> gatehouse.clients.v1.Client
+	5,  // 11: gatehouse.clients.v1.UpdateClientRequest.client:type_name -> gatehouse.clients.v1.Client
+	40, // 12: gatehouse.clients.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 13: gatehouse.clients.v1.UpdateClientResponse.client:type_name -> gatehouse.clients.v1.Client
+	38, // 14: gatehouse.clients.v1.RotateClientSecretRequest.grace_period:type_name -> google.protobuf.Duration
+	39, // 15: gatehouse.clients.v1.RotateClientSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	5,  // 16: gatehouse.clients.v1.VerifyClientSecretResponse.client:type_name -> gatehouse.clients.v1.Client
+	39, // 17: gatehouse.clients.v1.Scope.create_time:type_name -> google.protobuf.Timestamp
+	20, // 18: gatehouse.clients.v1.CreateScopeRequest.scope:type_name -> gatehouse.clients.v1.Scope
+	20, // 19: gatehouse.clients.v1.CreateScopeResponse.scope:type_name -> gatehouse.clients.v1.Scope
+	20, // 20: gatehouse.clients.v1.ListScopesResponse.scopes:type_name -> gatehouse.clients.v1.Scope
+	39, // 21: gatehouse.clients.v1.APIKey.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 22: gatehouse.clients.v1.APIKey.create_time:type_name -> google.protobuf.Timestamp
+	39, // 23: gatehouse.clients.v1.APIKey.last_used_time:type_name -> google.protobuf.Timestamp
+	39, // 24: gatehouse.clients.v1.APIKey.revoke_time:type_name -> google.protobuf.Timestamp
+	38, // 25: gatehouse.clients.v1.CreateAPIKeyRequest.ttl:type_name -> google.protobuf.Duration
+	27, // 26: gatehouse.clients.v1.CreateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
+	27, // 27: gatehouse.clients.v1.ListAPIKeysResponse.keys:type_name -> gatehouse.clients.v1.APIKey
+	38, // 28: gatehouse.clients.v1.RotateAPIKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	27, // 29: gatehouse.clients.v1.RotateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
+	39, // 30: gatehouse.clients.v1.RotateAPIKeyResponse.previous_key_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 31: gatehouse.clients.v1.RevokeAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
+	3,  // 32: gatehouse.clients.v1.VerifyAPIKeyResponse.failure:type_name -> gatehouse.clients.v1.APIKeyFailure
+	1,  // 33: gatehouse.clients.v1.VerifyAPIKeyResponse.rate_limit_tier:type_name -> gatehouse.clients.v1.RateLimitTier
+	39, // 34: gatehouse.clients.v1.VerifyAPIKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 35: gatehouse.clients.v1.VerifyAPIKeyResponse.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 36: gatehouse.clients.v1.ClientRegistryService.CreateClient:input_type -> gatehouse.clients.v1.CreateClientRequest
+	8,  // 37: gatehouse.clients.v1.ClientRegistryService.GetClient:input_type -> gatehouse.clients.v1.GetClientRequest
+	10, // 38: gatehouse.clients.v1.ClientRegistryService.ListClients:input_type -> gatehouse.clients.v1.ListClientsRequest
+	12, // 39: gatehouse.clients.v1.ClientRegistryService.UpdateClient:input_type -> gatehouse.clients.v1.UpdateClientRequest
+	14, // 40: gatehouse.clients.v1.ClientRegistryService.DeleteClient:input_type -> gatehouse.clients.v1.DeleteClientRequest
+	16, // 41: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:input_type -> gatehouse.clients.v1.RotateClientSecretRequest
+	18, // 42: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:input_type -> gatehouse.clients.v1.VerifyClientSecretRequest
+	21, // 43: gatehouse.clients.v1.ClientRegistryService.CreateScope:input_type -> gatehouse.clients.v1.CreateScopeRequest
+	23, // 44: gatehouse.clients.v1.ClientRegistryService.ListScopes:input_type -> gatehouse.clients.v1.ListScopesRequest
+	25, // 45: gatehouse.clients.v1.ClientRegistryService.DeleteScope:input_type -> gatehouse.clients.v1.DeleteScopeRequest
+	28, // 46: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:input_type -> gatehouse.clients.v1.CreateAPIKeyRequest
+	30, // 47: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:input_type -> gatehouse.clients.v1.ListAPIKeysRequest
+	32, // 48: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:input_type -> gatehouse.clients.v1.RotateAPIKeyRequest
+	34, // 49: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:input_type -> gatehouse.clients.v1.RevokeAPIKeyRequest
+	36, // 50: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:input_type -> gatehouse.clients.v1.VerifyAPIKeyRequest
+	7,  // 51: gatehouse.clients.v1.ClientRegistryService.CreateClient:output_type -> gatehouse.clients.v1.CreateClientResponse
+	9,  // 52: gatehouse.clients.v1.ClientRegistryService.GetClient:output_type -> gatehouse.clients.v1.GetClientResponse
+	11, // 53: gatehouse.clients.v1.ClientRegistryService.ListClients:output_type -> gatehouse.clients.v1.ListClientsResponse
+	13, // 54: gatehouse.clients.v1.ClientRegistryService.UpdateClient:output_type -> gatehouse.clients.v1.UpdateClientResponse
+	15, // 55: gatehouse.clients.v1.ClientRegistryService.DeleteClient:output_type -> gatehouse.clients.v1.DeleteClientResponse
+	17, // 56: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:output_type -> gatehouse.clients.v1.RotateClientSecretResponse
+	19, // 57: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:output_type -> gatehouse.clients.v1.VerifyClientSecretResponse
+	22, // 58: gatehouse.clients.v1.ClientRegistryService.CreateScope:output_type -> gatehouse.clients.v1.CreateScopeResponse
+	24, // 59: gatehouse.clients.v1.ClientRegistryService.ListScopes:output_type -> gatehouse.clients.v1.ListScopesResponse
+	26, // 60: gatehouse.clients.v1.ClientRegistryService.DeleteScope:output_type -> gatehouse.clients.v1.DeleteScopeResponse
+	29, // 61: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:output_type -> gatehouse.clients.v1.CreateAPIKeyResponse
+	31, // 62: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:output_type -> gatehouse.clients.v1.ListAPIKeysResponse
+	33, // 63: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:output_type -> gatehouse.clients.v1.RotateAPIKeyResponse
+	35, // 64: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:output_type -> gatehouse.clients.v1.RevokeAPIKeyResponse
+	37, // 65: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:output_type -> gatehouse.clients.v1.VerifyAPIKeyResponse
+	51, // [51:66] is the sub-list for method output_type
+	36, // [36:51] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_clients_v1_clients_proto_init() }
@@ -2572,7 +2655,7 @@ func file_gatehouse_clients_v1_clients_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_clients_v1_clients_proto_rawDesc), len(file_gatehouse_clients_v1_clients_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,

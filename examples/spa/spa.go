@@ -1,0 +1,34 @@
+// Package spa is an example single-page app for the authorization-code
+// flow with PKCE: plain JavaScript, served by the gatehouse binary under
+// /spa/ when it runs the example inventory API. It keeps the access token
+// in memory and leaves the refresh token to an HttpOnly cookie.
+package spa
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed static
+var static embed.FS
+
+// Path is where the app is served; its redirect URI is the origin plus
+// Path.
+const Path = "/spa/"
+
+// Handler serves the app under Path, with a Content-Security-Policy that
+// allows no inline script or style and no other origin.
+func Handler() http.Handler {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.StripPrefix(Path, http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		files.ServeHTTP(w, r)
+	})
+}
