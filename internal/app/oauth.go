@@ -128,6 +128,9 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Revoker:         revs.svc,
 		Grants:          grants,
 		Users:           logins,
+		RefreshLifetime: cfg.RefreshTokenLifetime,
+		RefreshIdle:     cfg.RefreshTokenIdle,
+		SessionLifetime: cfg.SessionLifetime,
 	}, registry, signer{m}, introspector{verify})
 	if err != nil {
 		stopVerify()

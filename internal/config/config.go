@@ -60,6 +60,13 @@ type Config struct {
 	RevocationResyncInterval time.Duration
 	// RevocationFailOpen accepts requests with a stale list instead.
 	RevocationFailOpen bool
+
+	// RefreshTokenLifetime is a grant's absolute lifetime, RefreshTokenIdle
+	// how long a refresh token may go unused, SessionLifetime how long a
+	// sign-in lasts.
+	RefreshTokenLifetime time.Duration
+	RefreshTokenIdle     time.Duration
+	SessionLifetime      time.Duration
 }
 
 // Tier is one rate-limit tier: a sustained rate per client and a burst.
@@ -196,6 +203,24 @@ var options = []option{
 		}
 		c.RevocationFailOpen = b
 		return nil
+	}},
+	{"refresh-token-lifetime", "720h", "absolute lifetime of a grant's refresh tokens (rotation does not extend it)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.RefreshTokenLifetime = d
+		return err
+	}},
+	{"refresh-token-idle", "168h", "how long a refresh token may go unused before it expires (at most --refresh-token-lifetime)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.RefreshTokenIdle = d
+		return err
+	}},
+	{"session-lifetime", "12h", "how long a sign-in on the login page lasts (single sign-on across first-party apps)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		if err == nil && d > 30*24*time.Hour {
+			err = errors.New("must be at most 720h")
+		}
+		c.SessionLifetime = d
+		return err
 	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
