@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,35 +40,59 @@ func serve(mux *http.ServeMux, issuer, body string) *httptest.ResponseRecorder {
 //	go test -run '^$' -bench 'CodeExchange|RefreshGrant' ./services/token/
 func BenchmarkAuthorizationCodeExchange(b *testing.B) {
 	for _, be := range flowBackends {
-		b.Run(be.name, func(b *testing.B) {
-			e := newEnv(b, be.opt)
-			mux := http.NewServeMux()
-			e.svc.Routes(mux)
-			verifier, challenge := pkce("bench")
-			now := e.clock.Now()
-			codes := make([]string, b.N)
-			for i := range codes {
-				code, hash := newBenchSecret(b, i)
-				codes[i] = code
-				fid := "g_bench_" + code[:16]
-				if err := e.grants.CreateCode(context.Background(), grantstore.Code{
-					Hash: hash, ClientID: e.spa.id, RedirectURI: spaRedirect, Challenge: challenge, UserID: aliceID,
-					Scopes: []string{"orders:read"}, FamilyID: fid, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
-				}); err != nil {
-					b.Fatal(err)
-				}
+		for _, parallel := range []bool{false, true} {
+			name := be.name + "/serial"
+			if parallel {
+				name = be.name + "/parallel"
 			}
-			form := url.Values{"grant_type": {"authorization_code"}, "client_id": {e.spa.id}, "code_verifier": {verifier}, "redirect_uri": {spaRedirect}}
-			b.ResetTimer()
-			for i := range b.N {
-				form.Set("code", codes[i])
-				if w := serve(mux, e.issuer, form.Encode()); w.Code != http.StatusOK {
-					b.Fatalf("%d %s", w.Code, w.Body)
-				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-		})
+			b.Run(name, func(b *testing.B) { benchCodeExchange(b, be.opt, parallel) })
+		}
 	}
+}
+
+func benchCodeExchange(b *testing.B, opt envOption, parallel bool) {
+	e := newEnv(b, opt)
+	mux := http.NewServeMux()
+	e.svc.Routes(mux)
+	verifier, challenge := pkce("bench")
+	now := e.clock.Now()
+	codes := make([]string, b.N)
+	for i := range codes {
+		code, hash := newBenchSecret(b, i)
+		codes[i] = code
+		if err := e.grants.CreateCode(context.Background(), grantstore.Code{
+			Hash: hash, ClientID: e.spa.id, RedirectURI: spaRedirect, Challenge: challenge, UserID: aliceID,
+			Scopes: []string{"orders:read"}, FamilyID: "g_bench_" + code[:16], AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	exchange := func(code string) error {
+		form := url.Values{"grant_type": {"authorization_code"}, "client_id": {e.spa.id}, "code_verifier": {verifier}, "redirect_uri": {spaRedirect}, "code": {code}}
+		if w := serve(mux, e.issuer, form.Encode()); w.Code != http.StatusOK {
+			return fmt.Errorf("%d %s", w.Code, w.Body)
+		}
+		return nil
+	}
+	b.ResetTimer()
+	if parallel {
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := exchange(codes[next.Add(1)-1]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	} else {
+		for i := range b.N {
+			if err := exchange(codes[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
 
 // BenchmarkRefreshGrant is one rotation after another on one family:

@@ -491,3 +491,42 @@ func TestConsentAndLogout(t *testing.T) {
 		t.Fatalf("authorize after sign-out should show the login page: %d", r.status)
 	}
 }
+
+// TestConfidentialRefreshNotRotated is checklist item 64: a confidential
+// client may retry a refresh with the same token (its response was lost),
+// so its refresh tokens are not rotated; they stay bound to the client's
+// authentication and to its grant.
+func TestConfidentialRefreshNotRotated(t *testing.T) {
+	e := newEnv(t, withFlow())
+	a := e.agent()
+	v, ch := pkce("confidential")
+	code := e.codeFor(a, e.codeClient, ch)
+	cc := basic(e.codeClient.id, e.codeClient.secret)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {v}, "redirect_uri": {spaRedirect}}
+	tok := e.do(nil, request{path: "/oauth2/token", basic: cc, body: form.Encode()})
+	if tok.status != 200 {
+		t.Fatalf("exchange: %d %s", tok.status, tok.body)
+	}
+	rt := tok.json(t)["refresh_token"].(string)
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()
+	for i := range 3 {
+		e.clock.Advance(30 * time.Second)
+		r := e.do(nil, request{path: "/oauth2/token", basic: cc, body: refresh})
+		if r.status != 200 {
+			t.Fatalf("refresh %d with the same token: %d %s", i, r.status, r.body)
+		}
+		if _, rotated := r.json(t)["refresh_token"]; rotated {
+			t.Fatal("a confidential client's refresh token was rotated")
+		}
+	}
+	// Without the client's authentication the token is worthless.
+	if r := e.do(nil, request{path: "/oauth2/token", body: refresh + "&client_id=" + e.codeClient.id}); r.json(t)["error"] != "invalid_client" {
+		t.Fatalf("refresh without client authentication: %d %s", r.status, r.body)
+	}
+	if r := e.do(nil, request{path: "/oauth2/revoke", basic: cc, body: "token=" + rt}); r.status != 200 {
+		t.Fatalf("revoke: %d", r.status)
+	}
+	if r := e.do(nil, request{path: "/oauth2/token", basic: cc, body: refresh}); r.json(t)["error"] != "invalid_grant" {
+		t.Fatalf("refresh after revocation: %s", r.body)
+	}
+}

@@ -101,7 +101,12 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		if rtRaw, hash, err = newSecret(); err != nil {
 			return nil, errServer(err)
 		}
-		rt = &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: g.idleExpiry(fam, now)}
+		idle := g.idleExpiry(fam, now)
+		if !cl.public {
+			// Not rotated (see refreshGrant), so no idle timeout either.
+			idle = fam.ExpiresAt
+		}
+		rt = &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: idle}
 	}
 	if err := g.s.grants.CreateFamily(ctx, fam, rt); err != nil {
 		return nil, errUnavailable(err)
@@ -148,9 +153,10 @@ func refreshRefused(description string) *Error {
 	return e
 }
 
-// refreshGrant is RFC 6749 §6 with rotation: every use returns a new
-// refresh token and retires the old one; a retired one presented again
-// revokes the family (RFC 9700 §4.14.2).
+// refreshGrant is RFC 6749 §6. For public clients with rotation: every
+// use returns a new refresh token and retires the old one; a retired one
+// presented again revokes the family (RFC 9700 §4.14.2). Confidential
+// clients' tokens, bound to the client's authentication, are not rotated.
 type refreshGrant struct{ userGrants }
 
 func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResponse, error) {
@@ -189,6 +195,20 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 		scopes = requested
 	}
 	now := g.s.cfg.Now()
+	if !cl.public {
+		// A confidential client's refresh token is bound to its client
+		// authentication and is not rotated: a retry with the same token
+		// after a lost response must work (checklist item 64, FAPI 2.0
+		// §5.3.2.1), so there is nothing to detect reuse of. The response
+		// carries no new refresh token; the client keeps its own.
+		switch {
+		case !fam.RevokedAt.IsZero() || !old.RotatedAt.IsZero():
+			return nil, refreshRefused("the refresh token is revoked")
+		case !now.Before(fam.ExpiresAt) || !now.Before(old.IdleExpiresAt):
+			return nil, refreshRefused("the refresh token is expired")
+		}
+		return g.issue(ctx, cl, fam, scopes, "")
+	}
 	next, nextHash, err := newSecret()
 	if err != nil {
 		return nil, errServer(err)
