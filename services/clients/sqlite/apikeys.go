@@ -31,8 +31,8 @@ func scanAPIKey(row scanner) (clients.APIKey, error) {
 	if k.Scopes, err = parseList(scopes); err != nil {
 		return clients.APIKey{}, err
 	}
-	k.CreatedAt = fromMicros(created)
-	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNullMicros(expires), fromNullMicros(lastUsed), fromNullMicros(revoked)
+	k.CreatedAt = database.FromMicros(created)
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = database.FromNullMicros(expires), database.FromNullMicros(lastUsed), database.FromNullMicros(revoked)
 	return k, nil
 }
 
@@ -43,7 +43,7 @@ func insertAPIKey(ctx context.Context, q querier, k clients.APIKey) error {
 			expires_at, created_at, last_used_at, revoked, revoked_at, replaced_by
 		) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.KeyID, k.ClientID, notNilBytes(k.SecretHash), k.Description,
-		nullMicros(k.ExpiresAt), micros(k.CreatedAt), nullMicros(k.LastUsedAt), k.Revoked, nullMicros(k.RevokedAt), k.ReplacedBy)
+		database.NullMicros(k.ExpiresAt), database.Micros(k.CreatedAt), database.NullMicros(k.LastUsedAt), k.Revoked, database.NullMicros(k.RevokedAt), k.ReplacedBy)
 	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("api key %q: %w", k.KeyID, clients.ErrAlreadyExists)
 	}
@@ -132,8 +132,8 @@ func (s *Store) UpdateAPIKey(ctx context.Context, keyID string, update func(*cli
 				secret_hash = ?, description = ?, expires_at = ?, created_at = ?,
 				last_used_at = ?, revoked = ?, revoked_at = ?, replaced_by = ?
 			WHERE key_id = ?`,
-			notNilBytes(k.SecretHash), k.Description, nullMicros(k.ExpiresAt), micros(k.CreatedAt),
-			nullMicros(k.LastUsedAt), k.Revoked, nullMicros(k.RevokedAt), k.ReplacedBy,
+			notNilBytes(k.SecretHash), k.Description, database.NullMicros(k.ExpiresAt), database.Micros(k.CreatedAt),
+			database.NullMicros(k.LastUsedAt), k.Revoked, database.NullMicros(k.RevokedAt), k.ReplacedBy,
 			keyID)
 		if err != nil {
 			return err
@@ -175,7 +175,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, oldKeyID string, next clients.
 			expires = oldExpiresAt
 		}
 		_, err = q.ExecContext(ctx, `UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE key_id = ?`,
-			nullMicros(expires), next.KeyID, oldKeyID)
+			database.NullMicros(expires), next.KeyID, oldKeyID)
 		return err
 	})
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Store) TouchAPIKey(ctx context.Context, keyID string, at time.Time, min
 	_, err := s.db.ExecContext(ctx, `
 		UPDATE api_keys SET last_used_at = ?
 		WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		micros(at), keyID, micros(threshold))
+		database.Micros(at), keyID, database.Micros(threshold))
 	if err != nil {
 		return fmt.Errorf("clients: touch api key %q: %w", keyID, err)
 	}

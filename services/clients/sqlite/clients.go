@@ -52,7 +52,7 @@ func scanClient(row scanner) (clients.Client, error) {
 		}
 	}
 	c.AccessTokenLifetime = time.Duration(lifetimeMS) * time.Millisecond
-	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	c.CreatedAt, c.UpdatedAt = database.FromMicros(created), database.FromMicros(updated)
 	return c, nil
 }
 
@@ -81,7 +81,7 @@ func clientArgs(c clients.Client) ([]any, error) {
 		c.TLS.SubjectDN, c.TLS.SANDNS, c.TLS.SANURI, c.TLS.SANIP, c.TLS.SANEmail,
 		thumbprints, c.TLS.BoundAccessTokens,
 		c.AccessTokenLifetime.Milliseconds(), c.RateLimitTier, c.Disabled, c.RequireConsent,
-		micros(c.CreatedAt), micros(c.UpdatedAt), resources, c.RefreshTokenDelivery,
+		database.Micros(c.CreatedAt), database.Micros(c.UpdatedAt), resources, c.RefreshTokenDelivery,
 	}, nil
 }
 
@@ -173,7 +173,7 @@ func (s *Store) ListClients(ctx context.Context, after *clients.ClientCursor, li
 		rows, err = s.db.QueryContext(ctx, `
 			SELECT `+clientColumns+` FROM clients c
 			WHERE (c.created_at, c.client_id) > (?, ?)
-			ORDER BY c.created_at, c.client_id LIMIT ?`, micros(after.CreatedAt), after.ID, limit)
+			ORDER BY c.created_at, c.client_id LIMIT ?`, database.Micros(after.CreatedAt), after.ID, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("clients: list clients: %w", err)

@@ -18,7 +18,7 @@ func (s *Store) EnsureScopes(ctx context.Context, scopes []clients.Scope) error 
 			_, err := q.ExecContext(ctx, `
 				INSERT INTO scopes (name, description, system, created_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (name) DO NOTHING`,
-				sc.Name, sc.Description, sc.System, micros(sc.CreatedAt))
+				sc.Name, sc.Description, sc.System, database.Micros(sc.CreatedAt))
 			if err != nil {
 				return fmt.Errorf("scope %q: %w", sc.Name, err)
 			}
@@ -35,7 +35,7 @@ func (s *Store) EnsureScopes(ctx context.Context, scopes []clients.Scope) error 
 func (s *Store) CreateScope(ctx context.Context, sc clients.Scope) error {
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO scopes (name, description, system, created_at) VALUES (?, ?, ?, ?)`,
-		sc.Name, sc.Description, sc.System, micros(sc.CreatedAt))
+		sc.Name, sc.Description, sc.System, database.Micros(sc.CreatedAt))
 	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("clients: create scope %q: %w", sc.Name, clients.ErrAlreadyExists)
 	}
@@ -60,7 +60,7 @@ func (s *Store) ListScopes(ctx context.Context) ([]clients.Scope, error) {
 		if err := rows.Scan(&sc.Name, &sc.Description, &sc.System, &created); err != nil {
 			return nil, fmt.Errorf("clients: list scopes: %w", err)
 		}
-		sc.CreatedAt = fromMicros(created)
+		sc.CreatedAt = database.FromMicros(created)
 		out = append(out, sc)
 	}
 	if err := rows.Err(); err != nil {

@@ -14,7 +14,7 @@ import (
 func insertSecret(ctx context.Context, q querier, sec clients.Secret) error {
 	_, err := q.ExecContext(ctx, `
 		INSERT INTO client_secrets (client_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		sec.ClientID, notNilBytes(sec.Hash), micros(sec.CreatedAt), nullMicros(sec.ExpiresAt))
+		sec.ClientID, notNilBytes(sec.Hash), database.Micros(sec.CreatedAt), database.NullMicros(sec.ExpiresAt))
 	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("secret created at %s: %w", sec.CreatedAt.UTC().Format(time.RFC3339Nano), clients.ErrAlreadyExists)
 	}
@@ -43,7 +43,7 @@ func (s *Store) ListSecrets(ctx context.Context, clientID string) ([]clients.Sec
 		if err := rows.Scan(&sec.ClientID, &sec.Hash, &created, &expires); err != nil {
 			return nil, fmt.Errorf("clients: list secrets of %q: %w", clientID, err)
 		}
-		sec.CreatedAt, sec.ExpiresAt = fromMicros(created), fromNullMicros(expires)
+		sec.CreatedAt, sec.ExpiresAt = database.FromMicros(created), database.FromNullMicros(expires)
 		out = append(out, sec)
 	}
 	if err := rows.Err(); err != nil {
@@ -71,14 +71,14 @@ func (s *Store) RotateSecret(ctx context.Context, next clients.Secret, previousE
 		_, err = q.ExecContext(ctx, `
 			DELETE FROM client_secrets
 			WHERE client_id = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
-			next.ClientID, micros(next.CreatedAt))
+			next.ClientID, database.Micros(next.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("delete expired secrets: %w", err)
 		}
 		_, err = q.ExecContext(ctx, `
 			UPDATE client_secrets SET expires_at = ?
 			WHERE client_id = ? AND expires_at IS NULL`,
-			micros(previousExpiresAt), next.ClientID)
+			database.Micros(previousExpiresAt), next.ClientID)
 		if err != nil {
 			return fmt.Errorf("expire current secret: %w", err)
 		}

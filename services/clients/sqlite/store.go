@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
@@ -55,28 +54,6 @@ type querier interface {
 
 func (s *Store) tx(ctx context.Context, fn func(q querier) error) error {
 	return database.ImmediateTx(ctx, s.db, func(conn *sql.Conn) error { return fn(conn) })
-}
-
-// Times are stored as UTC microseconds since the epoch; Go's UnixMicro
-// truncates, as PostgreSQL's timestamptz does for the other backend.
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// Zero times (no expiry, never used) are NULL.
-func nullMicros(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
-func fromNullMicros(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMicros(n.Int64)
 }
 
 func jsonList(v []string) (string, error) {

@@ -6,7 +6,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
@@ -74,10 +73,10 @@ func list(ctx context.Context, q querier) ([]keys.Key, error) {
 		}
 		k.State = keys.State(state)
 		k.PublicJWK = []byte(pub)
-		k.CreatedAt = fromMicros(created)
-		k.ActivateAt = fromNullMicros(activate)
-		k.RetiredAt = fromNullMicros(retired)
-		k.RemoveAt = fromNullMicros(removeTime)
+		k.CreatedAt = database.FromMicros(created)
+		k.ActivateAt = database.FromNullMicros(activate)
+		k.RetiredAt = database.FromNullMicros(retired)
+		k.RemoveAt = database.FromNullMicros(removeTime)
 		out = append(out, k)
 	}
 	return out, rows.Err()
@@ -134,7 +133,7 @@ func insert(ctx context.Context, q querier, k keys.Key, version int64) error {
 			created_at, activate_at, retired_at, remove_at, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.KID, k.Alg, string(k.State), string(k.PublicJWK), nullBytes(k.PrivateKey),
-		micros(k.CreatedAt), nullMicros(k.ActivateAt), nullMicros(k.RetiredAt), nullMicros(k.RemoveAt), version)
+		database.Micros(k.CreatedAt), database.NullMicros(k.ActivateAt), database.NullMicros(k.RetiredAt), database.NullMicros(k.RemoveAt), version)
 	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("keys: insert %s (%s): %w", k.KID, k.State, keys.ErrAlreadyExists)
 	}
@@ -150,7 +149,7 @@ func update(ctx context.Context, q querier, k keys.Key, version int64) error {
 		SET state = ?, private_key = ?, activate_at = ?, retired_at = ?, remove_at = ?, version = ?
 		WHERE kid = ?`,
 		string(k.State), nullBytes(k.PrivateKey),
-		nullMicros(k.ActivateAt), nullMicros(k.RetiredAt), nullMicros(k.RemoveAt), version, k.KID)
+		database.NullMicros(k.ActivateAt), database.NullMicros(k.RetiredAt), database.NullMicros(k.RemoveAt), version, k.KID)
 	if database.IsUniqueViolation(err) {
 		return fmt.Errorf("keys: update %s (%s): %w", k.KID, k.State, keys.ErrAlreadyExists)
 	}
@@ -174,25 +173,4 @@ func nullBytes(b []byte) any {
 		return nil
 	}
 	return b
-}
-
-// Times are stored as UTC microseconds since the epoch; Go's UnixMicro
-// truncates, as PostgreSQL's timestamptz does for the other backend.
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func nullMicros(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
-func fromNullMicros(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMicros(n.Int64)
 }

@@ -87,12 +87,12 @@ func (s *Store) Revoke(ctx context.Context, e revocation.Entry) (revocation.Entr
 				UPDATE revocations
 				SET seq = ?, reason = ?, revoked_at = ?, expires_at = ?, published = 0
 				WHERE kind = ? AND id = ?`,
-				next.Seq, next.Reason, micros(next.RevokedAt), nullMicros(next.ExpiresAt), int32(next.Kind), next.ID)
+				next.Seq, next.Reason, database.Micros(next.RevokedAt), database.NullMicros(next.ExpiresAt), int32(next.Kind), next.ID)
 		} else {
 			_, err = conn.ExecContext(ctx, `
 				INSERT INTO revocations (seq, kind, id, reason, revoked_at, expires_at)
 				VALUES (?, ?, ?, ?, ?, ?)`,
-				next.Seq, int32(next.Kind), next.ID, next.Reason, micros(next.RevokedAt), nullMicros(next.ExpiresAt))
+				next.Seq, int32(next.Kind), next.ID, next.Reason, database.Micros(next.RevokedAt), database.NullMicros(next.ExpiresAt))
 		}
 		if err != nil {
 			return fmt.Errorf("write entry: %w", err)
@@ -213,7 +213,7 @@ func (s *Store) MarkPublished(ctx context.Context, seqs []int64) error {
 // DeleteExpired implements revocation.Store.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx,
-		`DELETE FROM revocations WHERE expires_at IS NOT NULL AND expires_at <= ?`, micros(now))
+		`DELETE FROM revocations WHERE expires_at IS NOT NULL AND expires_at <= ?`, database.Micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("revocation: delete expired: %w", err)
 	}
@@ -239,8 +239,8 @@ func scan(rows *sql.Rows) ([]revocation.Entry, error) {
 			return nil, err
 		}
 		e.Kind = revocationv1.Kind(kind)
-		e.RevokedAt = fromMicros(revoked)
-		e.ExpiresAt = fromNullMicros(expires)
+		e.RevokedAt = database.FromMicros(revoked)
+		e.ExpiresAt = database.FromNullMicros(expires)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -248,29 +248,7 @@ func scan(rows *sql.Rows) ([]revocation.Entry, error) {
 
 // normalize is e as it reads back.
 func normalize(e revocation.Entry) revocation.Entry {
-	e.RevokedAt = fromMicros(micros(e.RevokedAt))
-	e.ExpiresAt = fromNullMicros(nullMicros(e.ExpiresAt))
+	e.RevokedAt = database.FromMicros(database.Micros(e.RevokedAt))
+	e.ExpiresAt = database.FromNullMicros(database.NullMicros(e.ExpiresAt))
 	return e
-}
-
-// Times are stored as UTC microseconds since the epoch; Go's UnixMicro
-// truncates, as PostgreSQL's timestamptz does for the other backend.
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// A zero ExpiresAt (never) is NULL.
-func nullMicros(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
-func fromNullMicros(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMicros(n.Int64)
 }

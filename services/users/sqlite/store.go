@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
@@ -53,14 +52,14 @@ func scanUser(row scanner) (users.User, error) {
 	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Disabled, &created, &updated); err != nil {
 		return users.User{}, err
 	}
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	u.CreatedAt, u.UpdatedAt = database.FromMicros(created), database.FromMicros(updated)
 	return u, nil
 }
 
 // Create implements users.Store.
 func (s *Store) Create(ctx context.Context, u users.User) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+columns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.PasswordHash, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt))
+		u.ID, u.Email, u.PasswordHash, u.Disabled, database.Micros(u.CreatedAt), database.Micros(u.UpdatedAt))
 	if database.IsUniqueViolation(err) {
 		err = users.ErrAlreadyExists
 	}
@@ -114,7 +113,7 @@ func (s *Store) List(ctx context.Context, after *users.Cursor, limit int) ([]use
 		rows, err = s.db.QueryContext(ctx, `
 			SELECT `+columns+` FROM users
 			WHERE (created_at, user_id) > (?, ?)
-			ORDER BY created_at, user_id LIMIT ?`, micros(after.CreatedAt), after.ID, limit)
+			ORDER BY created_at, user_id LIMIT ?`, database.Micros(after.CreatedAt), after.ID, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("users: list users: %w", err)
@@ -159,7 +158,7 @@ func (s *Store) Update(ctx context.Context, id string, update func(*users.User) 
 		_, err = conn.ExecContext(ctx, `
 			UPDATE users SET email = ?, password_hash = ?, disabled = ?, updated_at = ?
 			WHERE user_id = ?`,
-			u.Email, u.PasswordHash, u.Disabled, micros(u.UpdatedAt), id)
+			u.Email, u.PasswordHash, u.Disabled, database.Micros(u.UpdatedAt), id)
 		if database.IsUniqueViolation(err) {
 			return users.ErrAlreadyExists
 		}
@@ -180,13 +179,6 @@ func (s *Store) Update(ctx context.Context, id string, update func(*users.User) 
 
 // normalize is u as it reads back.
 func normalize(u users.User) users.User {
-	u.CreatedAt, u.UpdatedAt = fromMicros(micros(u.CreatedAt)), fromMicros(micros(u.UpdatedAt))
+	u.CreatedAt, u.UpdatedAt = database.FromMicros(database.Micros(u.CreatedAt)), database.FromMicros(database.Micros(u.UpdatedAt))
 	return u
 }
-
-// Times are stored as UTC microseconds since the epoch; Go's UnixMicro
-// truncates, as PostgreSQL's timestamptz does for the other backend.
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -27,7 +27,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, keep time.Dura
 	if err == nil {
 		err = database.ImmediateTx(ctx, s.db, func(conn *sql.Conn) error {
 			for _, q := range deletions {
-				res, err := conn.ExecContext(ctx, q, micros(cutoff))
+				res, err := conn.ExecContext(ctx, q, database.Micros(cutoff))
 				if err != nil {
 					return err
 				}

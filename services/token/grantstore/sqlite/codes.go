@@ -38,7 +38,7 @@ func (s *Store) createCode(ctx context.Context, c grantstore.Code) error {
 	_, err = s.db.ExecContext(ctx, `INSERT INTO grant_codes (`+codeColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.RedirectURI, c.Challenge, c.UserID, scopes, resources,
-		c.FamilyID, micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), nullMicros(c.RedeemedAt))
+		c.FamilyID, database.Micros(c.AuthTime), database.Micros(c.CreatedAt), database.Micros(c.ExpiresAt), database.NullMicros(c.RedeemedAt))
 	return exists(err)
 }
 
@@ -60,8 +60,8 @@ func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (gra
 		case !c.ExpiresAt.After(now):
 			return grantstore.ErrExpired
 		}
-		c.RedeemedAt = fromMicros(micros(now))
-		_, err = conn.ExecContext(ctx, `UPDATE grant_codes SET redeemed_at = ? WHERE hash = ?`, micros(now), hash)
+		c.RedeemedAt = database.FromMicros(database.Micros(now))
+		_, err = conn.ExecContext(ctx, `UPDATE grant_codes SET redeemed_at = ? WHERE hash = ?`, database.Micros(now), hash)
 		return err
 	})
 	switch {
@@ -105,7 +105,7 @@ func (r *codeRow) code() (grantstore.Code, error) {
 	if c.Resources, err = codec.ParseList(r.resources); err != nil {
 		return grantstore.Code{}, err
 	}
-	c.AuthTime, c.CreatedAt, c.ExpiresAt = fromMicros(r.authTime), fromMicros(r.created), fromMicros(r.expires)
-	c.RedeemedAt = fromNullMicros(r.redeemed)
+	c.AuthTime, c.CreatedAt, c.ExpiresAt = database.FromMicros(r.authTime), database.FromMicros(r.created), database.FromMicros(r.expires)
+	c.RedeemedAt = database.FromNullMicros(r.redeemed)
 	return c, nil
 }

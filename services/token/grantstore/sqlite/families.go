@@ -35,7 +35,7 @@ func (s *Store) CreateFamily(ctx context.Context, f grantstore.Family, rt *grant
 			_, err := conn.ExecContext(ctx, `INSERT INTO grant_families (`+familyColumns+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				f.ID, f.ClientID, f.UserID, scopes, resources,
-				micros(f.AuthTime), micros(f.CreatedAt), micros(f.ExpiresAt), nullMicros(f.RevokedAt), f.RevokeReason)
+				database.Micros(f.AuthTime), database.Micros(f.CreatedAt), database.Micros(f.ExpiresAt), database.NullMicros(f.RevokedAt), f.RevokeReason)
 			if err != nil {
 				return exists(err)
 			}
@@ -74,7 +74,7 @@ func (s *Store) RevokeFamily(ctx context.Context, id, reason string, now time.Ti
 		SET revoked_at = COALESCE(revoked_at, ?),
 		    revoke_reason = CASE WHEN revoked_at IS NULL THEN ? ELSE revoke_reason END
 		WHERE id = ?
-		RETURNING `+familyColumns, micros(now), reason, id))
+		RETURNING `+familyColumns, database.Micros(now), reason, id))
 	if err != nil {
 		return grantstore.Family{}, fmt.Errorf("grantstore: revoke family %q: %w", id, one(err))
 	}
@@ -112,7 +112,7 @@ func (s *Store) RevokeClientFamilies(ctx context.Context, clientID, reason strin
 // revokeFamilies runs one of the bulk revocations: a single UPDATE, atomic
 // on its own.
 func (s *Store) revokeFamilies(ctx context.Context, query, owner, reason string, before, now time.Time) ([]grantstore.Family, error) {
-	rows, err := s.db.QueryContext(ctx, query, micros(now), reason, micros(before), owner)
+	rows, err := s.db.QueryContext(ctx, query, database.Micros(now), reason, database.Micros(before), owner)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (r *familyRow) family() (grantstore.Family, error) {
 	if f.Resources, err = codec.ParseList(r.resources); err != nil {
 		return grantstore.Family{}, err
 	}
-	f.AuthTime, f.CreatedAt, f.ExpiresAt = fromMicros(r.authTime), fromMicros(r.created), fromMicros(r.expires)
-	f.RevokedAt = fromNullMicros(r.revoked)
+	f.AuthTime, f.CreatedAt, f.ExpiresAt = database.FromMicros(r.authTime), database.FromMicros(r.created), database.FromMicros(r.expires)
+	f.RevokedAt = database.FromNullMicros(r.revoked)
 	return f, nil
 }

@@ -36,11 +36,11 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash []byte, next grantsto
 			if !f.RevokedAt.IsZero() {
 				return nil // an earlier revocation stands
 			}
-			f.RevokedAt, f.RevokeReason = fromMicros(micros(now)), grantstore.ReasonRefreshReuse
+			f.RevokedAt, f.RevokeReason = database.FromMicros(database.Micros(now)), grantstore.ReasonRefreshReuse
 			_, err := conn.ExecContext(ctx, `
 				UPDATE grant_families SET revoked_at = ?, revoke_reason = ?
 				WHERE id = ? AND revoked_at IS NULL`,
-				micros(now), grantstore.ReasonRefreshReuse, f.ID)
+				database.Micros(now), grantstore.ReasonRefreshReuse, f.ID)
 			return err
 		case refusal != nil:
 			return nil // nothing to write
@@ -48,9 +48,9 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash []byte, next grantsto
 		if err := codec.CheckRefresh(next, f.ID); err != nil {
 			return err
 		}
-		old.RotatedAt = fromMicros(micros(now))
+		old.RotatedAt = database.FromMicros(database.Micros(now))
 		if _, err := conn.ExecContext(ctx,
-			`UPDATE grant_refresh_tokens SET rotated_at = ? WHERE hash = ?`, micros(now), oldHash); err != nil {
+			`UPDATE grant_refresh_tokens SET rotated_at = ? WHERE hash = ?`, database.Micros(now), oldHash); err != nil {
 			return err
 		}
 		return insertRefresh(ctx, conn, next)
@@ -107,7 +107,7 @@ func insertRefresh(ctx context.Context, q querier, rt grantstore.Refresh) error 
 		return err
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO grant_refresh_tokens (`+refreshColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		rt.Hash, rt.FamilyID, scopes, micros(rt.CreatedAt), micros(rt.IdleExpiresAt), nullMicros(rt.RotatedAt))
+		rt.Hash, rt.FamilyID, scopes, database.Micros(rt.CreatedAt), database.Micros(rt.IdleExpiresAt), database.NullMicros(rt.RotatedAt))
 	return exists(err)
 }
 
@@ -129,7 +129,7 @@ func (r *refreshRow) refresh() (grantstore.Refresh, error) {
 	if rt.Scopes, err = codec.ParseList(r.scopes); err != nil {
 		return grantstore.Refresh{}, err
 	}
-	rt.CreatedAt, rt.IdleExpiresAt = fromMicros(r.created), fromMicros(r.idle)
-	rt.RotatedAt = fromNullMicros(r.rotated)
+	rt.CreatedAt, rt.IdleExpiresAt = database.FromMicros(r.created), database.FromMicros(r.idle)
+	rt.RotatedAt = database.FromNullMicros(r.rotated)
 	return rt, nil
 }

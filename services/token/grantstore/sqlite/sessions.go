@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore/internal/codec"
 )
@@ -17,7 +18,7 @@ func (s *Store) CreateSession(ctx context.Context, se grantstore.Session) error 
 	err := codec.CheckHash("session", se.Hash)
 	if err == nil {
 		_, err = s.db.ExecContext(ctx, `INSERT INTO grant_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			se.Hash, se.UserID, micros(se.AuthTime), micros(se.CreatedAt), micros(se.ExpiresAt), nullMicros(se.RevokedAt))
+			se.Hash, se.UserID, database.Micros(se.AuthTime), database.Micros(se.CreatedAt), database.Micros(se.ExpiresAt), database.NullMicros(se.RevokedAt))
 		err = exists(err)
 	}
 	if err != nil {
@@ -38,8 +39,8 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (grantstore.Session
 	if err != nil {
 		return grantstore.Session{}, fmt.Errorf("grantstore: get session: %w", one(err))
 	}
-	se.AuthTime, se.CreatedAt, se.ExpiresAt = fromMicros(authTime), fromMicros(created), fromMicros(expires)
-	se.RevokedAt = fromNullMicros(revoked)
+	se.AuthTime, se.CreatedAt, se.ExpiresAt = database.FromMicros(authTime), database.FromMicros(created), database.FromMicros(expires)
+	se.RevokedAt = database.FromNullMicros(revoked)
 	return se, nil
 }
 
@@ -48,7 +49,7 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (grantstore.Session
 // unknown.
 func (s *Store) RevokeSession(ctx context.Context, hash []byte, now time.Time) error {
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE grant_sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`, micros(now), hash)
+		`UPDATE grant_sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`, database.Micros(now), hash)
 	if err == nil {
 		err = affectedOne(res)
 	}
@@ -62,7 +63,7 @@ func (s *Store) RevokeSession(ctx context.Context, hash []byte, now time.Time) e
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, before, now time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `
 		UPDATE grant_sessions SET revoked_at = ?
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND created_at <= ?`, micros(now), userID, micros(now), micros(before))
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND created_at <= ?`, database.Micros(now), userID, database.Micros(now), database.Micros(before))
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/migrate"
@@ -62,26 +61,4 @@ func exists(err error) error {
 		return fmt.Errorf("%w: %w", grantstore.ErrExists, err)
 	}
 	return err
-}
-
-// Times are stored as UTC microseconds since the epoch; Go's UnixMicro
-// truncates, as PostgreSQL's timestamptz does for the other backend.
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// Zero optional times (not redeemed, not revoked, not rotated) are NULL.
-func nullMicros(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
-func fromNullMicros(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMicros(n.Int64)
 }
