@@ -17,6 +17,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/pagetoken"
 	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -204,29 +205,14 @@ func (r *Registry) ListClients(ctx context.Context, req *clientsv1.ListClientsRe
 	return resp, nil
 }
 
-func encodeCursor(c ClientCursor) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d|%s", c.CreatedAt.UnixMicro(), c.ID))
-}
+func encodeCursor(c ClientCursor) string { return pagetoken.Encode(c.CreatedAt, c.ID) }
 
 func decodeCursor(tok string) (*ClientCursor, error) {
-	if tok == "" {
-		return nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
+	created, id, ok, err := pagetoken.Decode(tok)
+	if !ok || err != nil {
 		return nil, err
 	}
-	var micros int64
-	var id string
-	ts, rest, ok := strings.Cut(string(b), "|")
-	if !ok {
-		return nil, errors.New("bad cursor")
-	}
-	if _, err := fmt.Sscanf(ts, "%d", &micros); err != nil {
-		return nil, err
-	}
-	id = rest
-	return &ClientCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}, nil
+	return &ClientCursor{CreatedAt: created, ID: id}, nil
 }
 
 // updatable lists the field-mask paths UpdateClient accepts.

@@ -5,17 +5,16 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base32"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/pagetoken"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -356,27 +355,14 @@ func userToProto(u User) *usersv1.User {
 	}
 }
 
-func encodeCursor(c Cursor) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d|%s", c.CreatedAt.UnixMicro(), c.ID))
-}
+func encodeCursor(c Cursor) string { return pagetoken.Encode(c.CreatedAt, c.ID) }
 
 func decodeCursor(tok string) (*Cursor, error) {
-	if tok == "" {
-		return nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
+	created, id, ok, err := pagetoken.Decode(tok)
+	if !ok || err != nil {
 		return nil, err
 	}
-	ts, id, ok := strings.Cut(string(b), "|")
-	if !ok || id == "" {
-		return nil, errors.New("bad cursor")
-	}
-	micros, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return nil, err
-	}
-	return &Cursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}, nil
+	return &Cursor{CreatedAt: created, ID: id}, nil
 }
 
 // toStatus maps an error to a gRPC status once, at the API boundary.
