@@ -51,6 +51,8 @@ type client struct {
 	origins []string
 	// refreshCookie: refresh tokens go in a cookie, not the body.
 	refreshCookie bool
+	// tls is the certificate binding of an mTLS client.
+	tls tlsAuth
 }
 
 func clientFromProto(p *clientsv1.Client) *client {
@@ -72,6 +74,7 @@ func clientFromProto(p *clientsv1.Client) *client {
 		requireConsent: p.GetRequireConsent(),
 		origins:        originsOf(p.GetRedirectUris()),
 		refreshCookie:  p.GetRefreshTokenDelivery() == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE,
+		tls:            tlsAuthFromProto(p.GetTlsClientAuth()),
 	}
 }
 

@@ -140,13 +140,32 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *fo
 		s.record(ctx, audit.ReasonRateLimited, creds.clientID, endpoint, ip)
 		return nil, errRateLimited(descriptionTooManyFailures, wait)
 	}
+	if creds.clientID == "" && len(peerCerts(r)) > 0 {
+		// RFC 8705 §2: an mTLS client names itself with client_id.
+		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonMalformedCredential,
+			errInvalidRequest("client_id is required with a client certificate (RFC 8705 section 2)"))
+	}
 	if failure != nil {
 		return nil, s.authFailed(ctx, creds, endpoint, ip, failure.reason, failure.err)
+	}
+	if creds.method != authNone && len(peerCerts(r)) > 0 && endpoint == tokenPath {
+		// RFC 6749 §2.3 / checklist item 56: a certificate and a secret
+		// are two authentication methods.
+		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonMultipleCredentials,
+			errInvalidRequest("use exactly one client authentication method: a client certificate or a secret, not both"))
 	}
 	var cl *client
 	var err error
 	if creds.method == authNone {
+		// client_id alone: a public client, or an mTLS client whose
+		// certificate is the credential (RFC 8705 §2: client_id is sent).
 		cl, err = s.publicClient(ctx, creds.clientID)
+		if err == nil && (cl.authMethod == authTLSClient || cl.authMethod == authSelfSignedTLSClient) {
+			if reason := s.checkClientCert(r, cl); reason != "" {
+				return nil, s.authFailed(ctx, creds, endpoint, ip, reason, errInvalidClient(nil))
+			}
+			creds.method = cl.authMethod
+		}
 	} else {
 		cl, err = s.verifySecret(ctx, creds)
 	}

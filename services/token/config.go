@@ -86,6 +86,14 @@ type Config struct {
 	RefreshIdle     time.Duration
 	// SessionLifetime is how long a sign-in lasts (default 12 h).
 	SessionLifetime time.Duration
+
+	// ClientCerts checks the certificates of mTLS clients (RFC 8705); nil
+	// refuses tls_client_auth and self_signed_tls_client_auth.
+	ClientCerts CertVerifier
+	// MTLSBase is the scheme://host:port of the mTLS listener when it
+	// differs from the issuer's: the metadata lists its endpoints as
+	// mtls_endpoint_aliases (RFC 8705 §5).
+	MTLSBase string
 }
 
 // Defaults of the user grants.

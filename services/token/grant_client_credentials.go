@@ -60,7 +60,7 @@ func (g *clientCredentialsGrant) issue(ctx context.Context, cl *client, requeste
 	if life <= 0 {
 		life = fallbackLifetime
 	}
-	m, err := g.minter.mint(ctx, accessToken{subject: cl.id, clientID: cl.id, audience: aud, scope: scope, lifetime: life})
+	m, err := g.minter.mint(ctx, accessToken{subject: cl.id, clientID: cl.id, audience: aud, scope: scope, lifetime: life, certThumbprint: boundCert(ctx)})
 	if err != nil {
 		return nil, err
 	}

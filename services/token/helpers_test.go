@@ -233,9 +233,19 @@ type env struct {
 type envOption func(*envConfig)
 
 type envConfig struct {
-	issuerPath string
-	flow       bool
-	postgres   bool
+	issuerPath  string
+	flow        bool
+	postgres    bool
+	clientCerts token.CertVerifier
+}
+
+// mtlsBase is the mTLS alias base the env's metadata lists with
+// withClientCerts.
+const mtlsBase = "https://mtls.gatehouse.test:8443"
+
+// withClientCerts accepts mTLS clients whose certificates v verifies.
+func withClientCerts(v token.CertVerifier) envOption {
+	return func(c *envConfig) { c.clientCerts = v }
 }
 
 // withPostgresGrants keeps the grants in PostgreSQL instead of SQLite
@@ -370,6 +380,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Revoker:         e.revoker,
 		Grants:          e.grants,
 		Users:           e.usersOrNil(),
+		ClientCerts:     ec.clientCerts,
+		MTLSBase:        mtlsBaseIf(ec.clientCerts != nil),
 	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock, revoked: e.revoker})
 	if err != nil {
 		t.Fatal(err)
@@ -378,6 +390,13 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+func mtlsBaseIf(on bool) string {
+	if on {
+		return mtlsBase
+	}
+	return ""
 }
 
 // usersOrNil keeps a nil *fakeUsers from becoming a non-nil interface.

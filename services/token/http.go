@@ -81,6 +81,13 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.record(ctx, ReasonGrantNotAllowed, cl.id, tokenPath, s.cfg.RemoteIP(r))
 		return nil, cl, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for this grant type")
 	}
+	if cl.tls.bound {
+		// Certificate-bound tokens (RFC 8705 §3): the client authenticated
+		// with this certificate, so the token carries its thumbprint.
+		if certs := peerCerts(r); len(certs) > 0 {
+			ctx = withBoundCert(ctx, certThumbprint(certs[0]))
+		}
+	}
 	if gt == grantRefreshToken && cl.refreshCookie {
 		rt, err := s.refreshFromCookie(r, cl, f)
 		if err != nil {

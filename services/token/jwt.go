@@ -36,6 +36,9 @@ type accessToken struct {
 	// from, as the private claim fid: revoking the family refuses the
 	// token. Empty for client credentials.
 	familyID string
+	// certThumbprint binds the token to a client certificate (RFC 8705
+	// §3.1, cnf x5t#S256); empty for a bearer token.
+	certThumbprint string
 }
 
 // FamilyClaim is the private claim naming the grant an access token was
@@ -135,6 +138,11 @@ func (m *jwtMinter) mint(ctx context.Context, t accessToken) (minted, error) {
 	if t.familyID != "" {
 		claims = append(claims, `,"`+FamilyClaim+`":`...)
 		claims = appendJSONString(claims, t.familyID)
+	}
+	if t.certThumbprint != "" {
+		claims = append(claims, `,"cnf":{"x5t#S256":`...)
+		claims = appendJSONString(claims, t.certThumbprint)
+		claims = append(claims, '}')
 	}
 	claims = append(claims, '}')
 

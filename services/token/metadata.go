@@ -37,6 +37,9 @@ type metadataDoc struct {
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
 	// RFC 9207: iss in every authorization response.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// RFC 8705 §3.3 and §5.
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 }
 
 // authMethods are the client authentication methods the token and
@@ -60,6 +63,21 @@ func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
 		doc.RevocationEndpoint = ep.Revocation
 		doc.RevocationEndpointAuthMethodsSupported = authMethods
 	}
+	methods := slices.Clone(authMethods)
+	if cfg.ClientCerts != nil {
+		methods = append(methods, authTLSClient, authSelfSignedTLSClient)
+		doc.TLSClientCertificateBoundAccessTokens = true
+		if cfg.MTLSBase != "" {
+			p := issuerPath(cfg.Issuer)
+			doc.MTLSEndpointAliases = map[string]string{
+				"token_endpoint":         cfg.MTLSBase + p + tokenPath,
+				"introspection_endpoint": cfg.MTLSBase + p + introspectPath,
+			}
+			if ep.Revocation != "" {
+				doc.MTLSEndpointAliases["revocation_endpoint"] = cfg.MTLSBase + p + revokePath
+			}
+		}
+	}
 	if ep.Authorization != "" {
 		// The authorization-code flow: code only, never a token in the
 		// front channel (RFC 9700 §2.1.2); public clients authenticate
@@ -67,12 +85,12 @@ func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
 		doc.AuthorizationEndpoint = ep.Authorization
 		doc.ResponseTypesSupported = []string{"code"}
 		doc.GrantTypesSupported = []string{grantAuthorizationCode, grantClientCredentials, grantRefreshToken}
-		withNone := append(slices.Clone(authMethods), authNone)
-		doc.TokenEndpointAuthMethodsSupported = withNone
-		if doc.RevocationEndpoint != "" {
-			doc.RevocationEndpointAuthMethodsSupported = withNone
-		}
+		methods = append(methods, authNone)
 		doc.AuthorizationResponseIssParameterSupported = true
+	}
+	doc.TokenEndpointAuthMethodsSupported = methods
+	if doc.RevocationEndpoint != "" {
+		doc.RevocationEndpointAuthMethodsSupported = methods
 	}
 	// No HTML escaping: the issuer must come out byte for byte (RFC 8414
 	// §3.3).

@@ -1,0 +1,121 @@
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+)
+
+// RFC 8705 client authentication methods.
+const (
+	authTLSClient           = "tls_client_auth"
+	authSelfSignedTLSClient = "self_signed_tls_client_auth"
+)
+
+// CertVerifier checks the certificates a client presented on the mTLS
+// listener (the listener already refused untrusted ones in the handshake;
+// this is the same decision, made again where it is used). It reports
+// whether the leaf chains to a trusted CA; a self-signed leaf returns
+// false and no error.
+type CertVerifier interface {
+	Verify(certs []*x509.Certificate) (caVerified bool, err error)
+}
+
+// tlsAuth is a client's registered certificate binding (RFC 8705 §2).
+type tlsAuth struct {
+	subjectDN, sanDNS, sanURI, sanIP, sanEmail string
+	thumbprints                                []string
+	bound                                      bool
+}
+
+func tlsAuthFromProto(p *clientsv1.TLSClientAuth) tlsAuth {
+	return tlsAuth{
+		subjectDN: p.GetSubjectDn(), sanDNS: p.GetSanDns(), sanURI: p.GetSanUri(), sanIP: p.GetSanIp(),
+		sanEmail: p.GetSanEmail(), thumbprints: slices.Clone(p.GetCertificateThumbprints()), bound: p.GetBoundAccessTokens(),
+	}
+}
+
+// certThumbprint is x5t#S256 of a certificate (RFC 8705 §3.1).
+func certThumbprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// peerCerts returns the certificates the client presented on this
+// connection, if any.
+func peerCerts(r *http.Request) []*x509.Certificate {
+	if r.TLS == nil {
+		return nil
+	}
+	return r.TLS.PeerCertificates
+}
+
+// checkClientCert authenticates an mTLS client (RFC 8705 §2): for
+// tls_client_auth the certificate must chain to a trusted CA and carry the
+// one registered subject DN or SAN; for self_signed_tls_client_auth it
+// must be one of the registered certificates. It returns the reason of a
+// refusal, or "".
+func (s *Service) checkClientCert(r *http.Request, cl *client) audit.Reason {
+	certs := peerCerts(r)
+	if len(certs) == 0 || s.cfg.ClientCerts == nil {
+		return audit.ReasonMissingCredential
+	}
+	caVerified, err := s.cfg.ClientCerts.Verify(certs)
+	if err != nil {
+		return ReasonCertificateRefused
+	}
+	leaf := certs[0]
+	switch cl.authMethod {
+	case authTLSClient:
+		if caVerified && cl.tls.matches(leaf) {
+			return ""
+		}
+	case authSelfSignedTLSClient:
+		if slices.Contains(cl.tls.thumbprints, certThumbprint(leaf)) {
+			return ""
+		}
+	}
+	return ReasonCertificateRefused
+}
+
+// matches compares the registered subject DN or SAN with a certificate.
+func (t tlsAuth) matches(c *x509.Certificate) bool {
+	switch {
+	case t.subjectDN != "":
+		return c.Subject.String() == t.subjectDN
+	case t.sanDNS != "":
+		return slices.Contains(c.DNSNames, t.sanDNS)
+	case t.sanURI != "":
+		return slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == t.sanURI })
+	case t.sanIP != "":
+		want := net.ParseIP(t.sanIP)
+		return want != nil && slices.ContainsFunc(c.IPAddresses, want.Equal)
+	case t.sanEmail != "":
+		return slices.Contains(c.EmailAddresses, t.sanEmail)
+	}
+	return false
+}
+
+// ReasonCertificateRefused: an mTLS client's certificate is missing,
+// untrusted, or not the one registered.
+const ReasonCertificateRefused audit.Reason = "client_certificate_refused"
+
+type certKey struct{}
+
+// withBoundCert carries the thumbprint a token must be bound to.
+func withBoundCert(ctx context.Context, thumbprint string) context.Context {
+	return context.WithValue(ctx, certKey{}, thumbprint)
+}
+
+func boundCert(ctx context.Context) string {
+	tp, _ := ctx.Value(certKey{}).(string)
+	return tp
+}
