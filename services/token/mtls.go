@@ -104,7 +104,7 @@ func (t tlsAuth) matches(c *x509.Certificate) bool {
 	return false
 }
 
-// ReasonCertificateRefused: an mTLS client's certificate is missing,
+// ReasonCertificateRefused is an mTLS client whose certificate is missing,
 // untrusted, or not the one registered.
 const ReasonCertificateRefused audit.Reason = "client_certificate_refused"
 
