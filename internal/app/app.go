@@ -39,6 +39,7 @@ type App struct {
 
 	grpcLis net.Listener
 	httpLis net.Listener
+	mtls    *mtlsListener
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
 	health  *health.Server
@@ -65,7 +66,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	default:
 		return nil, fmt.Errorf("service %q cannot run on its own yet: run `gatehouse serve` (all services) or `gatehouse serve clients`", cfg.Service)
 	}
-	a := &App{cfg: cfg, log: log, errc: make(chan error, 2)}
+	a := &App{cfg: cfg, log: log, errc: make(chan error, 3)}
 	var stop func()
 	defer func() {
 		if err != nil {
@@ -108,6 +109,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		a.issuer = "http://" + a.HTTPAddr()
 	}
 
+	if cfg.MTLSAddr != "" {
+		if a.mtls, err = listenMTLS(ctx, cfg, log, a.revs.follower); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = a.mtls.lis.Close() })
+	}
+
 	// Everything but `serve clients` runs the key and token services, and
 	// validates JWTs against the keys in this process.
 	var jwks authn.JWKSSource
@@ -125,7 +133,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
 		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
-		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs, a.store.grants, userLogins{a.users}); err != nil {
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
@@ -181,6 +189,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	a.httpSrv = newHTTPServer(a.routes(metrics))
 
 	go func() { a.errc <- a.grpcSrv.Serve(a.grpcLis) }()
+	if a.mtls != nil {
+		a.mtls.serve(a.grpcSrv, a.httpSrv.Handler, a.errc)
+	}
 	go func() {
 		if err := a.httpSrv.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- err
@@ -191,7 +202,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		a.health.SetServingStatus(svc.name, healthpb.HealthCheckResponse_SERVING)
 	}
 	log.Info("gatehouse serving",
-		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "issuer", a.issuer,
+		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "mtls_addr", a.MTLSAddr(), "issuer", a.issuer,
 		"store", a.store.kind, "nats", a.natsDescription(), "service", serviceName(cfg.Service))
 	return a, nil
 }
@@ -280,6 +291,14 @@ func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
 // HTTPAddr is the bound HTTP address.
 func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 
+// MTLSAddr is the bound mTLS address, or "" when it is off.
+func (a *App) MTLSAddr() string {
+	if a.mtls == nil {
+		return ""
+	}
+	return a.mtls.lis.Addr().String()
+}
+
 // Wait serves until ctx is done or a server fails, then shuts down.
 func (a *App) Wait(ctx context.Context) error {
 	var err error
@@ -302,6 +321,11 @@ func (a *App) Shutdown() {
 		defer cancel()
 		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			a.log.Warn("http shutdown incomplete", "error", err)
+		}
+		if a.mtls != nil {
+			if err := a.mtls.shutdown(ctx); err != nil {
+				a.log.Warn("mtls shutdown incomplete", "error", err)
+			}
 		}
 		done := make(chan struct{})
 		go func() { a.grpcSrv.GracefulStop(); close(done) }()

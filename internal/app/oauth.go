@@ -104,7 +104,7 @@ func (u userLogins) Authenticate(ctx context.Context, email, password string) (t
 }
 
 func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, nc *nats.Conn,
-	m *keys.Manager, a *auth, registry token.Clients, revs *revocations, grants grantstore.Store, logins token.Users) (*token.Service, func(), error) {
+	m *keys.Manager, a *auth, registry token.Clients, revs *revocations, grants grantstore.Store, logins token.Users, mt *mtlsListener) (*token.Service, func(), error) {
 	verify := authn.NewJWTAuthenticator(jwksOf(m),
 		authn.WithIssuer(issuer),
 		authn.WithAnyAudience(),
@@ -117,6 +117,11 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 	stopVerify, err := verify.FollowKeyRotations(ctx, nc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("follow key rotations: %w", err)
+	}
+	var certs token.CertVerifier
+	var mtlsBase string
+	if mt != nil {
+		certs, mtlsBase = mt.trust, mt.base()
 	}
 	svc, err := token.New(token.Config{
 		Issuer:          issuer,
@@ -131,6 +136,8 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		RefreshLifetime: cfg.RefreshTokenLifetime,
 		RefreshIdle:     cfg.RefreshTokenIdle,
 		SessionLifetime: cfg.SessionLifetime,
+		ClientCerts:     certs,
+		MTLSBase:        mtlsBase,
 	}, registry, signer{m}, introspector{verify})
 	if err != nil {
 		stopVerify()

@@ -23,7 +23,7 @@ import (
 // facade (gateway, in-memory gRPC hop, interceptors, handler) with one
 // token, in process: what the validated-token cache makes of a request.
 func BenchmarkRESTRepeatedToken(b *testing.B) {
-	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0",
 		"--example-inventory", "--rate-limit-tiers", "standard=1000000:1000000"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		b.Fatal(err)

@@ -67,6 +67,16 @@ type Config struct {
 	RefreshTokenLifetime time.Duration
 	RefreshTokenIdle     time.Duration
 	SessionLifetime      time.Duration
+
+	// MTLSAddr is the TLS listener for partners with client certificates
+	// (gRPC and HTTPS on one port); empty turns it off.
+	MTLSAddr string
+	// TLSCertFile and TLSKeyFile are its server certificate; empty: a
+	// certificate generated at start (and logged as such).
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile is a PEM bundle of CAs whose client certificates are
+	// trusted, in addition to the platform CA.
+	ClientCAFile string
 }
 
 // Tier is one rate-limit tier: a sustained rate per client and a burst.
@@ -221,6 +231,25 @@ var options = []option{
 		}
 		c.SessionLifetime = d
 		return err
+	}},
+	{"mtls-addr", "127.0.0.1:8443", "TLS listen address for partners with client certificates (RFC 8705): gRPC and HTTPS on one port; empty turns it off; port 0 picks a free port", func(c *Config, v string) error {
+		c.MTLSAddr = v
+		if v == "" {
+			return nil
+		}
+		return checkAddr(v)
+	}},
+	{"tls-cert", "", "PEM server certificate (chain) of the mTLS listener; empty: one is generated at start", func(c *Config, v string) error {
+		c.TLSCertFile = v
+		return nil
+	}},
+	{"tls-key", "", "PEM private key of --tls-cert", func(c *Config, v string) error {
+		c.TLSKeyFile = v
+		return nil
+	}},
+	{"tls-client-ca", "", "PEM bundle of CAs whose client certificates the mTLS listener trusts, besides the platform CA", func(c *Config, v string) error {
+		c.ClientCAFile = v
+		return nil
 	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)

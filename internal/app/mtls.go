@@ -1,0 +1,142 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/mtls"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+)
+
+// mtlsListener is the partners' TLS listener: gRPC and HTTPS on one port,
+// with client certificates (RFC 8705).
+type mtlsListener struct {
+	lis   net.Listener
+	trust *mtls.Trust
+	cert  tls.Certificate
+	srv   *http.Server
+}
+
+// listenMTLS binds the listener and prepares its trust; serving starts
+// once the handlers exist (serve).
+func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revoked authn.RevocationChecker) (*mtlsListener, error) {
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", cfg.MTLSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on mtls-addr %s: %w", cfg.MTLSAddr, err)
+	}
+	m := &mtlsListener{lis: lis}
+	fail := func(err error) (*mtlsListener, error) {
+		_ = lis.Close()
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if cfg.ClientCAFile != "" {
+		pem, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return fail(fmt.Errorf("tls-client-ca: %w", err))
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fail(fmt.Errorf("tls-client-ca %s: no PEM certificate in it", cfg.ClientCAFile))
+		}
+	}
+	// A certificate whose serial is in the revocation list fails the
+	// handshake; so does any certificate while the list cannot answer.
+	m.trust = mtls.NewTrust(pool, func(serial string) bool {
+		r, err := revoked.CheckPrincipal(context.Background(), &authn.Principal{CertSerial: serial})
+		return r || err != nil
+	})
+	switch {
+	case cfg.TLSCertFile != "" && cfg.TLSKeyFile != "":
+		if m.cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return fail(fmt.Errorf("tls-cert/tls-key: %w", err))
+		}
+	case cfg.TLSCertFile != "" || cfg.TLSKeyFile != "":
+		return fail(errors.New("tls-cert and tls-key go together"))
+	default:
+		if m.cert, err = localServerCert(lis.Addr()); err != nil {
+			return fail(err)
+		}
+		log.Warn("the mTLS listener uses a certificate generated at start; production should supply --tls-cert and --tls-key",
+			"mtls_addr", lis.Addr().String())
+	}
+	return m, nil
+}
+
+// localServerCert is a self-signed server certificate for the bound
+// address, localhost and the loopback addresses, valid 90 days, for the
+// embedded default.
+func localServerCert(addr net.Addr) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "gatehouse local"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate the mTLS server certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// base is the listener's https://host:port, for the metadata's aliases.
+func (m *mtlsListener) base() string { return "https://" + m.lis.Addr().String() }
+
+// serve starts serving: gRPC requests (HTTP/2 with an application/grpc
+// content type) go to the gRPC server with its interceptors, the rest to
+// the HTTP routes; both see the client certificate.
+func (m *mtlsListener) serve(grpcSrv interface {
+	ServeHTTP(http.ResponseWriter, *http.Request)
+}, routes http.Handler, errc chan<- error) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			grpcSrv.ServeHTTP(w, r)
+			return
+		}
+		routes.ServeHTTP(w, r)
+	})
+	m.srv = newHTTPServer(h)
+	m.srv.TLSConfig = mtls.ServerConfig(m.cert, m.trust)
+	go func() {
+		if err := m.srv.ServeTLS(m.lis, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+}
+
+func (m *mtlsListener) shutdown(ctx context.Context) error {
+	if m.srv == nil {
+		return m.lis.Close()
+	}
+	return m.srv.Shutdown(ctx)
+}
