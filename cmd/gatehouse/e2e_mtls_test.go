@@ -24,8 +24,10 @@ import (
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // partnerPKI is a test CA with partner certificates, written where the
@@ -136,6 +138,43 @@ func TestEndToEndMTLS(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+access)
 	if _, err := inventoryv1.NewInventoryServiceClient(conn).ListItems(ctx, &inventoryv1.ListItemsRequest{}); err != nil {
 		t.Fatalf("gRPC over mTLS with the bound token: %v", err)
+	}
+
+	// The same token without the certificate it is bound to: over the
+	// plain listeners, over TLS without a certificate, and with another
+	// partner's certificate, by REST and gRPC alike.
+	a := newAPI(t, s)
+	if rc, gc := a.call(t, "Bearer "+access); rc != 401 || gc != codes.Unauthenticated {
+		t.Fatalf("bound token over the plain listeners: REST %d, gRPC %v", rc, gc)
+	}
+	other := pki.issue(t, "someone-else")
+	for name, tlsCfg := range map[string]*tls.Config{
+		"no certificate":         {InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},                                         //nolint:gosec // as above
+		"another partner's cert": {Certificates: []tls.Certificate{other}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // as above
+	} {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", base+"/v1/inventory/items", nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+			t.Errorf("%s over HTTPS: %d %q", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+		gconn, err := grpc.NewClient(s.mtlsAddr(t), grpc.WithTransportCredentials(grpccreds.NewTLS(tlsCfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = inventoryv1.NewInventoryServiceClient(gconn).ListItems(ctx, &inventoryv1.ListItemsRequest{})
+		gconn.Close()
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s over gRPC: %v", name, err)
+		}
+	}
+	if !strings.Contains(s.logs.String(), `"reason":"certificate_binding_mismatch"`) {
+		t.Error("binding refusals not audited as certificate_binding_mismatch")
 	}
 
 	// Without a trusted certificate there is no token.

@@ -54,6 +54,9 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(authn.GatewayErrorHandler(v.Realm())),
 		runtime.WithIncomingHeaderMatcher(authn.GatewayIncomingHeaderMatcher),
+		// The client certificate of an mTLS request, for certificate-bound
+		// tokens; the validator trusts it only from the gateway.
+		runtime.WithMetadata(authn.GatewayClientCertAnnotator),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			// snake_case as in the proto, like the CLI's -o json.
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},

@@ -83,6 +83,10 @@ const (
 	// NATS nor the revocation service answered for longer than the
 	// staleness bound. The request fails closed with Unavailable.
 	ReasonRevocationListStale Reason = "revocation_list_stale"
+	// The token is bound to a client certificate (cnf x5t#S256, RFC 8705
+	// §3) and the request was made without it: no certificate, another
+	// one, or a plain channel.
+	ReasonCertificateBindingMismatch Reason = "certificate_binding_mismatch"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -97,6 +101,7 @@ func Reasons() []Reason {
 		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
 		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
 		ReasonRevokedToken, ReasonTooManyFailures, ReasonRevocationListStale,
+		ReasonCertificateBindingMismatch,
 	}
 }
 

@@ -11,10 +11,15 @@
 //  3. extract exactly one credential from the `authorization` or
 //     `x-api-key` metadata (or the Authorization / X-API-Key headers);
 //  4. authenticate it with the Authenticator registered for its kind;
-//  5. check that the rule accepts the credential's kind;
-//  6. take a token from the client's rate-limit bucket;
-//  7. check that every scope the rule names was granted;
-//  8. put the Principal in the context (see FromContext).
+//  5. refuse a certificate-bound token (cnf x5t#S256, RFC 8705 §3) unless
+//     the request's client certificate has that thumbprint, and give the
+//     principal the certificate's serial (on a copy: principals are
+//     shared);
+//  6. ask the RevocationChecker, when there is one;
+//  7. check that the rule accepts the credential's kind;
+//  8. take a token from the client's rate-limit bucket;
+//  9. check that every scope the rule names was granted;
+//  10. put the Principal in the context (see FromContext).
 //
 // Every refusal is recorded once through an audit.Recorder and returned as
 // a gRPC status with a google.rpc.ErrorInfo detail whose Reason is the

@@ -38,6 +38,9 @@ const maxFormPeek = 64 << 10
 //
 // The route in audit records is r.Pattern when the handler is mounted on
 // an http.ServeMux pattern, else the method and path.
+//
+// A certificate-bound token (RFC 8705) is checked against the client
+// certificate of r's own TLS connection (r.TLS); no header can state one.
 func (v *Validator) HTTPMiddleware(rule *authv1.AuthRule, next http.Handler) http.Handler {
 	ru, err := compileRule(rule)
 	if err != nil {
@@ -45,7 +48,7 @@ func (v *Validator) HTTPMiddleware(rule *authv1.AuthRule, next http.Handler) htt
 		ru = nil
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req := request{method: httpRoute(r), rule: ru, remote: v.httpRemote(r)}
+		req := request{method: httpRoute(r), rule: ru, remote: v.httpRemote(r), http: true, tlsState: r.TLS}
 		if ru != nil && !ru.public {
 			req.authz = r.Header.Values("Authorization")
 			req.apiKeys = r.Header.Values(HeaderAPIKey)

@@ -376,8 +376,10 @@ func (a *JWTAuthenticator) Kind() authv1.CredentialKind {
 
 // Authenticate validates a JWT access token and returns its principal:
 // Subject sub, ClientID client_id, Scopes from scope, TokenID jti,
-// ExpiresAt exp, Kind JWT, Trust TrustBearer. The principal may be shared
-// with other requests carrying the same token: it is read-only.
+// ExpiresAt exp, CertThumbprint cnf x5t#S256, Kind JWT, Trust TrustBearer.
+// The principal may be shared with other requests carrying the same token:
+// it is read-only. The certificate binding is not checked here but by the
+// Validator, which knows the request's client certificate.
 func (a *JWTAuthenticator) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	e, err := a.check(ctx, token)
 	if err != nil {
@@ -761,8 +763,9 @@ func (a *JWTAuthenticator) verify(ctx context.Context, token string, now time.Ti
 		ExpiresAt: c.ExpiresAt,
 		IssuedAt:  c.IssuedAt,
 		// kid is checked against the key set, so it names our key.
-		SigningKeyID: c.KeyID,
-		FamilyID:     c.FamilyID,
+		SigningKeyID:   c.KeyID,
+		FamilyID:       c.FamilyID,
+		CertThumbprint: c.CnfX5tS256,
 	}
 	return &tokenEntry{p: p, c: c, exp: c.ExpiresAt}, nil
 }
@@ -976,6 +979,8 @@ func parseAudience(value []byte) ([]string, bool) {
 }
 
 // parseCnf reads cnf (RFC 7800) for its x5t#S256 member (RFC 8705 §3.1).
+// An empty x5t#S256 is malformed: read as absent, it would turn a bound
+// token into a bearer one.
 func parseCnf(value []byte) (string, bool) {
 	if len(value) == 0 || value[0] != '{' {
 		return "", false
@@ -987,6 +992,7 @@ func parseCnf(value []byte) (string, bool) {
 	err := forEachMember(value, func(name, v []byte) error {
 		if string(name) == "x5t#S256" {
 			thumb, ok = jsonString(v)
+			ok = ok && thumb != ""
 		}
 		return nil
 	})

@@ -395,6 +395,8 @@ func TestJWTClaims(t *testing.T) {
 		{name: "14 scope a list", token: claims("scope", []string{"things:read"}), reason: audit.ReasonInvalidToken},
 		{name: "14 scope missing accepted", token: claims("scope", nil)},
 		{name: "14 cnf not an object", token: claims("cnf", "x"), reason: audit.ReasonInvalidToken},
+		{name: "14 cnf x5t#S256 empty", token: claims("cnf", map[string]any{"x5t#S256": ""}), reason: audit.ReasonInvalidToken},
+		{name: "14 cnf x5t#S256 a number", token: claims("cnf", map[string]any{"x5t#S256": 1}), reason: audit.ReasonInvalidToken},
 	})
 }
 

@@ -23,7 +23,8 @@ const (
 	// bearer credential, but it expires within minutes.
 	TrustBearer
 	// TrustMTLS is a credential bound to a client certificate whose private
-	// key the caller proved it holds (RFC 8705).
+	// key the caller proved it holds (RFC 8705). The Validator raises a
+	// certificate-bound JWT to it when the request's certificate matches.
 	TrustMTLS
 )
 
@@ -44,9 +45,9 @@ func (t TrustLevel) String() string {
 
 // Principal is the authenticated caller of a request.
 //
-// A Principal may be shared between requests (the API-key cache hands out
-// the same one for every request with the same key): treat it, and its
-// Scopes slice, as read-only.
+// A Principal may be shared between requests (the API-key and JWT caches
+// hand out the same one for every request with the same credential): treat
+// it, and its Scopes slice, as read-only.
 type Principal struct {
 	// Subject is who the request acts for. For client credentials and API
 	// keys it is the client itself, so Subject == ClientID.
@@ -78,9 +79,17 @@ type Principal struct {
 	// FamilyID is the refresh-token family an access token was issued
 	// from, when it was; revoking the family refuses its access tokens.
 	FamilyID string
-	// CertSerial is the serial number (hex) of the client certificate the
-	// caller presented, for mTLS.
+	// CertSerial is the serial number (lower-case hex) of the client
+	// certificate the request was made with (its own TLS connection's, or
+	// the one a trusted forwarder stated); empty without one. The Validator
+	// sets it on its own copy of the principal, before the
+	// RevocationChecker sees it.
 	CertSerial string
+	// CertThumbprint is the x5t#S256 of the client certificate the
+	// credential is bound to (a JWT's cnf claim, RFC 8705 §3.1); empty for
+	// a bearer credential. The Validator refuses a bound credential on a
+	// request made without that certificate.
+	CertThumbprint string
 }
 
 // HasScope reports whether scope was granted.

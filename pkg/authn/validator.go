@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -111,6 +112,13 @@ func WithRevocationChecker(c RevocationChecker) Option {
 // in-process gateway over bufconn. For such a peer the last (rightmost)
 // address of the header, the one the forwarder itself added, is the remote
 // address in audit records; for any other peer the header is ignored.
+//
+// A trusted gRPC peer also states the caller's client certificate, in the
+// MetadataClientCertThumbprint and MetadataClientCertSerial metadata
+// (ForwardClientCert): for a request it forwards, that is the certificate
+// certificate-bound tokens are checked against, and without it the request
+// has none. From any other peer those keys are ignored and the certificate
+// is the peer's own TLS client certificate.
 func WithTrustedForwarder(trusted func(peer net.Addr) bool) Option {
 	return func(v *Validator) { v.trusted = trusted }
 }
@@ -159,14 +167,26 @@ type request struct {
 	// context only when a refusal is recorded.
 	remote  string
 	grpcCtx bool
+	// md is the incoming metadata given to Authorize; nil for the
+	// interceptors, which read it from the context.
+	md metadata.MD
+	// http is set for HTTPMiddleware, whose client certificate is the
+	// first of tlsState's peer certificates.
+	http     bool
+	tlsState *tls.ConnectionState
 }
 
 // Authorize checks a request to the gRPC method fullMethod carrying the
-// incoming metadata md, from remote (used for audit only). On success it
+// incoming metadata md, from remote (used for audit only). The client
+// certificate is the TLS peer's of ctx (peer.FromContext), or the one md
+// states when that peer is a trusted forwarder. On success it
 // returns ctx with the principal (unchanged for a public method); on
 // refusal a status error (see AuthError.GRPCStatus), already recorded.
 func (v *Validator) Authorize(ctx context.Context, fullMethod string, md metadata.MD, remote string) (context.Context, error) {
-	req := request{method: fullMethod, rule: v.rules.lookup(fullMethod), remote: remote}
+	if md == nil {
+		md = metadata.MD{}
+	}
+	req := request{method: fullMethod, rule: v.rules.lookup(fullMethod), remote: remote, md: md}
 	if req.rule != nil && !req.rule.public {
 		req.authz = md.Get(mdAuthorization)
 		req.apiKeys = md.Get(mdAPIKey)
@@ -252,6 +272,12 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	}
 	if p == nil {
 		return ctx, NewUnavailable(errors.New("authenticator returned no principal"))
+	}
+	// From here on p carries the request's client certificate (serial,
+	// and TrustMTLS for a certificate-bound token), on a copy.
+	p, ae = v.bindClientCert(ctx, req, p)
+	if ae != nil {
+		return ctx, ae
 	}
 	if v.revocations != nil {
 		if ae := v.checkRevoked(ctx, p); ae != nil {
