@@ -23,6 +23,7 @@ import (
 	"time"
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/partner"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	grpccreds "google.golang.org/grpc/credentials"
@@ -91,8 +92,8 @@ func TestEndToEndMTLS(t *testing.T) {
 	base := "https://" + s.mtlsAddr(t)
 	cert := pki.issue(t, "warehouse")
 
-	var partner createdClient
-	s.cliJSON(t, &partner, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
+	var registered createdClient
+	s.cliJSON(t, &registered, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
 		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
 		"--tls-subject-dn", "CN=warehouse,O=Partner", "--bound-access-tokens")
 
@@ -101,7 +102,7 @@ func TestEndToEndMTLS(t *testing.T) {
 	// the client certificate is what is under test.
 	clientTLS := &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // test server with a generated certificate
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
-	resp, err := hc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {partner.ClientID}})
+	resp, err := hc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,16 +130,26 @@ func TestEndToEndMTLS(t *testing.T) {
 		t.Fatalf("REST over mTLS with the bound token: %d", resp.StatusCode)
 	}
 
-	// And over an mTLS gRPC channel.
-	conn, err := grpc.NewClient(s.mtlsAddr(t), grpc.WithTransportCredentials(grpccreds.NewTLS(clientTLS)))
+	// And over an mTLS gRPC channel, as a partner builds it with
+	// pkg/partner: its certificate, the server pinned as the only root,
+	// and a bound token fetched and put on every call.
+	serverPool := x509.NewCertPool()
+	probe, err := tls.Dial("tcp", s.mtlsAddr(t), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // reading the generated certificate to pin it
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverPool.AddCert(probe.ConnectionState().PeerCertificates[0])
+	probe.Close()
+	p := partner.Config{TokenURL: base + "/oauth2/token", ClientID: registered.ClientID, Certificate: cert, RootCAs: serverPool, Scopes: []string{"inventory:read"}}
+	conn, err := p.Dial(s.mtlsAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+access)
-	if _, err := inventoryv1.NewInventoryServiceClient(conn).ListItems(ctx, &inventoryv1.ListItemsRequest{}); err != nil {
-		t.Fatalf("gRPC over mTLS with the bound token: %v", err)
+	if _, err := inventoryv1.NewInventoryServiceClient(conn).ListItems(context.Background(), &inventoryv1.ListItemsRequest{}); err != nil {
+		t.Fatalf("gRPC over mTLS through pkg/partner: %v", err)
 	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+access)
 
 	// The same token without the certificate it is bound to: over the
 	// plain listeners, over TLS without a certificate, and with another
@@ -181,12 +192,12 @@ func TestEndToEndMTLS(t *testing.T) {
 	rogue := newPartnerPKI(t, t.TempDir()).issue(t, "warehouse")
 	rogueTLS := &tls.Config{Certificates: []tls.Certificate{rogue}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // as above
 	rc := &http.Client{Transport: &http.Transport{TLSClientConfig: rogueTLS}, Timeout: 10 * time.Second}
-	if resp, err := rc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {partner.ClientID}}); err == nil {
+	if resp, err := rc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}}); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a rogue-CA certificate got through the handshake: %d", resp.StatusCode)
 	}
 	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second} //nolint:gosec // as above
-	resp, err = plain.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {partner.ClientID}})
+	resp, err = plain.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
 	if err != nil {
 		t.Fatal(err)
 	}
