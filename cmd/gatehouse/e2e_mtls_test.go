@@ -210,3 +210,90 @@ func TestEndToEndMTLS(t *testing.T) {
 		t.Fatalf("metadata: %s", meta.rawBody)
 	}
 }
+
+// TestEndToEndPartnerCA: a partner sends a CSR, the admin issues its
+// certificate from the platform CA with the CLI, and the partner — trusting
+// only the platform CA — gets bound tokens and calls the API over mTLS
+// gRPC with pkg/partner. Revoking the certificate's serial refuses it at
+// the handshake and at the API.
+func TestEndToEndPartnerCA(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, filepath.Join(dir, "data"), "--example-inventory")
+	var reg createdClient
+	s.cliJSON(t, &reg, "clients", "create", "--name", "Logistics", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
+		"--bound-access-tokens", "--tls-san-uri", "urn:gatehouse:client:PLACEHOLDER")
+	// The SAN URI names the client id, known only now.
+	if _, err := s.cli(t, "clients", "update", reg.ClientID, "--auth-method", "tls_client_auth",
+		"--tls-san-uri", "urn:gatehouse:client:"+reg.ClientID, "--bound-access-tokens"); err != nil {
+		t.Fatal(err)
+	}
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "anything"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrFile, certFile, caFile := filepath.Join(dir, "p.csr"), filepath.Join(dir, "p.pem"), filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(csrFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var issued struct {
+		Serial string `json:"serial"`
+	}
+	s.cliJSON(t, &issued, "certs", "issue", "--client", reg.ClientID, "--csr", csrFile, "--out", certFile)
+	if _, err := s.cli(t, "certs", "ca", "--out", caFile); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := os.ReadFile(certFile)
+	caPEM, _ := os.ReadFile(caFile)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("certs ca printed no certificate")
+	}
+
+	addr := s.mtlsAddr(t)
+	p := partner.Config{TokenURL: "https://" + addr + "/oauth2/token", ClientID: reg.ClientID, Certificate: cert, RootCAs: roots}
+	conn, err := p.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	inv := inventoryv1.NewInventoryServiceClient(conn)
+	if _, err := inv.ListItems(context.Background(), &inventoryv1.ListItemsRequest{}); err != nil {
+		t.Fatalf("partner with a CSR-issued certificate: %v", err)
+	}
+
+	if _, err := s.cli(t, "revoke", "certificate", issued.Serial, "--reason", "key compromised"); err != nil {
+		t.Fatal(err)
+	}
+	// The open connection still has the certificate: the API refuses it.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := inv.ListItems(context.Background(), &inventoryv1.ListItemsRequest{})
+		if status.Code(err) == codes.Unauthenticated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked certificate still accepted on an open connection: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A new connection fails the handshake.
+	c, err := tls.Dial("tcp", addr, p.TLSConfig())
+	if err == nil {
+		_, err = c.Write([]byte("x"))
+		if err == nil {
+			_, err = c.Read(make([]byte, 1))
+		}
+		c.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("handshake with a revoked certificate: %v", err)
+	}
+}

@@ -109,13 +109,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		a.issuer = "http://" + a.HTTPAddr()
 	}
 
-	if cfg.MTLSAddr != "" {
-		if a.mtls, err = listenMTLS(ctx, cfg, log, a.revs.follower); err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, func() { _ = a.mtls.lis.Close() })
-	}
-
 	// Everything but `serve clients` runs the key and token services, and
 	// validates JWTs against the keys in this process.
 	var jwks authn.JWKSSource
@@ -125,6 +118,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		}
 		a.closers = append(a.closers, stop)
 		jwks = jwksOf(a.keys)
+	}
+	if cfg.MTLSAddr != "" {
+		var ca platformCA
+		if a.keys != nil {
+			ca = a.keys
+		}
+		if a.mtls, err = listenMTLS(ctx, cfg, log, a.revs.follower, ca); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = a.mtls.lis.Close() })
 	}
 	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks, a.revs.follower)
 	if err != nil {

@@ -32,9 +32,17 @@ type mtlsListener struct {
 	srv   *http.Server
 }
 
-// listenMTLS binds the listener and prepares its trust; serving starts
-// once the handlers exist (serve).
-func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revoked authn.RevocationChecker) (*mtlsListener, error) {
+// platformCA is the key service's CA: it issues partners' certificates
+// and the listener's own.
+type platformCA interface {
+	CAPool(ctx context.Context) (*x509.CertPool, error)
+	ServerCertificate(ctx context.Context, hosts []string) (tls.Certificate, error)
+}
+
+// listenMTLS binds the listener and prepares its trust: the platform CA
+// (when this process runs the key service) and --tls-client-ca. Serving
+// starts once the handlers exist (serve).
+func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revoked authn.RevocationChecker, ca platformCA) (*mtlsListener, error) {
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", cfg.MTLSAddr)
 	if err != nil {
@@ -46,6 +54,11 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 		return nil, err
 	}
 	pool := x509.NewCertPool()
+	if ca != nil {
+		if pool, err = ca.CAPool(ctx); err != nil {
+			return fail(fmt.Errorf("platform CA: %w", err))
+		}
+	}
 	if cfg.ClientCAFile != "" {
 		pem, err := os.ReadFile(cfg.ClientCAFile)
 		if err != nil {
@@ -68,11 +81,19 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 		}
 	case cfg.TLSCertFile != "" || cfg.TLSKeyFile != "":
 		return fail(errors.New("tls-cert and tls-key go together"))
+	case ca != nil:
+		// The embedded default: a server certificate from the platform
+		// CA, which partners already trust (GET /v1/ca).
+		if m.cert, err = ca.ServerCertificate(ctx, serverHosts(lis.Addr())); err != nil {
+			return fail(fmt.Errorf("mTLS server certificate: %w", err))
+		}
+		log.Warn("the mTLS listener uses a certificate issued at start by the platform CA; production should supply --tls-cert and --tls-key",
+			"mtls_addr", lis.Addr().String())
 	default:
 		if m.cert, err = localServerCert(lis.Addr()); err != nil {
 			return fail(err)
 		}
-		log.Warn("the mTLS listener uses a certificate generated at start; production should supply --tls-cert and --tls-key",
+		log.Warn("the mTLS listener uses a self-signed certificate generated at start; production should supply --tls-cert and --tls-key",
 			"mtls_addr", lis.Addr().String())
 	}
 	return m, nil
@@ -107,6 +128,18 @@ func localServerCert(addr net.Addr) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("generate the mTLS server certificate: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// serverHosts are the names the listener's certificate is for: the bound
+// address, localhost and the loopback addresses.
+func serverHosts(addr net.Addr) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts
 }
 
 // base is the listener's https://host:port, for the metadata's aliases.

@@ -1,8 +1,8 @@
 // Package cli is the admin command line of Gatehouse: the scopes, clients,
-// apikeys, users and revoke command groups of the gatehouse binary. Every
-// command is one or a few calls to the ClientRegistryService, the
-// UserService or the RevocationService over gRPC, authenticated with an
-// admin API key.
+// apikeys, users, certs and revoke command groups of the gatehouse binary.
+// Every command is one or a few calls to the ClientRegistryService, the
+// UserService, the KeyManagementService or the RevocationService over
+// gRPC, authenticated with an admin API key.
 package cli
 
 import (
@@ -65,7 +65,7 @@ func (g *group) find(name string) *command {
 
 // groups lists the command groups in the order usage shows them.
 func groups() []*group {
-	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), usersGroup(), revokeGroup()}
+	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), usersGroup(), revokeGroup(), certsGroup()}
 }
 
 func findGroup(name string) *group {

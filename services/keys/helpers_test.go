@@ -135,33 +135,40 @@ func openPostgres(t testing.TB, n int) ([]keys.Store, func() []byte) {
 		}
 		stores = append(stores, s)
 	}
-	// Every column of every row, both as the server prints it and as
-	// the raw values.
+	// Every column of every row of every table, both as the server
+	// prints it and as the raw values.
 	dump := func() []byte {
 		var out bytes.Buffer
-		rows, err := first.Query(context.Background(), `SELECT t::text, t.* FROM signing_keys t`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range vals {
-				if b, ok := v.([]byte); ok {
-					out.Write(b)
-				}
-				fmt.Fprintf(&out, "%v\n", v)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
+		for _, table := range []string{"signing_keys", "platform_ca", "client_certificates"} {
+			dumpTable(t, first, table, &out)
 		}
 		return out.Bytes()
 	}
 	return stores, dump
+}
+
+func dumpTable(t testing.TB, pool *pgxpool.Pool, table string, out *bytes.Buffer) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT t::text, t.* FROM `+table+` t`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			if b, ok := v.([]byte); ok {
+				out.Write(b)
+			}
+			fmt.Fprintf(out, "%v\n", v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // recorder is a Publisher that keeps every event.

@@ -60,6 +60,8 @@ type Manager struct {
 
 	snap atomic.Pointer[snapshot]
 
+	ca *authority // the platform CA; nil when the store is no CAStore
+
 	mu      sync.Mutex         // serialises install; guards private
 	private map[string]jwk.Key // decrypted pending and active keys by kid
 
@@ -88,7 +90,9 @@ type snapshot struct {
 }
 
 // New returns a Manager over store whose private keys are sealed with k.
-// It checks the options and does nothing else; Start loads the keys.
+// It checks the options and does nothing else; Start loads the keys. When
+// store also implements CAStore (the sqlite and postgres stores do), the
+// Manager runs the platform CA as well.
 func New(store Store, k *kek.KEK, opts ...Option) (*Manager, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -108,7 +112,12 @@ func New(store Store, k *kek.KEK, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
 	alg, _ := ParseAlgorithm(o.alg) // validated above
+	var ca *authority
+	if cs, ok := store.(CAStore); ok {
+		ca = &authority{store: cs, kek: k, now: func() time.Time { return o.now().UTC().Truncate(time.Microsecond) }, log: o.log}
+	}
 	return &Manager{
+		ca:           ca,
 		store:        store,
 		kek:          k,
 		opt:          o,
@@ -126,9 +135,10 @@ func New(store Store, k *kek.KEK, opts ...Option) (*Manager, error) {
 func (m *Manager) now() time.Time { return m.opt.now().UTC().Truncate(time.Microsecond) }
 
 // Start makes sure a key is active (creating one at once on an empty
-// store), applies any transition that is due, loads the keys and starts
-// the scheduler. It fails if the keys do not decrypt with the KEK, with an
-// error wrapping ErrWrongKEK. ctx bounds this start-up work only; the
+// store), applies any transition that is due, loads the keys and the
+// platform CA (creating it if the store has none) and starts the
+// scheduler. It fails if the keys or the CA do not decrypt with the KEK,
+// with an error wrapping ErrWrongKEK. ctx bounds this start-up work only; the
 // scheduler runs until Close.
 func (m *Manager) Start(ctx context.Context) error {
 	m.runMu.Lock()
@@ -147,6 +157,13 @@ func (m *Manager) Start(ctx context.Context) error {
 	s := m.snap.Load()
 	if s == nil || !s.hasActive {
 		return errors.New("keys: start: no active signing key after start-up")
+	}
+	// The platform CA too: created on the first start, and a KEK that
+	// does not open it fails here rather than at the first issuance.
+	if m.ca != nil {
+		if _, err := m.ca.get(ctx); err != nil {
+			return fmt.Errorf("keys: start: %w", err)
+		}
 	}
 	m.opt.log.InfoContext(ctx, "signing keys loaded",
 		"active_kid", s.active.KID, "alg", s.active.Alg.String(), "jwks_version", s.version)

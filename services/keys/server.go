@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -14,8 +15,9 @@ import (
 )
 
 // Server implements the gRPC KeyManagementService over a Manager. The
-// auth rules in keys.proto decide who may call what: GetJWKS is public,
-// GetSigningKey is for the token service only.
+// auth rules in keys.proto decide who may call what: GetJWKS and
+// GetPlatformCA are public, GetSigningKey is for the token service only,
+// the rest is for admins.
 type Server struct {
 	keysv1.UnimplementedKeyManagementServiceServer
 	m *Manager
@@ -83,6 +85,69 @@ func (s *Server) GetSigningKey(ctx context.Context, _ *keysv1.GetSigningKeyReque
 	return &keysv1.GetSigningKeyResponse{Key: keyToProto(info), PrivateJwk: b}, nil
 }
 
+// IssueClientCertificate implements KeyManagementService: the CSR signed
+// by the platform CA for the client, with the CA certificate.
+func (s *Server) IssueClientCertificate(ctx context.Context, req *keysv1.IssueClientCertificateRequest) (*keysv1.IssueClientCertificateResponse, error) {
+	var validity time.Duration
+	if v := req.GetValidity(); v != nil {
+		if err := v.CheckValid(); err != nil || v.AsDuration() <= 0 {
+			return nil, status.Error(codes.InvalidArgument, "validity: must be a positive duration (at most 90 days; unset for 90 days)")
+		}
+		validity = v.AsDuration()
+	}
+	c, err := s.m.IssueClientCertificate(ctx, req.GetClientId(), req.GetCsrPem(), validity)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	ca, err := s.m.CA(ctx)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &keysv1.IssueClientCertificateResponse{
+		CertificatePem:   c.PEM(),
+		Serial:           c.Serial,
+		ExpireTime:       timestamppb.New(c.NotAfter),
+		Thumbprint:       c.Thumbprint,
+		CaCertificatePem: certPEM(ca.Raw),
+		StartTime:        timestamppb.New(c.NotBefore),
+	}, nil
+}
+
+// ListClientCertificates implements KeyManagementService: the client's
+// certificates, newest first.
+func (s *Server) ListClientCertificates(ctx context.Context, req *keysv1.ListClientCertificatesRequest) (*keysv1.ListClientCertificatesResponse, error) {
+	certs, err := s.m.ListClientCertificates(ctx, req.GetClientId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &keysv1.ListClientCertificatesResponse{Certificates: make([]*keysv1.ClientCertificate, 0, len(certs))}
+	for _, c := range certs {
+		resp.Certificates = append(resp.Certificates, &keysv1.ClientCertificate{
+			Serial:         c.Serial,
+			ClientId:       c.ClientID,
+			Thumbprint:     c.Thumbprint,
+			StartTime:      timestamppb.New(c.NotBefore),
+			ExpireTime:     timestamppb.New(c.NotAfter),
+			CertificatePem: c.PEM(),
+		})
+	}
+	return resp, nil
+}
+
+// GetPlatformCA implements KeyManagementService: the CA certificate,
+// public.
+func (s *Server) GetPlatformCA(ctx context.Context, _ *keysv1.GetPlatformCARequest) (*keysv1.GetPlatformCAResponse, error) {
+	ca, err := s.m.CA(ctx)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &keysv1.GetPlatformCAResponse{
+		CertificatePem: certPEM(ca.Raw),
+		Serial:         SerialHex(ca.SerialNumber),
+		ExpireTime:     timestamppb.New(ca.NotAfter),
+	}, nil
+}
+
 func keyToProto(k Key) *keysv1.SigningKey {
 	return &keysv1.SigningKey{
 		Kid:          k.KID,
@@ -105,7 +170,14 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 // toStatus maps an error to a gRPC status once, at the API boundary.
 // Internal details are logged, never returned.
 func (s *Server) toStatus(ctx context.Context, err error) error {
+	if csrErr, ok := errors.AsType[*CSRError](err); ok {
+		return status.Error(codes.InvalidArgument, "csr_pem: "+csrErr.Reason)
+	}
 	switch {
+	case errors.Is(err, ErrInvalidClientID):
+		return status.Error(codes.InvalidArgument, "client_id: "+strings.TrimPrefix(err.Error(), ErrInvalidClientID.Error()+": "))
+	case errors.Is(err, ErrNoCA):
+		return status.Error(codes.Unimplemented, "this deployment has no platform CA")
 	case errors.Is(err, ErrUnsupportedAlgorithm):
 		return status.Error(codes.InvalidArgument, "alg: "+ErrUnsupportedAlgorithm.Error())
 	case errors.Is(err, ErrNotFound):

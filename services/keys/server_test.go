@@ -125,9 +125,9 @@ func TestServer(t *testing.T) {
 		})
 	}
 
-	t.Run("IssueClientCertificate is not implemented yet", func(t *testing.T) {
+	t.Run("IssueClientCertificate without a client_id is InvalidArgument", func(t *testing.T) {
 		_, err := srv.IssueClientCertificate(ctx, &keysv1.IssueClientCertificateRequest{})
-		assertCode(t, err, codes.Unimplemented)
+		assertCode(t, err, codes.InvalidArgument)
 	})
 
 	t.Run("a cancelled call is Canceled", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -234,5 +235,65 @@ func bufCopy(dst *strings.Builder, resp *http.Response) (int64, error) {
 		if err != nil {
 			return n, nil
 		}
+	}
+}
+
+// TestTLSClientAuthMatchers: each registered subject/SAN matcher of
+// tls_client_auth accepts its certificate and refuses another.
+func TestTLSClientAuthMatchers(t *testing.T) {
+	ca := newTestCA(t, "Partner CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	trust := mtls.NewTrust(pool, nil)
+	e := newEnv(t, withClientCerts(trust))
+	m := e.mtlsServer(t, trust)
+	issue := func(edit func(*x509.Certificate)) tls.Certificate {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		serials.Add(serials, big.NewInt(1))
+		tmpl := &x509.Certificate{SerialNumber: new(big.Int).Set(serials), Subject: pkix.Name{CommonName: "m"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		edit(tmpl)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	u, _ := url.Parse("spiffe://partner.example/warehouse")
+	cases := []struct {
+		name string
+		reg  *clientsv1.TLSClientAuth
+		good func(*x509.Certificate)
+	}{
+		{"subject DN", &clientsv1.TLSClientAuth{SubjectDn: "CN=warehouse,OU=Ops,O=Partner"}, func(c *x509.Certificate) {
+			c.Subject = pkix.Name{CommonName: "warehouse", OrganizationalUnit: []string{"Ops"}, Organization: []string{"Partner"}}
+		}},
+		{"SAN DNS", &clientsv1.TLSClientAuth{SanDns: "api.partner.example"}, func(c *x509.Certificate) { c.DNSNames = []string{"api.partner.example"} }},
+		{"SAN URI", &clientsv1.TLSClientAuth{SanUri: u.String()}, func(c *x509.Certificate) { c.URIs = []*url.URL{u} }},
+		{"SAN IP", &clientsv1.TLSClientAuth{SanIp: "192.0.2.7"}, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.ParseIP("192.0.2.7")} }},
+		{"SAN email", &clientsv1.TLSClientAuth{SanEmail: "ops@partner.example"}, func(c *x509.Certificate) { c.EmailAddresses = []string{"ops@partner.example"} }},
+	}
+	other := issue(func(c *x509.Certificate) {
+		c.Subject = pkix.Name{CommonName: "someone"}
+		c.DNSNames = []string{"other.example"}
+		c.IPAddresses = []net.IP{net.ParseIP("192.0.2.8")}
+		c.EmailAddresses = []string{"x@other.example"}
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := e.create(&clientsv1.Client{
+				Name: tc.name, Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"client_credentials"},
+				Scopes: []string{"orders:read"}, TokenEndpointAuthMethod: "tls_client_auth", TlsClientAuth: tc.reg,
+			})
+			good := issue(tc.good)
+			f := url.Values{"grant_type": {"client_credentials"}, "client_id": {cl.id}}
+			if status, body, err := m.token(t, &good, f, nil); err != nil || status != 200 {
+				t.Fatalf("matching certificate: %d %v %v", status, body, err)
+			}
+			if status, body, _ := m.token(t, &other, f, nil); status != 401 || body["error"] != "invalid_client" {
+				t.Fatalf("other certificate: %d %v", status, body)
+			}
+		})
 	}
 }

@@ -18,10 +18,11 @@ import (
 // cleanup with t.Cleanup.
 type NewStores func(t *testing.T, n int) []keys.Store
 
-// Run tests a keys.Store implementation against the contract. Each leaf
-// subtest calls newStores once.
+// Run tests a keys.Store implementation against the contract, and its
+// keys.CAStore methods when it has them (the CA cases are skipped when it
+// does not). Each leaf subtest calls newStores once.
 func Run(t *testing.T, newStores NewStores) {
-	for _, tt := range tests {
+	for _, tt := range slices.Concat(tests, caTests) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.run(t, &env{t: t, ctx: t.Context(), new: newStores})
 		})

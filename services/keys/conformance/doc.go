@@ -9,5 +9,9 @@
 //   - Update orders its writes itself, so a change list that promotes the
 //     new active key before demoting the old one still succeeds;
 //   - concurrent Updates, from one handle or from several handles on one
-//     database, are serialised: a check-then-insert makes one key, not two.
+//     database, are serialised: a check-then-insert makes one key, not two;
+//   - a keys.CAStore keeps one platform CA: CreateCA on a store that has
+//     one writes nothing and returns the stored CA, whoever calls it
+//     concurrently from any handle; certificates are listed per client,
+//     newest first, and a taken serial is ErrAlreadyExists.
 package conformance

@@ -9,4 +9,8 @@
 // that share a database in different schemas do not wait for each other;
 // COMMIT or ROLLBACK releases it, so a crashed replica cannot leave it
 // held.
+//
+// It implements keys.CAStore too: the platform CA is one row with a fixed
+// id, inserted with ON CONFLICT DO NOTHING, so replicas creating it together
+// keep the first and all read that one.
 package postgres

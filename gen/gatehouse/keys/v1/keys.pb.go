@@ -13,6 +13,7 @@ import (
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -561,8 +562,11 @@ type IssueClientCertificateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client the certificate is issued to.
 	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	// PKCS #10 certificate request, PEM.
-	CsrPem        []byte `protobuf:"bytes,2,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	// PKCS #10 certificate request, PEM (DER is accepted too).
+	CsrPem []byte `protobuf:"bytes,2,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	// How long the certificate is valid; unset means 90 days, the most
+	// allowed. A longer validity is shortened to 90 days.
+	Validity      *durationpb.Duration `protobuf:"bytes,3,opt,name=validity,proto3" json:"validity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -611,15 +615,31 @@ func (x *IssueClientCertificateRequest) GetCsrPem() []byte {
 	return nil
 }
 
+func (x *IssueClientCertificateRequest) GetValidity() *durationpb.Duration {
+	if x != nil {
+		return x.Validity
+	}
+	return nil
+}
+
 // IssueClientCertificateResponse carries the signed certificate.
 type IssueClientCertificateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The certificate, PEM, followed by the CA chain.
+	// The certificate, PEM. The platform CA is a root and issues it
+	// directly, so there is no intermediate: the CA is in
+	// ca_certificate_pem, for the partner's trust store.
 	CertificatePem []byte `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
-	// Serial number, hexadecimal, for revocation.
+	// Serial number, lower-case hexadecimal, for revocation.
 	Serial string `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
 	// When the certificate expires (at most 90 days).
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The certificate's x5t#S256 thumbprint (RFC 8705 §3.1): base64url of
+	// the SHA-256 of its DER encoding.
+	Thumbprint string `protobuf:"bytes,4,opt,name=thumbprint,proto3" json:"thumbprint,omitempty"`
+	// The platform CA certificate, PEM.
+	CaCertificatePem []byte `protobuf:"bytes,5,opt,name=ca_certificate_pem,json=caCertificatePem,proto3" json:"ca_certificate_pem,omitempty"`
+	// When the certificate starts being valid.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,11 +695,316 @@ func (x *IssueClientCertificateResponse) GetExpireTime() *timestamppb.Timestamp 
 	return nil
 }
 
+func (x *IssueClientCertificateResponse) GetThumbprint() string {
+	if x != nil {
+		return x.Thumbprint
+	}
+	return ""
+}
+
+func (x *IssueClientCertificateResponse) GetCaCertificatePem() []byte {
+	if x != nil {
+		return x.CaCertificatePem
+	}
+	return nil
+}
+
+func (x *IssueClientCertificateResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+// ClientCertificate is a certificate the platform CA issued to a client.
+type ClientCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serial number, lower-case hexadecimal.
+	Serial string `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	// The client the certificate was issued to.
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// x5t#S256 thumbprint: base64url of the SHA-256 of the DER encoding.
+	Thumbprint string `protobuf:"bytes,3,opt,name=thumbprint,proto3" json:"thumbprint,omitempty"`
+	// When the certificate starts being valid.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When the certificate expires.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The certificate, PEM.
+	CertificatePem []byte `protobuf:"bytes,6,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ClientCertificate) Reset() {
+	*x = ClientCertificate{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientCertificate) ProtoMessage() {}
+
+func (x *ClientCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientCertificate.ProtoReflect.Descriptor instead.
+func (*ClientCertificate) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClientCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *ClientCertificate) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ClientCertificate) GetThumbprint() string {
+	if x != nil {
+		return x.Thumbprint
+	}
+	return ""
+}
+
+func (x *ClientCertificate) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ClientCertificate) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *ClientCertificate) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+// ListClientCertificatesRequest names the client.
+type ListClientCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client whose certificates to list.
+	ClientId      string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClientCertificatesRequest) Reset() {
+	*x = ListClientCertificatesRequest{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClientCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClientCertificatesRequest) ProtoMessage() {}
+
+func (x *ListClientCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClientCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListClientCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListClientCertificatesRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// ListClientCertificatesResponse lists the client's certificates.
+type ListClientCertificatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificates, newest first.
+	Certificates  []*ClientCertificate `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClientCertificatesResponse) Reset() {
+	*x = ListClientCertificatesResponse{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClientCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClientCertificatesResponse) ProtoMessage() {}
+
+func (x *ListClientCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClientCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListClientCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListClientCertificatesResponse) GetCertificates() []*ClientCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+// GetPlatformCARequest asks for the platform CA certificate.
+type GetPlatformCARequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPlatformCARequest) Reset() {
+	*x = GetPlatformCARequest{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPlatformCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPlatformCARequest) ProtoMessage() {}
+
+func (x *GetPlatformCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPlatformCARequest.ProtoReflect.Descriptor instead.
+func (*GetPlatformCARequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{14}
+}
+
+// GetPlatformCAResponse carries the platform CA certificate.
+type GetPlatformCAResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CA certificate, PEM.
+	CertificatePem []byte `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// Serial number, lower-case hexadecimal.
+	Serial string `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	// When the CA certificate expires.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPlatformCAResponse) Reset() {
+	*x = GetPlatformCAResponse{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPlatformCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPlatformCAResponse) ProtoMessage() {}
+
+func (x *GetPlatformCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPlatformCAResponse.ProtoReflect.Descriptor instead.
+func (*GetPlatformCAResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetPlatformCAResponse) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+func (x *GetPlatformCAResponse) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *GetPlatformCAResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_gatehouse_keys_v1_keys_proto protoreflect.FileDescriptor
 
 const file_gatehouse_keys_v1_keys_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgatehouse/keys/v1/keys.proto\x12\x11gatehouse.keys.v1\x1a\x1cgatehouse/auth/v1/auth.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n" +
+	"\x1cgatehouse/keys/v1/keys.proto\x12\x11gatehouse.keys.v1\x1a\x1cgatehouse/auth/v1/auth.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n" +
 	"\n" +
 	"SigningKey\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x10\n" +
@@ -708,11 +1033,39 @@ const file_gatehouse_keys_v1_keys_proto_rawDesc = "" +
 	"\x15GetSigningKeyResponse\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.gatehouse.keys.v1.SigningKeyR\x03key\x12\x1f\n" +
 	"\vprivate_jwk\x18\x02 \x01(\fR\n" +
-	"privateJwk\"U\n" +
+	"privateJwk\"\x8c\x01\n" +
 	"\x1dIssueClientCertificateRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x17\n" +
-	"\acsr_pem\x18\x02 \x01(\fR\x06csrPem\"\x9e\x01\n" +
+	"\acsr_pem\x18\x02 \x01(\fR\x06csrPem\x125\n" +
+	"\bvalidity\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bvalidity\"\xa7\x02\n" +
 	"\x1eIssueClientCertificateResponse\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12\x1e\n" +
+	"\n" +
+	"thumbprint\x18\x04 \x01(\tR\n" +
+	"thumbprint\x12,\n" +
+	"\x12ca_certificate_pem\x18\x05 \x01(\fR\x10caCertificatePem\x129\n" +
+	"\n" +
+	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\x89\x02\n" +
+	"\x11ClientCertificate\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x1e\n" +
+	"\n" +
+	"thumbprint\x18\x03 \x01(\tR\n" +
+	"thumbprint\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12'\n" +
+	"\x0fcertificate_pem\x18\x06 \x01(\fR\x0ecertificatePem\"<\n" +
+	"\x1dListClientCertificatesRequest\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\"j\n" +
+	"\x1eListClientCertificatesResponse\x12H\n" +
+	"\fcertificates\x18\x01 \x03(\v2$.gatehouse.keys.v1.ClientCertificateR\fcertificates\"\x16\n" +
+	"\x14GetPlatformCARequest\"\x95\x01\n" +
+	"\x15GetPlatformCAResponse\x12'\n" +
 	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -722,14 +1075,16 @@ const file_gatehouse_keys_v1_keys_proto_rawDesc = "" +
 	"\x11KEY_STATE_PENDING\x10\x01\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x02\x12\x15\n" +
 	"\x11KEY_STATE_RETIRED\x10\x03\x12\x15\n" +
-	"\x11KEY_STATE_REMOVED\x10\x042\xf3\x04\n" +
+	"\x11KEY_STATE_REMOVED\x10\x042\xf6\x06\n" +
 	"\x14KeyManagementService\x12X\n" +
 	"\aGetJWKS\x12!.gatehouse.keys.v1.GetJWKSRequest\x1a\".gatehouse.keys.v1.GetJWKSResponse\"\x06\x8a\xb5\x18\x02\b\x01\x12j\n" +
 	"\bListKeys\x12\".gatehouse.keys.v1.ListKeysRequest\x1a#.gatehouse.keys.v1.ListKeysResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12p\n" +
 	"\n" +
 	"RotateKeys\x12$.gatehouse.keys.v1.RotateKeysRequest\x1a%.gatehouse.keys.v1.RotateKeysResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8b\x01\n" +
 	"\rGetSigningKey\x12'.gatehouse.keys.v1.GetSigningKeyRequest\x1a(.gatehouse.keys.v1.GetSigningKeyResponse\"'\x8a\xb5\x18#\x12\x1egatehouse:internal.signing_key\x1a\x01\x03\x12\x94\x01\n" +
-	"\x16IssueClientCertificate\x120.gatehouse.keys.v1.IssueClientCertificateRequest\x1a1.gatehouse.keys.v1.IssueClientCertificateResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:adminBAZ?github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1;keysv1b\x06proto3"
+	"\x16IssueClientCertificate\x120.gatehouse.keys.v1.IssueClientCertificateRequest\x1a1.gatehouse.keys.v1.IssueClientCertificateResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x94\x01\n" +
+	"\x16ListClientCertificates\x120.gatehouse.keys.v1.ListClientCertificatesRequest\x1a1.gatehouse.keys.v1.ListClientCertificatesResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12j\n" +
+	"\rGetPlatformCA\x12'.gatehouse.keys.v1.GetPlatformCARequest\x1a(.gatehouse.keys.v1.GetPlatformCAResponse\"\x06\x8a\xb5\x18\x02\b\x01BAZ?github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1;keysv1b\x06proto3"
 
 var (
 	file_gatehouse_keys_v1_keys_proto_rawDescOnce sync.Once
@@ -744,7 +1099,7 @@ func file_gatehouse_keys_v1_keys_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_keys_v1_keys_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_keys_v1_keys_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_gatehouse_keys_v1_keys_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_gatehouse_keys_v1_keys_proto_goTypes = []any{
 	(KeyState)(0),                          // 0: gatehouse.keys.v1.KeyState
 	(*SigningKey)(nil),                     // 1: gatehouse.keys.v1.SigningKey
@@ -758,33 +1113,49 @@ var file_gatehouse_keys_v1_keys_proto_goTypes = []any{
 	(*GetSigningKeyResponse)(nil),          // 9: gatehouse.keys.v1.GetSigningKeyResponse
 	(*IssueClientCertificateRequest)(nil),  // 10: gatehouse.keys.v1.IssueClientCertificateRequest
 	(*IssueClientCertificateResponse)(nil), // 11: gatehouse.keys.v1.IssueClientCertificateResponse
-	(*timestamppb.Timestamp)(nil),          // 12: google.protobuf.Timestamp
+	(*ClientCertificate)(nil),              // 12: gatehouse.keys.v1.ClientCertificate
+	(*ListClientCertificatesRequest)(nil),  // 13: gatehouse.keys.v1.ListClientCertificatesRequest
+	(*ListClientCertificatesResponse)(nil), // 14: gatehouse.keys.v1.ListClientCertificatesResponse
+	(*GetPlatformCARequest)(nil),           // 15: gatehouse.keys.v1.GetPlatformCARequest
+	(*GetPlatformCAResponse)(nil),          // 16: gatehouse.keys.v1.GetPlatformCAResponse
+	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 18: google.protobuf.Duration
 }
 var file_gatehouse_keys_v1_keys_proto_depIdxs = []int32{
 	0,  // 0: gatehouse.keys.v1.SigningKey.state:type_name -> gatehouse.keys.v1.KeyState
-	12, // 1: gatehouse.keys.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	12, // 2: gatehouse.keys.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
-	12, // 3: gatehouse.keys.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
-	12, // 4: gatehouse.keys.v1.SigningKey.remove_time:type_name -> google.protobuf.Timestamp
+	17, // 1: gatehouse.keys.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	17, // 2: gatehouse.keys.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
+	17, // 3: gatehouse.keys.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
+	17, // 4: gatehouse.keys.v1.SigningKey.remove_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: gatehouse.keys.v1.ListKeysResponse.keys:type_name -> gatehouse.keys.v1.SigningKey
 	1,  // 6: gatehouse.keys.v1.RotateKeysResponse.key:type_name -> gatehouse.keys.v1.SigningKey
 	1,  // 7: gatehouse.keys.v1.GetSigningKeyResponse.key:type_name -> gatehouse.keys.v1.SigningKey
-	12, // 8: gatehouse.keys.v1.IssueClientCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 9: gatehouse.keys.v1.KeyManagementService.GetJWKS:input_type -> gatehouse.keys.v1.GetJWKSRequest
-	4,  // 10: gatehouse.keys.v1.KeyManagementService.ListKeys:input_type -> gatehouse.keys.v1.ListKeysRequest
-	6,  // 11: gatehouse.keys.v1.KeyManagementService.RotateKeys:input_type -> gatehouse.keys.v1.RotateKeysRequest
-	8,  // 12: gatehouse.keys.v1.KeyManagementService.GetSigningKey:input_type -> gatehouse.keys.v1.GetSigningKeyRequest
-	10, // 13: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:input_type -> gatehouse.keys.v1.IssueClientCertificateRequest
-	3,  // 14: gatehouse.keys.v1.KeyManagementService.GetJWKS:output_type -> gatehouse.keys.v1.GetJWKSResponse
-	5,  // 15: gatehouse.keys.v1.KeyManagementService.ListKeys:output_type -> gatehouse.keys.v1.ListKeysResponse
-	7,  // 16: gatehouse.keys.v1.KeyManagementService.RotateKeys:output_type -> gatehouse.keys.v1.RotateKeysResponse
-	9,  // 17: gatehouse.keys.v1.KeyManagementService.GetSigningKey:output_type -> gatehouse.keys.v1.GetSigningKeyResponse
-	11, // 18: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:output_type -> gatehouse.keys.v1.IssueClientCertificateResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 8: gatehouse.keys.v1.IssueClientCertificateRequest.validity:type_name -> google.protobuf.Duration
+	17, // 9: gatehouse.keys.v1.IssueClientCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 10: gatehouse.keys.v1.IssueClientCertificateResponse.start_time:type_name -> google.protobuf.Timestamp
+	17, // 11: gatehouse.keys.v1.ClientCertificate.start_time:type_name -> google.protobuf.Timestamp
+	17, // 12: gatehouse.keys.v1.ClientCertificate.expire_time:type_name -> google.protobuf.Timestamp
+	12, // 13: gatehouse.keys.v1.ListClientCertificatesResponse.certificates:type_name -> gatehouse.keys.v1.ClientCertificate
+	17, // 14: gatehouse.keys.v1.GetPlatformCAResponse.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 15: gatehouse.keys.v1.KeyManagementService.GetJWKS:input_type -> gatehouse.keys.v1.GetJWKSRequest
+	4,  // 16: gatehouse.keys.v1.KeyManagementService.ListKeys:input_type -> gatehouse.keys.v1.ListKeysRequest
+	6,  // 17: gatehouse.keys.v1.KeyManagementService.RotateKeys:input_type -> gatehouse.keys.v1.RotateKeysRequest
+	8,  // 18: gatehouse.keys.v1.KeyManagementService.GetSigningKey:input_type -> gatehouse.keys.v1.GetSigningKeyRequest
+	10, // 19: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:input_type -> gatehouse.keys.v1.IssueClientCertificateRequest
+	13, // 20: gatehouse.keys.v1.KeyManagementService.ListClientCertificates:input_type -> gatehouse.keys.v1.ListClientCertificatesRequest
+	15, // 21: gatehouse.keys.v1.KeyManagementService.GetPlatformCA:input_type -> gatehouse.keys.v1.GetPlatformCARequest
+	3,  // 22: gatehouse.keys.v1.KeyManagementService.GetJWKS:output_type -> gatehouse.keys.v1.GetJWKSResponse
+	5,  // 23: gatehouse.keys.v1.KeyManagementService.ListKeys:output_type -> gatehouse.keys.v1.ListKeysResponse
+	7,  // 24: gatehouse.keys.v1.KeyManagementService.RotateKeys:output_type -> gatehouse.keys.v1.RotateKeysResponse
+	9,  // 25: gatehouse.keys.v1.KeyManagementService.GetSigningKey:output_type -> gatehouse.keys.v1.GetSigningKeyResponse
+	11, // 26: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:output_type -> gatehouse.keys.v1.IssueClientCertificateResponse
+	14, // 27: gatehouse.keys.v1.KeyManagementService.ListClientCertificates:output_type -> gatehouse.keys.v1.ListClientCertificatesResponse
+	16, // 28: gatehouse.keys.v1.KeyManagementService.GetPlatformCA:output_type -> gatehouse.keys.v1.GetPlatformCAResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_keys_v1_keys_proto_init() }
@@ -798,7 +1169,7 @@ func file_gatehouse_keys_v1_keys_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_keys_v1_keys_proto_rawDesc), len(file_gatehouse_keys_v1_keys_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,8 @@ const (
 	KeyManagementService_RotateKeys_FullMethodName             = "/gatehouse.keys.v1.KeyManagementService/RotateKeys"
 	KeyManagementService_GetSigningKey_FullMethodName          = "/gatehouse.keys.v1.KeyManagementService/GetSigningKey"
 	KeyManagementService_IssueClientCertificate_FullMethodName = "/gatehouse.keys.v1.KeyManagementService/IssueClientCertificate"
+	KeyManagementService_ListClientCertificates_FullMethodName = "/gatehouse.keys.v1.KeyManagementService/ListClientCertificates"
+	KeyManagementService_GetPlatformCA_FullMethodName          = "/gatehouse.keys.v1.KeyManagementService/GetPlatformCA"
 )
 
 // KeyManagementServiceClient is the client API for KeyManagementService service.
@@ -46,8 +48,20 @@ type KeyManagementServiceClient interface {
 	// GetSigningKey returns the active private signing key. Internal: only the
 	// token service may call it.
 	GetSigningKey(ctx context.Context, in *GetSigningKeyRequest, opts ...grpc.CallOption) (*GetSigningKeyResponse, error)
-	// IssueClientCertificate signs a partner's CSR with the platform CA.
+	// IssueClientCertificate signs a partner's CSR with the platform CA. The
+	// CA sets the subject (CN = client_id, O = Gatehouse partner) and the one
+	// subject alternative name, URI urn:gatehouse:client:<client_id>; a CSR
+	// that asks for any extension or alternative name is refused, as is a
+	// weak key (RSA under 2048 bits, EC curves other than P-256 and P-384).
 	IssueClientCertificate(ctx context.Context, in *IssueClientCertificateRequest, opts ...grpc.CallOption) (*IssueClientCertificateResponse, error)
+	// ListClientCertificates lists the certificates issued to a client,
+	// newest first, revoked ones included (revocation is the revocation
+	// service's list, by serial).
+	ListClientCertificates(ctx context.Context, in *ListClientCertificatesRequest, opts ...grpc.CallOption) (*ListClientCertificatesResponse, error)
+	// GetPlatformCA returns the platform CA certificate, which partners trust
+	// for the server's certificate and which issues their client
+	// certificates. Public: it is a certificate, not a secret.
+	GetPlatformCA(ctx context.Context, in *GetPlatformCARequest, opts ...grpc.CallOption) (*GetPlatformCAResponse, error)
 }
 
 type keyManagementServiceClient struct {
@@ -108,6 +122,26 @@ func (c *keyManagementServiceClient) IssueClientCertificate(ctx context.Context,
 	return out, nil
 }
 
+func (c *keyManagementServiceClient) ListClientCertificates(ctx context.Context, in *ListClientCertificatesRequest, opts ...grpc.CallOption) (*ListClientCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListClientCertificatesResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_ListClientCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) GetPlatformCA(ctx context.Context, in *GetPlatformCARequest, opts ...grpc.CallOption) (*GetPlatformCAResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPlatformCAResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_GetPlatformCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KeyManagementServiceServer is the server API for KeyManagementService service.
 // All implementations must embed UnimplementedKeyManagementServiceServer
 // for forward compatibility.
@@ -125,8 +159,20 @@ type KeyManagementServiceServer interface {
 	// GetSigningKey returns the active private signing key. Internal: only the
 	// token service may call it.
 	GetSigningKey(context.Context, *GetSigningKeyRequest) (*GetSigningKeyResponse, error)
-	// IssueClientCertificate signs a partner's CSR with the platform CA.
+	// IssueClientCertificate signs a partner's CSR with the platform CA. The
+	// CA sets the subject (CN = client_id, O = Gatehouse partner) and the one
+	// subject alternative name, URI urn:gatehouse:client:<client_id>; a CSR
+	// that asks for any extension or alternative name is refused, as is a
+	// weak key (RSA under 2048 bits, EC curves other than P-256 and P-384).
 	IssueClientCertificate(context.Context, *IssueClientCertificateRequest) (*IssueClientCertificateResponse, error)
+	// ListClientCertificates lists the certificates issued to a client,
+	// newest first, revoked ones included (revocation is the revocation
+	// service's list, by serial).
+	ListClientCertificates(context.Context, *ListClientCertificatesRequest) (*ListClientCertificatesResponse, error)
+	// GetPlatformCA returns the platform CA certificate, which partners trust
+	// for the server's certificate and which issues their client
+	// certificates. Public: it is a certificate, not a secret.
+	GetPlatformCA(context.Context, *GetPlatformCARequest) (*GetPlatformCAResponse, error)
 	mustEmbedUnimplementedKeyManagementServiceServer()
 }
 
@@ -151,6 +197,12 @@ func (UnimplementedKeyManagementServiceServer) GetSigningKey(context.Context, *G
 }
 func (UnimplementedKeyManagementServiceServer) IssueClientCertificate(context.Context, *IssueClientCertificateRequest) (*IssueClientCertificateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueClientCertificate not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) ListClientCertificates(context.Context, *ListClientCertificatesRequest) (*ListClientCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListClientCertificates not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) GetPlatformCA(context.Context, *GetPlatformCARequest) (*GetPlatformCAResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPlatformCA not implemented")
 }
 func (UnimplementedKeyManagementServiceServer) mustEmbedUnimplementedKeyManagementServiceServer() {}
 func (UnimplementedKeyManagementServiceServer) testEmbeddedByValue()                              {}
@@ -263,6 +315,42 @@ func _KeyManagementService_IssueClientCertificate_Handler(srv interface{}, ctx c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyManagementService_ListClientCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListClientCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).ListClientCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_ListClientCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).ListClientCertificates(ctx, req.(*ListClientCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_GetPlatformCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPlatformCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).GetPlatformCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_GetPlatformCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).GetPlatformCA(ctx, req.(*GetPlatformCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KeyManagementService_ServiceDesc is the grpc.ServiceDesc for KeyManagementService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -289,6 +377,14 @@ var KeyManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IssueClientCertificate",
 			Handler:    _KeyManagementService_IssueClientCertificate_Handler,
+		},
+		{
+			MethodName: "ListClientCertificates",
+			Handler:    _KeyManagementService_ListClientCertificates_Handler,
+		},
+		{
+			MethodName: "GetPlatformCA",
+			Handler:    _KeyManagementService_GetPlatformCA_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
