@@ -50,6 +50,11 @@ func certsGroup() *group {
 				setup:   certsList,
 			},
 			{
+				name: "revoke", synopsis: "--serial SERIAL [--reason R]",
+				summary: "revoke a certificate by serial: refused at the TLS handshake and by every validator",
+				setup:   certsRevoke,
+			},
+			{
 				name: "ca", synopsis: "[--out FILE]",
 				summary: "print the platform CA certificate (PEM), which partners trust",
 				setup:   certsCA,
@@ -283,5 +288,17 @@ func certsCA(fs *flag.FlagSet) action {
 		// Only the PEM, so that `gatehouse certs ca > ca.pem` is the file.
 		fmt.Fprint(s.stdout, strings.TrimRight(string(resp.GetCertificatePem()), "\n")+"\n")
 		return nil
+	}
+}
+
+func certsRevoke(fs *flag.FlagSet) action {
+	serial := fs.String("serial", "", "`SERIAL` of the certificate (hex), as 'gatehouse certs list' shows it (required)")
+	reason := fs.String("reason", "", "why, for the audit trail")
+	return func(ctx context.Context, s *session, _ []string) error {
+		if *serial == "" {
+			return fmt.Errorf("certs revoke: --serial is required (run 'gatehouse certs revoke -h')")
+		}
+		// Client certificates live at most 90 days: the entry may go then.
+		return revokeEntry(ctx, s, revokeKindNamed("certificate"), strings.ToLower(*serial), *reason, maxCertValidity)
 	}
 }

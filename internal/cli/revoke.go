@@ -56,34 +56,49 @@ func revokeCommand(k revokeKind) func(fs *flag.FlagSet) action {
 		}
 		fs.Var(positive{&expires}, "expires-in", help)
 		return func(ctx context.Context, s *session, args []string) error {
-			req := &revocationv1.RevokeRequest{Kind: k.kind, Id: args[0], Reason: *reason}
-			if *reason == "" {
-				req.Reason = "revoked with the gatehouse CLI"
-			}
-			if expires.d > 0 {
-				req.ExpireTime = timestamppb.New(time.Now().Add(expires.d))
-			}
-			resp, err := invokeOn(ctx, s, "revoke "+k.name+" "+args[0], (*session).revocations,
-				func(ctx context.Context, rc revocationv1.RevocationServiceClient) (*revocationv1.RevokeResponse, error) {
-					return rc.Revoke(ctx, req)
-				})
-			if err != nil {
-				return err
-			}
-			if s.jsonOutput() {
-				return s.printJSON(resp, "entry")
-			}
-			e := resp.GetEntry()
-			fmt.Fprintf(s.stdout, "Revoked %s %s.\n", strings.ReplaceAll(k.name, "-", " "), clean(e.GetId()))
-			kv := &kv{}
-			kv.add("seq", fmt.Sprint(e.GetSeq()))
-			kv.add("kind", k.name)
-			kv.add("id", clean(e.GetId()))
-			kv.add("reason", orDash(clean(e.GetReason())))
-			kv.add("revoke_time", timeText(e.GetRevokeTime()))
-			kv.add("expire_time", never(e.GetExpireTime()))
-			kv.write(s.stdout)
-			return nil
+			return revokeEntry(ctx, s, k, args[0], *reason, expires.d)
 		}
 	}
+}
+
+// revokeEntry records one revocation and prints the entry.
+func revokeEntry(ctx context.Context, s *session, k revokeKind, id, reason string, expires time.Duration) error {
+	req := &revocationv1.RevokeRequest{Kind: k.kind, Id: id, Reason: reason}
+	if reason == "" {
+		req.Reason = "revoked with the gatehouse CLI"
+	}
+	if expires > 0 {
+		req.ExpireTime = timestamppb.New(time.Now().Add(expires))
+	}
+	resp, err := invokeOn(ctx, s, "revoke "+k.name+" "+id, (*session).revocations,
+		func(ctx context.Context, rc revocationv1.RevocationServiceClient) (*revocationv1.RevokeResponse, error) {
+			return rc.Revoke(ctx, req)
+		})
+	if err != nil {
+		return err
+	}
+	if s.jsonOutput() {
+		return s.printJSON(resp, "entry")
+	}
+	e := resp.GetEntry()
+	fmt.Fprintf(s.stdout, "Revoked %s %s.\n", strings.ReplaceAll(k.name, "-", " "), clean(e.GetId()))
+	kv := &kv{}
+	kv.add("seq", fmt.Sprint(e.GetSeq()))
+	kv.add("kind", k.name)
+	kv.add("id", clean(e.GetId()))
+	kv.add("reason", orDash(clean(e.GetReason())))
+	kv.add("revoke_time", timeText(e.GetRevokeTime()))
+	kv.add("expire_time", never(e.GetExpireTime()))
+	kv.write(s.stdout)
+	return nil
+}
+
+// revokeKindNamed returns the revoke command of a kind.
+func revokeKindNamed(name string) revokeKind {
+	for _, k := range revokeKinds {
+		if k.name == name {
+			return k
+		}
+	}
+	panic("cli: no revoke kind " + name)
 }

@@ -87,3 +87,19 @@ func TestRevoke(t *testing.T) {
 	assertFailed(t, h.run("revoke", "client", "refuse-me"), exitError, "not allowed here")
 	assertFailed(t, h.run("revoke", "client", "x", "--expires-in", "0"), exitFlags, "must be positive")
 }
+
+func TestCertsRevoke(t *testing.T) {
+	h := newHarness(t)
+	out := h.ok("certs", "revoke", "--serial", "ABC123", "--reason", "key lost")
+	req, ok := h.lastRequest("Revoke").(*revocationv1.RevokeRequest)
+	if !ok || req.GetKind() != revocationv1.Kind_KIND_CERTIFICATE || req.GetId() != "abc123" || req.GetReason() != "key lost" {
+		t.Fatalf("request %v", req)
+	}
+	if exp := time.Until(req.GetExpireTime().AsTime()); exp < 89*24*time.Hour || exp > 91*24*time.Hour {
+		t.Errorf("entry expires in %v, want the longest certificate validity (90 days)", exp)
+	}
+	if !strings.Contains(out, "Revoked certificate abc123.") {
+		t.Errorf("output %q", out)
+	}
+	assertFailed(t, h.run("certs", "revoke"), exitError, "--serial is required")
+}
