@@ -60,10 +60,15 @@ func newPartnerPKI(t *testing.T, dir string) *partnerPKI {
 
 func (p *partnerPKI) issue(t *testing.T, cn string) tls.Certificate {
 	t.Helper()
+	return p.issueValid(t, cn, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+}
+
+func (p *partnerPKI) issueValid(t *testing.T, cn string, notBefore, notAfter time.Time) tls.Certificate {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p.next++
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.next), Subject: pkix.Name{CommonName: cn, Organization: []string{"Partner"}},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
 	if err != nil {
@@ -188,13 +193,27 @@ func TestEndToEndMTLS(t *testing.T) {
 		t.Error("binding refusals not audited as certificate_binding_mismatch")
 	}
 
-	// Without a trusted certificate there is no token.
-	rogue := newPartnerPKI(t, t.TempDir()).issue(t, "warehouse")
-	rogueTLS := &tls.Config{Certificates: []tls.Certificate{rogue}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // as above
-	rc := &http.Client{Transport: &http.Transport{TLSClientConfig: rogueTLS}, Timeout: 10 * time.Second}
-	if resp, err := rc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}}); err == nil {
-		resp.Body.Close()
-		t.Fatalf("a rogue-CA certificate got through the handshake: %d", resp.StatusCode)
+	// Without a trusted, valid certificate there is no token and no API:
+	// the handshake fails.
+	for name, bad := range map[string]tls.Certificate{
+		"rogue CA": newPartnerPKI(t, t.TempDir()).issue(t, "warehouse"),
+		"expired":  pki.issueValid(t, "warehouse", time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)),
+	} {
+		badTLS := &tls.Config{Certificates: []tls.Certificate{bad}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // as above
+		bc := &http.Client{Transport: &http.Transport{TLSClientConfig: badTLS}, Timeout: 10 * time.Second}
+		if resp, err := bc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}}); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s certificate got through the handshake at the token endpoint: %d", name, resp.StatusCode)
+		}
+		gconn, err := grpc.NewClient(s.mtlsAddr(t), grpc.WithTransportCredentials(grpccreds.NewTLS(badTLS)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = inventoryv1.NewInventoryServiceClient(gconn).ListItems(ctx, &inventoryv1.ListItemsRequest{})
+		gconn.Close()
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("%s certificate at the API over gRPC: %v, want a failed handshake (Unavailable)", name, err)
+		}
 	}
 	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second} //nolint:gosec // as above
 	resp, err = plain.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
