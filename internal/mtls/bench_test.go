@@ -54,7 +54,7 @@ func BenchmarkHandshake(b *testing.B) {
 			name = "resumed"
 		}
 		b.Run(name, func(b *testing.B) {
-			cfg := ClientConfig(tls.Certificate{Certificate: [][]byte{cli.Raw}, PrivateKey: cliKey}, pool)
+			cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cli.Raw}, PrivateKey: cliKey}}, RootCAs: pool, MinVersion: tls.VersionTLS12}
 			if resumed {
 				cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 			}

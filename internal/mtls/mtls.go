@@ -12,26 +12,14 @@
 package mtls
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
-
-// Thumbprint is a certificate's x5t#S256 (RFC 8705 §3.1): base64url of
-// the SHA-256 of its DER encoding.
-func Thumbprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// Serial is a certificate's serial number as the revocation list names it:
-// lower-case hex.
-func Serial(cert *x509.Certificate) string { return strings.ToLower(cert.SerialNumber.Text(16)) }
 
 // Trust decides which client certificates are accepted.
 type Trust struct {
@@ -63,7 +51,7 @@ func (t *Trust) Verify(certs []*x509.Certificate) (caVerified bool, err error) {
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return false, fmt.Errorf("%w: outside its validity", ErrUntrusted)
 	}
-	if t.revoked != nil && t.revoked(Serial(leaf)) {
+	if t.revoked != nil && t.revoked(authn.CertSerial(leaf)) {
 		return false, fmt.Errorf("%w: revoked", ErrUntrusted)
 	}
 	inter := x509.NewCertPool()
@@ -123,16 +111,5 @@ func ServerConfig(cert tls.Certificate, trust *Trust) *tls.Config {
 			_, err := trust.Verify(cs.PeerCertificates)
 			return err
 		},
-	}
-}
-
-// ClientConfig is a partner's side: its certificate, and the platform CA
-// (or the server's CA) as the only root.
-func ClientConfig(cert tls.Certificate, roots *x509.CertPool) *tls.Config {
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      roots,
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: tls12Suites,
 	}
 }

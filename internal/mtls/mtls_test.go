@@ -12,6 +12,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 func issue(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
@@ -68,7 +70,7 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
-	if Serial(revoked) != "abc" || len(Thumbprint(good)) != 43 {
+	if authn.CertSerial(revoked) != "abc" || len(authn.CertThumbprint(good)) != 43 {
 		t.Fatal("serial or thumbprint format")
 	}
 }

@@ -49,9 +49,9 @@ func CertThumbprint(cert *x509.Certificate) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// certSerial is cert's serial number as the revocation list names it:
+// CertSerial is cert's serial number as the revocation list names it:
 // lower-case hex, without leading zeros.
-func certSerial(cert *x509.Certificate) string {
+func CertSerial(cert *x509.Certificate) string {
 	if cert.SerialNumber == nil {
 		return ""
 	}
@@ -111,7 +111,7 @@ func (c *certCache) lookup(cert *x509.Certificate) clientCert {
 	if v, ok := c.m.Load(cert); ok {
 		return v.(clientCert)
 	}
-	cc := clientCert{thumbprint: CertThumbprint(cert), serial: certSerial(cert)}
+	cc := clientCert{thumbprint: CertThumbprint(cert), serial: CertSerial(cert)}
 	if _, loaded := c.m.LoadOrStore(cert, cc); !loaded && c.n.Add(1) > maxCachedCerts {
 		c.m.Clear()
 		c.n.Store(0)

@@ -601,7 +601,7 @@ func TestCertThumbprint(t *testing.T) {
 		if want := sha256.Sum256(c.Raw); string(raw) != string(want[:]) {
 			t.Fatalf("thumbprint %q is not the SHA-256 of the DER certificate", th)
 		}
-		if got := certInfos.lookup(c); got.thumbprint != th || got.serial != certSerial(c) {
+		if got := certInfos.lookup(c); got.thumbprint != th || got.serial != CertSerial(c) {
 			t.Fatalf("cached %+v", got)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // The platform CA and what it issues.
@@ -192,7 +193,7 @@ func newCA(k *kek.KEK, now time.Time) (StoredCA, error) {
 		return StoredCA{}, fmt.Errorf("encode key: %w", err)
 	}
 	defer clear(pkcs8)
-	serial := SerialHex(tmpl.SerialNumber)
+	serial := authn.CertSerial(tmpl)
 	sealed, err := k.Seal(pkcs8, caAD(serial))
 	if err != nil {
 		return StoredCA{}, fmt.Errorf("seal key: %w", err)
@@ -206,7 +207,7 @@ func openCA(rec StoredCA, k *kek.KEK) (*loadedCA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("platform CA %s: certificate: %w", rec.Serial, err)
 	}
-	if got := SerialHex(cert.SerialNumber); got != rec.Serial {
+	if got := authn.CertSerial(cert); got != rec.Serial {
 		return nil, fmt.Errorf("platform CA %s: the certificate has serial %s", rec.Serial, got)
 	}
 	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
@@ -466,7 +467,7 @@ func (m *Manager) ServerCertificate(ctx context.Context, hosts []string) (tls.Ce
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("keys: server certificate: %w", err)
 	}
-	m.opt.log.InfoContext(ctx, "server certificate issued", "serial", SerialHex(leaf.SerialNumber), "dns", dns, "ips", ips, "not_after", leaf.NotAfter)
+	m.opt.log.InfoContext(ctx, "server certificate issued", "serial", authn.CertSerial(leaf), "dns", dns, "ips", ips, "not_after", leaf.NotAfter)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 

@@ -22,6 +22,7 @@ import (
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 )
 
@@ -78,7 +79,7 @@ func TestServerPlatformCA(t *testing.T) {
 			t.Errorf("does not verify: %v", err)
 		}
 		serial = resp.GetSerial()
-		if serial != strings.ToLower(cert.SerialNumber.Text(16)) || resp.GetThumbprint() != keys.CertThumbprint(cert.Raw) ||
+		if serial != strings.ToLower(cert.SerialNumber.Text(16)) || resp.GetThumbprint() != authn.CertThumbprint(cert) ||
 			!resp.GetExpireTime().AsTime().Equal(cert.NotAfter) || !resp.GetStartTime().AsTime().Equal(cert.NotBefore) {
 			t.Errorf("response %v does not describe the certificate", resp)
 		}
@@ -111,7 +112,7 @@ func TestServerPlatformCA(t *testing.T) {
 		found := false
 		for _, c := range certs {
 			pc := parsePEMCert(t, c.GetCertificatePem())
-			if c.GetClientId() != "c_grpc" || c.GetSerial() != strings.ToLower(pc.SerialNumber.Text(16)) || c.GetThumbprint() != keys.CertThumbprint(pc.Raw) ||
+			if c.GetClientId() != "c_grpc" || c.GetSerial() != strings.ToLower(pc.SerialNumber.Text(16)) || c.GetThumbprint() != authn.CertThumbprint(pc) ||
 				!c.GetStartTime().AsTime().Equal(pc.NotBefore) || !c.GetExpireTime().AsTime().Equal(pc.NotAfter) {
 				t.Errorf("listed %v does not describe its certificate", c)
 			}

@@ -2,13 +2,11 @@ package keys
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
-	"math/big"
-	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // CAStore is what the platform CA needs from storage, besides a Store. The
@@ -69,17 +67,6 @@ type IssuedCert struct {
 // PEM returns the certificate PEM-encoded.
 func (c IssuedCert) PEM() []byte { return certPEM(c.DER) }
 
-// SerialHex renders a certificate serial number as the revocation list
-// and the mTLS listener name it: lower-case hex, no leading zeros.
-func SerialHex(n *big.Int) string { return strings.ToLower(n.Text(16)) }
-
-// CertThumbprint returns the x5t#S256 of a DER certificate (RFC 8705
-// §3.1): base64url without padding of its SHA-256.
-func CertThumbprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 func certPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
@@ -87,9 +74,9 @@ func certPEM(der []byte) []byte {
 // issuedFrom describes a certificate the CA has just signed.
 func issuedFrom(clientID string, cert *x509.Certificate) IssuedCert {
 	return IssuedCert{
-		Serial:     SerialHex(cert.SerialNumber),
+		Serial:     authn.CertSerial(cert),
 		ClientID:   clientID,
-		Thumbprint: CertThumbprint(cert.Raw),
+		Thumbprint: authn.CertThumbprint(cert),
 		NotBefore:  cert.NotBefore.UTC(),
 		NotAfter:   cert.NotAfter.UTC(),
 		DER:        cert.Raw,

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // Server implements the gRPC KeyManagementService over a Manager. The
@@ -143,7 +144,7 @@ func (s *Server) GetPlatformCA(ctx context.Context, _ *keysv1.GetPlatformCAReque
 	}
 	return &keysv1.GetPlatformCAResponse{
 		CertificatePem: certPEM(ca.Raw),
-		Serial:         SerialHex(ca.SerialNumber),
+		Serial:         authn.CertSerial(ca),
 		ExpireTime:     timestamppb.New(ca.NotAfter),
 	}, nil
 }

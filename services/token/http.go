@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // Routes registers the OAuth endpoints on mux, with method patterns: any
@@ -85,7 +87,7 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		// Certificate-bound tokens (RFC 8705 §3): the client authenticated
 		// with this certificate, so the token carries its thumbprint.
 		if certs := peerCerts(r); len(certs) > 0 {
-			ctx = withBoundCert(ctx, certThumbprint(certs[0]))
+			ctx = withBoundCert(ctx, authn.CertThumbprint(certs[0]))
 		}
 	}
 	if gt == grantRefreshToken && cl.refreshCookie {

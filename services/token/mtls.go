@@ -2,9 +2,7 @@ package token
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // RFC 8705 client authentication methods.
@@ -41,12 +40,6 @@ func tlsAuthFromProto(p *clientsv1.TLSClientAuth) tlsAuth {
 		subjectDN: p.GetSubjectDn(), sanDNS: p.GetSanDns(), sanURI: p.GetSanUri(), sanIP: p.GetSanIp(),
 		sanEmail: p.GetSanEmail(), thumbprints: slices.Clone(p.GetCertificateThumbprints()), bound: p.GetBoundAccessTokens(),
 	}
-}
-
-// certThumbprint is x5t#S256 of a certificate (RFC 8705 §3.1).
-func certThumbprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // peerCerts returns the certificates the client presented on this
@@ -79,7 +72,7 @@ func (s *Service) checkClientCert(r *http.Request, cl *client) audit.Reason {
 			return ""
 		}
 	case authSelfSignedTLSClient:
-		if slices.Contains(cl.tls.thumbprints, certThumbprint(leaf)) {
+		if slices.Contains(cl.tls.thumbprints, authn.CertThumbprint(leaf)) {
 			return ""
 		}
 	}
