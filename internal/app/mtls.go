@@ -90,7 +90,7 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 		log.Warn("the mTLS listener uses a certificate issued at start by the platform CA; production should supply --tls-cert and --tls-key",
 			"mtls_addr", lis.Addr().String())
 	default:
-		if m.cert, err = localServerCert(lis.Addr()); err != nil {
+		if m.cert, err = localServerCert(serverHosts(lis.Addr())); err != nil {
 			return fail(err)
 		}
 		log.Warn("the mTLS listener uses a self-signed certificate generated at start; production should supply --tls-cert and --tls-key",
@@ -99,10 +99,9 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 	return m, nil
 }
 
-// localServerCert is a self-signed server certificate for the bound
-// address, localhost and the loopback addresses, valid 90 days, for the
-// embedded default.
-func localServerCert(addr net.Addr) (tls.Certificate, error) {
+// localServerCert is a self-signed server certificate for hosts, valid 90
+// days, for a process without the platform CA (serve clients).
+func localServerCert(hosts []string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -116,11 +115,12 @@ func localServerCert(addr net.Addr) (tls.Certificate, error) {
 		SerialNumber: serial, Subject: pkix.Name{CommonName: "gatehouse local"},
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
-	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
-		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
