@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -65,11 +67,22 @@ func (p *partnerPKI) issue(t *testing.T, cn string) tls.Certificate {
 
 func (p *partnerPKI) issueValid(t *testing.T, cn string, notBefore, notAfter time.Time) tls.Certificate {
 	t.Helper()
+	return p.issueTemplate(t, &x509.Certificate{Subject: pkix.Name{CommonName: cn, Organization: []string{"Partner"}},
+		NotBefore: notBefore, NotAfter: notAfter})
+}
+
+// issueTemplate signs tmpl (subject, SANs, validity) as a client
+// certificate with a fresh serial and key.
+func (p *partnerPKI) issueTemplate(t *testing.T, tmpl *x509.Certificate) tls.Certificate {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p.next++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.next), Subject: pkix.Name{CommonName: cn, Organization: []string{"Partner"}},
-		NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	tmpl.SerialNumber = big.NewInt(p.next)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +289,13 @@ func TestEndToEndPartnerCA(t *testing.T) {
 		t.Fatal("certs ca printed no certificate")
 	}
 
+	if out, err := s.cli(t, "certs", "issue", "--client", "c_nobody", "--csr", csrFile, "--out", filepath.Join(dir, "x.pem")); err == nil {
+		t.Fatalf("certs issue for an unknown client succeeded: %s", out)
+	}
+
 	addr := s.mtlsAddr(t)
+	alone := certAlone(t, addr, cert, roots)
+	tokenWithCurl(t, addr, certFile, keyDER, caFile, reg.ClientID)
 	p := partner.Config{TokenURL: "https://" + addr + "/oauth2/token", ClientID: reg.ClientID, Certificate: cert, RootCAs: roots}
 	conn, err := p.Dial(addr)
 	if err != nil {
@@ -303,6 +322,10 @@ func TestEndToEndPartnerCA(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// So is the certificate alone, on the same connection.
+	if _, err := alone.ListItems(context.Background(), &inventoryv1.ListItemsRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("revoked certificate alone: %v", err)
+	}
 	// A new connection fails the handshake.
 	c, err := tls.Dial("tcp", addr, p.TLSConfig())
 	if err == nil {
@@ -314,5 +337,148 @@ func TestEndToEndPartnerCA(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("handshake with a revoked certificate: %v", err)
+	}
+}
+
+// certAlone: the example API's read methods take the partner's certificate
+// alone as the credential (their rule lists CREDENTIAL_KIND_MTLS), over
+// mTLS gRPC and over HTTPS through the REST facade; the write methods do
+// not.
+//
+// It returns the gRPC client, whose connection stays open.
+func certAlone(t *testing.T, addr string, cert tls.Certificate, roots *x509.CertPool) inventoryv1.InventoryServiceClient {
+	t.Helper()
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12}
+	gconn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpccreds.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gconn.Close() })
+	inv := inventoryv1.NewInventoryServiceClient(gconn)
+	if _, err := inv.ListItems(context.Background(), &inventoryv1.ListItemsRequest{}); err != nil {
+		t.Fatalf("certificate alone over gRPC: %v", err)
+	}
+	if _, err := inv.CreateItem(context.Background(), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "crate", Quantity: 1}}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("certificate alone at a method that does not take it: %v, want Unauthenticated", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/v1/inventory/items", "", 200},
+		{"POST", "/v1/inventory/items", `{"name":"crate","quantity":1}`, 401},
+	} {
+		req, _ := http.NewRequestWithContext(context.Background(), c.method, "https://"+addr+c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Fatalf("certificate alone, REST %s %s: %d, want %d", c.method, c.path, resp.StatusCode, c.want)
+		}
+	}
+	return inv
+}
+
+// tokenWithCurl drives the token endpoint with an independent client, as
+// the README tour does: curl with the partner's certificate and key.
+func tokenWithCurl(t *testing.T, addr, certFile string, keyDER []byte, caFile, clientID string) {
+	t.Helper()
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl is not installed; under CI the independent-client check must run")
+		}
+		t.Log("curl not installed: skipping the independent-client check")
+		return
+	}
+	keyFile := filepath.Join(filepath.Dir(certFile), "curl-key.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, curl, "--silent", "--show-error", "--fail-with-body",
+		"--cacert", caFile, "--cert", certFile, "--key", keyFile,
+		"--data-urlencode", "grant_type=client_credentials", "--data-urlencode", "client_id="+clientID,
+		"https://"+addr+"/oauth2/token").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl --cert at the token endpoint: %v: %s", err, out)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.Unmarshal(out, &tok); err != nil || tok.AccessToken == "" || tok.TokenType != "Bearer" {
+		t.Fatalf("curl got %s", out)
+	}
+	if cnf, _ := jwtClaims(t, tok.AccessToken)["cnf"].(map[string]any); cnf["x5t#S256"] == nil {
+		t.Fatalf("token from curl is not bound: %v", jwtClaims(t, tok.AccessToken))
+	}
+}
+
+// TestEndToEndTLSClientAuthMatchers: tls_client_auth with each of RFC 8705
+// §2.1.2's subject matchers, against the binary: the certificate with the
+// registered value gets a token, one from the same CA with a near miss
+// does not.
+func TestEndToEndTLSClientAuthMatchers(t *testing.T) {
+	dir := t.TempDir()
+	pki := newPartnerPKI(t, dir)
+	s := start(t, filepath.Join(dir, "data"), "--example-inventory", "--tls-client-ca", pki.caPEM)
+	base := "https://" + s.mtlsAddr(t)
+	tests := []struct {
+		name        string
+		flag, value string
+		good, bad   *x509.Certificate
+	}{
+		{"subject DN", "--tls-subject-dn", "CN=m-dn,O=Partner",
+			&x509.Certificate{Subject: pkix.Name{CommonName: "m-dn", Organization: []string{"Partner"}}},
+			&x509.Certificate{Subject: pkix.Name{CommonName: "m-dn", Organization: []string{"Partners"}}}},
+		{"SAN DNS", "--tls-san-dns", "api.partner.example",
+			&x509.Certificate{DNSNames: []string{"other.example", "api.partner.example"}},
+			&x509.Certificate{DNSNames: []string{"api.partner.example.evil"}}},
+		{"SAN URI", "--tls-san-uri", "spiffe://partner.example/warehouse",
+			&x509.Certificate{URIs: []*url.URL{{Scheme: "spiffe", Host: "partner.example", Path: "/warehouse"}}},
+			&x509.Certificate{URIs: []*url.URL{{Scheme: "spiffe", Host: "partner.example", Path: "/warehouse2"}}}},
+		{"SAN IP", "--tls-san-ip", "192.0.2.10",
+			&x509.Certificate{IPAddresses: []net.IP{net.ParseIP("192.0.2.10")}},
+			&x509.Certificate{IPAddresses: []net.IP{net.ParseIP("192.0.2.11")}}},
+		{"SAN email", "--tls-san-email", "ops@partner.example",
+			&x509.Certificate{EmailAddresses: []string{"ops@partner.example"}},
+			&x509.Certificate{EmailAddresses: []string{"ops@partner.example.org"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var reg createdClient
+			s.cliJSON(t, &reg, "clients", "create", "--name", "Matcher "+tt.name, "--type", "third_party",
+				"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
+				tt.flag, tt.value, "--bound-access-tokens")
+			for _, c := range []struct {
+				tmpl *x509.Certificate
+				want int
+			}{{tt.good, 200}, {tt.bad, 401}} {
+				cert := pki.issueTemplate(t, c.tmpl)
+				hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{ //nolint:gosec // test server with a generated certificate
+					Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second}
+				resp, err := hc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {reg.ClientID}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				hc.CloseIdleConnections()
+				if resp.StatusCode != c.want {
+					t.Fatalf("%s: %d %v, want %d", tt.name, resp.StatusCode, body, c.want)
+				}
+				if c.want == 401 && body["error"] != "invalid_client" {
+					t.Fatalf("refusal %v, want invalid_client", body)
+				}
+			}
+		})
 	}
 }

@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		}
 		a.closers = append(a.closers, func() { _ = a.mtls.lis.Close() })
 	}
-	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks, a.revs.follower)
+	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks, a.revs.follower, a.mtls)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +149,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		switch e.GetKind() {
 		case revocationv1.Kind_KIND_CLIENT:
 			auth.apiKeys.InvalidateClient(e.GetId())
+			if auth.certs != nil {
+				auth.certs.InvalidateClient(e.GetId())
+			}
 		case revocationv1.Kind_KIND_API_KEY:
 			auth.apiKeys.InvalidateKey(e.GetId())
 		}
@@ -162,6 +165,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	a.nc.SetReconnectHandler(func(c *nats.Conn) {
 		log.Info("nats reconnected; dropping cached verifications", "url", c.ConnectedUrlRedacted())
 		auth.apiKeys.InvalidateAll()
+		if auth.certs != nil {
+			auth.certs.InvalidateAll()
+		}
 		if auth.tiers != nil {
 			auth.tiers.drop("")
 		}

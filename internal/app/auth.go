@@ -29,6 +29,8 @@ type auth struct {
 	validator *authn.Validator
 	recorder  audit.Recorder
 	apiKeys   *authn.APIKeyAuthenticator
+	// certs is nil without an mTLS listener.
+	certs *authn.ClientCertAuthenticator
 	// jwt is nil when no key service is reachable (`serve clients`).
 	jwt   *authn.JWTAuthenticator
 	tiers *tiers
@@ -38,7 +40,7 @@ type auth struct {
 // newAuth builds the validator. jwks is where the JWT authenticator reads
 // the signing keys; nil leaves JWTs unsupported.
 func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, metrics prometheus.Registerer,
-	nc *nats.Conn, registry *clients.Registry, jwks authn.JWKSSource, revoked authn.RevocationChecker) (*auth, error) {
+	nc *nats.Conn, registry *clients.Registry, jwks authn.JWKSSource, revoked authn.RevocationChecker, mtls *mtlsListener) (*auth, error) {
 	rules, err := authn.RulesFromFiles(protoregistry.GlobalFiles)
 	if err != nil {
 		return nil, fmt.Errorf("auth rules: %w", err)
@@ -51,6 +53,17 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 	}
 	a.close = stopKeys
 	opts := []authn.Option{authn.WithAuthenticator(a.apiKeys), authn.WithRevocationChecker(revoked)}
+	if mtls != nil {
+		// The certificate alone, for the methods whose rule takes it.
+		a.certs = authn.NewClientCertAuthenticator(registry, mtls.platform, mtls.trust, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
+		stopCerts, err := a.certs.FollowClientChanges(ctx, nc)
+		if err != nil {
+			stopKeys()
+			return nil, fmt.Errorf("follow client changes: %w", err)
+		}
+		a.close = func() { stopCerts(); stopKeys() }
+		opts = append(opts, authn.WithCertAuthenticator(a.certs))
+	}
 	if jwks != nil {
 		a.jwt = authn.NewJWTAuthenticator(jwks,
 			authn.WithIssuer(issuer),
@@ -59,23 +72,24 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 			authn.WithJWKSMaxAge(cfg.JWKSMaxAge),
 			authn.WithJWTLogger(log))
 		if err := a.jwt.ConfigError(); err != nil {
-			stopKeys()
+			a.close()
 			return nil, fmt.Errorf("jwt validation: %w", err)
 		}
 		stopJWT, err := a.jwt.FollowKeyRotations(ctx, nc)
 		if err != nil {
-			stopKeys()
+			a.close()
 			return nil, fmt.Errorf("follow key rotations: %w", err)
 		}
 		tiers := newTiers(registry)
 		stopTiers, err := tiers.follow(ctx, nc)
 		if err != nil {
 			stopJWT()
-			stopKeys()
+			a.close()
 			return nil, fmt.Errorf("follow client changes: %w", err)
 		}
 		a.tiers = tiers
-		a.close = func() { stopTiers(); stopJWT(); stopKeys() }
+		stopBefore := a.close
+		a.close = func() { stopTiers(); stopJWT(); stopBefore() }
 		opts = append(opts, authn.WithAuthenticator(a.jwt), authn.WithTierResolver(tiers.get))
 	}
 	budgets := make(map[string]ratelimit.Tier, len(cfg.RateLimitTiers))

@@ -112,7 +112,7 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 		return revocationv1.RegisterRevocationServiceHandlerClient(ctx, mux, revocationv1.NewRevocationServiceClient(cc))
 	}})
 	if a.keys != nil {
-		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys))
+		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(registry)))
 		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 			return keysv1.RegisterKeyManagementServiceHandlerClient(ctx, mux, keysv1.NewKeyManagementServiceClient(cc))
 		}})

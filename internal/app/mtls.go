@@ -28,8 +28,11 @@ import (
 type mtlsListener struct {
 	lis   net.Listener
 	trust *mtls.Trust
-	cert  tls.Certificate
-	srv   *http.Server
+	// platform holds the platform CA alone (nil in `serve clients`): a
+	// certificate it issued names its client.
+	platform *x509.CertPool
+	cert     tls.Certificate
+	srv      *http.Server
 }
 
 // platformCA is the key service's CA: it issues partners' certificates
@@ -55,9 +58,10 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 	}
 	pool := x509.NewCertPool()
 	if ca != nil {
-		if pool, err = ca.CAPool(ctx); err != nil {
+		if m.platform, err = ca.CAPool(ctx); err != nil {
 			return fail(fmt.Errorf("platform CA: %w", err))
 		}
+		pool = m.platform.Clone()
 	}
 	if cfg.ClientCAFile != "" {
 		pem, err := os.ReadFile(cfg.ClientCAFile)

@@ -87,6 +87,11 @@ const (
 	// §3) and the request was made without it: no certificate, another
 	// one, or a plain channel.
 	ReasonCertificateBindingMismatch Reason = "certificate_binding_mismatch"
+	// A client certificate presented as the only credential belongs to no
+	// client that may use it: it names none, the client is unknown, or the
+	// certificate is neither from the platform CA nor the client's
+	// registered one.
+	ReasonUnknownClientCertificate Reason = "unknown_client_certificate"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -101,7 +106,7 @@ func Reasons() []Reason {
 		ReasonWrongAudience, ReasonWrongIssuer, ReasonWrongTokenType,
 		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
 		ReasonRevokedToken, ReasonTooManyFailures, ReasonRevocationListStale,
-		ReasonCertificateBindingMismatch,
+		ReasonCertificateBindingMismatch, ReasonUnknownClientCertificate,
 	}
 }
 

@@ -33,7 +33,15 @@ const (
 	MetadataClientCertThumbprint = "x-gatehouse-client-cert-s256"
 	// MetadataClientCertSerial is its serial number, lower-case hex.
 	MetadataClientCertSerial = "x-gatehouse-client-cert-serial"
+	// MetadataClientCert is the certificate itself, DER in unpadded
+	// base64url, for methods that take the certificate alone as the
+	// credential (CertAuthenticator).
+	MetadataClientCert = "x-gatehouse-client-cert"
 )
+
+// maxForwardedCertLen bounds a forwarded certificate (base64url of DER):
+// ample for any client certificate, small next to the gRPC header limit.
+const maxForwardedCertLen = 8 << 10
 
 // thumbprintLen is the length of a base64url (unpadded) SHA-256.
 const thumbprintLen = 43
@@ -67,8 +75,10 @@ func ForwardClientCert(r *http.Request) metadata.MD {
 	if r == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || r.TLS.PeerCertificates[0] == nil {
 		return nil
 	}
-	cc := certInfos.lookup(r.TLS.PeerCertificates[0])
-	return metadata.Pairs(MetadataClientCertThumbprint, cc.thumbprint, MetadataClientCertSerial, cc.serial)
+	leaf := r.TLS.PeerCertificates[0]
+	cc := certInfos.lookup(leaf)
+	return metadata.Pairs(MetadataClientCertThumbprint, cc.thumbprint, MetadataClientCertSerial, cc.serial,
+		MetadataClientCert, base64.RawURLEncoding.EncodeToString(leaf.Raw))
 }
 
 // GatewayClientCertAnnotator is ForwardClientCert as a grpc-gateway
@@ -154,6 +164,51 @@ func (v *Validator) clientCert(ctx context.Context, req *request) (clientCert, b
 		return certInfos.lookup(info.State.PeerCertificates[0]), true
 	}
 	return clientCert{}, false
+}
+
+// peerCertificate returns the request's client certificate itself, for
+// the CertAuthenticator: as clientCert finds it, and for a trusted
+// forwarder the MetadataClientCert it states, which must parse and have the
+// thumbprint it states too.
+func (v *Validator) peerCertificate(ctx context.Context, req *request) (*x509.Certificate, bool) {
+	if req.http {
+		if req.tlsState == nil || len(req.tlsState.PeerCertificates) == 0 || req.tlsState.PeerCertificates[0] == nil {
+			return nil, false
+		}
+		return req.tlsState.PeerCertificates[0], true
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, false
+	}
+	if p.Addr != nil && v.trusted != nil && v.trusted(p.Addr) {
+		cc, ok := v.clientCert(ctx, req)
+		if !ok {
+			return nil, false
+		}
+		var ders []string
+		if req.md != nil {
+			ders = req.md.Get(MetadataClientCert)
+		} else {
+			ders = metadata.ValueFromIncomingContext(ctx, MetadataClientCert)
+		}
+		if len(ders) != 1 || len(ders[0]) > maxForwardedCertLen {
+			return nil, false
+		}
+		der, err := base64.RawURLEncoding.DecodeString(ders[0])
+		if err != nil {
+			return nil, false
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil || !equalThumbprints(CertThumbprint(cert), cc.thumbprint) {
+			return nil, false
+		}
+		return cert, true
+	}
+	if info, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(info.State.PeerCertificates) > 0 && info.State.PeerCertificates[0] != nil {
+		return info.State.PeerCertificates[0], true
+	}
+	return nil, false
 }
 
 // forwardedCert reads the certificate a trusted forwarder stated: exactly

@@ -580,8 +580,11 @@ func TestForwardClientCert(t *testing.T) {
 	if got := md.Get(MetadataClientCertSerial); len(got) != 1 || got[0] != serialA {
 		t.Fatalf("serial %v", got)
 	}
-	if len(md) != 2 {
-		t.Fatalf("metadata %v, want the two keys only", md)
+	if got := md.Get(MetadataClientCert); len(got) != 1 || got[0] != base64.RawURLEncoding.EncodeToString(a.Raw) {
+		t.Fatalf("certificate %v", got)
+	}
+	if len(md) != 3 {
+		t.Fatalf("metadata %v, want the three keys only", md)
 	}
 	if ForwardClientCert(nil) != nil {
 		t.Fatal("nil request")

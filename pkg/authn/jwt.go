@@ -978,9 +978,11 @@ func parseAudience(value []byte) ([]string, bool) {
 	return aud, err == nil
 }
 
-// parseCnf reads cnf (RFC 7800) for its x5t#S256 member (RFC 8705 §3.1).
-// An empty x5t#S256 is malformed: read as absent, it would turn a bound
-// token into a bearer one.
+// parseCnf reads cnf (RFC 7800) for its x5t#S256 member (RFC 8705 §3.1),
+// the only confirmation method Gatehouse checks. Anything else is
+// malformed rather than ignored: read as absent, an empty x5t#S256, a
+// DPoP jkt (RFC 9449 §6) or any other method would turn a
+// proof-of-possession token into a bearer one.
 func parseCnf(value []byte) (string, bool) {
 	if len(value) == 0 || value[0] != '{' {
 		return "", false
@@ -988,13 +990,15 @@ func parseCnf(value []byte) (string, bool) {
 	var (
 		thumb string
 		ok    = true
+		other bool
 	)
 	err := forEachMember(value, func(name, v []byte) error {
-		if string(name) == "x5t#S256" {
-			thumb, ok = jsonString(v)
-			ok = ok && thumb != ""
+		if string(name) != "x5t#S256" {
+			other = true
+			return nil
 		}
+		thumb, ok = jsonString(v)
 		return nil
 	})
-	return thumb, err == nil && ok
+	return thumb, err == nil && ok && !other && thumb != ""
 }

@@ -42,12 +42,23 @@ type rule struct {
 	scopes []string
 	// scopeAttr is scopes joined by spaces: the RFC 6750 scope attribute.
 	scopeAttr string
-	// kinds is a bit set of accepted CredentialKinds; 0 accepts any.
+	// kinds is a bit set of accepted CredentialKinds; 0 accepts JWTs and API keys.
 	kinds uint32
 }
 
+// allows reports whether a credential of kind k is accepted. A rule that
+// lists no kind accepts tokens and API keys; the certificate alone is a
+// credential only where a rule lists CREDENTIAL_KIND_MTLS.
 func (r *rule) allows(k authv1.CredentialKind) bool {
-	return r.kinds == 0 || (k > 0 && k < 32 && r.kinds&(1<<uint(k)) != 0)
+	if r.kinds == 0 {
+		return k == authv1.CredentialKind_CREDENTIAL_KIND_JWT || k == authv1.CredentialKind_CREDENTIAL_KIND_API_KEY
+	}
+	return k > 0 && k < 32 && r.kinds&(1<<uint(k)) != 0
+}
+
+// acceptsCertAlone reports whether the rule lists CREDENTIAL_KIND_MTLS.
+func (r *rule) acceptsCertAlone() bool {
+	return r.kinds&(1<<uint(authv1.CredentialKind_CREDENTIAL_KIND_MTLS)) != 0
 }
 
 // NewRules builds Rules from a map of gRPC full method name

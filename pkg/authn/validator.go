@@ -138,6 +138,7 @@ type Validator struct {
 	tierOf  func(ctx context.Context, clientID string) string
 
 	revocations RevocationChecker
+	certAuth    CertAuthenticator
 }
 
 // NewValidator returns a Validator enforcing rules. A nil rules refuses
@@ -258,20 +259,9 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	if r.public {
 		return ctx, nil
 	}
-	cred, ae := extractCredential(req.authz, req.apiKeys)
+	p, kind, ae := v.authenticate(ctx, req)
 	if ae != nil {
 		return ctx, ae
-	}
-	a := v.auths[cred.kind]
-	if a == nil {
-		return ctx, errUnsupportedCredential("credential kind not supported")
-	}
-	p, err := a.Authenticate(ctx, cred.value)
-	if err != nil {
-		return ctx, asAuthError(err)
-	}
-	if p == nil {
-		return ctx, NewUnavailable(errors.New("authenticator returned no principal"))
 	}
 	// From here on p carries the request's client certificate (serial,
 	// and TrustMTLS for a certificate-bound token), on a copy.
@@ -284,7 +274,7 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 			return ctx, ae
 		}
 	}
-	if !r.allows(cred.kind) {
+	if !r.allows(kind) {
 		return ctx, &AuthError{
 			Code:       codes.PermissionDenied,
 			Reason:     audit.ReasonCredentialKindNotAllowed,
@@ -321,6 +311,40 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 		}
 	}
 	return NewContext(ctx, p), nil
+}
+
+// authenticate finds the request's credential and its principal: the
+// token or key of its headers, or, for a method whose rule lists
+// CREDENTIAL_KIND_MTLS, the client certificate alone when there is none.
+func (v *Validator) authenticate(ctx context.Context, req *request) (*Principal, authv1.CredentialKind, *AuthError) {
+	if len(req.authz)+len(req.apiKeys) == 0 && req.rule.acceptsCertAlone() && v.certAuth != nil {
+		cert, ok := v.peerCertificate(ctx, req)
+		if !ok {
+			return nil, 0, errMissingCredential()
+		}
+		p, err := v.certAuth.AuthenticateCert(ctx, cert)
+		return checkedPrincipal(p, err, authv1.CredentialKind_CREDENTIAL_KIND_MTLS)
+	}
+	cred, ae := extractCredential(req.authz, req.apiKeys)
+	if ae != nil {
+		return nil, 0, ae
+	}
+	a := v.auths[cred.kind]
+	if a == nil {
+		return nil, 0, errUnsupportedCredential("credential kind not supported")
+	}
+	p, err := a.Authenticate(ctx, cred.value)
+	return checkedPrincipal(p, err, cred.kind)
+}
+
+func checkedPrincipal(p *Principal, err error, kind authv1.CredentialKind) (*Principal, authv1.CredentialKind, *AuthError) {
+	if err != nil {
+		return nil, 0, asAuthError(err)
+	}
+	if p == nil {
+		return nil, 0, NewUnavailable(errors.New("authenticator returned no principal"))
+	}
+	return p, kind, nil
 }
 
 // checkRevoked refuses a revoked principal, and fails closed when the

@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
@@ -243,5 +245,52 @@ func TestCARESTRoutes(t *testing.T) {
 	certs, _ := list["certificates"].([]any)
 	if len(certs) != 1 || certs[0].(map[string]any)["serial"] != issued["serial"] {
 		t.Fatalf("GET list %v, want the issued certificate", list)
+	}
+}
+
+// registryStub answers GetClient from a map; a missing id is NotFound.
+type registryStub map[string]*clientsv1.Client
+
+func (r registryStub) GetClient(_ context.Context, req *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error) {
+	if req.GetClientId() == "down" {
+		return nil, status.Error(codes.Unavailable, "registry down")
+	}
+	c, ok := r[req.GetClientId()]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such client")
+	}
+	return &clientsv1.GetClientResponse{Client: c}, nil
+}
+
+// TestServerIssueChecksClient: with the registry at hand, the CA certifies
+// only a registered, enabled client, since the certificate becomes that
+// client's credential.
+func TestServerIssueChecksClient(t *testing.T) {
+	stores, _ := openSQLite(t, 1)
+	m := newManager(t, stores[0], newKEK(t), testOptions(newClock())...)
+	start(t, m)
+	srv := keys.NewServer(m, keys.WithClients(registryStub{
+		"c_live": {ClientId: "c_live"},
+		"c_off":  {ClientId: "c_off", Disabled: true},
+	}))
+	tests := []struct {
+		client string
+		want   codes.Code
+	}{
+		{"c_live", codes.OK},
+		{"c_missing", codes.NotFound},
+		{"c_off", codes.FailedPrecondition},
+		{"down", codes.Unavailable},
+		{"", codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.client, func(t *testing.T) {
+			_, err := srv.IssueClientCertificate(t.Context(), &keysv1.IssueClientCertificateRequest{
+				ClientId: tt.client, CsrPem: csrPEM(t, testKey(t, "p256"), nil),
+			})
+			if status.Code(err) != tt.want {
+				t.Fatalf("IssueClientCertificate(%q): %v, want %s", tt.client, err, tt.want)
+			}
+		})
 	}
 }

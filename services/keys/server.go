@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
@@ -21,13 +23,36 @@ import (
 // the rest is for admins.
 type Server struct {
 	keysv1.UnimplementedKeyManagementServiceServer
-	m *Manager
+	m       *Manager
+	clients ClientGetter
 }
 
 var _ keysv1.KeyManagementServiceServer = (*Server)(nil)
 
+// ClientGetter reads a registered client: the registry in process, or its
+// gRPC client.
+type ClientGetter interface {
+	GetClient(ctx context.Context, req *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error)
+}
+
+// ServerOption configures a Server.
+type ServerOption func(*Server)
+
+// WithClients makes IssueClientCertificate refuse a client that is not
+// registered (NotFound) or is disabled (FailedPrecondition). Without it
+// the CA signs for any client_id an admin names.
+func WithClients(c ClientGetter) ServerOption {
+	return func(s *Server) { s.clients = c }
+}
+
 // NewServer returns the gRPC service of m.
-func NewServer(m *Manager) *Server { return &Server{m: m} }
+func NewServer(m *Manager, opts ...ServerOption) *Server {
+	s := &Server{m: m}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
 
 // GetJWKS implements KeyManagementService: the same bytes as
 // /.well-known/jwks.json.
@@ -95,6 +120,9 @@ func (s *Server) IssueClientCertificate(ctx context.Context, req *keysv1.IssueCl
 			return nil, status.Error(codes.InvalidArgument, "validity: must be a positive duration (at most 90 days; unset for 90 days)")
 		}
 		validity = v.AsDuration()
+	}
+	if err := s.checkClient(ctx, req.GetClientId()); err != nil {
+		return nil, err
 	}
 	c, err := s.m.IssueClientCertificate(ctx, req.GetClientId(), req.GetCsrPem(), validity)
 	if err != nil {
@@ -197,4 +225,30 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	}
 	s.m.opt.log.ErrorContext(ctx, "key management error", "error", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// checkClient refuses to certify a client that does not exist or is
+// disabled: a certificate names its client and is that client's credential
+// where a method takes the certificate alone.
+func (s *Server) checkClient(ctx context.Context, id string) error {
+	if s.clients == nil || id == "" {
+		// An empty id is the manager's InvalidArgument.
+		return nil
+	}
+	resp, err := s.clients.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: id})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound:
+		return status.Error(codes.NotFound, "no client with this client_id")
+	case codes.InvalidArgument:
+		return status.Error(codes.InvalidArgument, "client_id: malformed")
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return status.Error(codes.Unavailable, "the client registry is unavailable")
+	default:
+		return s.toStatus(ctx, fmt.Errorf("look up the client: %w", err))
+	}
+	if resp.GetClient().GetDisabled() {
+		return status.Error(codes.FailedPrecondition, "the client is disabled")
+	}
+	return nil
 }

@@ -35,8 +35,8 @@ func peerIP(ctx context.Context) string {
 }
 
 // IssueClientCredentialsToken implements TokenService: the client_credentials
-// grant for a caller the interceptor authenticated (mTLS or API key, scope
-// gatehouse:token.issue). Same rules as the token endpoint; the granted
+// grant for a caller the interceptor authenticated (its client certificate
+// alone or an API key, scope gatehouse:token.issue). Same rules as the token endpoint; the granted
 // scopes are also bounded by the scopes of the credential the caller used,
 // so an API key cannot mint a token wider than itself.
 func (s *Service) IssueClientCredentialsToken(ctx context.Context, req *tokenv1.IssueClientCredentialsTokenRequest) (*tokenv1.IssueClientCredentialsTokenResponse, error) {
@@ -78,6 +78,12 @@ func (s *Service) IssueClientCredentialsToken(ctx context.Context, req *tokenv1.
 	requested, err := parseScope(strings.Join(req.GetScopes(), " "))
 	if err != nil {
 		return nil, s.grpcError(ctx, err)
+	}
+	if cl.tls.bound && p.CertThumbprint != "" {
+		// The caller authenticated with its certificate (alone, or with a
+		// token bound to it): the new token is bound to it too (RFC 8705
+		// §3).
+		ctx = withBoundCert(ctx, p.CertThumbprint)
 	}
 	resp, err := s.clientCredentials.issue(ctx, cl, requested, resources, bound)
 	if err != nil {

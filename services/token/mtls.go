@@ -3,10 +3,7 @@ package token
 import (
 	"context"
 	"crypto/x509"
-	"net"
 	"net/http"
-	"net/url"
-	"slices"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
@@ -15,8 +12,8 @@ import (
 
 // RFC 8705 client authentication methods.
 const (
-	authTLSClient           = "tls_client_auth"
-	authSelfSignedTLSClient = "self_signed_tls_client_auth"
+	authTLSClient           = authn.AuthMethodTLSClient
+	authSelfSignedTLSClient = authn.AuthMethodSelfSignedTLSClient
 )
 
 // CertVerifier checks the certificates a client presented on the mTLS
@@ -30,16 +27,12 @@ type CertVerifier interface {
 
 // tlsAuth is a client's registered certificate binding (RFC 8705 §2).
 type tlsAuth struct {
-	subjectDN, sanDNS, sanURI, sanIP, sanEmail string
-	thumbprints                                []string
-	bound                                      bool
+	reg   *clientsv1.TLSClientAuth
+	bound bool
 }
 
 func tlsAuthFromProto(p *clientsv1.TLSClientAuth) tlsAuth {
-	return tlsAuth{
-		subjectDN: p.GetSubjectDn(), sanDNS: p.GetSanDns(), sanURI: p.GetSanUri(), sanIP: p.GetSanIp(),
-		sanEmail: p.GetSanEmail(), thumbprints: slices.Clone(p.GetCertificateThumbprints()), bound: p.GetBoundAccessTokens(),
-	}
+	return tlsAuth{reg: p, bound: p.GetBoundAccessTokens()}
 }
 
 // peerCerts returns the certificates the client presented on this
@@ -65,36 +58,10 @@ func (s *Service) checkClientCert(r *http.Request, cl *client) audit.Reason {
 	if err != nil {
 		return ReasonCertificateRefused
 	}
-	leaf := certs[0]
-	switch cl.authMethod {
-	case authTLSClient:
-		if caVerified && cl.tls.matches(leaf) {
-			return ""
-		}
-	case authSelfSignedTLSClient:
-		if slices.Contains(cl.tls.thumbprints, authn.CertThumbprint(leaf)) {
-			return ""
-		}
+	if authn.ClientCertificateMatches(cl.authMethod, cl.tls.reg, certs[0], caVerified) {
+		return ""
 	}
 	return ReasonCertificateRefused
-}
-
-// matches compares the registered subject DN or SAN with a certificate.
-func (t tlsAuth) matches(c *x509.Certificate) bool {
-	switch {
-	case t.subjectDN != "":
-		return c.Subject.String() == t.subjectDN
-	case t.sanDNS != "":
-		return slices.Contains(c.DNSNames, t.sanDNS)
-	case t.sanURI != "":
-		return slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == t.sanURI })
-	case t.sanIP != "":
-		want := net.ParseIP(t.sanIP)
-		return want != nil && slices.ContainsFunc(c.IPAddresses, want.Equal)
-	case t.sanEmail != "":
-		return slices.Contains(c.EmailAddresses, t.sanEmail)
-	}
-	return false
 }
 
 // ReasonCertificateRefused is an mTLS client whose certificate is missing,

@@ -36,7 +36,11 @@ const (
 	CredentialKind_CREDENTIAL_KIND_JWT CredentialKind = 1
 	// A Gatehouse API key in `Authorization: ApiKey` or `X-API-Key`.
 	CredentialKind_CREDENTIAL_KIND_API_KEY CredentialKind = 2
-	// A client certificate verified at the TLS layer (RFC 8705).
+	// A client certificate verified at the TLS layer (RFC 8705), presented
+	// as the only credential: no Authorization or X-API-Key header. The
+	// principal is the client the certificate belongs to (see
+	// pkg/authn.ClientCertAuthenticator), with that client's registered
+	// scopes. A token bound to a certificate is CREDENTIAL_KIND_JWT.
 	CredentialKind_CREDENTIAL_KIND_MTLS CredentialKind = 3
 )
 
@@ -91,7 +95,10 @@ type AuthRule struct {
 	Public bool `protobuf:"varint,1,opt,name=public,proto3" json:"public,omitempty"`
 	// Every scope listed here must be granted to the caller.
 	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	// The credential kinds accepted; empty means every kind Gatehouse supports.
+	// The credential kinds accepted. Empty means CREDENTIAL_KIND_JWT and
+	// CREDENTIAL_KIND_API_KEY: the certificate alone is a credential only for
+	// a method that lists CREDENTIAL_KIND_MTLS, and a method that lists only
+	// it requires it.
 	Credentials   []CredentialKind `protobuf:"varint,3,rep,packed,name=credentials,proto3,enum=gatehouse.auth.v1.CredentialKind" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

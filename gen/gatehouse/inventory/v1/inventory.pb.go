@@ -495,10 +495,10 @@ const file_gatehouse_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x11UpdateItemRequest\x120\n" +
 	"\x04item\x18\x01 \x01(\v2\x1c.gatehouse.inventory.v1.ItemR\x04item\"F\n" +
 	"\x12UpdateItemResponse\x120\n" +
-	"\x04item\x18\x01 \x01(\v2\x1c.gatehouse.inventory.v1.ItemR\x04item2\xf4\x03\n" +
-	"\x10InventoryService\x12v\n" +
-	"\tListItems\x12(.gatehouse.inventory.v1.ListItemsRequest\x1a).gatehouse.inventory.v1.ListItemsResponse\"\x14\x8a\xb5\x18\x10\x12\x0einventory:read\x12p\n" +
-	"\aGetItem\x12&.gatehouse.inventory.v1.GetItemRequest\x1a'.gatehouse.inventory.v1.GetItemResponse\"\x14\x8a\xb5\x18\x10\x12\x0einventory:read\x12z\n" +
+	"\x04item\x18\x01 \x01(\v2\x1c.gatehouse.inventory.v1.ItemR\x04item2\xfe\x03\n" +
+	"\x10InventoryService\x12{\n" +
+	"\tListItems\x12(.gatehouse.inventory.v1.ListItemsRequest\x1a).gatehouse.inventory.v1.ListItemsResponse\"\x19\x8a\xb5\x18\x15\x12\x0einventory:read\x1a\x03\x01\x02\x03\x12u\n" +
+	"\aGetItem\x12&.gatehouse.inventory.v1.GetItemRequest\x1a'.gatehouse.inventory.v1.GetItemResponse\"\x19\x8a\xb5\x18\x15\x12\x0einventory:read\x1a\x03\x01\x02\x03\x12z\n" +
 	"\n" +
 	"CreateItem\x12).gatehouse.inventory.v1.CreateItemRequest\x1a*.gatehouse.inventory.v1.CreateItemResponse\"\x15\x8a\xb5\x18\x11\x12\x0finventory:write\x12z\n" +
 	"\n" +

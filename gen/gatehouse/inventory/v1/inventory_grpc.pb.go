@@ -35,9 +35,11 @@ const (
 //
 // InventoryService lists and changes inventory items.
 type InventoryServiceClient interface {
-	// ListItems returns every item, oldest first.
+	// ListItems returns every item, oldest first. Partners may call it with
+	// their client certificate alone.
 	ListItems(ctx context.Context, in *ListItemsRequest, opts ...grpc.CallOption) (*ListItemsResponse, error)
-	// GetItem returns one item.
+	// GetItem returns one item. Partners may call it with their client
+	// certificate alone.
 	GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error)
 	// CreateItem adds an item.
 	CreateItem(ctx context.Context, in *CreateItemRequest, opts ...grpc.CallOption) (*CreateItemResponse, error)
@@ -99,9 +101,11 @@ func (c *inventoryServiceClient) UpdateItem(ctx context.Context, in *UpdateItemR
 //
 // InventoryService lists and changes inventory items.
 type InventoryServiceServer interface {
-	// ListItems returns every item, oldest first.
+	// ListItems returns every item, oldest first. Partners may call it with
+	// their client certificate alone.
 	ListItems(context.Context, *ListItemsRequest) (*ListItemsResponse, error)
-	// GetItem returns one item.
+	// GetItem returns one item. Partners may call it with their client
+	// certificate alone.
 	GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error)
 	// CreateItem adds an item.
 	CreateItem(context.Context, *CreateItemRequest) (*CreateItemResponse, error)
