@@ -107,6 +107,7 @@ func (b *browser) signIn(authURL, email, password string) *url.URL {
 // createUser makes a user with the CLI, the password on stdin.
 func (s *server) createUser(t *testing.T, email, password string) string {
 	t.Helper()
+	leaks.add("password", password)
 	cmd := exec.Command(binary, "users", "create", "--email", email, "--password-stdin", "-o", "json",
 		"--credentials", filepath.Join(s.dataDir, "admin-credentials.json"))
 	cmd.Env = cleanEnv()

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "gatehouse")
+	watchHTTP()
 	build := exec.Command("go", "build", "-race", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -47,6 +48,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if testing.Verbose() {
+		fmt.Fprintln(os.Stderr, "leak watch:", leaks.summary())
+	}
+	// Error responses seen after the last server stopped.
+	for _, p := range leaks.takeProblems() {
+		fmt.Fprintln(os.Stderr, "leak watch:", p)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -111,6 +120,7 @@ func start(t *testing.T, dataDir string, extra ...string) *server {
 		}
 		if b, err := os.ReadFile(filepath.Join(dataDir, "admin-credentials.json")); err == nil && json.Unmarshal(b, &s.creds) == nil && s.creds.HTTPAddr != "" {
 			if ready(s.creds.HTTPAddr) && s.logsHaveAddr() {
+				leaks.add("admin API key", s.creds.APIKey)
 				return s
 			}
 		}
@@ -138,6 +148,8 @@ func (s *server) stop() {
 	if s.cmd.ProcessState != nil {
 		return
 	}
+	s.checkMetricsForLeaks()
+	defer s.checkLogsForLeaks()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.exited:
@@ -168,6 +180,7 @@ func (s *server) cli(t *testing.T, args ...string) (string, error) {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
+	leaks.collectJSON(out.Bytes())
 	if err != nil {
 		return out.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(errOut.String()))
 	}
