@@ -2,13 +2,17 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -142,4 +146,140 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("/readyz %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestSlowClients: clients dribbling their headers a byte at a time tie up
+// neither the listener nor its other clients, and are cut off at
+// readHeaderTimeout.
+func TestSlowClients(t *testing.T) {
+	a, _ := startApp(t)
+	const slow = 32
+	closed := make(chan time.Duration, slow)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), readHeaderTimeout+5*time.Second)
+	defer cancel()
+	for range slow {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", a.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		go func() {
+			// Writes fail once the server has closed the connection.
+			req := []byte("GET /healthz HTTP/1.1\r\nHost: gatehouse\r\nX-Slow: " + strings.Repeat("a", 1000))
+			for _, b := range req {
+				if _, err := conn.Write([]byte{b}); err != nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			closed <- time.Since(start)
+		}()
+	}
+	// Meanwhile the listener serves everyone else at once.
+	for range 5 {
+		t0 := time.Now()
+		resp, err := http.Get("http://" + a.HTTPAddr() + "/healthz") //nolint:noctx // test
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || time.Since(t0) > time.Second {
+			t.Fatalf("a normal request beside %d slow clients: %d in %v", slow, resp.StatusCode, time.Since(t0))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for range slow {
+		select {
+		case d := <-closed:
+			if d > readHeaderTimeout+3*time.Second {
+				t.Fatalf("a slow client was cut off after %v, want about %v", d, readHeaderTimeout)
+			}
+		case <-ctx.Done():
+			t.Fatalf("slow clients still connected after %v", readHeaderTimeout+5*time.Second)
+		}
+	}
+}
+
+// TestLimitInFlight: past the cap a request is refused at once with 503
+// and Retry-After, and admitted again when one finishes.
+func TestLimitInFlight(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	h := limitInFlight(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	}), 2)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	done := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get(srv.URL + "/block") //nolint:noctx // test
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	<-entered
+	<-entered
+	resp, err := http.Get(srv.URL + "/") //nolint:noctx // test
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("third request: %d, Retry-After %q; want 503, 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	close(release)
+	for range 2 {
+		if code := <-done; code != http.StatusOK {
+			t.Fatalf("blocked request: %d", code)
+		}
+	}
+	resp, err = http.Get(srv.URL + "/") //nolint:noctx // test
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the others finished: %d", resp.StatusCode)
+	}
+}
+
+// TestHSTS: Strict-Transport-Security on every response over TLS, and on
+// plain ones only when the issuer is https (TLS ended at a proxy).
+func TestHSTS(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
+	tests := []struct {
+		name        string
+		httpsIssuer bool
+		tls         bool
+		want        string
+	}{
+		{"http issuer, plain", false, false, ""},
+		{"http issuer, TLS", false, true, hstsMaxAge},
+		{"https issuer, plain behind a proxy", true, false, hstsMaxAge},
+		{"https issuer, TLS", true, true, hstsMaxAge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil)
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{HandshakeComplete: true}
+			}
+			w := httptest.NewRecorder()
+			securityHeaders(ok, tt.httpsIssuer).ServeHTTP(w, r)
+			if got := w.Header().Get("Strict-Transport-Security"); got != tt.want {
+				t.Fatalf("Strict-Transport-Security %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

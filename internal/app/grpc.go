@@ -42,6 +42,8 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
 	}, []string{"method"})
 	reg.MustRegister(requests, latency)
+	// MaxConcurrentStreams bounds one connection; this bounds the server.
+	inFlight := newSemaphore(maxInFlight)
 	observe := func(method string, start time.Time, err error) {
 		requests.WithLabelValues(method, status.Code(err).String()).Inc()
 		latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
@@ -55,6 +57,10 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 				start := time.Now()
 				defer func() { observe(info.FullMethod, start, err) }()
+				if !inFlight.acquire() {
+					return nil, errBusy
+				}
+				defer inFlight.release()
 				return h(ctx, req)
 			},
 			recoverUnary,
@@ -64,6 +70,10 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 				start := time.Now()
 				defer func() { observe(info.FullMethod, start, err) }()
+				if !inFlight.acquire() {
+					return errBusy
+				}
+				defer inFlight.release()
 				return h(srv, ss)
 			},
 			recoverStream,
@@ -71,6 +81,26 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		),
 	)
 }
+
+// errBusy refuses a call while maxInFlight others run: Unavailable is
+// what clients retry.
+var errBusy = status.Error(codes.Unavailable, "server busy")
+
+// semaphore admits at most n holders and never waits.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore { return make(semaphore, n) }
+
+func (s semaphore) acquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s semaphore) release() { <-s }
 
 // recoverUnary turns a panic in a handler into Internal, so one bad request
 // cannot take the process down; the stack goes to the log only.

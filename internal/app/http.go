@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/examples/spa"
@@ -19,11 +20,18 @@ const (
 	readTimeout       = 30 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
+	// maxInFlight caps the requests one listener (HTTP or gRPC) works on
+	// at once; past it a request is refused at once (503 + Retry-After,
+	// gRPC Unavailable) instead of queueing without bound.
+	maxInFlight = 1024
+	// hstsMaxAge is one year (RFC 6797 §6.1.1), as browsers' preload lists
+	// expect.
+	hstsMaxAge = "max-age=31536000"
 )
 
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           limitInFlight(h, maxInFlight),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -56,7 +64,23 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	if a.cfg.ExampleInventory {
 		mux.Handle("GET "+spa.Path, spa.Handler())
 	}
-	return securityHeaders(mux)
+	return securityHeaders(mux, strings.HasPrefix(a.issuer, "https://"))
+}
+
+// limitInFlight refuses a request while n others are being served on the
+// listener: 503 with Retry-After, so that a flood cannot pile up
+// goroutines and memory behind a slow dependency.
+func limitInFlight(next http.Handler, n int) http.Handler {
+	sem := newSemaphore(n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !sem.acquire() {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 14, "message": "server busy"})
+			return
+		}
+		defer sem.release()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitBody caps request bodies: a larger one fails to read, and the
@@ -72,12 +96,19 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets the headers of every response. HSTS (RFC 6797) goes
+// on every response served over TLS, and on all of them when the issuer is
+// https (TLS ends at a proxy in front): the login pages and the token
+// endpoint are browser-facing (FAPI 2.0 SP §5.2).
+func securityHeaders(next http.Handler, httpsIssuer bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Referrer-Policy", "no-referrer")
+		if httpsIssuer || r.TLS != nil {
+			h.Set("Strict-Transport-Security", hstsMaxAge)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
