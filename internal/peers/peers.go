@@ -1,0 +1,172 @@
+// Package peers dials the other Gatehouse services of a split deployment.
+//
+// A peer is a service reached over gRPC at one or more addresses (its
+// replicas). Calls are spread over the replicas with gRPC's round_robin
+// policy, and a replica whose gRPC health check for the service is not
+// SERVING is left out until it is again. Every call has a deadline (the
+// caller's, or Timeout when it has none) and is retried with backoff
+// while it fails with Unavailable, so a peer that is down answers
+// Unavailable within the deadline, never a hang.
+//
+// Services prove who they are to each other with a certificate from the
+// platform CA (the certificate alone is the credential of the internal
+// methods, see CREDENTIAL_KIND_MTLS) and check their peer's server
+// certificate against the same CA.
+package peers
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/health" // registers the client-side health checker the service config asks for
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+)
+
+// DefaultTimeout bounds a call whose context has no deadline.
+const DefaultTimeout = 5 * time.Second
+
+// Config says how to reach one peer service.
+type Config struct {
+	// Service is the gRPC service whose health decides whether a replica
+	// takes calls, e.g. "gatehouse.revocation.v1.RevocationService".
+	Service string
+	// Addrs are the replicas' host:port.
+	Addrs []string
+	// TLS is the client side of the connection: the service's own
+	// certificate and the CA that issued the peers'. Nil dials without
+	// TLS, which Dial allows only to loopback addresses.
+	TLS *tls.Config
+	// Timeout is the deadline of a call made without one (default
+	// DefaultTimeout).
+	Timeout time.Duration
+}
+
+// Dial returns a connection to the peer's replicas. It does not wait for
+// them: a replica that is down only fails the calls made while no replica
+// is up.
+func Dial(cfg Config) (*grpc.ClientConn, error) {
+	if cfg.Service == "" {
+		return nil, errors.New("peers: no service name")
+	}
+	if len(cfg.Addrs) == 0 {
+		return nil, fmt.Errorf("peers: no address for %s", cfg.Service)
+	}
+	addrs := make([]resolver.Address, 0, len(cfg.Addrs))
+	for _, a := range cfg.Addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("peers: %s: address %q is not host:port", cfg.Service, a)
+		}
+		if cfg.TLS == nil && !isLoopback(host) {
+			return nil, fmt.Errorf("peers: %s: %s is not a loopback address: give the peer TLS settings", cfg.Service, a)
+		}
+		// The certificate is checked against the replica's own host.
+		addrs = append(addrs, resolver.Address{Addr: a, ServerName: host})
+	}
+	sc, err := serviceConfig(cfg.Service, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	// A resolver of its own per connection: the addresses are static.
+	r := manual.NewBuilderWithScheme("gatehouse-peer")
+	r.InitialState(resolver.State{Addresses: addrs})
+	creds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		creds = credentials.NewTLS(cfg.TLS)
+	}
+	conn, err := grpc.NewClient(r.Scheme()+":///"+cfg.Service,
+		grpc.WithResolvers(r),
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultServiceConfig(sc),
+		grpc.WithUnaryInterceptor(timeoutUnary(timeoutOf(cfg.Timeout))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("peers: dial %s: %w", cfg.Service, err)
+	}
+	return conn, nil
+}
+
+func timeoutOf(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+// serviceConfig is round_robin over the healthy replicas, and retries of
+// Unavailable with exponential backoff. Unavailable is what a replica
+// answers when it did not do the work (shutting down, busy, its store
+// away), so a retry cannot do it twice.
+func serviceConfig(service string, timeout time.Duration) (string, error) {
+	type retryPolicy struct {
+		MaxAttempts          int      `json:"maxAttempts"`
+		InitialBackoff       string   `json:"initialBackoff"`
+		MaxBackoff           string   `json:"maxBackoff"`
+		BackoffMultiplier    float64  `json:"backoffMultiplier"`
+		RetryableStatusCodes []string `json:"retryableStatusCodes"`
+	}
+	type methodConfig struct {
+		Name        []map[string]string `json:"name"`
+		Timeout     string              `json:"timeout"`
+		RetryPolicy retryPolicy         `json:"retryPolicy"`
+	}
+	sc := struct {
+		LoadBalancingConfig []map[string]struct{} `json:"loadBalancingConfig"`
+		HealthCheckConfig   map[string]string     `json:"healthCheckConfig"`
+		MethodConfig        []methodConfig        `json:"methodConfig"`
+	}{
+		LoadBalancingConfig: []map[string]struct{}{{"round_robin": {}}},
+		HealthCheckConfig:   map[string]string{"serviceName": service},
+		MethodConfig: []methodConfig{{
+			Name:    []map[string]string{{}},
+			Timeout: fmt.Sprintf("%.3fs", timeoutOf(timeout).Seconds()),
+			RetryPolicy: retryPolicy{
+				MaxAttempts: 4, InitialBackoff: "0.05s", MaxBackoff: "1s", BackoffMultiplier: 2,
+				RetryableStatusCodes: []string{"UNAVAILABLE"},
+			},
+		}},
+	}
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return "", fmt.Errorf("peers: service config: %w", err)
+	}
+	return string(b), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ClientTLS is the TLS configuration of a service calling its peers: its
+// certificate (certFile, keyFile: PEM, issued by the platform CA) and the
+// CA bundle (caFile) that issued the peers' server certificates.
+func ClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("peers: service certificate: %w", err)
+	}
+	pem, err := os.ReadFile(caFile) //nolint:gosec // a path from configuration
+	if err != nil {
+		return nil, fmt.Errorf("peers: peer CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("peers: peer CA %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
