@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/events"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -63,6 +62,8 @@ type App struct {
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	switch cfg.Service {
 	case "", "clients":
+	case "inventory":
+		return startResource(ctx, cfg, log)
 	default:
 		return nil, fmt.Errorf("service %q cannot run on its own yet: run `gatehouse serve` (all services) or `gatehouse serve clients`", cfg.Service)
 	}
@@ -95,15 +96,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		clients.WithRevoker(a.revs.svc),
 		clients.WithLogger(log.With("service", "clients")))
 
-	var lc net.ListenConfig
-	if a.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
-		return nil, fmt.Errorf("listen on grpc-addr %s: %w", cfg.GRPCAddr, err)
+	if err := a.listen(ctx); err != nil {
+		return nil, err
 	}
-	a.closers = append(a.closers, func() { _ = a.grpcLis.Close() })
-	if a.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("listen on http-addr %s: %w", cfg.HTTPAddr, err)
-	}
-	a.closers = append(a.closers, func() { _ = a.httpLis.Close() })
 	a.issuer = cfg.Issuer
 	if a.issuer == "" {
 		a.issuer = "http://" + a.HTTPAddr()
@@ -129,7 +124,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		}
 		a.closers = append(a.closers, func() { _ = a.mtls.lis.Close() })
 	}
-	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registry, jwks, a.revs.follower, a.mtls)
+	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registryPeer{apiKeys: registry, clients: registry}, jwks, a.revs.follower, a.mtls)
 	if err != nil {
 		return nil, err
 	}
@@ -145,54 +140,35 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	// front of the registry follow it too, so that a revoked client or key
 	// also stops being vouched for by a cached verification, even when its
 	// ClientChanged event was lost.
-	a.revs.hooks.add(func(e *revocationv1.Entry) {
-		switch e.GetKind() {
-		case revocationv1.Kind_KIND_CLIENT:
-			auth.apiKeys.InvalidateClient(e.GetId())
-			if auth.certs != nil {
-				auth.certs.InvalidateClient(e.GetId())
-			}
-		case revocationv1.Kind_KIND_API_KEY:
-			auth.apiKeys.InvalidateKey(e.GetId())
-		}
-		if a.token != nil {
-			// Client caches, refresh-token families and sessions.
-			a.token.RevocationApplied(context.Background(), e)
-		}
-	})
-	// Changes published while NATS was away are lost to the subscribers,
-	// so a reconnect drops every cache that events keep fresh.
-	a.nc.SetReconnectHandler(func(c *nats.Conn) {
-		log.Info("nats reconnected; dropping cached verifications", "url", c.ConnectedUrlRedacted())
-		auth.apiKeys.InvalidateAll()
-		if auth.certs != nil {
-			auth.certs.InvalidateAll()
-		}
-		if auth.tiers != nil {
-			auth.tiers.drop("")
-		}
-		if a.token != nil {
-			a.token.InvalidateAll()
-		}
-		if a.keys != nil {
-			a.keys.Notify()
-		}
-	})
+	a.followCaches(auth)
 	if err := a.bootstrap(ctx, registry); err != nil {
 		return nil, err
 	}
 
+	err = a.serve(ctx, metrics, auth, func() ([]service, error) {
+		served := a.registerServices(registry)
+		return served, registry.SeedScopes(ctx, servedScopes(a.grpcSrv, auth.rules))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// serve builds the gRPC server with the validator's interceptors, lets
+// register put the process's services on it, puts the REST gateway and
+// the HTTP routes in front, and starts serving on every listener.
+func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *auth, register func() ([]service, error)) error {
 	a.grpcSrv = newGRPCServer(metrics, auth.validator)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	registerReflection(a.grpcSrv)
-	served := a.registerServices(registry)
-	if err := registry.SeedScopes(ctx, servedScopes(a.grpcSrv, auth.rules)); err != nil {
-		return nil, err
+	served, err := register()
+	if err != nil {
+		return err
 	}
-
 	if a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served); err != nil {
-		return nil, err
+		return err
 	}
 	a.closers = append(a.closers, a.gateway.close)
 	a.httpSrv = newHTTPServer(a.routes(metrics))
@@ -210,10 +186,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	for _, svc := range served {
 		a.health.SetServingStatus(svc.name, healthpb.HealthCheckResponse_SERVING)
 	}
-	log.Info("gatehouse serving",
+	store := "none"
+	if a.store != nil {
+		store = a.store.kind
+	}
+	a.log.Info("gatehouse serving",
 		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "mtls_addr", a.MTLSAddr(), "issuer", a.issuer,
-		"store", a.store.kind, "nats", a.natsDescription(), "service", serviceName(cfg.Service))
-	return a, nil
+		"store", store, "nats", a.natsDescription(), "service", serviceName(a.cfg.Service))
+	return nil
 }
 
 // servedScopes lists the scopes named by the auth rules of the methods
@@ -360,8 +340,10 @@ func (a *App) closeAll() {
 func (a *App) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := a.store.ping(ctx); err != nil {
-		return errors.New("store unreachable")
+	if a.store != nil {
+		if err := a.store.ping(ctx); err != nil {
+			return errors.New("store unreachable")
+		}
 	}
 	if !a.nc.IsConnected() {
 		return errors.New("nats not connected")

@@ -9,7 +9,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -22,6 +21,15 @@ import (
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 )
+
+// registryPeer is what the validator needs of the client registry: API-key
+// verification, and (for rate-limit tiers and certificate-alone
+// credentials) client lookups, nil where the process may not look clients
+// up. In process it is the registry; in a split deployment its gRPC client.
+type registryPeer struct {
+	apiKeys authn.APIKeyVerifier
+	clients authn.ClientGetter
+}
 
 // auth is the validator every service of the process shares.
 type auth struct {
@@ -40,22 +48,22 @@ type auth struct {
 // newAuth builds the validator. jwks is where the JWT authenticator reads
 // the signing keys; nil leaves JWTs unsupported.
 func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, metrics prometheus.Registerer,
-	nc *nats.Conn, registry *clients.Registry, jwks authn.JWKSSource, revoked authn.RevocationChecker, mtls *mtlsListener) (*auth, error) {
+	nc *nats.Conn, registry registryPeer, jwks authn.JWKSSource, revoked authn.RevocationChecker, mtls *mtlsListener) (*auth, error) {
 	rules, err := authn.RulesFromFiles(protoregistry.GlobalFiles)
 	if err != nil {
 		return nil, fmt.Errorf("auth rules: %w", err)
 	}
 	a := &auth{rules: rules}
-	a.apiKeys = authn.NewAPIKeyAuthenticator(registry, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
+	a.apiKeys = authn.NewAPIKeyAuthenticator(registry.apiKeys, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
 	stopKeys, err := a.apiKeys.FollowClientChanges(ctx, nc)
 	if err != nil {
 		return nil, fmt.Errorf("follow client changes: %w", err)
 	}
 	a.close = stopKeys
 	opts := []authn.Option{authn.WithAuthenticator(a.apiKeys), authn.WithRevocationChecker(revoked)}
-	if mtls != nil {
+	if mtls != nil && registry.clients != nil {
 		// The certificate alone, for the methods whose rule takes it.
-		a.certs = authn.NewClientCertAuthenticator(registry, mtls.platform, mtls.trust, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
+		a.certs = authn.NewClientCertAuthenticator(registry.clients, mtls.platform, mtls.trust, authn.WithCacheTTL(cfg.APIKeyCacheTTL))
 		stopCerts, err := a.certs.FollowClientChanges(ctx, nc)
 		if err != nil {
 			stopKeys()
@@ -80,17 +88,21 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 			a.close()
 			return nil, fmt.Errorf("follow key rotations: %w", err)
 		}
-		tiers := newTiers(registry)
-		stopTiers, err := tiers.follow(ctx, nc)
-		if err != nil {
-			stopJWT()
-			a.close()
-			return nil, fmt.Errorf("follow client changes: %w", err)
-		}
-		a.tiers = tiers
 		stopBefore := a.close
-		a.close = func() { stopTiers(); stopJWT(); stopBefore() }
-		opts = append(opts, authn.WithAuthenticator(a.jwt), authn.WithTierResolver(tiers.get))
+		a.close = func() { stopJWT(); stopBefore() }
+		opts = append(opts, authn.WithAuthenticator(a.jwt))
+		if registry.clients != nil {
+			tiers := &tiers{registry: registry.clients, m: map[string]string{}}
+			stopTiers, err := tiers.follow(ctx, nc)
+			if err != nil {
+				a.close()
+				return nil, fmt.Errorf("follow client changes: %w", err)
+			}
+			a.tiers = tiers
+			stopBefore := a.close
+			a.close = func() { stopTiers(); stopBefore() }
+			opts = append(opts, authn.WithTierResolver(tiers.get))
+		}
 	}
 	budgets := make(map[string]ratelimit.Tier, len(cfg.RateLimitTiers))
 	for name, t := range cfg.RateLimitTiers {

@@ -160,12 +160,17 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 		}})
 	}
 	if a.cfg.ExampleInventory {
-		inventoryv1.RegisterInventoryServiceServer(a.grpcSrv, inventory.New())
-		served = append(served, service{inventoryv1.InventoryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return inventoryv1.RegisterInventoryServiceHandlerClient(ctx, mux, inventoryv1.NewInventoryServiceClient(cc))
-		}})
+		served = append(served, a.registerInventory())
 	}
 	return served
+}
+
+// registerInventory serves the example resource API.
+func (a *App) registerInventory() service {
+	inventoryv1.RegisterInventoryServiceServer(a.grpcSrv, inventory.New())
+	return service{inventoryv1.InventoryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+		return inventoryv1.RegisterInventoryServiceHandlerClient(ctx, mux, inventoryv1.NewInventoryServiceClient(cc))
+	}}
 }
 
 func registerReflection(s *grpc.Server) { reflection.Register(s) }

@@ -62,6 +62,18 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 			return fail(fmt.Errorf("platform CA: %w", err))
 		}
 		pool = m.platform.Clone()
+	} else if cfg.PeerCAFile != "" {
+		// A split service trusts the platform CA it was given, for the
+		// partners' certificates as for its peers'.
+		pem, err := os.ReadFile(cfg.PeerCAFile)
+		if err != nil {
+			return fail(fmt.Errorf("peer-ca: %w", err))
+		}
+		m.platform = x509.NewCertPool()
+		if !m.platform.AppendCertsFromPEM(pem) {
+			return fail(fmt.Errorf("peer-ca %s: no PEM certificate in it", cfg.PeerCAFile))
+		}
+		pool = m.platform.Clone()
 	}
 	if cfg.ClientCAFile != "" {
 		pem, err := os.ReadFile(cfg.ClientCAFile)

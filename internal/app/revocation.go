@@ -35,6 +35,26 @@ func startRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger,
 	if err := r.svc.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("revocation service: %w", err)
 	}
+	// The in-process service is the follower's source: no round trip.
+	if err := r.follow(ctx, cfg, log, nc, r.svc); err != nil {
+		r.svc.Close()
+		return nil, nil, err
+	}
+	return r, func() { r.follower.Close(); r.svc.Close() }, nil
+}
+
+// followRevocations follows a revocation service this process does not
+// run (a split deployment's peer, through revlist.ClientSource).
+func followRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, src revlist.Source) (*revocations, func(), error) {
+	r := &revocations{}
+	if err := r.follow(ctx, cfg, log, nc, src); err != nil {
+		return nil, nil, err
+	}
+	return r, r.follower.Close, nil
+}
+
+// follow starts the follower every validator of the process asks.
+func (r *revocations) follow(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, src revlist.Source) error {
 	opts := []revlist.Option{
 		revlist.WithResyncInterval(cfg.RevocationResyncInterval),
 		revlist.WithMaxStaleness(cfg.RevocationMaxStaleness),
@@ -45,14 +65,11 @@ func startRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger,
 		log.Warn("revocation-fail-open is set: with a stale revocation list, revoked credentials may be accepted")
 		opts = append(opts, revlist.WithFailOpen())
 	}
-	// The in-process service is the follower's source: no round trip. A
-	// split deployment gives it revlist.ClientSource instead.
-	r.follower = revlist.NewFollower(r.svc, nc, opts...)
+	r.follower = revlist.NewFollower(src, nc, opts...)
 	if err := r.follower.Start(ctx); err != nil {
-		r.svc.Close()
-		return nil, nil, fmt.Errorf("revocation follower: %w", err)
+		return fmt.Errorf("revocation follower: %w", err)
 	}
-	return r, func() { r.follower.Close(); r.svc.Close() }, nil
+	return nil
 }
 
 // ready reports whether validators can trust the list.

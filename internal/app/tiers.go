@@ -26,8 +26,6 @@ type tiers struct {
 
 const maxTierEntries = 100_000
 
-func newTiers(r *clients.Registry) *tiers { return &tiers{registry: r, m: map[string]string{}} }
-
 func (t *tiers) get(ctx context.Context, clientID string) string {
 	t.mu.RLock()
 	tier, ok := t.m[clientID]

@@ -77,6 +77,19 @@ type Config struct {
 	// ClientCAFile is a PEM bundle of CAs whose client certificates are
 	// trusted, in addition to the platform CA.
 	ClientCAFile string
+
+	// Peers of a service run on its own (split deployment): the gRPC
+	// addresses of each peer's replicas (their mTLS listeners).
+	PeerClients, PeerRevocation []string
+	// PeerCertFile and PeerKeyFile are this service's identity towards its
+	// peers, a certificate the platform CA issued to the service's client;
+	// PeerCAFile holds the CA that issued the peers' server certificates.
+	PeerCertFile, PeerKeyFile, PeerCAFile string
+	// PeerTimeout bounds a call to a peer made without a deadline.
+	PeerTimeout time.Duration
+	// JWKSURL is where a resource service (serve inventory) reads the
+	// issuer's signing keys; empty: <issuer>/.well-known/jwks.json.
+	JWKSURL string
 }
 
 // Tier is one rate-limit tier: a sustained rate per client and a burst.
@@ -86,7 +99,7 @@ type Tier struct {
 }
 
 // Services that `serve <service>` accepts.
-var Services = []string{"clients", "token", "keys", "revocation", "gateway"}
+var Services = []string{"clients", "token", "keys", "revocation", "gateway", "inventory"}
 
 // option is one setting: its YAML key is Name, its flag --Name, its
 // environment variable GATEHOUSE_<NAME with - as _>.
@@ -251,6 +264,35 @@ var options = []option{
 		c.ClientCAFile = v
 		return nil
 	}},
+	{"peer-clients", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the client registry's replicas", func(c *Config, v string) error {
+		c.PeerClients = splitAddrs(v)
+		return checkAddrs(c.PeerClients)
+	}},
+	{"peer-revocation", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the revocation service's replicas", func(c *Config, v string) error {
+		c.PeerRevocation = splitAddrs(v)
+		return checkAddrs(c.PeerRevocation)
+	}},
+	{"peer-cert", "", "split deployment: PEM certificate the platform CA issued to this service's client, presented to its peers", func(c *Config, v string) error {
+		c.PeerCertFile = v
+		return nil
+	}},
+	{"peer-key", "", "PEM private key of --peer-cert", func(c *Config, v string) error {
+		c.PeerKeyFile = v
+		return nil
+	}},
+	{"peer-ca", "", "PEM bundle of the CA that issued the peers' server certificates (the platform CA)", func(c *Config, v string) error {
+		c.PeerCAFile = v
+		return nil
+	}},
+	{"peer-timeout", "5s", "deadline of a call to a peer service made without one; a peer that does not answer in time is Unavailable", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		c.PeerTimeout = d
+		return err
+	}},
+	{"jwks-url", "", "serve inventory: where the issuer's signing keys are read; empty: <issuer>/.well-known/jwks.json (https, or http on loopback)", func(c *Config, v string) error {
+		c.JWKSURL = v
+		return nil
+	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -280,6 +322,26 @@ func checkIssuer(v string) error {
 		}
 	}
 	return errors.New("must be https (http only on a loopback host)")
+}
+
+// splitAddrs reads a comma-separated address list; empty means none.
+func splitAddrs(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func checkAddrs(addrs []string) error {
+	for _, a := range addrs {
+		if err := checkAddr(a); err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 func checkAddr(v string) error {
