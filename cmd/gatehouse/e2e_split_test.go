@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -14,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpccreds "google.golang.org/grpc/credentials"
 )
 
 // startService runs `gatehouse serve <args>` for a service that keeps no
@@ -100,13 +105,36 @@ func TestEndToEndSplitInventory(t *testing.T) {
 	cert, key, ca := serviceIdentity(t, s, "inventory service", "gatehouse:internal")
 	peer := s.mtlsAddr(t)
 	var replicas []*api
+	var procs []*server
 	for range 2 {
 		r := startService(t, "inventory", "--nats-url", natsURL, "--issuer", "http://"+s.creds.HTTPAddr,
 			"--peer-clients", peer, "--peer-revocation", peer,
 			"--peer-cert", cert, "--peer-key", key, "--peer-ca", ca, "--peer-timeout", "2s")
 		replicas = append(replicas, newAPI(t, r))
+		procs = append(procs, r)
 	}
 	m := setupM2M(t, s)
+
+	// A partner with a platform-CA certificate calls a replica with the
+	// certificate alone: the replica looks its client up at the registry.
+	pc, pk, _ := serviceIdentity(t, s, "partner with a certificate", "inventory:read")
+	partnerCert, err := tls.LoadX509KeyPair(pc, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range procs {
+		//nolint:gosec // the replica's listener certificate is generated at start; the client certificate is under test
+		conn, err := grpc.NewClient(r.mtlsAddr(t), grpc.WithTransportCredentials(grpccreds.NewTLS(&tls.Config{
+			Certificates: []tls.Certificate{partnerCert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = inventoryv1.NewInventoryServiceClient(conn).ListItems(context.Background(), &inventoryv1.ListItemsRequest{})
+		conn.Close()
+		if err != nil {
+			t.Fatalf("certificate alone at a replica: %v", err)
+		}
+	}
 	tok := "Bearer " + m.token(t, m.reader)
 	var k createdKey
 	s.cliJSON(t, &k, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")

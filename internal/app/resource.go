@@ -83,9 +83,10 @@ func startResource(ctx context.Context, cfg *config.Config, log *slog.Logger) (_
 	if err := jwks.Err(); err != nil {
 		return nil, fmt.Errorf("jwks-url: %w", err)
 	}
-	// Client lookups (rate-limit tiers, the certificate alone) need the
-	// registry's admin methods, which a resource service is not given.
-	reg := registryPeer{apiKeys: authn.VerifierFromClient(clientsv1.NewClientRegistryServiceClient(registryConn))}
+	// API keys, and client lookups for rate-limit tiers and the
+	// certificate alone, both allowed to gatehouse:internal.
+	registry := clientsv1.NewClientRegistryServiceClient(registryConn)
+	reg := registryPeer{apiKeys: authn.VerifierFromClient(registry), clients: clientGetter{registry}}
 	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, reg, jwks, a.revs.follower, a.mtls)
 	if err != nil {
 		return nil, err
@@ -169,4 +170,13 @@ func (a *App) followCaches(auth *auth) {
 			a.keys.Notify()
 		}
 	})
+}
+
+// clientGetter adapts the registry's gRPC client to authn.ClientGetter.
+type clientGetter struct {
+	c clientsv1.ClientRegistryServiceClient
+}
+
+func (g clientGetter) GetClient(ctx context.Context, req *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error) {
+	return g.c.GetClient(ctx, req)
 }

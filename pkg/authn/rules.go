@@ -40,6 +40,8 @@ type rule struct {
 	pb     *authv1.AuthRule
 	public bool
 	scopes []string
+	// alternatives are other scope sets that authorize the call too.
+	alternatives [][]string
 	// scopeAttr is scopes joined by spaces: the RFC 6750 scope attribute.
 	scopeAttr string
 	// kinds is a bit set of accepted CredentialKinds; 0 accepts JWTs and API keys.
@@ -195,6 +197,9 @@ func (b *rulesBuilder) build() (*Rules, error) {
 	var scopes []string
 	for _, r := range b.byMethod {
 		scopes = append(scopes, r.scopes...)
+		for _, alt := range r.alternatives {
+			scopes = append(scopes, alt...)
+		}
 	}
 	slices.Sort(scopes)
 	missing := slices.DeleteFunc(b.missing, func(m string) bool { return b.byMethod[m] != nil })
@@ -208,7 +213,7 @@ func compileRule(r *authv1.AuthRule) (*rule, error) {
 		return nil, errors.New("nil rule")
 	}
 	if r.GetPublic() {
-		if len(r.GetScopes()) > 0 || len(r.GetCredentials()) > 0 {
+		if len(r.GetScopes()) > 0 || len(r.GetCredentials()) > 0 || len(r.GetAlternativeScopes()) > 0 {
 			return nil, errors.New("a public rule cannot name scopes or credentials")
 		}
 		return &rule{pb: proto.CloneOf(r), public: true}, nil
@@ -223,6 +228,24 @@ func compileRule(r *authv1.AuthRule) (*rule, error) {
 		}
 	}
 	ru.scopeAttr = strings.Join(ru.scopes, " ")
+	for _, set := range r.GetAlternativeScopes() {
+		if len(set.GetScopes()) == 0 {
+			return nil, errors.New("an empty alternative scope set would authorize anyone")
+		}
+		var alt []string
+		for _, s := range set.GetScopes() {
+			if !validScope(s) {
+				return nil, fmt.Errorf("invalid alternative scope %q (RFC 6749 §3.3 scope-token)", s)
+			}
+			if !slices.Contains(alt, s) {
+				alt = append(alt, s)
+			}
+		}
+		ru.alternatives = append(ru.alternatives, alt)
+	}
+	if len(ru.alternatives) > 0 && len(ru.scopes) == 0 {
+		return nil, errors.New("alternative scopes need scopes: without, any caller is authorized already")
+	}
 	for _, k := range r.GetCredentials() {
 		switch k {
 		case authv1.CredentialKind_CREDENTIAL_KIND_JWT,
@@ -258,4 +281,27 @@ func validScope(s string) bool {
 		}
 	}
 	return true
+}
+
+// grants reports whether p holds every scope of the rule, or every scope of
+// one of its alternative sets; first is the index of the first of the
+// rule's own scopes p lacks (for the refusal).
+func (r *rule) grants(p *Principal) (first int, ok bool) {
+	first = -1
+	for i, s := range r.scopes {
+		if !p.HasScope(s) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return 0, true
+	}
+	for _, alt := range r.alternatives {
+		if slices.ContainsFunc(alt, func(s string) bool { return !p.HasScope(s) }) {
+			continue
+		}
+		return 0, true
+	}
+	return first, false
 }

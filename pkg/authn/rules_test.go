@@ -1,14 +1,18 @@
 package authn
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/health/grpc_health_v1"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
@@ -162,5 +166,60 @@ func TestRulesFromServices(t *testing.T) {
 	}
 	if _, ok := r.Lookup(testgrpc.TestService_EmptyCall_FullMethodName); ok {
 		t.Fatal("a service not given has a rule")
+	}
+}
+
+// TestAlternativeScopes: a rule's own scopes, or every scope of one of
+// its alternative sets, authorize the call; a refusal names the rule's
+// own scopes.
+func TestAlternativeScopes(t *testing.T) {
+	const method = "/grpc.testing.TestService/UnaryCall"
+	rules, err := NewRules(map[string]*authv1.AuthRule{method: {
+		Scopes: []string{"gatehouse:admin"},
+		AlternativeScopes: []*authv1.ScopeSet{
+			{Scopes: []string{"gatehouse:internal.revoke"}},
+			{Scopes: []string{"a:one", "a:two"}},
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rules.Scopes(); !slices.Equal(got, []string{"a:one", "a:two", "gatehouse:admin", "gatehouse:internal.revoke"}) {
+		t.Fatalf("Scopes() = %v, want the alternatives too", got)
+	}
+	f := newFakeVerifier()
+	v := NewValidator(rules, WithAuthenticator(NewAPIKeyAuthenticator(f)), WithRecorder(&fakeRecorder{}), WithLogger(discardLogger()))
+	tests := []struct {
+		name   string
+		scopes []string
+		want   codes.Code
+	}{
+		{"the rule's scopes", []string{"gatehouse:admin"}, codes.OK},
+		{"the first alternative", []string{"gatehouse:internal.revoke"}, codes.OK},
+		{"every scope of the second", []string{"a:two", "a:one", "other"}, codes.OK},
+		{"half of the second", []string{"a:one"}, codes.PermissionDenied},
+		{"none", []string{"gatehouse:internal"}, codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, _ := f.add(t, accepted("c-1", 0, tt.scopes...))
+			_, err := v.Authorize(context.Background(), method, metadata.Pairs("authorization", "ApiKey "+raw), "127.0.0.1")
+			if status.Code(err) != tt.want {
+				t.Fatalf("Authorize: %v, want %s", err, tt.want)
+			}
+			if tt.want == codes.PermissionDenied && !strings.Contains(status.Convert(err).Message(), "gatehouse:admin") {
+				t.Fatalf("refusal %q does not name the rule's scope", status.Convert(err).Message())
+			}
+		})
+	}
+	for name, bad := range map[string]*authv1.AuthRule{
+		"empty alternative":          {Scopes: []string{"x:y"}, AlternativeScopes: []*authv1.ScopeSet{{}}},
+		"alternative without scopes": {AlternativeScopes: []*authv1.ScopeSet{{Scopes: []string{"x:y"}}}},
+		"public with alternatives":   {Public: true, AlternativeScopes: []*authv1.ScopeSet{{Scopes: []string{"x:y"}}}},
+		"malformed alternative":      {Scopes: []string{"x:y"}, AlternativeScopes: []*authv1.ScopeSet{{Scopes: []string{"bad scope"}}}},
+	} {
+		if _, err := NewRules(map[string]*authv1.AuthRule{method: bad}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

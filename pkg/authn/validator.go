@@ -305,10 +305,8 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 			}
 		}
 	}
-	for i, s := range r.scopes {
-		if !p.HasScope(s) {
-			return ctx, errInsufficientScope(p, r, i)
-		}
+	if first, ok := r.grants(p); !ok {
+		return ctx, errInsufficientScope(p, r, first)
 	}
 	return NewContext(ctx, p), nil
 }

@@ -99,9 +99,15 @@ type AuthRule struct {
 	// CREDENTIAL_KIND_API_KEY: the certificate alone is a credential only for
 	// a method that lists CREDENTIAL_KIND_MTLS, and a method that lists only
 	// it requires it.
-	Credentials   []CredentialKind `protobuf:"varint,3,rep,packed,name=credentials,proto3,enum=gatehouse.auth.v1.CredentialKind" json:"credentials,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Credentials []CredentialKind `protobuf:"varint,3,rep,packed,name=credentials,proto3,enum=gatehouse.auth.v1.CredentialKind" json:"credentials,omitempty"`
+	// Other scope sets that authorize the call too: the caller needs every
+	// scope of `scopes`, or every scope of one of these sets. For methods
+	// that admins call and that services also call on their own behalf with
+	// a narrower internal scope (Revoke: gatehouse:admin, or
+	// gatehouse:internal.revoke). A refusal names `scopes`.
+	AlternativeScopes []*ScopeSet `protobuf:"bytes,4,rep,name=alternative_scopes,json=alternativeScopes,proto3" json:"alternative_scopes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *AuthRule) Reset() {
@@ -155,6 +161,59 @@ func (x *AuthRule) GetCredentials() []CredentialKind {
 	return nil
 }
 
+func (x *AuthRule) GetAlternativeScopes() []*ScopeSet {
+	if x != nil {
+		return x.AlternativeScopes
+	}
+	return nil
+}
+
+// ScopeSet is a set of scopes that are required together.
+type ScopeSet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The scopes; at least one.
+	Scopes        []string `protobuf:"bytes,1,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopeSet) Reset() {
+	*x = ScopeSet{}
+	mi := &file_gatehouse_auth_v1_auth_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopeSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopeSet) ProtoMessage() {}
+
+func (x *ScopeSet) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_auth_v1_auth_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopeSet.ProtoReflect.Descriptor instead.
+func (*ScopeSet) Descriptor() ([]byte, []int) {
+	return file_gatehouse_auth_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ScopeSet) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 var file_gatehouse_auth_v1_auth_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -178,11 +237,14 @@ var File_gatehouse_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_gatehouse_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgatehouse/auth/v1/auth.proto\x12\x11gatehouse.auth.v1\x1a google/protobuf/descriptor.proto\"\x7f\n" +
+	"\x1cgatehouse/auth/v1/auth.proto\x12\x11gatehouse.auth.v1\x1a google/protobuf/descriptor.proto\"\xcb\x01\n" +
 	"\bAuthRule\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12C\n" +
-	"\vcredentials\x18\x03 \x03(\x0e2!.gatehouse.auth.v1.CredentialKindR\vcredentials*\x81\x01\n" +
+	"\vcredentials\x18\x03 \x03(\x0e2!.gatehouse.auth.v1.CredentialKindR\vcredentials\x12J\n" +
+	"\x12alternative_scopes\x18\x04 \x03(\v2\x1b.gatehouse.auth.v1.ScopeSetR\x11alternativeScopes\"\"\n" +
+	"\bScopeSet\x12\x16\n" +
+	"\x06scopes\x18\x01 \x03(\tR\x06scopes*\x81\x01\n" +
 	"\x0eCredentialKind\x12\x1f\n" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CREDENTIAL_KIND_JWT\x10\x01\x12\x1b\n" +
@@ -203,21 +265,23 @@ func file_gatehouse_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_gatehouse_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_gatehouse_auth_v1_auth_proto_goTypes = []any{
 	(CredentialKind)(0),                // 0: gatehouse.auth.v1.CredentialKind
 	(*AuthRule)(nil),                   // 1: gatehouse.auth.v1.AuthRule
-	(*descriptorpb.MethodOptions)(nil), // 2: google.protobuf.MethodOptions
+	(*ScopeSet)(nil),                   // 2: gatehouse.auth.v1.ScopeSet
+	(*descriptorpb.MethodOptions)(nil), // 3: google.protobuf.MethodOptions
 }
 var file_gatehouse_auth_v1_auth_proto_depIdxs = []int32{
 	0, // 0: gatehouse.auth.v1.AuthRule.credentials:type_name -> gatehouse.auth.v1.CredentialKind
-	2, // 1: gatehouse.auth.v1.rule:extendee -> google.protobuf.MethodOptions
-	1, // 2: gatehouse.auth.v1.rule:type_name -> gatehouse.auth.v1.AuthRule
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	2, // [2:3] is the sub-list for extension type_name
-	1, // [1:2] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 1: gatehouse.auth.v1.AuthRule.alternative_scopes:type_name -> gatehouse.auth.v1.ScopeSet
+	3, // 2: gatehouse.auth.v1.rule:extendee -> google.protobuf.MethodOptions
+	1, // 3: gatehouse.auth.v1.rule:type_name -> gatehouse.auth.v1.AuthRule
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	3, // [3:4] is the sub-list for extension type_name
+	2, // [2:3] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_auth_v1_auth_proto_init() }
@@ -231,7 +295,7 @@ func file_gatehouse_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_auth_v1_auth_proto_rawDesc), len(file_gatehouse_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 1,
 			NumServices:   0,
 		},

@@ -2495,10 +2495,11 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x17API_KEY_FAILURE_UNKNOWN\x10\x02\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_REVOKED\x10\x03\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_EXPIRED\x10\x04\x12#\n" +
-	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\x95\x0f\n" +
+	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\xb1\x0f\n" +
 	"\x15ClientRegistryService\x12|\n" +
-	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12s\n" +
-	"\tGetClient\x12&.gatehouse.clients.v1.GetClientRequest\x1a'.gatehouse.clients.v1.GetClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12y\n" +
+	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8e\x01\n" +
+	"\tGetClient\x12&.gatehouse.clients.v1.GetClientRequest\x1a'.gatehouse.clients.v1.GetClientResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x14\n" +
+	"\x12gatehouse:internal\x12y\n" +
 	"\vListClients\x12(.gatehouse.clients.v1.ListClientsRequest\x1a).gatehouse.clients.v1.ListClientsResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fUpdateClient\x12).gatehouse.clients.v1.UpdateClientRequest\x1a*.gatehouse.clients.v1.UpdateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fDeleteClient\x12).gatehouse.clients.v1.DeleteClientRequest\x1a*.gatehouse.clients.v1.DeleteClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8e\x01\n" +

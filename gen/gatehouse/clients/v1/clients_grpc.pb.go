@@ -50,7 +50,9 @@ type ClientRegistryServiceClient interface {
 	// CreateClient registers an OAuth client. A confidential client's secret is
 	// returned once, in the response, and never again.
 	CreateClient(ctx context.Context, in *CreateClientRequest, opts ...grpc.CallOption) (*CreateClientResponse, error)
-	// GetClient returns one client by id.
+	// GetClient returns one client by id. Admins call it, and so do the
+	// validators of a split deployment (rate-limit tiers, the certificate
+	// alone as a credential) with gatehouse:internal.
 	GetClient(ctx context.Context, in *GetClientRequest, opts ...grpc.CallOption) (*GetClientResponse, error)
 	// ListClients pages through the registered clients, oldest first.
 	ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error)
@@ -254,7 +256,9 @@ type ClientRegistryServiceServer interface {
 	// CreateClient registers an OAuth client. A confidential client's secret is
 	// returned once, in the response, and never again.
 	CreateClient(context.Context, *CreateClientRequest) (*CreateClientResponse, error)
-	// GetClient returns one client by id.
+	// GetClient returns one client by id. Admins call it, and so do the
+	// validators of a split deployment (rate-limit tiers, the certificate
+	// alone as a credential) with gatehouse:internal.
 	GetClient(context.Context, *GetClientRequest) (*GetClientResponse, error)
 	// ListClients pages through the registered clients, oldest first.
 	ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)

@@ -39,6 +39,10 @@ type RevocationServiceClient interface {
 	// exception: revoking again moves the cut-off to now under a new sequence
 	// number, so credentials issued since the first revocation are revoked
 	// too.
+	//
+	// Admins call it, and so do the services that revoke on their own (the
+	// registry, key management, users, the token service), with their
+	// platform-CA certificate and gatehouse:internal.revoke.
 	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error)
 	// Check says whether something is revoked.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
@@ -108,6 +112,10 @@ type RevocationServiceServer interface {
 	// exception: revoking again moves the cut-off to now under a new sequence
 	// number, so credentials issued since the first revocation are revoked
 	// too.
+	//
+	// Admins call it, and so do the services that revoke on their own (the
+	// registry, key management, users, the token service), with their
+	// platform-CA certificate and gatehouse:internal.revoke.
 	Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error)
 	// Check says whether something is revoked.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
