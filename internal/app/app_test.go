@@ -17,6 +17,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -281,5 +282,49 @@ func TestHSTS(t *testing.T) {
 				t.Fatalf("Strict-Transport-Security %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestGRPCKeepaliveEnforcement: a client that pings more often than the
+// server's keepalive policy allows is sent GOAWAY ENHANCE_YOUR_CALM and
+// cut off, so pings cannot be used to keep the server busy.
+func TestGRPCKeepaliveEnforcement(t *testing.T) {
+	a, _ := startApp(t)
+	var d net.Dialer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", a.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	// Pings without any stream open, far faster than the 10 s minimum.
+	go func() {
+		for i := range 50 {
+			if fr.WritePing(false, [8]byte{byte(i)}) != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("connection ended without GOAWAY: %v", err)
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+				t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", ga.ErrCode)
+			}
+			return
+		}
 	}
 }
