@@ -50,9 +50,10 @@ type Config struct {
 	// limit refusal; nil discards them.
 	Audit audit.Recorder
 	// Limiter holds the failed-authentication budgets (tiers
-	// TierAuthFailClient and TierAuthFailIP) and the introspection budgets
-	// (the caller's rate-limit tier). It must know the tiers of
-	// LimiterTiers — build it with NewLimiter; nil means NewLimiter().
+	// TierAuthFailClient and TierAuthFailIP) and the introspection and
+	// revocation budgets (the caller's rate-limit tier). It must know the
+	// tiers of LimiterTiers — build it with NewLimiter; nil means
+	// NewLimiter().
 	Limiter *ratelimit.Limiter
 	// Now is the clock (default time.Now).
 	Now func() time.Time

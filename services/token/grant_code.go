@@ -68,7 +68,7 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		// A replay: whoever redeemed it first may be the attacker, so
 		// everything issued from the code goes (checklist item 49).
 		g.s.record(ctx, ReasonCodeReuse, cl.id, tokenPath, "")
-		if rerr := g.s.revokeFamily(ctx, c.FamilyID, string(ReasonCodeReuse), now); rerr != nil {
+		if rerr := g.revokeRedeemed(ctx, c, now); rerr != nil {
 			g.s.log.ErrorContext(ctx, "revoke the grant of a reused code", "error", rerr)
 		}
 		return nil, errInvalidGrant("the code was already used")
@@ -109,9 +109,38 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		rt = &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: idle}
 	}
 	if err := g.s.grants.CreateFamily(ctx, fam, rt); err != nil {
+		if errors.Is(err, grantstore.ErrExists) {
+			// A replay of the code, made while this redemption was in
+			// flight, stored the grant revoked (revokeRedeemed).
+			return nil, errInvalidGrant("the code was already used")
+		}
 		return nil, errUnavailable(err)
 	}
 	return g.issue(ctx, cl, fam, c.Scopes, rtRaw)
+}
+
+// revokeRedeemed revokes the grant of a replayed code (checklist item 49).
+// The first redemption may still be in flight, its grant not stored yet:
+// then the grant is stored already revoked, so that the first
+// redemption's CreateFamily fails and it issues nothing.
+func (g *codeGrant) revokeRedeemed(ctx context.Context, c grantstore.Code, now time.Time) error {
+	if c.FamilyID == "" {
+		return nil
+	}
+	reason := string(ReasonCodeReuse)
+	_, err := g.s.grants.RevokeFamily(ctx, c.FamilyID, reason, now)
+	if errors.Is(err, grantstore.ErrNotFound) {
+		err = g.s.grants.CreateFamily(ctx, grantstore.Family{
+			ID: c.FamilyID, ClientID: c.ClientID, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
+			AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime),
+			RevokedAt: now, RevokeReason: reason,
+		}, nil)
+		if errors.Is(err, grantstore.ErrExists) {
+			// The first redemption stored it meanwhile.
+			_, err = g.s.grants.RevokeFamily(ctx, c.FamilyID, reason, now)
+		}
+	}
+	return errors.Join(err, g.s.publishFamilyRevocation(ctx, c.FamilyID, reason, now))
 }
 
 // idleExpiry is when a refresh token issued now stops working unused:
@@ -134,7 +163,7 @@ func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Famil
 	scope := strings.Join(scopes, " ")
 	m, err := g.minter.mint(ctx, accessToken{
 		subject: fam.UserID, clientID: cl.id, audience: g.s.cfg.DefaultAudience, scope: scope,
-		lifetime: life, authTime: fam.AuthTime, familyID: fam.ID,
+		lifetime: life, authTime: fam.AuthTime, familyID: fam.ID, certThumbprint: boundCert(ctx),
 	})
 	if err != nil {
 		return nil, err

@@ -145,7 +145,10 @@ func (v *jwxVerifier) VerifyAccessToken(_ context.Context, raw string) (token.Cl
 			c.CertThumbprint, _ = m["x5t#S256"].(string)
 		}
 	}
-	if v.revoked != nil && v.revoked.has(c.JTI) {
+	// As pkg/authn's revocation list: by jti, and by the grant (fid) a
+	// user grant's access token was issued from.
+	fid, _ := t.Get(token.FamilyClaim)
+	if fs, _ := fid.(string); v.revoked != nil && (v.revoked.has(c.JTI) || fs != "" && v.revoked.hasFamily(fs)) {
 		return token.Claims{}, errors.New("revoked")
 	}
 	return c, nil
@@ -174,6 +177,19 @@ func (m *memRevoker) has(jti string) bool {
 	defer m.mu.Unlock()
 	for _, r := range m.got {
 		if r.GetKind() == revocationv1.Kind_KIND_ACCESS_TOKEN && r.GetId() == jti {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFamily reports whether the grant (refresh-token family) id was
+// revoked.
+func (m *memRevoker) hasFamily(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.got {
+		if r.GetKind() == revocationv1.Kind_KIND_REFRESH_FAMILY && r.GetId() == id {
 			return true
 		}
 	}
@@ -237,6 +253,13 @@ type envConfig struct {
 	flow        bool
 	postgres    bool
 	clientCerts token.CertVerifier
+	wrapGrants  func(grantstore.Store) grantstore.Store
+}
+
+// withGrantsWrapper serves the flow (as withFlow) over wrap(the grant
+// store), for tests that need to interleave the service's store calls.
+func withGrantsWrapper(wrap func(grantstore.Store) grantstore.Store) envOption {
+	return func(c *envConfig) { c.flow, c.wrapGrants = true, wrap }
 }
 
 // mtlsBase is the mTLS alias base the env's metadata lists with
@@ -348,6 +371,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if ec.wrapGrants != nil {
+			gs = ec.wrapGrants(gs)
 		}
 		e.grants, e.users = gs, &fakeUsers{}
 	}

@@ -79,7 +79,11 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return nil, nil, err
 	}
-	if !cl.allowsGrant(gt) {
+	// A client that authenticated with client_id alone (none) proves
+	// nothing, so never gets client_credentials (RFC 6749 §4.4), even if
+	// its record lists it: the registry refuses to, the service does not
+	// rely on it.
+	if !cl.allowsGrant(gt) || (gt == grantClientCredentials && cl.authMethod == authNone) {
 		s.record(ctx, ReasonGrantNotAllowed, cl.id, tokenPath, s.cfg.RemoteIP(r))
 		return nil, cl, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for this grant type")
 	}

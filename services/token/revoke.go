@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -28,9 +29,11 @@ const CodeUnsupportedTokenType = "unsupported_token_type"
 const apiKeyPrefix = "gth_"
 
 // handleRevoke is RFC 7009 §2. The caller authenticates as at the token
-// endpoint. Every token that is unknown, malformed, expired, already
-// revoked or issued to another client gets the same empty 200 and changes
-// nothing (§2.2): the answer says nothing about other clients' tokens.
+// endpoint (same failure budgets) and spends its request budget
+// (spendRevocationBudget): over it, 429 with Retry-After. Every token that
+// is unknown, malformed, expired, already revoked or issued to another
+// client gets the same empty 200 and changes nothing (§2.2): the answer
+// says nothing about other clients' tokens.
 //
 // token_type_hint is only a hint (§2.1): an unknown hint is ignored. An
 // access token (a JWT we signed for this client) is revoked by jti until
@@ -58,6 +61,9 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 	cl, err := s.authenticateClient(ctx, r, f, revokePath)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.spendRevocationBudget(ctx, cl, s.cfg.RemoteIP(r)); err != nil {
+		return cl, err
 	}
 	token := f.get("token")
 	if token == "" && cl.refreshCookie {
@@ -109,6 +115,22 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return cl, errUnavailable(err)
 	}
 	return cl, nil
+}
+
+// spendRevocationBudget spends one request of the caller's revocation
+// budget (checklist item 80): its client's rate-limit tier, as at
+// introspection. A public client proves only its client_id, so its budget
+// is per client and address: one user of an app cannot spend another's.
+func (s *Service) spendRevocationBudget(ctx context.Context, cl *client, ip string) error {
+	key := "revoke:" + cl.id
+	if cl.authMethod == authNone {
+		key += "@" + ip
+	}
+	if ok, retry := s.limiter.Allow(key, cl.tier); !ok {
+		s.record(ctx, audit.ReasonRateLimited, cl.id, revokePath, ip)
+		return errRateLimited(descriptionTooManyRequests, retry)
+	}
+	return nil
 }
 
 // revokeRefresh revokes the family of one of the caller's refresh tokens;
