@@ -122,6 +122,10 @@ func TestLimits(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
 			t.Fatalf("status %d, challenge %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
+		// Checklist item 80: a validator's answers carry Date and Content-Type.
+		if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("Date %q, Content-Type %q", resp.Header.Get("Date"), resp.Header.Get("Content-Type"))
+		}
 	})
 	t.Run("gRPC message over the limit is ResourceExhausted", func(t *testing.T) {
 		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
