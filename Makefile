@@ -68,6 +68,10 @@ run: build ## run every service in one process (SQLite + embedded NATS under ./d
 test: ## run every test of every module, with the race detector
 	$(GO_TEST) work
 
+.PHONY: fuzz
+fuzz: ## run every fuzz target, FUZZTIME each (default 20s)
+	./scripts/fuzz.sh
+
 .PHONY: lint
 lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) ## gofmt, go vet, golangci-lint, buf lint/format, secret-comparison rule
 	$(BIN)/buf lint
@@ -77,6 +81,10 @@ lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) 
 	go vet work
 	for m in $(MODULES); do (cd $$m && $(BIN)/golangci-lint run ./...); done
 	./scripts/check-secret-compare.sh
+
+.PHONY: soak
+soak: ## soak the binary on PostgreSQL and NATS through an outage of each (SOAK_DURATION, default 60s)
+	GATEHOUSE_SOAK_DURATION=$${SOAK_DURATION:-60s} go test -race -count=1 -run '^TestSoakUnderFaults$$' -v -timeout 15m ./cmd/gatehouse/
 
 .PHONY: bench
 bench: ## run every benchmark of the workspace (API keys, JWT validation, token issuance, signing keys)

@@ -19,8 +19,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if len(args) > 0 && args[0] == "api" {
 		return benchAPI(ctx, args[1:], stdout, stderr, getenv)
 	}
+	if len(args) > 0 && args[0] == "soak" {
+		return benchSoak(ctx, args[1:], stdout, stderr, getenv)
+	}
 	if len(args) == 0 || args[0] != "token" {
-		fmt.Fprintln(stderr, "usage: gatehouse bench token|api [flags] (-h for the flags)")
+		fmt.Fprintln(stderr, "usage: gatehouse bench token|api|soak [flags] (-h for the flags)")
 		return 2
 	}
 	fs := flag.NewFlagSet("gatehouse bench token", flag.ContinueOnError)
@@ -92,6 +95,49 @@ func benchAPI(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	fmt.Fprintln(stdout, res.String())
 	if res.Failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// benchSoak runs the mixed workload of loadgen.RunSoak: token issuance,
+// validation over REST and gRPC, API-key calls, revocations checked
+// against the API, and refreshes when given a refresh token. It exits 1
+// when any operation failed or a revocation was lost.
+func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("gatehouse bench soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := loadgen.SoakConfig{}
+	fs.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8080", "Gatehouse's HTTP base URL (loopback only), serving --example-inventory")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "its plain gRPC address (loopback only)")
+	fs.StringVar(&cfg.ClientID, "client-id", "", "client_id of a client allowed client_credentials and inventory:read")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", getenv("GATEHOUSE_CLIENT_SECRET"), "its secret (or GATEHOUSE_CLIENT_SECRET)")
+	fs.StringVar(&cfg.Scope, "scope", "", "scope to request (empty: the client's scopes)")
+	fs.StringVar(&cfg.APIKey, "api-key", getenv("GATEHOUSE_API_KEY"), "an API key allowed inventory:read (or GATEHOUSE_API_KEY); empty leaves API-key calls out")
+	fs.StringVar(&cfg.RefreshClientID, "refresh-client-id", "", "client_id the refresh tokens were issued to")
+	fs.StringVar(&cfg.RefreshClientSecret, "refresh-client-secret", getenv("GATEHOUSE_REFRESH_CLIENT_SECRET"), "its secret, for a confidential client (or GATEHOUSE_REFRESH_CLIENT_SECRET)")
+	refresh := fs.String("refresh-tokens", getenv("GATEHOUSE_REFRESH_TOKENS"), "comma-separated refresh tokens of --refresh-client-id (or GATEHOUSE_REFRESH_TOKENS); none leaves refreshes out")
+	fs.IntVar(&cfg.Concurrency, "c", 8, "concurrent workers (at most 256)")
+	fs.DurationVar(&cfg.Duration, "d", time.Minute, "how long to run (at most 30m)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "cap on operations per second (0: as fast as the workers go)")
+	fs.DurationVar(&cfg.RevocationBound, "revocation-bound", 2*time.Second, "how long after a revocation's 200 the API may still accept the token (at least the server's --revocation-resync-interval while NATS is down)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *refresh != "" {
+		cfg.RefreshTokens = strings.Split(*refresh, ",")
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" || cfg.Duration <= 0 || cfg.Duration > loadgen.MaxSoakDuration {
+		fmt.Fprintln(stderr, "gatehouse: bench soak needs --client-id, --client-secret and 0 < -d <= 30m")
+		return 2
+	}
+	res, err := loadgen.RunSoak(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, res.String())
+	if len(res.Failures) > 0 || res.FailuresDropped > 0 || res.Revocations.Lost > 0 || res.Revocations.RecheckAccepted > 0 {
 		return 1
 	}
 	return 0

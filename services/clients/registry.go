@@ -17,6 +17,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/pagetoken"
 	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -85,7 +86,7 @@ func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now =
 // New returns a Registry over store.
 func New(store Store, opts ...Option) *Registry {
 	r := &Registry{
-		store:  store,
+		store:  guardedStore{store},
 		log:    slog.New(slog.DiscardHandler),
 		now:    time.Now,
 		random: func(b []byte) error { _, err := rand.Read(b); return err },
@@ -749,6 +750,11 @@ func (r *Registry) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case database.IsUnavailable(err):
+		// The store is away (a database restart, a network cut): the
+		// caller may retry, and the token endpoint answers 503, not 500.
+		r.log.WarnContext(ctx, "client registry store unavailable", "error", err)
+		return status.Error(codes.Unavailable, "the client registry is unavailable; retry")
 	}
 	r.log.ErrorContext(ctx, "client registry error", "error", err)
 	return status.Error(codes.Internal, "internal error")

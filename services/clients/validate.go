@@ -99,6 +99,17 @@ func (c *Client) validate(catalogue map[string]bool) error {
 	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
 		return fieldErr("name", "required, at most 200 characters")
 	}
+	for _, f := range [...]struct{ field, value string }{
+		{"name", c.Name},
+		{"tls_client_auth.subject_dn", c.TLS.SubjectDN},
+		{"tls_client_auth.san_dns", c.TLS.SANDNS},
+		{"tls_client_auth.san_uri", c.TLS.SANURI},
+		{"tls_client_auth.san_email", c.TLS.SANEmail},
+	} {
+		if err := storableText(f.field, f.value); err != nil {
+			return err
+		}
+	}
 	if c.Type != FirstParty && c.Type != ThirdParty {
 		return fieldErr("type", "must be first_party or third_party")
 	}
@@ -282,6 +293,9 @@ func validateResource(raw string) error {
 func validateAbsoluteURI(raw string) error {
 	if strings.ContainsAny(raw, " \t\r\n\\") {
 		return fmt.Errorf("white space and backslashes are not allowed")
+	}
+	if !storable(raw) {
+		return fmt.Errorf("must be valid UTF-8 without NUL characters")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -80,7 +80,7 @@ func WithParams(p Params) Option { return func(s *Service) { s.params = p } }
 // New returns a Service over store.
 func New(store Store, opts ...Option) *Service {
 	s := &Service{
-		store:  store,
+		store:  guardedStore{store},
 		log:    slog.New(slog.DiscardHandler),
 		now:    time.Now,
 		params: DefaultParams,
