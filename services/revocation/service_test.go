@@ -50,6 +50,8 @@ func TestRevokeValidation(t *testing.T) {
 		{"id with C1 control", with(func(r *revocationv1.RevokeRequest) { r.Id = "key\u0085" }), "id"},
 		{"id not UTF-8", with(func(r *revocationv1.RevokeRequest) { r.Id = "key\xff" }), "id"},
 		{"reason too long", with(func(r *revocationv1.RevokeRequest) { r.Reason = strings.Repeat("r", revocation.MaxReasonBytes+1) }), "reason"},
+		{"reason with NUL", with(func(r *revocationv1.RevokeRequest) { r.Reason = "key\x00compromised" }), "reason"},
+		{"reason with a newline", with(func(r *revocationv1.RevokeRequest) { r.Reason = "forged\nlog line" }), "reason"},
 		{"expire_time now", with(func(r *revocationv1.RevokeRequest) { r.ExpireTime = timestamppb.New(now) }), "expire_time"},
 		{"expire_time past", with(func(r *revocationv1.RevokeRequest) { r.ExpireTime = timestamppb.New(now.Add(-time.Hour)) }), "expire_time"},
 		{"expire_time invalid", with(func(r *revocationv1.RevokeRequest) {

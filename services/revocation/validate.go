@@ -67,6 +67,11 @@ func validateRevoke(req *revocationv1.RevokeRequest, now time.Time) error {
 	if len(req.GetReason()) > MaxReasonBytes {
 		return invalid("reason", "longer than %d bytes", MaxReasonBytes)
 	}
+	// PostgreSQL refuses NUL in text (SQLite would store it): refused
+	// here, alike on both stores, with the other control characters.
+	if containsControl(req.GetReason()) {
+		return invalid("reason", "contains a control character")
+	}
 	if ts := req.GetExpireTime(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
 			return invalid("expire_time", "not a valid timestamp")
