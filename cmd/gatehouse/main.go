@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/cli"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing/otlp"
 )
 
 const usage = `usage: gatehouse <command> [arguments]
@@ -25,7 +28,9 @@ Commands:
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
-  bench token|api   drive /oauth2/token or a protected API with N concurrent clients (loopback only)
+  bench token|api|soak
+                    drive /oauth2/token or a protected API with N concurrent clients, or
+                    soak Gatehouse with a mixed workload and report every outcome (loopback only)
 
 Run 'gatehouse <command> -h' for a command's flags.
 `
@@ -63,8 +68,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Every line logged with a request's context carries its trace_id
+	// and span_id.
+	log := slog.New(tracing.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	slog.SetDefault(log)
+	// Tracing is the process's (OpenTelemetry globals), set up before the
+	// App so that its instrumentation finds the provider; its shutdown
+	// flushes the last spans once the App has stopped.
+	shutdownTracing, err := tracing.Setup(ctx, cfg, tracing.WithExporter(otlp.Exporter))
+	if err != nil {
+		log.Error("start failed", "error", err)
+		return 1
+	}
+	if cfg.OTLPEndpoint != "" {
+		log.Info("exporting traces over OTLP", "otlp_endpoint", cfg.OTLPEndpoint, "plaintext", cfg.OTLPInsecure)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(ctx); err != nil {
+			log.Warn("tracing shutdown incomplete", "error", err)
+		}
+	}()
 	a, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		log.Error("start failed", "error", err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -40,11 +41,13 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 	go func() { _ = srv.Serve(lis) }()
 	g := &gateway{}
 	for range gatewayConns {
-		conn, err := grpc.NewClient("passthrough:///gateway",
+		conn, err := grpc.NewClient("passthrough:///gateway", append([]grpc.DialOption{
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
-		)
+			// With tracing on, a client span per call, child of the HTTP
+			// request's span.
+		}, tracing.GRPCDialOptions()...)...)
 		if err != nil {
 			g.close()
 			return nil, fmt.Errorf("gateway: connect to grpc: %w", err)
@@ -57,6 +60,9 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 		// The client certificate of an mTLS request, for certificate-bound
 		// tokens; the validator trusts it only from the gateway.
 		runtime.WithMetadata(authn.GatewayClientCertAnnotator),
+		// The REST route (e.g. /v1/clients/{client_id=*}) names the HTTP
+		// request's span, rather than the listener's /v1/ pattern.
+		runtime.WithMiddlewares(gatewayRoute),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			// snake_case as in the proto, like the CLI's -o json.
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},

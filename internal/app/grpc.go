@@ -12,6 +12,7 @@ import (
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/inventory"
@@ -48,7 +49,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		requests.WithLabelValues(method, status.Code(err).String()).Inc()
 		latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
 	}
-	return grpc.NewServer(
+	return grpc.NewServer(append(tracing.GRPCServerOptions(),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -79,7 +80,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			recoverStream,
 			v.StreamServerInterceptor(),
 		),
-	)
+	)...)
 }
 
 // errBusy refuses a call while maxInFlight others run: Unavailable is
@@ -117,7 +118,7 @@ func recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h gr
 func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			slog.Error("panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+			slog.ErrorContext(ss.Context(), "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 			err = status.Error(codes.Internal, "internal error")
 		}
 	}()

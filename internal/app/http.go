@@ -1,15 +1,21 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/examples/spa"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Limits of the HTTP listener (SECURITY-CHECKLIST L 79).
@@ -64,7 +70,90 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	if a.cfg.ExampleInventory {
 		mux.Handle("GET "+spa.Path, spa.Handler())
 	}
-	return securityHeaders(mux, strings.HasPrefix(a.issuer, "https://"))
+	return traceHTTP(securityHeaders(mux, strings.HasPrefix(a.issuer, "https://")))
+}
+
+// traceHTTP makes a server span of every request on the HTTP listeners
+// (the plain one and the mTLS one), continuing a caller's trace. The span
+// is named by method and route pattern (GET /oauth2/authorize, GET
+// /v1/clients/{client_id=*}), never by the URL: a query may carry codes,
+// state or, on error paths, tokens. otelhttp (v0.72) records the path
+// (url.path) but neither the query nor any header; the route patterns hold
+// no secrets, and the paths only identifiers.
+func traceHTTP(next http.Handler) http.Handler {
+	if !tracing.Enabled() {
+		return next
+	}
+	h := otelhttp.NewHandler(routeSpan(next), "http", otelhttp.WithSpanNameFormatter(spanName))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Where the gateway leaves the REST route for spanName.
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, new(string))))
+	})
+}
+
+type routeKey struct{}
+
+// spanName is the span's name: the method alone before routing (otelhttp
+// renames the span once the handler has run), then method and route.
+func spanName(_ string, r *http.Request) string {
+	route := ""
+	if p, ok := r.Context().Value(routeKey{}).(*string); ok && *p != "" {
+		route = *p
+	} else if r.Pattern != "" {
+		route = patternRoute(r.Pattern)
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+	default:
+		method = "HTTP" // not a name an attacker chooses
+	}
+	if route == "" {
+		return method
+	}
+	return method + " " + route
+}
+
+// routeSpan sets http.route on the request's span once the mux has chosen
+// the route (otelhttp only knows it after the handler has run).
+func routeSpan(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		span := trace.SpanFromContext(r.Context())
+		if !span.IsRecording() {
+			return
+		}
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok && *p != "" {
+			span.SetAttributes(semconv.HTTPRoute(*p))
+		} else if r.Pattern != "" {
+			span.SetAttributes(semconv.HTTPRoute(patternRoute(r.Pattern)))
+		}
+	})
+}
+
+// patternRoute is a ServeMux pattern without its method and host.
+func patternRoute(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
+	}
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		pattern = pattern[i:]
+	}
+	return pattern
+}
+
+// gatewayRoute is the gateway's middleware that hands the REST route of
+// the request to spanName.
+func gatewayRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+			if pat, ok := runtime.HTTPPattern(r.Context()); ok {
+				*p = pat.String()
+			}
+		}
+		next(w, r, params)
+	}
 }
 
 // limitInFlight refuses a request while n others are being served on the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/database"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
 	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
@@ -23,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/users"
 	userspg "github.com/gatehouse-dev/gatehouse/services/users/postgres"
 	userssqlite "github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // storage is every service's store on one backend.
@@ -37,12 +39,28 @@ type storage struct {
 	close       func()
 }
 
+// openPostgres opens the pool with a span for every query of a traced
+// request (tracing.PgxTracer). SQLite (database/sql) has no tracer hook and
+// is not traced.
+func openPostgres(ctx context.Context, connString string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		// OpenPostgres fails the same way, with the password scrubbed
+		// from the message.
+		return database.OpenPostgres(ctx, connString)
+	}
+	if tracing.Enabled() {
+		pc.ConnConfig.Tracer = tracing.PgxTracer()
+	}
+	return database.OpenPostgresConfig(ctx, pc)
+}
+
 // SQLiteFile is the embedded database's file name in the data directory.
 const SQLiteFile = "gatehouse.db"
 
 func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*storage, error) {
 	if cfg.DatabaseURL != "" {
-		pool, err := database.OpenPostgres(ctx, cfg.DatabaseURL)
+		pool, err := openPostgres(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return nil, err
 		}

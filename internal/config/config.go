@@ -90,6 +90,13 @@ type Config struct {
 	// JWKSURL is where a resource service (serve inventory) reads the
 	// issuer's signing keys; empty: <issuer>/.well-known/jwks.json.
 	JWKSURL string
+
+	// OTLPEndpoint is the host:port of an OpenTelemetry collector (OTLP
+	// over gRPC) that spans are exported to; empty turns tracing off.
+	OTLPEndpoint string
+	// OTLPInsecure exports in plaintext instead of TLS, to a collector on
+	// a loopback address only.
+	OTLPInsecure bool
 }
 
 // Tier is one rate-limit tier: a sustained rate per client and a burst.
@@ -293,6 +300,21 @@ var options = []option{
 		c.JWKSURL = v
 		return nil
 	}},
+	{"otlp-endpoint", "", "host:port of an OpenTelemetry collector (OTLP/gRPC, TLS) to export traces to; empty turns tracing off", func(c *Config, v string) error {
+		c.OTLPEndpoint = v
+		if v == "" {
+			return nil
+		}
+		return checkAddr(v)
+	}},
+	{"otlp-insecure", "false", "export traces to --otlp-endpoint in plaintext (a collector on a loopback address only)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.OTLPInsecure = b
+		return nil
+	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -342,6 +364,19 @@ func checkAddrs(addrs []string) error {
 		}
 	}
 	return nil
+}
+
+// loopbackAddr reports whether host:port names a loopback host.
+func loopbackAddr(v string) bool {
+	host, _, err := net.SplitHostPort(v)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkAddr(v string) error {
@@ -441,6 +476,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		if err := o.set(c, v); err != nil {
 			return nil, &Error{Option: o.Name, Source: src, Err: err}
 		}
+	}
+	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopbackAddr(c.OTLPEndpoint) {
+		return nil, &Error{Option: "otlp-insecure", Source: "configuration", Err: errors.New("plaintext export is allowed to a loopback --otlp-endpoint only")}
 	}
 	if c.KeyPublishLead < c.JWKSMaxAge {
 		return nil, &Error{Option: "key-publish-lead", Source: "configuration", Err: errors.New("must be at least --jwks-max-age, so validators know a key before it signs")}

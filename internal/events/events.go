@@ -1,5 +1,9 @@
 // Package events connects Gatehouse to NATS: it runs the embedded server of
 // the default single-process mode and publishes the registry's events.
+//
+// Every publish is a producer span of the publishing request's trace, and
+// the message carries its W3C traceparent in a NATS header, so that a
+// subscriber can continue the trace.
 package events
 
 import (
@@ -11,8 +15,14 @@ import (
 	"time"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -91,29 +101,69 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 // buffered and never block a request; subscribers that miss one (they were
 // disconnected) fall back on their caches' TTL or on a re-sync.
 type Publisher struct {
-	nc *nats.Conn
+	nc     *nats.Conn
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
 }
 
-// NewPublisher returns a Publisher on nc.
-func NewPublisher(nc *nats.Conn) *Publisher { return &Publisher{nc: nc} }
+// NewPublisher returns a Publisher on nc, traced by the global
+// TracerProvider and propagator of the time.
+func NewPublisher(nc *nats.Conn) *Publisher {
+	return &Publisher{
+		nc:     nc,
+		tracer: otel.GetTracerProvider().Tracer(tracing.InstrumentationName + "/events"),
+		prop:   otel.GetTextMapPropagator(),
+	}
+}
 
 // PublishClientChanged implements clients.Publisher.
-func (p *Publisher) PublishClientChanged(_ context.Context, ev *eventsv1.ClientChanged) error {
-	return p.publish(SubjectClients, ev)
+func (p *Publisher) PublishClientChanged(ctx context.Context, ev *eventsv1.ClientChanged) error {
+	return p.publish(ctx, SubjectClients, ev)
 }
 
 // PublishKeyRotated implements keys.Publisher.
-func (p *Publisher) PublishKeyRotated(_ context.Context, ev *eventsv1.KeyRotated) error {
-	return p.publish(SubjectKeys, ev)
+func (p *Publisher) PublishKeyRotated(ctx context.Context, ev *eventsv1.KeyRotated) error {
+	return p.publish(ctx, SubjectKeys, ev)
 }
 
-func (p *Publisher) publish(subject string, m proto.Message) error {
+func (p *Publisher) publish(ctx context.Context, subject string, m proto.Message) error {
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("events: marshal %s: %w", subject, err)
 	}
-	if err := p.nc.Publish(subject, b); err != nil {
+	// The span names the subject only: never the payload.
+	ctx, span := p.tracer.Start(ctx, "send "+subject,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKey.String("nats"),
+			semconv.MessagingDestinationName(subject),
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("publish"),
+		))
+	defer span.End()
+	msg := &nats.Msg{Subject: subject, Data: b}
+	if span.SpanContext().IsValid() {
+		msg.Header = nats.Header{}
+		p.prop.Inject(ctx, headerCarrier(msg.Header))
+	}
+	if err := p.nc.PublishMsg(msg); err != nil {
+		span.SetStatus(codes.Error, "publish failed")
 		return fmt.Errorf("events: publish %s: %w", subject, err)
 	}
 	return nil
+}
+
+// headerCarrier carries the trace context in a NATS message's headers.
+type headerCarrier nats.Header
+
+func (c headerCarrier) Get(key string) string { return nats.Header(c).Get(key) }
+
+func (c headerCarrier) Set(key, value string) { nats.Header(c).Set(key, value) }
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }

@@ -8,6 +8,11 @@
 // while it fails with Unavailable, so a peer that is down answers
 // Unavailable within the deadline, never a hang.
 //
+// Every call is a client span of the caller's trace (otelgrpc, with the
+// global TracerProvider and propagator of the time Dial is called), and
+// carries its traceparent to the peer, whose server span continues the
+// trace; health checks are not traced.
+//
 // Services prove who they are to each other with a certificate from the
 // platform CA (the certificate alone is the credential of the internal
 // methods, see CREDENTIAL_KIND_MTLS) and check their peer's server
@@ -25,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -85,12 +91,12 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 	if cfg.TLS != nil {
 		creds = credentials.NewTLS(cfg.TLS)
 	}
-	conn, err := grpc.NewClient(r.Scheme()+":///"+cfg.Service,
+	conn, err := grpc.NewClient(r.Scheme()+":///"+cfg.Service, append([]grpc.DialOption{
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(sc),
 		grpc.WithUnaryInterceptor(timeoutUnary(timeoutOf(cfg.Timeout))),
-	)
+	}, tracing.GRPCDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("peers: dial %s: %w", cfg.Service, err)
 	}
