@@ -332,3 +332,37 @@ func TestGRPCKeepaliveEnforcement(t *testing.T) {
 		}
 	}
 }
+
+// TestRESTFacadeRefusals: what the fuzz targets found the REST facade
+// letting through, refused with the right status.
+func TestRESTFacadeRefusals(t *testing.T) {
+	a, key := startApp(t)
+	base := "http://" + a.HTTPAddr()
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"trailing data after the JSON body", "POST", "/v1/scopes", `{"name":"trailing:x"} garbage`, http.StatusBadRequest},
+		{"two JSON values", "POST", "/v1/scopes", `{"name":"two:x"}{"name":"two:y"}`, http.StatusBadRequest},
+		{"path not valid UTF-8", "GET", "/v1/clients/%FF", "", http.StatusBadRequest},
+		{"query not valid UTF-8", "GET", "/v1/clients?page_token=%FF", "", http.StatusBadRequest},
+		{"method the route does not serve", "PUT", "/v1/clients", `{}`, http.StatusMethodNotAllowed},
+		{"one JSON value, white space around", "POST", "/v1/scopes", " {\"name\":\"fine:x\"}\n", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(context.Background(), tt.method, base+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "ApiKey "+key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("%s %s: %d, want %d: %s", tt.method, tt.path, resp.StatusCode, tt.want, b)
+			}
+		})
+	}
+}

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/gatehouse-dev/gatehouse/internal/restgw"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // realm is the RFC 6750 realm of every challenge Gatehouse sends.
@@ -54,20 +54,13 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 		}
 		g.conns = append(g.conns, conn)
 	}
-	mux := runtime.NewServeMux(
-		runtime.WithErrorHandler(authn.GatewayErrorHandler(v.Realm())),
-		runtime.WithIncomingHeaderMatcher(authn.GatewayIncomingHeaderMatcher),
+	mux := restgw.NewServeMux(v.Realm(),
 		// The client certificate of an mTLS request, for certificate-bound
 		// tokens; the validator trusts it only from the gateway.
 		runtime.WithMetadata(authn.GatewayClientCertAnnotator),
 		// The REST route (e.g. /v1/clients/{client_id=*}) names the HTTP
 		// request's span, rather than the listener's /v1/ pattern.
 		runtime.WithMiddlewares(gatewayRoute),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			// snake_case as in the proto, like the CLI's -o json.
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
 	)
 	for _, svc := range served {
 		if err := svc.gateway(ctx, mux, g); err != nil {
