@@ -289,9 +289,10 @@ func TestHSTS(t *testing.T) {
 	}
 }
 
-// TestGRPCKeepaliveEnforcement: a client that pings more often than the
-// server's keepalive policy allows is sent GOAWAY ENHANCE_YOUR_CALM and
-// cut off, so pings cannot be used to keep the server busy.
+// TestGRPCKeepaliveEnforcement: the server announces its cap on
+// concurrent streams, and a client that pings more often than its
+// keepalive policy allows is sent GOAWAY ENHANCE_YOUR_CALM and cut off, so
+// pings cannot be used to keep the server busy.
 func TestGRPCKeepaliveEnforcement(t *testing.T) {
 	a, _ := startApp(t)
 	var d net.Dialer
@@ -323,6 +324,12 @@ func TestGRPCKeepaliveEnforcement(t *testing.T) {
 		f, err := fr.ReadFrame()
 		if err != nil {
 			t.Fatalf("connection ended without GOAWAY: %v", err)
+		}
+		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+			// The per-connection stream cap is announced.
+			if v, ok := sf.Value(http2.SettingMaxConcurrentStreams); !ok || v != maxConcurrentStreams {
+				t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d (%v), want %d", v, ok, maxConcurrentStreams)
+			}
 		}
 		if ga, ok := f.(*http2.GoAwayFrame); ok {
 			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
