@@ -7,13 +7,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -290,6 +295,49 @@ func TestServerIssueChecksClient(t *testing.T) {
 			})
 			if status.Code(err) != tt.want {
 				t.Fatalf("IssueClientCertificate(%q): %v, want %s", tt.client, err, tt.want)
+			}
+		})
+	}
+}
+
+// unreachableKeys fails List with err once set: a database that is away.
+type unreachableKeys struct {
+	keys.Store
+	err *atomic.Pointer[error]
+}
+
+func (s unreachableKeys) List(ctx context.Context) ([]keys.Key, error) {
+	if p := s.err.Load(); p != nil {
+		return nil, *p
+	}
+	return s.Store.List(ctx)
+}
+
+// TestServerStoreUnavailable: a store that cannot be reached is
+// Unavailable at the API (callers retry, REST answers 503); any other
+// store failure stays Internal.
+func TestServerStoreUnavailable(t *testing.T) {
+	stores, _ := openSQLite(t, 1)
+	var fail atomic.Pointer[error]
+	m := newManager(t, unreachableKeys{stores[0], &fail}, newKEK(t), testOptions(newClock())...)
+	start(t, m)
+	srv := keys.NewServer(m)
+	tests := []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"connection dropped", fmt.Errorf("keys: list: %w", io.ErrUnexpectedEOF), codes.Unavailable},
+		{"connection refused", &pgconn.ConnectError{}, codes.Unavailable},
+		{"server shutting down", &pgconn.PgError{Code: "57P01"}, codes.Unavailable},
+		{"a bug", errors.New("keys: scan: unexpected column"), codes.Internal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fail.Store(&tc.err)
+			defer fail.Store(nil)
+			if _, err := srv.ListKeys(t.Context(), &keysv1.ListKeysRequest{}); status.Code(err) != tc.want {
+				t.Fatalf("ListKeys: %v, want %v", err, tc.want)
 			}
 		})
 	}

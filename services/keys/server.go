@@ -14,6 +14,7 @@ import (
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
@@ -222,6 +223,11 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case database.IsUnavailable(err):
+		// The store is away (a restart, a network cut): a retry may
+		// succeed, so Unavailable (503), not Internal.
+		s.m.opt.log.WarnContext(ctx, "key management store unavailable", "error", err)
+		return status.Error(codes.Unavailable, "key management is unavailable; retry")
 	}
 	s.m.opt.log.ErrorContext(ctx, "key management error", "error", err)
 	return status.Error(codes.Internal, "internal error")

@@ -14,6 +14,7 @@ import (
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/pagetoken"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -387,6 +388,11 @@ func (s *Service) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case database.IsUnavailable(err):
+		// The store is away (a restart, a network cut): a retry may
+		// succeed, so Unavailable (503), not Internal.
+		s.log.WarnContext(ctx, "user directory store unavailable", "error", err)
+		return status.Error(codes.Unavailable, "the user directory is unavailable; retry")
 	}
 	s.log.ErrorContext(ctx, "user directory error", "error", err)
 	return status.Error(codes.Internal, "internal error")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/users"
 	"github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -522,5 +525,42 @@ func TestNoSecretsInLogs(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log contains %q:\n%s", secret, logs)
 		}
+	}
+}
+
+// unreachableStore fails every read of one user as a database that is
+// away does, or with err.
+type unreachableStore struct {
+	users.Store
+	err error
+}
+
+func (s unreachableStore) Get(context.Context, string) (users.User, error) {
+	return users.User{}, s.err
+}
+
+// TestStoreUnavailableIsUnavailable: a store that cannot be reached is
+// Unavailable at the API (callers retry, REST answers 503); any other
+// store failure stays Internal.
+func TestStoreUnavailableIsUnavailable(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"connection dropped", fmt.Errorf("users: get: %w", io.ErrUnexpectedEOF), codes.Unavailable},
+		{"connection refused", fmt.Errorf("users: get: %w", &pgconn.ConnectError{}), codes.Unavailable},
+		{"server shutting down", &pgconn.PgError{Code: "57P01"}, codes.Unavailable},
+		{"a bug", errors.New("users: scan: unexpected column"), codes.Internal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := users.New(unreachableStore{e.store, tc.err}, users.WithParams(cheap))
+			_, err := svc.GetUser(t.Context(), &usersv1.GetUserRequest{UserId: "u_abcdefghijklmnopqrstuvwxyz"})
+			if status.Code(err) != tc.want {
+				t.Fatalf("GetUser: %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
