@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/internal/faultproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/loadgen"
-	"github.com/jackc/pgx/v5"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/oauth2"
 )
@@ -296,7 +294,7 @@ func inWindow(at time.Time, windows []window) bool {
 // locally when PostgreSQL is absent; under CI it must be there.
 func soakPostgres(t *testing.T) (dbURL, hostport string) {
 	t.Helper()
-	dbURL = envOr("GATEHOUSE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	dbURL = dbtest.PostgresURL(t)
 	u, err := url.Parse(dbURL)
 	if err != nil || u.Host == "" {
 		t.Fatalf("GATEHOUSE_TEST_DATABASE_URL: want a postgres:// URL with a host (the proxy needs it)")
@@ -305,29 +303,7 @@ func soakPostgres(t *testing.T) (dbURL, hostport string) {
 	if u.Port() == "" {
 		hostport = net.JoinHostPort(u.Hostname(), "5432")
 	}
-	requireService(t, "PostgreSQL", dbURL, hostport)
-
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	schema := "soak_" + hex.EncodeToString(suffix[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), hostport
+	return dbURL, hostport
 }
 
 // soakNATS is a NATS server with JetStream in the test process, on a fixed

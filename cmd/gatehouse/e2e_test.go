@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +19,7 @@ import (
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
-	"github.com/jackc/pgx/v5"
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -312,34 +310,9 @@ func TestEndToEndPostgresExternalNATS(t *testing.T) {
 // dropped after the test; extra is appended to its query) and NATS.
 func externalServices(t *testing.T, extra string) (dbURL, natsURL string) {
 	t.Helper()
-	dbURL = envOr("GATEHOUSE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	dbURL = dbtest.PostgresURL(t)
 	natsURL = envOr("GATEHOUSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
-	requireService(t, "PostgreSQL", dbURL, "127.0.0.1:5432")
 	requireService(t, "NATS", natsURL, "127.0.0.1:4222")
-
-	// A fresh schema per run keeps runs independent.
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	schema := "e2e_" + hex.EncodeToString(suffix[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(dbURL, "?") {
-		sep = "&"
-	}
-	dbURL += sep + "search_path=" + schema
 	if extra != "" {
 		dbURL += "&" + extra
 	}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -30,8 +29,8 @@ import (
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
-	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -567,38 +566,9 @@ func TestTracingConnectedTrace(t *testing.T) {
 // Skipped without a server (GATEHOUSE_TEST_DATABASE_URL), except under
 // CI=true.
 func TestTracingPostgres(t *testing.T) {
-	dbURL := os.Getenv("GATEHOUSE_TEST_DATABASE_URL")
-	if dbURL == "" {
-		dbURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatalf("PostgreSQL is not reachable (CI=true: tests must run): %v", err)
-		}
-		t.Skipf("PostgreSQL is not reachable; start it or set GATEHOUSE_TEST_DATABASE_URL: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	schema := "tracing_" + hex.EncodeToString(suffix[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(dbURL, "?") {
-		sep = "&"
-	}
-
 	// The URL reaches the App as GATEHOUSE_DATABASE_URL, as in a
 	// deployment.
-	t.Setenv("GATEHOUSE_DATABASE_URL", dbURL+sep+"search_path="+schema)
+	t.Setenv("GATEHOUSE_DATABASE_URL", dbtest.PostgresURL(t))
 	getenv := func(k string) string {
 		if k == "GATEHOUSE_DATABASE_URL" {
 			return os.Getenv(k)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,19 +52,58 @@ func SQLite(t testing.TB) *sql.DB {
 // it fails: CI must run these tests.
 func Postgres(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	connString := os.Getenv(EnvPostgresURL)
-	if connString == "" {
-		connString = DefaultPostgresURL
+	cfg, schema := freshSchema(t)
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Tests open many pools one after another and packages run in
+	// parallel: keep each small so the server's max_connections holds.
+	cfg.MaxConns = 8
+	pool, err := database.OpenPostgresConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
 	}
-	cfg, err := pgxpool.ParseConfig(connString)
+	t.Cleanup(pool.Close) // runs before dropSchema: cleanups are LIFO
+	return pool
+}
+
+// PostgresURL is Postgres for a process of its own (the binary under an
+// end-to-end test): a connection URL whose search_path is a new, empty
+// schema, dropped when the test ends; skipped or failed alike.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	_, schema := freshSchema(t)
+	u, err := url.Parse(connString())
+	if err != nil {
+		t.Fatalf("dbtest: %s is not a valid PostgreSQL URL: %v", EnvPostgresURL, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func connString() string {
+	if s := os.Getenv(EnvPostgresURL); s != "" {
+		return s
+	}
+	return DefaultPostgresURL
+}
+
+// freshSchema creates a schema of the test's own on the server of
+// EnvPostgresURL and drops it when the test ends; without a reachable
+// server the test is skipped, or fails under CI.
+func freshSchema(t testing.TB) (*pgxpool.Config, string) {
+	t.Helper()
+	cs := connString()
+	cfg, err := pgxpool.ParseConfig(cs)
 	if err != nil {
 		t.Fatalf("dbtest: %s is not a valid PostgreSQL URL: %v", EnvPostgresURL, err)
 	}
 	target := database.PostgresTarget(cfg)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := connectOrRemember(ctx, connString, cfg)
+	admin, err := connectOrRemember(ctx, cs, cfg)
 	if err != nil {
 		msg := "dbtest: PostgreSQL is not reachable at %s (%v); start one there or set %s to a server where the user may create schemas, e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 		if inCI() {
@@ -78,17 +118,7 @@ func Postgres(t testing.TB) *pgxpool.Pool {
 		t.Fatalf("dbtest: create schema at %s: %v", target, err)
 	}
 	t.Cleanup(func() { dropSchema(t, cfg, schema) })
-
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	// Tests open many pools one after another and packages run in
-	// parallel: keep each small so the server's max_connections holds.
-	cfg.MaxConns = 8
-	pool, err := database.OpenPostgresConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("dbtest: %v", err)
-	}
-	t.Cleanup(pool.Close) // runs before dropSchema: cleanups are LIFO
-	return pool
+	return cfg, schema
 }
 
 // unreachable remembers servers that refused a connection, so that a suite
