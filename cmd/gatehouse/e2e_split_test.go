@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,4 +189,85 @@ func externalNATS(t *testing.T) string {
 	natsURL := envOr("GATEHOUSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 	requireService(t, "NATS", natsURL, "127.0.0.1:4222")
 	return natsURL
+}
+
+// serverCertificate issues, from a CA of the test's own (an operator's
+// PKI), a server certificate for 127.0.0.1, and returns the certificate,
+// key and CA files.
+func serverCertificate(t *testing.T) (certFile, keyFile, caFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	pki := newPartnerPKI(t, dir)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pki.next++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(pki.next), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, pki.caCert, &key.PublicKey, pki.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
+	for f, b := range map[string][]byte{
+		certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyFile:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile, pki.caPEM
+}
+
+// TestEndToEndSplitRevocation: the revocation list as a service of its own.
+// `serve revocation` keeps the list in its own store, takes an admin's
+// revocation (the admin's API key verified at the registry over mTLS), and
+// `serve inventory`, following that list over mTLS gRPC and NATS, refuses
+// the revoked token.
+func TestEndToEndSplitRevocation(t *testing.T) {
+	natsURL := externalNATS(t)
+	g := start(t, filepath.Join(t.TempDir(), "data"), "--example-inventory", "--nats-url", natsURL)
+	registry := g.mtlsAddr(t)
+	issuer := "http://" + g.creds.HTTPAddr
+	revCert, revKey, platformCA := serviceIdentity(t, g, "revocation service", "gatehouse:internal")
+	invCert, invKey, _ := serviceIdentity(t, g, "inventory service", "gatehouse:internal")
+	srvCert, srvKey, serverCA := serverCertificate(t)
+	// The inventory checks its peers' certificates: the registry's is the
+	// platform CA's, the revocation service's the operator's.
+	bundle := filepath.Join(t.TempDir(), "peers-ca.pem")
+	a, _ := os.ReadFile(platformCA)
+	b, _ := os.ReadFile(serverCA)
+	if err := os.WriteFile(bundle, append(a, b...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := startService(t, "revocation", "--nats-url", natsURL, "--issuer", issuer, "--peer-clients", registry,
+		"--peer-cert", revCert, "--peer-key", revKey, "--peer-ca", platformCA, "--tls-cert", srvCert, "--tls-key", srvKey)
+	inv := startService(t, "inventory", "--nats-url", natsURL, "--issuer", issuer,
+		"--peer-clients", registry, "--peer-revocation", r.mtlsAddr(t),
+		"--peer-cert", invCert, "--peer-key", invKey, "--peer-ca", bundle)
+	api := newAPI(t, inv)
+
+	m := setupM2M(t, g)
+	tok := m.token(t, m.reader)
+	api.accepted(t, "token before its revocation", "Bearer "+tok)
+
+	// An admin revokes it at the revocation service, with the admin key
+	// the registry bootstrapped.
+	jti, _ := jwtClaims(t, tok)["jti"].(string)
+	res := r.rest(t, "POST", "/v1/revocations", apiKeyHeaderFor(g.creds.APIKey),
+		`{"kind":"KIND_ACCESS_TOKEN","id":"`+jti+`","reason":"split test"}`)
+	if res.code != 200 {
+		t.Fatalf("revoke at the revocation service: %d %s", res.code, res.rawBody)
+	}
+	d := api.refusedSoon(t, "token revoked at the revocation service", "Bearer "+tok)
+	t.Logf("the inventory refused the token %v after the revocation service recorded it", d)
+
+	// Without a credential the revocation service refuses, as every
+	// service does.
+	if res := r.rest(t, "POST", "/v1/revocations", nil, `{"kind":"KIND_ACCESS_TOKEN","id":"x"}`); res.code != 401 {
+		t.Fatalf("revoke without a credential: %d", res.code)
+	}
 }

@@ -62,10 +62,10 @@ type App struct {
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	switch cfg.Service {
 	case "", "clients":
-	case "inventory":
-		return startResource(ctx, cfg, log)
+	case "inventory", "revocation":
+		return startSplit(ctx, cfg, log)
 	default:
-		return nil, fmt.Errorf("service %q cannot run on its own yet: run `gatehouse serve` (all services) or `gatehouse serve clients`", cfg.Service)
+		return nil, fmt.Errorf("service %q cannot run on its own yet: run `gatehouse serve` (all services), or `gatehouse serve clients`, `revocation` or `inventory`", cfg.Service)
 	}
 	a := &App{cfg: cfg, log: log, errc: make(chan error, 3)}
 	var stop func()

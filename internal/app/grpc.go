@@ -138,10 +138,7 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 		return clientsv1.RegisterClientRegistryServiceHandlerClient(ctx, mux, clientsv1.NewClientRegistryServiceClient(cc))
 	}}}
-	revocationv1.RegisterRevocationServiceServer(a.grpcSrv, a.revs.svc)
-	served = append(served, service{revocationv1.RevocationService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-		return revocationv1.RegisterRevocationServiceHandlerClient(ctx, mux, revocationv1.NewRevocationServiceClient(cc))
-	}})
+	served = append(served, a.registerRevocation())
 	if a.keys != nil {
 		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(registry)))
 		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
@@ -164,6 +161,14 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 		served = append(served, a.registerInventory())
 	}
 	return served
+}
+
+// registerRevocation serves the revocation list.
+func (a *App) registerRevocation() service {
+	revocationv1.RegisterRevocationServiceServer(a.grpcSrv, a.revs.svc)
+	return service{revocationv1.RevocationService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+		return revocationv1.RegisterRevocationServiceHandlerClient(ctx, mux, revocationv1.NewRevocationServiceClient(cc))
+	}}
 }
 
 // registerInventory serves the example resource API.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
@@ -19,20 +20,27 @@ import (
 	"google.golang.org/grpc"
 )
 
-// startResource runs a resource service on its own (`serve inventory`, the
-// example API), as any platform service protected by pkg/authn runs: no
-// store of its own; JWTs checked against the issuer's JWKS; API keys
-// verified by the client registry and the revocation list followed from
-// the revocation service, both peers reached over gRPC with this service's
+// startSplit runs one service on its own, beside the others of a split
+// deployment, as any platform service protected by pkg/authn runs: JWTs
+// checked against the issuer's JWKS; API keys verified and clients looked
+// up at the client registry, a peer reached over gRPC with this service's
 // platform-CA certificate; events from the deployment's NATS.
-func startResource(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+//
+//   - `serve inventory`, the example API, has no store and follows the
+//     revocation list of its revocation peer;
+//   - `serve revocation` keeps the list in its own store, publishes it on
+//     NATS, and is the list its own validator follows.
+func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+	runsRevocation := cfg.Service == "revocation"
 	switch {
 	case cfg.NATSURL == "":
-		return nil, errors.New("serve inventory needs --nats-url: the NATS the other services publish revocations and key rotations on")
+		return nil, fmt.Errorf("serve %s needs --nats-url: the NATS the other services publish revocations and key rotations on", cfg.Service)
 	case cfg.Issuer == "":
-		return nil, errors.New("serve inventory needs --issuer: the token service's issuer, whose tokens it accepts")
-	case len(cfg.PeerClients) == 0 || len(cfg.PeerRevocation) == 0:
-		return nil, errors.New("serve inventory needs --peer-clients and --peer-revocation")
+		return nil, fmt.Errorf("serve %s needs --issuer: the token service's issuer, whose tokens it accepts", cfg.Service)
+	case len(cfg.PeerClients) == 0:
+		return nil, fmt.Errorf("serve %s needs --peer-clients", cfg.Service)
+	case !runsRevocation && len(cfg.PeerRevocation) == 0:
+		return nil, fmt.Errorf("serve %s needs --peer-revocation", cfg.Service)
 	}
 	a := &App{cfg: cfg, log: log, errc: make(chan error, 3), issuer: cfg.Issuer}
 	defer func() {
@@ -40,6 +48,15 @@ func startResource(ctx context.Context, cfg *config.Config, log *slog.Logger) (_
 			a.closeAll()
 		}
 	}()
+	if runsRevocation {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		if a.store, err = openStorage(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, a.store.close)
+	}
 	if err := a.connectNATS(); err != nil {
 		return nil, err
 	}
@@ -52,15 +69,20 @@ func startResource(ctx context.Context, cfg *config.Config, log *slog.Logger) (_
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = registryConn.Close() })
-	revocationConn, err := dial(revocationv1.RevocationService_ServiceDesc.ServiceName, cfg.PeerRevocation)
-	if err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, func() { _ = revocationConn.Close() })
 
 	metrics := prometheus.NewRegistry()
 	var stop func()
-	if a.revs, stop, err = followRevocations(ctx, cfg, log, a.nc, revlist.ClientSource(revocationv1.NewRevocationServiceClient(revocationConn))); err != nil {
+	if runsRevocation {
+		a.revs, stop, err = startRevocations(ctx, cfg, log, a.nc, a.store.revocations)
+	} else {
+		var revocationConn *grpc.ClientConn
+		if revocationConn, err = dial(revocationv1.RevocationService_ServiceDesc.ServiceName, cfg.PeerRevocation); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = revocationConn.Close() })
+		a.revs, stop, err = followRevocations(ctx, cfg, log, a.nc, revlist.ClientSource(revocationv1.NewRevocationServiceClient(revocationConn)))
+	}
+	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, stop)
@@ -94,6 +116,9 @@ func startResource(ctx context.Context, cfg *config.Config, log *slog.Logger) (_
 	a.closers = append(a.closers, auth.close)
 	a.followCaches(auth)
 	err = a.serve(ctx, metrics, auth, func() ([]service, error) {
+		if runsRevocation {
+			return []service{a.registerRevocation()}, nil
+		}
 		return []service{a.registerInventory()}, nil
 	})
 	if err != nil {
