@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -62,6 +63,9 @@ type App struct {
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	switch cfg.Service {
 	case "", "clients":
+		if len(cfg.PeerClients) > 0 || len(cfg.PeerRevocation) > 0 {
+			return nil, fmt.Errorf("serve %s runs the client registry and the revocation list itself: --peer-clients and --peer-revocation are for serve inventory and serve revocation", serviceName(cfg.Service))
+		}
 	case "inventory", "revocation":
 		return startSplit(ctx, cfg, log)
 	default:
@@ -86,14 +90,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 
 	metrics := prometheus.NewRegistry()
-	if a.revs, stop, err = startRevocations(ctx, cfg, log, a.nc, a.store.revocations); err != nil {
+	// A revocation peer is not taken here yet: the process's registry
+	// would authenticate the revocation service that its own list comes
+	// from, and the two wait on each other at start (see serve
+	// revocation). Split services follow a revocation peer instead.
+	a.revs, stop, err = startRevocations(ctx, cfg, log, a.nc, a.store.revocations)
+	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, stop)
 	a.revs.registerMetrics(metrics)
 	registry := clients.New(a.store.clients,
 		clients.WithPublisher(events.NewPublisher(a.nc)),
-		clients.WithRevoker(a.revs.svc),
+		clients.WithRevoker(a.revs.revoker),
 		clients.WithLogger(log.With("service", "clients")))
 
 	if err := a.listen(ctx); err != nil {
@@ -108,7 +117,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	// validates JWTs against the keys in this process.
 	var jwks authn.JWKSSource
 	if cfg.Service == "" {
-		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys, a.revs.svc); err != nil {
+		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys, a.revs.revoker); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
@@ -130,7 +139,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
-		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
+		a.users = users.New(a.store.users, users.WithRevoker(a.revs.revoker), users.WithLogger(log.With("service", "users")))
 		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
 			return nil, err
 		}
@@ -207,7 +216,11 @@ func servedScopes(srv *grpc.Server, rules *authn.Rules) []string {
 			if !ok {
 				continue
 			}
-			for _, s := range rule.GetScopes() {
+			scopes := rule.GetScopes()
+			for _, alt := range rule.GetAlternativeScopes() {
+				scopes = append(slices.Clip(scopes), alt.GetScopes()...)
+			}
+			for _, s := range scopes {
 				if !seen[s] {
 					seen[s] = true
 					out = append(out, s)

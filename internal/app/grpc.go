@@ -138,7 +138,9 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 		return clientsv1.RegisterClientRegistryServiceHandlerClient(ctx, mux, clientsv1.NewClientRegistryServiceClient(cc))
 	}}}
-	served = append(served, a.registerRevocation())
+	if a.revs.svc != nil {
+		served = append(served, a.registerRevocation())
+	}
 	if a.keys != nil {
 		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(registry)))
 		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
