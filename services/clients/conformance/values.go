@@ -102,7 +102,7 @@ var valueTests = []test{
 			k := sampleKey("k"+id, id, t0)
 			k.SecretHash = h
 			e.createClient(sampleClient(id, t0), &sec, k)
-			if s := e.secrets(id); len(s) != 1 || !bytes.Equal(s[0].Hash, h) {
+			if s := e.secrets(id); len(s) != 1 || !bytes.Equal(s[0].Hash, h) { // not-secret: a conformance check of what the store returned
 				t.Errorf("secret hash %x came back as %+v", h, s)
 			}
 			if got := e.getKey(k.KeyID).SecretHash; !bytes.Equal(got, h) { // not-secret: a test checks stored bytes
