@@ -24,10 +24,15 @@ import (
 const usage = `usage: gatehouse <command> [arguments]
 
 Commands:
-  serve [service]   run Gatehouse (all services, or only: clients)
+  serve [service]   run Gatehouse (all services, or only one: clients,
+                    revocation, inventory)
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
+  users             manage first-party users (sign-in accounts)
+  certs             issue and list partners' client certificates (platform CA)
+  revoke            revoke a token, refresh family, API key, client, user,
+                    certificate or signing key
   bench token|api|soak
                     drive /oauth2/token or a protected API with N concurrent clients, or
                     soak Gatehouse with a mixed workload and report every outcome (loopback only)
