@@ -64,15 +64,40 @@ if [ ${#targets[@]} -eq 0 ]; then
 	exit 1
 fi
 
+# corpus_state lists a target's corpus directory, to tell whether a run
+# wrote a failing input there.
+corpus_state() {
+	local dir=$1/${2#./}/testdata/fuzz/$3
+	if [ -d "$dir" ]; then ls -1 "$dir"; fi
+}
+
 echo "fuzz: ${#targets[@]} targets, $FUZZTIME each"
 failed=()
+flaked=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do
 	IFS=$'\t' read -r mod pkg name <<<"$t"
 	printf '\n=== %s (%s in module %s)\n' "$name" "$pkg" "$mod"
-	if ! (cd "$mod" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" \
-		-fuzzminimizetime "$FUZZMINIMIZETIME" ${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$pkg"); then
-		failed+=("$name ($mod: $pkg)")
+	before=$(corpus_state "$mod" "$pkg" "$name")
+	if (cd "$mod" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" \
+		-fuzzminimizetime "$FUZZMINIMIZETIME" ${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$pkg") 2>&1 | tee "$log"; then
+		continue
 	fi
+	# Go 1.26's fuzzing coordinator can report its own -fuzztime deadline
+	# as a failure when a worker is mid-input at that instant
+	# (golang/go#75804, fixed in Go 1.27). That failure is exactly this
+	# message, with no input written; it counts as a pass only if the
+	# corpus, replayed as ordinary tests, still passes.
+	after=$(corpus_state "$mod" "$pkg" "$name")
+	if [ "$before" = "$after" ] && grep -qxE '[[:space:]]+context deadline exceeded' "$log" &&
+		! grep -qE '^[[:space:]]+(--- FAIL: .+/|.*_test\.go:[0-9]+:)' "$log" &&
+		(cd "$mod" && go test -count=1 -run "^${name}\$" "$pkg"); then
+		echo "fuzz: $name ended on the toolchain's -fuzztime race (golang/go#75804): no input written, the corpus replays clean"
+		flaked+=("$name")
+		continue
+	fi
+	failed+=("$name ($mod: $pkg)")
 done
 
 echo
@@ -81,4 +106,4 @@ if [ ${#failed[@]} -gt 0 ]; then
 	printf '  %s\n' "${failed[@]}"
 	exit 1
 fi
-echo "fuzz: all ${#targets[@]} targets passed"
+echo "fuzz: all ${#targets[@]} targets passed${flaked:+ (${#flaked[@]} ended on the toolchain race: ${flaked[*]})}"
