@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -65,23 +64,15 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 	} else if cfg.PeerCAFile != "" {
 		// A split service trusts the platform CA it was given, for the
 		// partners' certificates as for its peers'.
-		pem, err := os.ReadFile(cfg.PeerCAFile)
-		if err != nil {
-			return fail(fmt.Errorf("peer-ca: %w", err))
-		}
 		m.platform = x509.NewCertPool()
-		if !m.platform.AppendCertsFromPEM(pem) {
-			return fail(fmt.Errorf("peer-ca %s: no PEM certificate in it", cfg.PeerCAFile))
+		if err := mtls.AppendCertsFile(m.platform, cfg.PeerCAFile); err != nil {
+			return fail(fmt.Errorf("peer-ca: %w", err))
 		}
 		pool = m.platform.Clone()
 	}
 	if cfg.ClientCAFile != "" {
-		pem, err := os.ReadFile(cfg.ClientCAFile)
-		if err != nil {
+		if err := mtls.AppendCertsFile(pool, cfg.ClientCAFile); err != nil {
 			return fail(fmt.Errorf("tls-client-ca: %w", err))
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return fail(fmt.Errorf("tls-client-ca %s: no PEM certificate in it", cfg.ClientCAFile))
 		}
 	}
 	// A certificate whose serial is in the revocation list fails the

@@ -16,6 +16,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -112,4 +113,18 @@ func ServerConfig(cert tls.Certificate, trust *Trust) *tls.Config {
 			return err
 		},
 	}
+}
+
+// AppendCertsFile adds the PEM certificates of the file at path (a CA
+// bundle from configuration) to pool. A file without any is an error, so
+// that a wrong path or format is not a silently empty trust.
+func AppendCertsFile(pool *x509.CertPool, path string) error {
+	pem, err := os.ReadFile(path) //nolint:gosec // a path from configuration
+	if err != nil {
+		return err
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return nil
 }

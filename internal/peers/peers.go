@@ -26,10 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/mtls"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -166,13 +166,9 @@ func ClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peers: service certificate: %w", err)
 	}
-	pem, err := os.ReadFile(caFile) //nolint:gosec // a path from configuration
-	if err != nil {
-		return nil, fmt.Errorf("peers: peer CA: %w", err)
-	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("peers: peer CA %s: no PEM certificate in it", caFile)
+	if err := mtls.AppendCertsFile(pool, caFile); err != nil {
+		return nil, fmt.Errorf("peers: peer CA: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
