@@ -71,15 +71,17 @@ func (p *partnerPKI) issueValid(t *testing.T, cn string, notBefore, notAfter tim
 		NotBefore: notBefore, NotAfter: notAfter})
 }
 
-// issueTemplate signs tmpl (subject, SANs, validity) as a client
-// certificate with a fresh serial and key.
+// issueTemplate signs tmpl (subject, SANs, validity) with a fresh serial
+// and key, as a client certificate unless tmpl names another usage.
 func (p *partnerPKI) issueTemplate(t *testing.T, tmpl *x509.Certificate) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p.next++
 	tmpl.SerialNumber = big.NewInt(p.next)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if tmpl.ExtKeyUsage == nil {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
 	}
