@@ -102,7 +102,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	a.revs.registerMetrics(metrics)
 	registry := clients.New(a.store.clients,
 		clients.WithPublisher(events.NewPublisher(a.nc)),
-		clients.WithRevoker(a.revs.revoker),
+		clients.WithRevoker(a.revs.svc),
 		clients.WithLogger(log.With("service", "clients")))
 
 	if err := a.listen(ctx); err != nil {
@@ -117,7 +117,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	// validates JWTs against the keys in this process.
 	var jwks authn.JWKSSource
 	if cfg.Service == "" {
-		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys, a.revs.revoker); err != nil {
+		if a.keys, stop, err = startKeys(ctx, cfg, log, a.nc, a.store.keys, a.revs.svc); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
@@ -139,7 +139,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
-		a.users = users.New(a.store.users, users.WithRevoker(a.revs.revoker), users.WithLogger(log.With("service", "users")))
+		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
 		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
 			return nil, err
 		}

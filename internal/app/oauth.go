@@ -130,7 +130,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
 		Limiter:         token.NewLimiter(),
-		Revoker:         revs.revoker,
+		Revoker:         revs.svc,
 		Grants:          grants,
 		Users:           logins,
 		RefreshLifetime: cfg.RefreshTokenLifetime,

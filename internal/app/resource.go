@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/peers"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -79,7 +80,7 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 			return nil, err
 		}
 		a.closers = append(a.closers, func() { _ = revocationConn.Close() })
-		a.revs, stop, err = followPeer(ctx, cfg, log, a.nc, revocationConn)
+		a.revs, stop, err = followRevocations(ctx, cfg, log, a.nc, revlist.ClientSource(revocationv1.NewRevocationServiceClient(revocationConn)))
 	}
 	if err != nil {
 		return nil, err

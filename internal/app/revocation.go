@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/revocation"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 )
 
 // revocations is the process's revocation list: the service that records
@@ -21,39 +20,9 @@ import (
 // follower every validator of the process asks.
 type revocations struct {
 	// svc is the revocation service when this process runs it, else nil.
-	svc *revocation.Service
-	// revoker records revocations: svc, or the revocation peer.
-	revoker  revoker
+	svc      *revocation.Service
 	follower *revlist.Follower
 	hooks    applyHooks
-}
-
-// revoker records a revocation: what the registry, key management, users
-// and the token service each declare as their Revoker.
-type revoker interface {
-	Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error)
-}
-
-// revocationPeer is the revocation service of a split deployment, called
-// over gRPC with this process's certificate (gatehouse:internal.revoke).
-type revocationPeer struct {
-	c revocationv1.RevocationServiceClient
-}
-
-func (p revocationPeer) Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (*revocationv1.RevokeResponse, error) {
-	return p.c.Revoke(ctx, req)
-}
-
-// followPeer follows the revocation peer's list and records revocations
-// there: for a process that does not run the revocation service.
-func followPeer(ctx context.Context, cfg *config.Config, log *slog.Logger, nc *nats.Conn, conn grpc.ClientConnInterface) (*revocations, func(), error) {
-	c := revocationv1.NewRevocationServiceClient(conn)
-	r, stop, err := followRevocations(ctx, cfg, log, nc, revlist.ClientSource(c))
-	if err != nil {
-		return nil, nil, err
-	}
-	r.revoker = revocationPeer{c}
-	return r, stop, nil
 }
 
 // startRevocations starts the revocation service and its follower. The
@@ -67,7 +36,6 @@ func startRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger,
 	if err := r.svc.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("revocation service: %w", err)
 	}
-	r.revoker = r.svc
 	// The in-process service is the follower's source: no round trip.
 	if err := r.follow(ctx, cfg, log, nc, r.svc); err != nil {
 		r.svc.Close()
