@@ -51,6 +51,8 @@ type apiKeyOptions struct {
 	ttl time.Duration
 	max int
 	now func() time.Time
+	// services is for ClientCertAuthenticator only.
+	services *ServiceIdentities
 }
 
 // WithCacheTTL sets how long an accepted key is trusted without asking the

@@ -87,6 +87,7 @@ type ClientCertAuthenticator struct {
 	clients  ClientGetter
 	platform *x509.CertPool
 	chains   ChainVerifier
+	services *ServiceIdentities
 	ttl      time.Duration
 	max      int
 	now      func() time.Time
@@ -108,7 +109,7 @@ func NewClientCertAuthenticator(clients ClientGetter, platform *x509.CertPool, c
 		opt(&o)
 	}
 	return &ClientCertAuthenticator{
-		clients: clients, platform: platform, chains: chains,
+		clients: clients, platform: platform, chains: chains, services: o.services,
 		ttl: o.ttl, max: o.max, now: o.now,
 		entries: map[string]*cacheEntry{},
 	}
@@ -154,6 +155,14 @@ func (a *ClientCertAuthenticator) AuthenticateCert(ctx context.Context, cert *x5
 func (a *ClientCertAuthenticator) resolve(ctx context.Context, cert *x509.Certificate, thumb string, now time.Time) (*Principal, error) {
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 		return nil, errUnknownCert("", "client certificate outside its validity")
+	}
+	if _, ok := CertServiceName(cert); ok {
+		// A service of the deployment: known without the registry.
+		name, ok := a.services.Identify(cert)
+		if !ok {
+			return nil, errUnknownCert("", "the client certificate names a service it was not issued to")
+		}
+		return a.services.principal(name, cert, thumb), nil
 	}
 	id, ok := CertClientID(cert)
 	if !ok {
@@ -207,15 +216,18 @@ func (a *ClientCertAuthenticator) belongs(cert *x509.Certificate, cl *clientsv1.
 }
 
 // CertClientID returns the client a certificate names: the id in its one
-// ClientURIPrefix SAN URI. A certificate with none, or more than one, names
-// no client.
+// ClientURIPrefix SAN URI. A certificate with none, or more than one, or
+// one that also names a service, names no client.
 func CertClientID(cert *x509.Certificate) (string, bool) {
 	var id string
 	n := 0
 	for _, u := range cert.URIs {
-		if s := u.String(); strings.HasPrefix(s, ClientURIPrefix) {
+		switch s := u.String(); {
+		case strings.HasPrefix(s, ClientURIPrefix):
 			id = strings.TrimPrefix(s, ClientURIPrefix)
 			n++
+		case strings.HasPrefix(s, ServiceURIPrefix):
+			return "", false
 		}
 	}
 	return id, n == 1 && id != ""

@@ -152,7 +152,7 @@ func (v *Validator) clientCert(ctx context.Context, req *request) (clientCert, b
 	if !ok {
 		return clientCert{}, false
 	}
-	if p.Addr != nil && v.trusted != nil && v.trusted(p.Addr) {
+	if v.forwarder(ctx, p) {
 		if req.md != nil {
 			return forwardedCert(req.md.Get(MetadataClientCertThumbprint), req.md.Get(MetadataClientCertSerial))
 		}
@@ -181,7 +181,7 @@ func (v *Validator) peerCertificate(ctx context.Context, req *request) (*x509.Ce
 	if !ok {
 		return nil, false
 	}
-	if p.Addr != nil && v.trusted != nil && v.trusted(p.Addr) {
+	if v.forwarder(ctx, p) {
 		cc, ok := v.clientCert(ctx, req)
 		if !ok {
 			return nil, false

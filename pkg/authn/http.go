@@ -103,6 +103,10 @@ func preflight(realm string, v *Validator, next http.Handler) http.Handler {
 // to use with these interceptors: it forwards X-API-Key as the x-api-key
 // metadata, and everything runtime.DefaultHeaderMatcher forwards (the
 // gateway itself passes Authorization as the authorization metadata).
+// DefaultHeaderMatcher forwards only the permanent HTTP headers, under the
+// grpcgateway- prefix, so no caller can set the x-gatehouse-* metadata
+// that only the gateway states (the client certificate, that a request is
+// forwarded); TestGatewayHeaderMatcherDropsGatehouseMetadata pins that.
 // Use it with runtime.WithIncomingHeaderMatcher.
 func GatewayIncomingHeaderMatcher(key string) (string, bool) {
 	if strings.EqualFold(key, HeaderAPIKey) {
@@ -110,6 +114,11 @@ func GatewayIncomingHeaderMatcher(key string) (string, bool) {
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
+
+// MetadataForwarded marks a gRPC request that a gateway in another process
+// forwards for a caller (WithTrustedForwarderPeer): without it, the
+// gateway's calls are its own.
+const MetadataForwarded = "x-gatehouse-forwarded"
 
 // GatewayErrorHandler is the grpc-gateway error handler to use with these
 // interceptors (runtime.WithErrorHandler). It writes the google.rpc.Status

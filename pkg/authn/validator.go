@@ -123,19 +123,42 @@ func WithTrustedForwarder(trusted func(peer net.Addr) bool) Option {
 	return func(v *Validator) { v.trusted = trusted }
 }
 
+// WithTrustedForwarderPeer is WithTrustedForwarder for gRPC requests that
+// are known to be forwarded by more than their peer's address: a gateway
+// in another process, known by its TLS client certificate
+// (credentials.TLSInfo), that marks the requests it forwards in their
+// metadata, since its own calls carry its own credential. A request is
+// forwarded when either predicate says so.
+func WithTrustedForwarderPeer(trusted func(ctx context.Context, p *peer.Peer) bool) Option {
+	return func(v *Validator) { v.trustedPeer = trusted }
+}
+
+// forwarder reports whether the gRPC request from peer p was forwarded by
+// a trusted forwarder.
+func (v *Validator) forwarder(ctx context.Context, p *peer.Peer) bool {
+	if p == nil {
+		return false
+	}
+	if p.Addr != nil && v.trusted != nil && v.trusted(p.Addr) {
+		return true
+	}
+	return v.trustedPeer != nil && v.trustedPeer(ctx, p)
+}
+
 // Validator authenticates and authorizes requests against Rules. It is
 // safe for concurrent use.
 type Validator struct {
-	rules   *Rules
-	auths   [4]Authenticator // indexed by authv1.CredentialKind
-	limiter *ratelimit.Limiter
-	rec     audit.Recorder
-	log     *slog.Logger
-	realm   string
-	service string
-	trusted func(net.Addr) bool
-	fails   *failGate
-	tierOf  func(ctx context.Context, clientID string) string
+	rules       *Rules
+	auths       [4]Authenticator // indexed by authv1.CredentialKind
+	limiter     *ratelimit.Limiter
+	rec         audit.Recorder
+	log         *slog.Logger
+	realm       string
+	service     string
+	trusted     func(net.Addr) bool
+	trustedPeer func(context.Context, *peer.Peer) bool
+	fails       *failGate
+	tierOf      func(ctx context.Context, clientID string) string
 
 	revocations RevocationChecker
 	certAuth    CertAuthenticator
@@ -418,7 +441,7 @@ func (v *Validator) grpcRemote(ctx context.Context) string {
 	if !ok || p.Addr == nil {
 		return ""
 	}
-	if v.trusted != nil && v.trusted(p.Addr) {
+	if v.forwarder(ctx, p) {
 		if ip := lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
 			return ip
 		}
