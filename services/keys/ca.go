@@ -408,13 +408,72 @@ func (m *Manager) ListClientCertificates(ctx context.Context, clientID string) (
 // call it once per process start. The chain holds the leaf only; Leaf is
 // set.
 func (m *Manager) ServerCertificate(ctx context.Context, hosts []string) (tls.Certificate, error) {
+	return m.issueLeaf(ctx, leafSpec{
+		subject:  pkix.Name{CommonName: ServerCommonName},
+		usages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		hosts:    hosts,
+		validity: ServerCertValidity,
+	})
+}
+
+// Service identities (ServiceCertificate).
+const (
+	// ServiceOrganization is the subject O of a service certificate.
+	ServiceOrganization = "Gatehouse service"
+	// MaxServiceCertValidity is the longest, and the default, validity of
+	// a service certificate: services load it at start, so a deployment
+	// re-issues and restarts within it.
+	MaxServiceCertValidity = 90 * 24 * time.Hour
+)
+
+// ServiceCertificate issues the identity of one service of a split
+// deployment: the certificate it presents to its peers and serves its
+// mTLS listener with. Like ServerCertificate, with the subject CN the
+// service's name, O ServiceOrganization, extended key usages serverAuth
+// and clientAuth, and besides the hosts the SAN URI
+// authn.ServiceURIPrefix+service, which validators map to the service's
+// scopes without asking the registry. validity 0 means, and more is cut
+// to, MaxServiceCertValidity. Only the operator issues these (gatehouse
+// service-cert, with the KEK): no RPC does.
+func (m *Manager) ServiceCertificate(ctx context.Context, service string, hosts []string, validity time.Duration) (tls.Certificate, error) {
+	if err := checkClientID(service); err != nil {
+		return tls.Certificate{}, fmt.Errorf("service name: %w", err)
+	}
+	if validity <= 0 || validity > MaxServiceCertValidity {
+		validity = MaxServiceCertValidity
+	}
+	u, err := url.Parse(authn.ServiceURIPrefix + service)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("service name: %w", err)
+	}
+	return m.issueLeaf(ctx, leafSpec{
+		subject:  pkix.Name{CommonName: service, Organization: []string{ServiceOrganization}},
+		usages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		uris:     []*url.URL{u},
+		hosts:    hosts,
+		validity: validity,
+	})
+}
+
+// leafSpec is what issueLeaf puts in a certificate besides its key.
+type leafSpec struct {
+	subject  pkix.Name
+	usages   []x509.ExtKeyUsage
+	uris     []*url.URL
+	hosts    []string
+	validity time.Duration
+}
+
+// issueLeaf signs a new ECDSA P-256 key with the platform CA for spec,
+// never valid beyond the CA itself.
+func (m *Manager) issueLeaf(ctx context.Context, spec leafSpec) (tls.Certificate, error) {
 	a, err := m.authority()
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	var dns []string
 	var ips []net.IP
-	for _, h := range hosts {
+	for _, h := range spec.hosts {
 		name, ip, err := parseHost(h)
 		if err != nil {
 			return tls.Certificate{}, err
@@ -435,39 +494,40 @@ func (m *Manager) ServerCertificate(ctx context.Context, hosts []string) (tls.Ce
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("keys: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("keys: %s certificate: %w", spec.subject.CommonName, err)
 	}
 	skid, err := subjectKeyID(&key.PublicKey)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	now := m.now()
-	notAfter := now.Add(ServerCertValidity)
+	notAfter := now.Add(spec.validity)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: ServerCommonName},
+		Subject:               spec.subject,
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           spec.usages,
 		BasicConstraintsValid: true,
 		DNSNames:              dns,
 		IPAddresses:           ips,
+		URIs:                  spec.uris,
 		SubjectKeyId:          skid,
 		AuthorityKeyId:        ca.cert.SubjectKeyId,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("keys: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("keys: %s certificate: %w", spec.subject.CommonName, err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("keys: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("keys: %s certificate: %w", spec.subject.CommonName, err)
 	}
-	m.opt.log.InfoContext(ctx, "server certificate issued", "serial", authn.CertSerial(leaf), "dns", dns, "ips", ips, "not_after", leaf.NotAfter)
+	m.opt.log.InfoContext(ctx, "certificate issued", "cn", spec.subject.CommonName, "serial", authn.CertSerial(leaf), "dns", dns, "ips", ips, "not_after", leaf.NotAfter)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 

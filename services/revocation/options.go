@@ -54,6 +54,17 @@ func WithOutboxInterval(d time.Duration) Option {
 	}
 }
 
+// WithStreamReplicas sets how many servers of a NATS cluster keep the
+// stream (default 1; at most 5, as JetStream allows): 3 in a three-node
+// cluster, so that losing a node loses neither the stream nor its acks.
+func WithStreamReplicas(n int) Option {
+	return func(s *Service) {
+		if n >= 1 && n <= 5 {
+			s.replicas = n
+		}
+	}
+}
+
 // WithCleanupInterval sets how often expired entries are deleted (default
 // 1 min). A non-positive d keeps the default.
 func WithCleanupInterval(d time.Duration) Option {

@@ -33,9 +33,10 @@ const (
 	outboxMaxBatches = 100
 )
 
-func streamConfig() jetstream.StreamConfig {
+func streamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:       Stream,
+		Replicas:   replicas,
 		Subjects:   []string{revlist.Subject},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     streamMaxAge,
@@ -48,7 +49,7 @@ func streamConfig() jetstream.StreamConfig {
 func (s *Service) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*publishTimeout)
 	defer cancel()
-	if _, err := s.js.CreateOrUpdateStream(ctx, streamConfig()); err != nil {
+	if _, err := s.js.CreateOrUpdateStream(ctx, streamConfig(s.replicas)); err != nil {
 		return fmt.Errorf("revocation: ensure stream %s: %w", Stream, err)
 	}
 	s.streamReady.Store(true)

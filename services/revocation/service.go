@@ -29,6 +29,7 @@ type Service struct {
 	clock        func() time.Time
 	outboxEvery  time.Duration
 	cleanupEvery time.Duration
+	replicas     int
 
 	// Set by Start. js is written before logID, and the RPCs load logID
 	// first, so a started Service always sees js.
@@ -55,6 +56,7 @@ func New(store Store, opts ...Option) *Service {
 		clock:        time.Now,
 		outboxEvery:  DefaultOutboxInterval,
 		cleanupEvery: DefaultCleanupInterval,
+		replicas:     1,
 	}
 	for _, opt := range opts {
 		opt(s)
