@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 )
 
@@ -512,5 +513,62 @@ func TestNoCAWithoutCAStore(t *testing.T) {
 	}
 	if _, err := m.ServerCertificate(ctx, []string{"localhost"}); !errors.Is(err, keys.ErrNoCA) {
 		t.Errorf("ServerCertificate: %v", err)
+	}
+}
+
+// TestServiceCertificate: a split service's identity serves both ends of
+// its mTLS connections, names the service for validators, and is never
+// valid for more than 90 days.
+func TestServiceCertificate(t *testing.T) {
+	stores, _ := openSQLite(t, 1)
+	clock := newClock()
+	m := newManager(t, stores[0], newKEK(t), testOptions(clock)...)
+	start(t, m)
+	pool, err := m.CAPool(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		validity time.Duration
+		want     time.Duration
+	}{
+		{"default", 0, keys.MaxServiceCertValidity},
+		{"shorter", 7 * day, 7 * day},
+		{"capped", 365 * day, keys.MaxServiceCertValidity},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cert, err := m.ServiceCertificate(t.Context(), "token", []string{"token.gatehouse.svc", "127.0.0.1"}, tc.validity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf := cert.Leaf
+			if got, ok := authn.CertServiceName(leaf); !ok || got != "token" {
+				t.Fatalf("names service %q %v", got, ok)
+			}
+			if _, ok := authn.CertClientID(leaf); ok {
+				t.Fatal("a service certificate names a client")
+			}
+			if leaf.Subject.CommonName != "token" || !slices.Equal(leaf.Subject.Organization, []string{keys.ServiceOrganization}) {
+				t.Errorf("subject %v", leaf.Subject)
+			}
+			for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "token.gatehouse.svc", CurrentTime: clock.Now(), KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+					t.Errorf("usage %v: %v", usage, err)
+				}
+			}
+			if want := clock.Now().Add(tc.want).Truncate(time.Second); !leaf.NotAfter.Equal(want) {
+				t.Errorf("NotAfter %v, want %v", leaf.NotAfter, want)
+			}
+		})
+	}
+	for _, bad := range []struct {
+		service string
+		hosts   []string
+	}{{"", []string{"x"}}, {"to ken", []string{"x"}}, {"token", nil}, {"token", []string{"bad host!"}}} {
+		if _, err := m.ServiceCertificate(t.Context(), bad.service, bad.hosts, 0); err == nil {
+			t.Errorf("service %q hosts %q: issued", bad.service, bad.hosts)
+		}
 	}
 }
