@@ -86,6 +86,14 @@ lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) 
 soak: ## soak the binary on PostgreSQL and NATS through an outage of each (SOAK_DURATION, default 60s)
 	GATEHOUSE_SOAK_DURATION=$${SOAK_DURATION:-60s} go test -race -count=1 -run '^TestSoakUnderFaults$$' -v -timeout 15m ./cmd/gatehouse/
 
+.PHONY: faults
+faults: ## run the split topology under load while a NATS node, a token replica and PostgreSQL fail (FAULTS_DURATION, default 45s)
+	GATEHOUSE_FAULTS_DURATION=$${FAULTS_DURATION:-45s} go test -race -count=1 -run '^TestSplitTopologyUnderFaults$$' -v -timeout 15m ./cmd/gatehouse/
+
+.PHONY: local
+local: build ## run the split topology as processes on loopback: 3 NATS nodes, the local PostgreSQL, every service (deploy/local)
+	./deploy/local/run.sh
+
 .PHONY: bench
 bench: ## run every benchmark of the workspace (API keys, JWT validation, token issuance, signing keys)
 	go test -run '^$$' -bench . -benchmem -count 1 work

@@ -8,74 +8,136 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
-	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/internal/topology"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	grpccreds "google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 )
 
-// startService runs `gatehouse serve <args>` for a service that keeps no
-// admin credentials (a split deployment's resource service), and waits
-// until its log names its addresses and /readyz answers.
-func startService(t *testing.T, args ...string) *server {
+// natsServerBinary is a nats-server to run cluster nodes with: the one on
+// PATH (or Debian's), else one built from the nats-server module this
+// repository pins.
+func natsServerBinary(t *testing.T) string {
 	t.Helper()
-	args = append(append([]string{"serve"}, args...),
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0", "--shutdown-timeout", "5s")
-	s := &server{t: t, dataDir: t.TempDir(), args: args, logs: &syncBuffer{}, exited: make(chan error, 1)}
-	s.cmd = exec.Command(binary, append(args, "--data-dir", s.dataDir)...)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	s.cmd.Env = cleanEnv()
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
-	t.Cleanup(s.stop)
-	serving := regexp.MustCompile(`"grpc_addr":"([^"]+)","http_addr":"([^"]+)"`)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v did not become ready; logs:\n%s", args, s.logs)
-		}
-		select {
-		case err := <-s.exited:
-			t.Fatalf("%v exited early: %v; logs:\n%s", args, err, s.logs)
-		default:
-		}
-		if m := serving.FindStringSubmatch(s.logs.String()); m != nil {
-			s.creds.GRPCAddr, s.creds.HTTPAddr = m[1], m[2]
-			if ready(s.creds.HTTPAddr) {
-				return s
+	natsBuild.once.Do(func() {
+		for _, p := range []string{"nats-server", "/usr/sbin/nats-server"} {
+			if path, err := exec.LookPath(p); err == nil {
+				natsBuild.path = path
+				return
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		out := filepath.Join(filepath.Dir(binary), "nats-server")
+		cmd := exec.Command("go", "build", "-o", out, "github.com/nats-io/nats-server/v2")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			natsBuild.err = string(b)
+			return
+		}
+		natsBuild.path = out
+	})
+	if natsBuild.path == "" {
+		t.Fatalf("no nats-server, and building one failed: %s", natsBuild.err)
 	}
+	return natsBuild.path
 }
 
-// serviceIdentity registers a client for a service of a split deployment,
-// with the given scopes, and issues its certificate from the platform CA:
-// it returns the certificate, key and CA files.
-func serviceIdentity(t *testing.T, s *server, name string, scopes string) (certFile, keyFile, caFile string) {
+var natsBuild struct {
+	once      sync.Once
+	path, err string
+}
+
+// startTopology runs the deploy/local topology (internal/topology) on a
+// fresh PostgreSQL schema (skipped locally without PostgreSQL, required
+// under CI) and a three-node NATS cluster of its own. At the end every
+// process is stopped and its log scanned by the leak watch.
+func startTopology(t *testing.T, dbURL string, replicas map[string]int, args ...string) *topology.Topology {
+	t.Helper()
+	if dbURL == "" {
+		dbURL = dbtest.PostgresURL(t)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topo, err := topology.Start(ctx, topology.Options{
+		Binary: binary, NATSServer: natsServerBinary(t), DatabaseURL: dbURL, Dir: dir,
+		Replicas: replicas, Args: args,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks.add("admin API key", topo.AdminKey)
+	t.Cleanup(func() {
+		topo.Stop()
+		for _, p := range topo.All() {
+			for _, f := range leaks.scan("the logs of "+p.Name, p.Logs()) {
+				t.Error(f)
+			}
+		}
+		for _, p := range leaks.takeProblems() {
+			t.Error(p)
+		}
+		if t.Failed() {
+			for _, p := range topo.All() {
+				t.Logf("--- %s log (tail):\n%s", p.Name, tailString(p.Logs(), 3000))
+			}
+		}
+	})
+	return topo
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// at is a view of one process of a topology with the helpers of a
+// server: REST calls, and the admin CLI with the bootstrap admin key
+// against that process's gRPC listener.
+func at(t *testing.T, topo *topology.Topology, p *topology.Process) *server {
+	t.Helper()
+	dir := t.TempDir()
+	c := credentials{APIKey: topo.AdminKey, GRPCAddr: p.GRPC, HTTPAddr: p.HTTP}
+	b, _ := json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, "admin-credentials.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &server{t: t, dataDir: dir, creds: c, logs: &syncBuffer{}}
+}
+
+// platformCertificate registers a client with scopes at the registry and
+// has the key service's platform CA issue it a certificate; it returns the
+// certificate, its key and the CA file.
+func platformCertificate(t *testing.T, registry, ca *server, name, scopes string) (certFile, keyFile, caFile string) {
 	t.Helper()
 	dir := t.TempDir()
 	var reg createdClient
-	s.cliJSON(t, &reg, "clients", "create", "--name", name, "--type", "first_party",
+	registry.cliJSON(t, &reg, "clients", "create", "--name", name, "--type", "first_party",
 		"--grant-types", "client_credentials", "--scopes", scopes)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}}, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	csrFile := filepath.Join(dir, "svc.csr")
-	certFile, keyFile, caFile = filepath.Join(dir, "svc.pem"), filepath.Join(dir, "svc-key.pem"), filepath.Join(dir, "ca.pem")
+	csrFile := filepath.Join(dir, "client.csr")
+	certFile, keyFile, caFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "ca.pem")
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	for f, b := range map[string][]byte{
 		csrFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}),
@@ -85,85 +147,183 @@ func serviceIdentity(t *testing.T, s *server, name string, scopes string) (certF
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.cli(t, "certs", "issue", "--client", reg.ClientID, "--csr", csrFile, "--out", certFile); err != nil {
+	if _, err := ca.cli(t, "certs", "issue", "--client", reg.ClientID, "--csr", csrFile, "--out", certFile); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.cli(t, "certs", "ca", "--out", caFile); err != nil {
+	if _, err := ca.cli(t, "certs", "ca", "--out", caFile); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile, caFile
 }
 
-// TestEndToEndSplitInventory: the example API runs as two processes of its
-// own, as a platform service would, beside Gatehouse: they accept its
-// tokens (JWKS over HTTP) and API keys (verified by the registry over mTLS
-// gRPC, with the inventory service's own platform-CA certificate), follow
-// its revocations, and answer Unavailable — not hang — when the registry
-// is gone.
-func TestEndToEndSplitInventory(t *testing.T) {
-	natsURL := externalNATS(t)
-	s := start(t, filepath.Join(t.TempDir(), "data"), "--example-inventory", "--nats-url", natsURL)
-	cert, key, ca := serviceIdentity(t, s, "inventory service", "gatehouse:internal")
-	peer := s.mtlsAddr(t)
-	var replicas []*api
-	var procs []*server
-	for range 2 {
-		r := startService(t, "inventory", "--nats-url", natsURL, "--issuer", "http://"+s.creds.HTTPAddr,
-			"--peer-clients", peer, "--peer-revocation", peer,
-			"--peer-cert", cert, "--peer-key", key, "--peer-ca", ca, "--peer-timeout", "2s")
-		replicas = append(replicas, newAPI(t, r))
-		procs = append(procs, r)
+// mtlsConn dials a process's mTLS listener with a client certificate,
+// checking the server's certificate against the platform CA.
+func mtlsConn(t *testing.T, topo *topology.Topology, addr string, cert tls.Certificate) *grpc.ClientConn {
+	t.Helper()
+	pool := x509.NewCertPool()
+	b, err := os.ReadFile(filepath.Join(topo.CertDir, "ca.crt"))
+	if err != nil || !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("platform CA: %v", err)
 	}
-	m := setupM2M(t, s)
-
-	// A partner with a platform-CA certificate calls a replica with the
-	// certificate alone: the replica looks its client up at the registry.
-	pc, pk, _ := serviceIdentity(t, s, "partner with a certificate", "inventory:read")
-	partnerCert, err := tls.LoadX509KeyPair(pc, pk)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpccreds.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range procs {
-		//nolint:gosec // the replica's listener certificate is generated at start; the client certificate is under test
-		conn, err := grpc.NewClient(r.mtlsAddr(t), grpc.WithTransportCredentials(grpccreds.NewTLS(&tls.Config{
-			Certificates: []tls.Certificate{partnerCert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = inventoryv1.NewInventoryServiceClient(conn).ListItems(context.Background(), &inventoryv1.ListItemsRequest{})
-		conn.Close()
-		if err != nil {
-			t.Fatalf("certificate alone at a replica: %v", err)
-		}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// identityCert loads the identity certificate of a topology's service.
+func identityCert(t *testing.T, topo *topology.Topology, service string) tls.Certificate {
+	t.Helper()
+	c, err := tls.LoadX509KeyPair(filepath.Join(topo.CertDir, service+".crt"), filepath.Join(topo.CertDir, service+".key"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	tok := "Bearer " + m.token(t, m.reader)
+	return c
+}
+
+// TestEndToEndSplitTopology: every service as a process of its own (the
+// deploy/local topology, two inventory replicas), each with its identity
+// certificate from `gatehouse service-cert`, on PostgreSQL and a
+// three-node NATS cluster. An admin works through the services' own
+// listeners and the gateway; a partner gets a token from the token
+// service and calls the inventory replicas over REST and gRPC and through
+// the gateway, with a token, an API key and its certificate alone; a
+// revocation reaches every replica; the services' identities reach only
+// what their role needs; a peer gone is Unavailable, not a hang.
+func TestEndToEndSplitTopology(t *testing.T) {
+	topo := startTopology(t, "", map[string]int{"token": 1, "gateway": 1, "inventory": 2}, "--peer-timeout", "2s")
+	registry := at(t, topo, topo.Services["clients"][0])
+	keysSrv := at(t, topo, topo.Services["keys"][0])
+	tokenSrv := at(t, topo, topo.Services["token"][0])
+	gateway := at(t, topo, topo.Services["gateway"][0])
+	revSrv := at(t, topo, topo.Services["revocation"][0])
+
+	m := setupM2M(t, registry)
+	m.s = tokenSrv // tokens from the token service
+	tok := m.token(t, m.reader)
 	var k createdKey
-	s.cliJSON(t, &k, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
-	apiKey := "ApiKey " + k.APIKey
+	registry.cliJSON(t, &k, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
+	var replicas []*api
+	for _, p := range topo.Services["inventory"] {
+		replicas = append(replicas, newAPI(t, at(t, topo, p)))
+	}
 	for i, r := range replicas {
-		r.accepted(t, "token at replica "+string(rune('A'+i)), tok)
-		r.accepted(t, "API key at replica "+string(rune('A'+i)), apiKey)
+		r.accepted(t, "token at inventory "+string(rune('A'+i)), "Bearer "+tok)
+		r.accepted(t, "API key at inventory "+string(rune('A'+i)), "ApiKey "+k.APIKey)
 		r.refusedAs(t, "no credential", "", 401, codes.Unauthenticated)
 	}
-
-	// Revocations made at Gatehouse reach both replicas.
-	if code := revokeRFC7009(t, s, m.reader, "token="+tok[len("Bearer "):]); code != 200 {
-		t.Fatalf("RFC 7009 revoke: %d", code)
+	for _, auth := range []string{"Bearer " + tok, "ApiKey " + k.APIKey} {
+		if res := gateway.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": auth}, ""); res.code != 200 {
+			t.Fatalf("through the gateway: %d %s", res.code, res.rawBody)
+		}
 	}
-	if _, err := s.cli(t, "apikeys", "revoke", "--client", m.reader.ClientID, "--key", k.KeyID); err != nil {
+	// The admin APIs of every service, through the one gateway.
+	for _, path := range []string{"/v1/clients", "/v1/keys", "/v1/users", "/v1/scopes"} {
+		if res := gateway.rest(t, "GET", path, apiKeyHeaderFor(topo.AdminKey), ""); res.code != 200 {
+			t.Fatalf("GET %s through the gateway: %d %s", path, res.code, res.rawBody)
+		}
+	}
+	// The token service publishes the key service's JWKS at its issuer.
+	if res := tokenSrv.rest(t, "GET", "/.well-known/jwks.json", nil, ""); res.code != 200 || !strings.Contains(res.rawBody, `"keys"`) {
+		t.Fatalf("JWKS at the token service: %d %s", res.code, res.rawBody)
+	}
+
+	// A partner's platform-CA certificate alone: at a replica over mTLS
+	// gRPC, and through the gateway's mTLS listener (the gateway states the
+	// certificate; the replica trusts it from the gateway's identity).
+	pc, pk, _ := platformCertificate(t, registry, keysSrv, "partner with a certificate", "inventory:read")
+	partner, err := tls.LoadX509KeyPair(pc, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range topo.Services["inventory"] {
+		conn := mtlsConn(t, topo, p.MTLS, partner)
+		if _, err := inventoryv1.NewInventoryServiceClient(conn).ListItems(context.Background(), &inventoryv1.ListItemsRequest{}); err != nil {
+			t.Fatalf("certificate alone at %s: %v", p.Name, err)
+		}
+	}
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(filepath.Join(topo.CertDir, "ca.crt"))
+	pool.AppendCertsFromPEM(caPEM)
+	httpsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		Certificates: []tls.Certificate{partner}, RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	resp, err := httpsClient.Get("https://" + topo.Services["gateway"][0].MTLS + "/v1/inventory/items") //nolint:noctx // test
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("certificate alone through the gateway: %d", resp.StatusCode)
+	}
+	// A caller cannot state a certificate, nor that its request was
+	// forwarded: the gateway drops those headers and states its own.
+	forged := map[string]string{
+		"Grpc-Metadata-X-Gatehouse-Forwarded":        "1",
+		"Grpc-Metadata-X-Gatehouse-Client-Cert-S256": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"Grpc-Metadata-X-Gatehouse-Client-Cert":      "AAAA",
+	}
+	if res := gateway.rest(t, "GET", "/v1/inventory/items", forged, ""); res.code != 401 {
+		t.Fatalf("forged forwarding headers without a credential: %d, want 401", res.code)
+	}
+
+	// Each service's identity reaches what its role needs, and no more.
+	ctx := context.Background()
+	keysAddr := topo.Services["keys"][0].MTLS
+	if _, err := keysv1.NewKeyManagementServiceClient(mtlsConn(t, topo, keysAddr, identityCert(t, topo, "token"))).GetSigningKey(ctx, &keysv1.GetSigningKeyRequest{}); err != nil {
+		t.Fatalf("the token service's identity reading the signing key: %v", err)
+	}
+	for _, who := range []string{"inventory", "gateway", "clients"} {
+		_, err := keysv1.NewKeyManagementServiceClient(mtlsConn(t, topo, keysAddr, identityCert(t, topo, who))).GetSigningKey(ctx, &keysv1.GetSigningKeyRequest{})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("%s's identity reading the signing key: %v, want PermissionDenied", who, err)
+		}
+	}
+	regAddr := topo.Services["clients"][0].MTLS
+	_, err = clientsv1.NewClientRegistryServiceClient(mtlsConn(t, topo, regAddr, identityCert(t, topo, "inventory"))).
+		VerifyClientSecret(ctx, &clientsv1.VerifyClientSecretRequest{ClientId: m.reader.ClientID, ClientSecret: "guess"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("inventory's identity checking a client secret: %v, want PermissionDenied", err)
+	}
+	_, err = revocationv1.NewRevocationServiceClient(mtlsConn(t, topo, topo.Services["revocation"][0].MTLS, partner)).
+		List(ctx, &revocationv1.ListRequest{})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a partner's certificate reading the revocation list: %v, want PermissionDenied", err)
+	}
+
+	// Revocations reach every replica and the gateway.
+	if code := revokeRFC7009(t, tokenSrv, m.reader, "token="+tok); code != 200 {
+		t.Fatalf("RFC 7009 revoke at the token service: %d", code)
+	}
+	if _, err := registry.cli(t, "apikeys", "revoke", "--client", m.reader.ClientID, "--key", k.KeyID); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range replicas {
-		d1 := r.refusedSoon(t, "revoked token", tok)
-		d2 := r.refusedSoon(t, "revoked API key", apiKey)
-		t.Logf("replica %c refused the revoked token after %v and the revoked API key after %v", 'A'+i, d1, d2)
+		d1 := r.refusedSoon(t, "revoked token", "Bearer "+tok)
+		d2 := r.refusedSoon(t, "revoked API key", "ApiKey "+k.APIKey)
+		t.Logf("inventory %c refused the revoked token after %v and the revoked API key after %v", 'A'+i, d1, d2)
 	}
+	if res := gateway.rest(t, "GET", "/v1/inventory/items", bearer(tok), ""); res.code != 401 {
+		t.Fatalf("revoked token through the gateway: %d", res.code)
+	}
+	// An admin revokes at the revocation service itself (the admin key
+	// verified at the registry).
+	tok2 := m.token(t, m.reader)
+	jti, _ := jwtClaims(t, tok2)["jti"].(string)
+	if res := revSrv.rest(t, "POST", "/v1/revocations", apiKeyHeaderFor(topo.AdminKey),
+		`{"kind":"KIND_ACCESS_TOKEN","id":"`+jti+`","reason":"split test"}`); res.code != 200 {
+		t.Fatalf("revoke at the revocation service: %d %s", res.code, res.rawBody)
+	}
+	d := replicas[0].refusedSoon(t, "token revoked at the revocation service", "Bearer "+tok2)
+	t.Logf("inventory A refused the token %v after the revocation service recorded it", d)
 
 	// The registry gone, a key no replica has cached cannot be verified:
 	// Unavailable (503), within the peer timeout, never a hang.
 	var k2 createdKey
-	s.cliJSON(t, &k2, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
-	s.stop()
+	registry.cliJSON(t, &k2, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
+	topo.Services["clients"][0].Stop()
 	for _, r := range replicas {
 		start := time.Now()
 		r.refusedAs(t, "API key with the registry down", "ApiKey "+k2.APIKey, 503, codes.Unavailable)
@@ -178,88 +338,5 @@ func (a *api) refusedAs(t *testing.T, what, authorization string, rest int, grpc
 	t.Helper()
 	if rc, gc := a.call(t, authorization); rc != rest || gc != grpcCode {
 		t.Fatalf("%s: REST %d, gRPC %v; want %d / %v", what, rc, gc, rest, grpcCode)
-	}
-}
-
-// externalNATS is the machine's NATS (JetStream), which every process of a
-// split deployment shares: required under CI, skipped without it locally.
-func externalNATS(t *testing.T) string {
-	t.Helper()
-	natsURL := envOr("GATEHOUSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
-	requireService(t, "NATS", natsURL, "127.0.0.1:4222")
-	return natsURL
-}
-
-// serverCertificate issues, from a CA of the test's own (an operator's
-// PKI), a server certificate for 127.0.0.1, and returns the certificate,
-// key and CA files.
-func serverCertificate(t *testing.T) (certFile, keyFile, caFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	pki := newPartnerPKI(t, dir)
-	cert := pki.issueTemplate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "127.0.0.1"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	der := cert.Certificate[0]
-	keyDER, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	for f, b := range map[string][]byte{
-		certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyFile:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile, pki.caPEM
-}
-
-// TestEndToEndSplitRevocation: the revocation list as a service of its own.
-// `serve revocation` keeps the list in its own store, takes an admin's
-// revocation (the admin's API key verified at the registry over mTLS), and
-// `serve inventory`, following that list over mTLS gRPC and NATS, refuses
-// the revoked token.
-func TestEndToEndSplitRevocation(t *testing.T) {
-	natsURL := externalNATS(t)
-	g := start(t, filepath.Join(t.TempDir(), "data"), "--example-inventory", "--nats-url", natsURL)
-	registry := g.mtlsAddr(t)
-	issuer := "http://" + g.creds.HTTPAddr
-	revCert, revKey, platformCA := serviceIdentity(t, g, "revocation service", "gatehouse:internal")
-	invCert, invKey, _ := serviceIdentity(t, g, "inventory service", "gatehouse:internal")
-	srvCert, srvKey, serverCA := serverCertificate(t)
-	// The inventory checks its peers' certificates: the registry's is the
-	// platform CA's, the revocation service's the operator's.
-	bundle := filepath.Join(t.TempDir(), "peers-ca.pem")
-	a, _ := os.ReadFile(platformCA)
-	b, _ := os.ReadFile(serverCA)
-	if err := os.WriteFile(bundle, append(a, b...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	r := startService(t, "revocation", "--nats-url", natsURL, "--issuer", issuer, "--peer-clients", registry,
-		"--peer-cert", revCert, "--peer-key", revKey, "--peer-ca", platformCA, "--tls-cert", srvCert, "--tls-key", srvKey)
-	inv := startService(t, "inventory", "--nats-url", natsURL, "--issuer", issuer,
-		"--peer-clients", registry, "--peer-revocation", r.mtlsAddr(t),
-		"--peer-cert", invCert, "--peer-key", invKey, "--peer-ca", bundle)
-	api := newAPI(t, inv)
-
-	m := setupM2M(t, g)
-	tok := m.token(t, m.reader)
-	api.accepted(t, "token before its revocation", "Bearer "+tok)
-
-	// An admin revokes it at the revocation service, with the admin key
-	// the registry bootstrapped.
-	jti, _ := jwtClaims(t, tok)["jti"].(string)
-	res := r.rest(t, "POST", "/v1/revocations", apiKeyHeaderFor(g.creds.APIKey),
-		`{"kind":"KIND_ACCESS_TOKEN","id":"`+jti+`","reason":"split test"}`)
-	if res.code != 200 {
-		t.Fatalf("revoke at the revocation service: %d %s", res.code, res.rawBody)
-	}
-	d := api.refusedSoon(t, "token revoked at the revocation service", "Bearer "+tok)
-	t.Logf("the inventory refused the token %v after the revocation service recorded it", d)
-
-	// Without a credential the revocation service refuses, as every
-	// service does.
-	if res := r.rest(t, "POST", "/v1/revocations", nil, `{"kind":"KIND_ACCESS_TOKEN","id":"x"}`); res.code != 401 {
-		t.Fatalf("revoke without a credential: %d", res.code)
 	}
 }

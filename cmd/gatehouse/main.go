@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +26,9 @@ const usage = `usage: gatehouse <command> [arguments]
 
 Commands:
   serve [service]   run Gatehouse (all services, or only one: clients,
-                    revocation, inventory)
+                    token, keys, revocation, gateway, inventory)
+  service-cert      issue a service's identity for a split deployment
+                    (operator, with the KEK and the database)
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
@@ -56,6 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return serve(ctx, args[1:], stderr, getenv)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr, getenv)
+	case "service-cert":
+		return serviceCert(ctx, args[1:], stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -102,6 +107,55 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	if err := a.Wait(ctx); err != nil {
 		log.Error("stopped with error", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// serviceCert is `gatehouse service-cert <service> --host h[,h] --out dir`:
+// the platform CA issues the service's identity, read from the same store
+// and KEK as `serve keys` (--database-url or the SQLite file under
+// --data-dir, --kek-file or GATEHOUSE_KEK).
+func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("gatehouse service-cert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(config.EnvName(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	hosts := fs.String("host", "", "comma-separated DNS names and IP addresses the service's replicas are reached at (its mTLS listener's names)")
+	out := fs.String("out", ".", "directory to write <service>.crt, <service>.key (0600) and ca.crt into")
+	validity := fs.Duration("validity", 0, "validity of the certificate (at most and by default 90 days)")
+	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
+	dbURL := fs.String("database-url", env("database-url", ""), "as for serve: the PostgreSQL store (env GATEHOUSE_DATABASE_URL)")
+	kekFile := fs.String("kek-file", env("kek-file", ""), "as for serve: the key-encryption key (env GATEHOUSE_KEK_FILE; or GATEHOUSE_KEK)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: gatehouse service-cert <%s> --host names [flags]\n\n", strings.Join(config.Services, "|"))
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return 2
+	}
+	service := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg := &config.Config{DataDir: *dataDir, DatabaseURL: *dbURL, KEKFile: *kekFile, KEK: getenv("GATEHOUSE_KEK")}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var hostList []string
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hostList = append(hostList, h)
+		}
+	}
+	if err := app.IssueServiceCertificate(ctx, cfg, log, service, hostList, *validity, *out); err != nil {
+		fmt.Fprintf(stderr, "gatehouse service-cert: %v\n", err)
 		return 1
 	}
 	return 0

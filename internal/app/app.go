@@ -44,6 +44,11 @@ type App struct {
 	httpSrv *http.Server
 	health  *health.Server
 	gateway *gateway
+	// gatewayPeers are the services `serve gateway` forwards to.
+	gatewayPeers map[string]*grpc.ClientConn
+	// jwks serves /.well-known/jwks.json where the key manager is not in
+	// process (serve token).
+	jwks http.Handler
 
 	nc      *nats.Conn
 	store   *storage
@@ -61,15 +66,8 @@ type App struct {
 // Start opens storage and NATS, binds the listeners and starts serving.
 // On error everything opened so far is closed again.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
-	switch cfg.Service {
-	case "", "clients":
-		if len(cfg.PeerClients) > 0 || len(cfg.PeerRevocation) > 0 {
-			return nil, fmt.Errorf("serve %s runs the client registry and the revocation list itself: --peer-clients and --peer-revocation are for serve inventory and serve revocation", serviceName(cfg.Service))
-		}
-	case "inventory", "revocation":
+	if cfg.Service != "" {
 		return startSplit(ctx, cfg, log)
-	default:
-		return nil, fmt.Errorf("service %q cannot run on its own yet: run `gatehouse serve` (all services), or `gatehouse serve clients`, `revocation` or `inventory`", cfg.Service)
 	}
 	a := &App{cfg: cfg, log: log, errc: make(chan error, 3)}
 	var stop func()
@@ -140,7 +138,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
 		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
-		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, a.keys, auth, registry, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, managerKeys{a.keys}, auth, registry, a.revs.svc, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
@@ -176,7 +174,12 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 	if err != nil {
 		return err
 	}
-	if a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served); err != nil {
+	if a.gatewayPeers != nil {
+		a.gateway, err = newRemoteGateway(ctx, auth.validator, a.gatewayPeers)
+	} else {
+		a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served)
+	}
+	if err != nil {
 		return err
 	}
 	a.closers = append(a.closers, a.gateway.close)

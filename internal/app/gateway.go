@@ -13,6 +13,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
 )
 
@@ -54,14 +55,7 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 		}
 		g.conns = append(g.conns, conn)
 	}
-	mux := restgw.NewServeMux(v.Realm(),
-		// The client certificate of an mTLS request, for certificate-bound
-		// tokens; the validator trusts it only from the gateway.
-		runtime.WithMetadata(authn.GatewayClientCertAnnotator),
-		// The REST route (e.g. /v1/clients/{client_id=*}) names the HTTP
-		// request's span, rather than the listener's /v1/ pattern.
-		runtime.WithMiddlewares(gatewayRoute),
-	)
+	mux := gatewayMux(v, authn.GatewayClientCertAnnotator)
 	for _, svc := range served {
 		if err := svc.gateway(ctx, mux, g); err != nil {
 			g.close()
@@ -70,6 +64,42 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 	}
 	g.handler = v.GatewayPreflight(mux)
 	return g, nil
+}
+
+// gatewayMux is the REST facade's mux: the one of internal/restgw, with
+// the client certificate of an mTLS request stated in the metadata (for
+// certificate-bound tokens and the certificate alone; the validator trusts
+// it only from the gateway), and the REST route naming the request's span.
+func gatewayMux(v *authn.Validator, annotate func(context.Context, *http.Request) metadata.MD) *runtime.ServeMux {
+	return restgw.NewServeMux(v.Realm(),
+		runtime.WithMetadata(annotate),
+		// The REST route (e.g. /v1/clients/{client_id=*}) names the HTTP
+		// request's span, rather than the listener's /v1/ pattern.
+		runtime.WithMiddlewares(gatewayRoute),
+	)
+}
+
+// newRemoteGateway is `serve gateway`'s facade: every request validated
+// here first (GatewayPreflight), then forwarded over gRPC to the replicas
+// of the service that serves it, marked as forwarded (so the service takes
+// the caller's certificate and address from this gateway, and its
+// credential from the request, never this gateway's identity).
+func newRemoteGateway(ctx context.Context, v *authn.Validator, conns map[string]*grpc.ClientConn) (*gateway, error) {
+	mux := gatewayMux(v, func(ctx context.Context, r *http.Request) metadata.MD {
+		return metadata.Join(authn.ForwardClientCert(r), metadata.Pairs(authn.MetadataForwarded, "1"))
+	})
+	for peer, routes := range gatewayRoutes {
+		cc := conns[peer]
+		if cc == nil {
+			return nil, fmt.Errorf("gateway: no peer for %s", peer)
+		}
+		for _, svc := range routes {
+			if err := svc.gateway(ctx, mux, cc); err != nil {
+				return nil, fmt.Errorf("gateway: register %s: %w", svc.name, err)
+			}
+		}
+	}
+	return &gateway{handler: v.GatewayPreflight(mux)}, nil
 }
 
 func (g *gateway) pick() *grpc.ClientConn {

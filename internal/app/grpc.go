@@ -135,29 +135,21 @@ type service struct {
 // and returns them for health and the gateway.
 func (a *App) registerServices(registry *clients.Registry) []service {
 	clientsv1.RegisterClientRegistryServiceServer(a.grpcSrv, registry)
-	served := []service{{clientsv1.ClientRegistryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-		return clientsv1.RegisterClientRegistryServiceHandlerClient(ctx, mux, clientsv1.NewClientRegistryServiceClient(cc))
-	}}}
+	served := []service{registryREST}
 	if a.revs.svc != nil {
 		served = append(served, a.registerRevocation())
 	}
 	if a.keys != nil {
 		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(registry)))
-		served = append(served, service{keysv1.KeyManagementService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return keysv1.RegisterKeyManagementServiceHandlerClient(ctx, mux, keysv1.NewKeyManagementServiceClient(cc))
-		}})
+		served = append(served, keysREST)
 	}
 	if a.users != nil {
 		usersv1.RegisterUserServiceServer(a.grpcSrv, a.users)
-		served = append(served, service{usersv1.UserService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return usersv1.RegisterUserServiceHandlerClient(ctx, mux, usersv1.NewUserServiceClient(cc))
-		}})
+		served = append(served, usersREST)
 	}
 	if a.token != nil {
 		tokenv1.RegisterTokenServiceServer(a.grpcSrv, a.token)
-		served = append(served, service{tokenv1.TokenService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return tokenv1.RegisterTokenServiceHandlerClient(ctx, mux, tokenv1.NewTokenServiceClient(cc))
-		}})
+		served = append(served, tokenREST)
 	}
 	if a.cfg.ExampleInventory {
 		served = append(served, a.registerInventory())
@@ -168,17 +160,13 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 // registerRevocation serves the revocation list.
 func (a *App) registerRevocation() service {
 	revocationv1.RegisterRevocationServiceServer(a.grpcSrv, a.revs.svc)
-	return service{revocationv1.RevocationService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-		return revocationv1.RegisterRevocationServiceHandlerClient(ctx, mux, revocationv1.NewRevocationServiceClient(cc))
-	}}
+	return revocationREST
 }
 
 // registerInventory serves the example resource API.
 func (a *App) registerInventory() service {
 	inventoryv1.RegisterInventoryServiceServer(a.grpcSrv, inventory.New())
-	return service{inventoryv1.InventoryService_ServiceDesc.ServiceName, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-		return inventoryv1.RegisterInventoryServiceHandlerClient(ctx, mux, inventoryv1.NewInventoryServiceClient(cc))
-	}}
+	return inventoryREST
 }
 
 func registerReflection(s *grpc.Server) { reflection.Register(s) }

@@ -61,8 +61,11 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/v1/", limitBody(a.gateway.handler))
-	if a.keys != nil {
+	switch {
+	case a.keys != nil:
 		mux.Handle("GET /.well-known/jwks.json", a.keys.JWKSHandler())
+	case a.jwks != nil:
+		mux.Handle("GET /.well-known/jwks.json", a.jwks)
 	}
 	if a.token != nil {
 		a.token.Routes(mux)

@@ -82,6 +82,12 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 		return r || err != nil
 	})
 	switch {
+	case cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" && cfg.Service != "" && cfg.PeerCertFile != "":
+		// A split service: its identity certificate, which the platform
+		// CA issued for the names its peers reach it at.
+		if m.cert, err = tls.LoadX509KeyPair(cfg.PeerCertFile, cfg.PeerKeyFile); err != nil {
+			return fail(fmt.Errorf("peer-cert/peer-key: %w", err))
+		}
 	case cfg.TLSCertFile != "" && cfg.TLSKeyFile != "":
 		if m.cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
 			return fail(fmt.Errorf("tls-cert/tls-key: %w", err))

@@ -66,14 +66,6 @@ func jwksOf(m *keys.Manager) authn.JWKSSource {
 	})
 }
 
-// signer gives the token service the manager's in-memory active key.
-type signer struct{ m *keys.Manager }
-
-func (s signer) SigningKey(ctx context.Context) (token.SigningKey, error) {
-	ak, err := s.m.SigningKey(ctx)
-	return token.SigningKey(ak), err
-}
-
 // introspector validates tokens for any audience, as introspection must.
 type introspector struct{ v *authn.JWTAuthenticator }
 
@@ -103,9 +95,12 @@ func (u userLogins) Authenticate(ctx context.Context, email, password string) (t
 	return token.User{ID: usr.ID, Email: usr.Email}, nil
 }
 
+// newTokenService starts the token service over the process's keys (its
+// key manager, or the key service's replicas), the registry, the revocation
+// list (revoker records, revs is followed) and the grant store.
 func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, nc *nats.Conn,
-	m *keys.Manager, a *auth, registry token.Clients, revs *revocations, grants grantstore.Store, logins token.Users, mt *mtlsListener) (*token.Service, func(), error) {
-	verify := authn.NewJWTAuthenticator(jwksOf(m),
+	keys keySource, a *auth, registry token.Clients, revoker token.Revoker, revs *revocations, grants grantstore.Store, logins token.Users, mt *mtlsListener) (*token.Service, func(), error) {
+	verify := authn.NewJWTAuthenticator(keys,
 		authn.WithIssuer(issuer),
 		authn.WithAnyAudience(),
 		// Introspection says active:false for a revoked token, and for
@@ -130,7 +125,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
 		Limiter:         token.NewLimiter(),
-		Revoker:         revs.svc,
+		Revoker:         revoker,
 		Grants:          grants,
 		Users:           logins,
 		RefreshLifetime: cfg.RefreshTokenLifetime,
@@ -138,7 +133,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		SessionLifetime: cfg.SessionLifetime,
 		ClientCerts:     certs,
 		MTLSBase:        mtlsBase,
-	}, registry, signer{m}, introspector{verify})
+	}, registry, keys, introspector{verify})
 	if err != nil {
 		stopVerify()
 		return nil, nil, fmt.Errorf("token service: %w", err)
@@ -149,7 +144,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		return nil, nil, fmt.Errorf("token service: %w", err)
 	}
 	// In-process validators learn of a key change at once.
-	m.OnChange(func() {
+	keys.OnChange(func() {
 		go func() {
 			_ = verify.Refresh(context.Background())
 			if a.jwt != nil {

@@ -32,6 +32,7 @@ func startRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger,
 	r := &revocations{}
 	r.svc = revocation.New(store,
 		revocation.WithNATS(nc),
+		revocation.WithStreamReplicas(streamReplicas(nc)),
 		revocation.WithLogger(log.With("service", "revocation")))
 	if err := r.svc.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("revocation service: %w", err)
@@ -42,6 +43,15 @@ func startRevocations(ctx context.Context, cfg *config.Config, log *slog.Logger,
 		return nil, nil, err
 	}
 	return r, func() { r.follower.Close(); r.svc.Close() }, nil
+}
+
+// streamReplicas is how many NATS servers keep the revocation stream: three
+// on a cluster of three or more, so that one node down loses nothing.
+func streamReplicas(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
 }
 
 // followRevocations follows a revocation service this process does not

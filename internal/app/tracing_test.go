@@ -493,15 +493,93 @@ func TestTracingConnectedTrace(t *testing.T) {
 		})
 	})
 
-	t.Run("split mode: one trace across two processes", func(t *testing.T) {
-		// `serve inventory` beside a1, as cmd/gatehouse's
-		// TestEndToEndSplitInventory runs it: a1's registry and revocation
-		// service as peers over a1's mTLS listener, with the service's own
-		// platform-CA certificate. It shares a1's NATS (the embedded one,
-		// on loopback), as the processes of a split deployment share theirs.
+	t.Run("split mode: one token request, one trace across the services", func(t *testing.T) {
+		// A split deployment in this process: the revocation, client
+		// registry, key, token and inventory services each an App of its
+		// own with its identity certificate, calling one another over
+		// mTLS gRPC, on a1's NATS as the processes of a deployment share
+		// theirs.
+		split := startSplitTraced(t, a1.nc.ConnectedUrl())
+		tokSrv, reg, keySrv, inv := split["token"], split["clients"], split["keys"], split["inventory"]
+		sadmin := adminKeyOf(t, reg.cfg.DataDir)
+		sconn, sctx := tracedAdmin(t, reg, sadmin)
+		sreader, err := clientsv1.NewClientRegistryServiceClient(sconn).CreateClient(sctx, &clientsv1.CreateClientRequest{Client: &clientsv1.Client{
+			Name: "Reporting", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY,
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"inventory:read"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// The token request: the token service checks the secret at the
+		// registry and, for its first token, reads the signing key at the
+		// key service; all of it one trace.
+		const verifySecret, signingKey = "gatehouse.clients.v1.ClientRegistryService/VerifyClientSecret", "gatehouse.keys.v1.KeyManagementService/GetSigningKey"
+		code, body, root := tracedPOSTForm(t, "http://"+tokSrv.HTTPAddr()+"/oauth2/token",
+			url.Values{"grant_type": {"client_credentials"}, "scope": {"inventory:read"}},
+			sreader.GetClient().GetClientId(), sreader.GetClientSecret())
+		if code != http.StatusOK {
+			t.Fatalf("token at the token service: %d %s\n%s", code, body, describe(rec.Ended()))
+		}
+		spans := traceOf(t, rec, root.TraceID(), spanWant{trace.SpanKindServer, "POST /oauth2/token"},
+			spanWant{trace.SpanKindClient, verifySecret}, spanWant{trace.SpanKindServer, verifySecret},
+			spanWant{trace.SpanKindClient, signingKey}, spanWant{trace.SpanKindServer, signingKey})
+		connected(t, spans, root)
+		h := one(t, spans, trace.SpanKindServer, "POST /oauth2/token", root)
+		for _, hop := range []struct {
+			method string
+			at     *App
+		}{{verifySecret, reg}, {signingKey, keySrv}} {
+			cli := one(t, spans, trace.SpanKindClient, hop.method, h.SpanContext())
+			srv := one(t, spans, trace.SpanKindServer, hop.method, cli.SpanContext())
+			if !srv.Parent().IsRemote() {
+				t.Fatalf("%s: the server span does not continue the peer call", hop.method)
+			}
+			_, port, _ := net.SplitHostPort(hop.at.MTLSAddr())
+			if v, _ := attr(srv, "server.port"); v != port {
+				t.Fatalf("%s served on port %q, want its service's mTLS port %s", hop.method, v, port)
+			}
+		}
+		t.Logf("one token request, one trace across three services:\n%s", describe(spans))
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
+			t.Fatalf("token response: %v", err)
+		}
+
+		// The token at the inventory service, from a gRPC caller: the
+		// trace continues into it the same way.
+		const list = "gatehouse.inventory.v1.InventoryService/ListItems"
+		ictx, icaller := otel.Tracer("test").Start(context.Background(), "test gRPC caller")
+		iconn, err := grpc.NewClient(inv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer iconn.Close()
+		_, err = inventoryv1.NewInventoryServiceClient(iconn).ListItems(
+			metadata.AppendToOutgoingContext(ictx, "authorization", "Bearer "+tok.AccessToken), &inventoryv1.ListItemsRequest{})
+		icaller.End()
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans = traceOf(t, rec, icaller.SpanContext().TraceID(), spanWant{trace.SpanKindClient, list}, spanWant{trace.SpanKindServer, list})
+		connected(t, spans, icaller.SpanContext())
+		one(t, spans, trace.SpanKindServer, list, one(t, spans, trace.SpanKindClient, list, icaller.SpanContext()).SpanContext())
+		noSecrets(t, rec.Ended(), map[string]string{
+			"access token": tok.AccessToken, "client secret": sreader.GetClientSecret(),
+			"admin key": sadmin, "admin key secret": sadmin[strings.LastIndex(sadmin, "_")+1:],
+		})
+	})
+
+	t.Run("split mode: an API key at the inventory service, verified at the registry", func(t *testing.T) {
+		// `serve inventory` with a1 as its registry, as a platform
+		// service with a registered client and a platform-CA
+		// certificate: a1's registry verifies the key in the same trace.
 		cert, keyFile, ca := serviceCertificate(t, rc, kc, ctx)
 		a2 := startTraced(t, logs2, "inventory", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-			"--mtls-addr", "", "--nats-url", a1.nc.ConnectedUrl(), "--issuer", "http://"+a1.HTTPAddr(),
+			"--mtls-addr", "127.0.0.1:0", "--nats-url", a1.nc.ConnectedUrl(), "--issuer", "http://"+a1.HTTPAddr(),
 			"--peer-clients", a1.MTLSAddr(), "--peer-revocation", a1.MTLSAddr(),
 			"--peer-cert", cert, "--peer-key", keyFile, "--peer-ca", ca)
 		waitReady(t, a2.HTTPAddr())
@@ -532,28 +610,7 @@ func TestTracingConnectedTrace(t *testing.T) {
 		if v, _ := attr(srv, "server.port"); v == port {
 			t.Fatal("ListItems served by a1")
 		}
-		t.Logf("one trace across two processes:\n%s", describe(spans))
-
-		// And a gRPC caller of the inventory service continues its trace
-		// the same way.
-		ictx, icaller := otel.Tracer("test").Start(context.Background(), "test gRPC caller")
-		iconn, err := grpc.NewClient(a2.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer iconn.Close()
-		_, err = inventoryv1.NewInventoryServiceClient(iconn).ListItems(
-			metadata.AppendToOutgoingContext(ictx, "authorization", "ApiKey "+apiKey), &inventoryv1.ListItemsRequest{})
-		icaller.End()
-		if err != nil {
-			t.Fatal(err)
-		}
-		spans = traceOf(t, rec, icaller.SpanContext().TraceID(), spanWant{trace.SpanKindClient, list}, spanWant{trace.SpanKindServer, list})
-		connected(t, spans, icaller.SpanContext())
-		one(t, spans, trace.SpanKindServer, list, one(t, spans, trace.SpanKindClient, list, icaller.SpanContext()).SpanContext())
 	})
-
 	noSecrets(t, rec.Ended(), map[string]string{
 		"API key": apiKey, "API key secret": apiKey[strings.LastIndex(apiKey, "_")+1:],
 		"admin key": admin, "admin key secret": admin[strings.LastIndex(admin, "_")+1:],
@@ -610,4 +667,82 @@ func TestTracingPostgres(t *testing.T) {
 	}
 	t.Logf("%d queries traced under %s", queries, listScopes)
 	noSecrets(t, rec.Ended(), map[string]string{"admin key": admin, "admin key secret": admin[strings.LastIndex(admin, "_")+1:]})
+}
+
+// startSplitTraced starts a split deployment in this process: revocation,
+// clients, keys, token and inventory, each an App with its identity
+// certificate (IssueServiceCertificate, on the key service's store) and its
+// own SQLite store, on natsURL.
+func startSplitTraced(t *testing.T, natsURL string) map[string]*App {
+	t.Helper()
+	ctx := context.Background()
+	root := t.TempDir()
+	dir := func(svc string) string { return filepath.Join(root, svc) }
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	kekFile := filepath.Join(root, "kek")
+	if err := os.WriteFile(kekFile, kek, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certs := filepath.Join(root, "certs")
+	order := []string{"revocation", "clients", "keys", "token", "inventory"}
+	mtlsAddr, httpAddr := map[string]string{}, map[string]string{}
+	for _, svc := range order {
+		if err := IssueServiceCertificate(ctx, &config.Config{DataDir: dir("keys"), KEKFile: kekFile}, slog.New(slog.DiscardHandler),
+			svc, []string{"127.0.0.1"}, 0, certs); err != nil {
+			t.Fatal(err)
+		}
+		mtlsAddr[svc], httpAddr[svc] = freeLoopbackAddr(t), freeLoopbackAddr(t)
+	}
+	apps := map[string]*App{}
+	for _, svc := range order {
+		crt, key, ca := ServiceCertFiles(certs, svc)
+		args := []string{svc, "--data-dir", dir(svc), "--grpc-addr", "127.0.0.1:0", "--http-addr", httpAddr[svc],
+			"--mtls-addr", mtlsAddr[svc], "--nats-url", natsURL, "--issuer", "http://" + httpAddr["token"],
+			"--peer-cert", crt, "--peer-key", key, "--peer-ca", ca, "--kek-file", kekFile}
+		for _, p := range config.SplitPeers[svc] {
+			args = append(args, "--peer-"+p, mtlsAddr[p])
+		}
+		if svc == "inventory" {
+			args = append(args, "--peer-keys", mtlsAddr["keys"])
+		}
+		apps[svc] = startTraced(t, io.Discard, args...)
+		waitReady(t, apps[svc].HTTPAddr())
+	}
+	return apps
+}
+
+// freeLoopbackAddr is a loopback address whose port was free a moment ago:
+// a split service is told its peers' addresses before they listen.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// tracedPOSTForm is a form POST a traced caller makes with HTTP Basic
+// client authentication; it returns the status, the body and the caller's
+// span context.
+func tracedPOSTForm(t *testing.T, rawURL string, form url.Values, user, password string) (int, []byte, trace.SpanContext) {
+	t.Helper()
+	ctx, span := otel.Tracer("test").Start(context.Background(), "test caller", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(user, password)
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, span.SpanContext()
 }

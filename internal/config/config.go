@@ -80,7 +80,7 @@ type Config struct {
 
 	// Peers of a service run on its own (split deployment): the gRPC
 	// addresses of each peer's replicas (their mTLS listeners).
-	PeerClients, PeerRevocation []string
+	PeerClients, PeerRevocation, PeerKeys, PeerToken, PeerInventory []string
 	// PeerCertFile and PeerKeyFile are this service's identity towards its
 	// peers, a certificate the platform CA issued to the service's client;
 	// PeerCAFile holds the CA that issued the peers' server certificates.
@@ -107,6 +107,75 @@ type Tier struct {
 
 // Services that `serve <service>` accepts.
 var Services = []string{"clients", "token", "keys", "revocation", "gateway", "inventory"}
+
+// SplitPeers names, for each service run on its own, the peers it calls:
+// each needs its --peer-<name> addresses. The example inventory API reads
+// the signing keys over HTTP (--jwks-url), as any resource service may, and
+// takes --peer-keys only optionally.
+var SplitPeers = map[string][]string{
+	"clients":    {"revocation", "keys"},
+	"keys":       {"revocation", "clients"},
+	"revocation": {"clients", "keys"},
+	"token":      {"clients", "keys", "revocation"},
+	"gateway":    {"clients", "keys", "revocation", "token", "inventory"},
+	"inventory":  {"clients", "revocation"},
+}
+
+// Peer returns the configured addresses of the named peer service.
+func (c *Config) Peer(service string) []string {
+	switch service {
+	case "clients":
+		return c.PeerClients
+	case "revocation":
+		return c.PeerRevocation
+	case "keys":
+		return c.PeerKeys
+	case "token":
+		return c.PeerToken
+	case "inventory":
+		return c.PeerInventory
+	}
+	return nil
+}
+
+// checkSplit checks what a service run on its own needs: the deployment's
+// NATS and issuer, its identity towards its peers, an mTLS listener for
+// them to reach it on, and the addresses of each peer it calls. The
+// all-in-one process runs every service itself and takes no peer.
+func (c *Config) checkSplit() error {
+	peerFlags := []string{"clients", "revocation", "keys", "token", "inventory"}
+	if c.Service == "" {
+		for _, p := range peerFlags {
+			if len(c.Peer(p)) > 0 {
+				return &Error{Option: "peer-" + p, Source: "configuration", Err: errors.New("the all-in-one process runs every service itself; --peer-* options are for `serve <service>`")}
+			}
+		}
+		return nil
+	}
+	fail := func(option, why string) error {
+		return &Error{Option: option, Source: "configuration", Err: fmt.Errorf("serve %s: %s", c.Service, why)}
+	}
+	switch {
+	case c.NATSURL == "":
+		return fail("nats-url", "required: the NATS the services publish revocations, key rotations and client changes on")
+	case c.Issuer == "":
+		return fail("issuer", "required: the token service's issuer, the same for every service")
+	case c.PeerCertFile == "" || c.PeerKeyFile == "" || c.PeerCAFile == "":
+		return fail("peer-cert", "--peer-cert, --peer-key and --peer-ca are required: the service's identity (gatehouse service-cert) and the platform CA")
+	case c.MTLSAddr == "":
+		return fail("mtls-addr", "required: the listener its peers call it on")
+	}
+	needs := SplitPeers[c.Service]
+	for _, p := range peerFlags {
+		switch {
+		case slices.Contains(needs, p) && len(c.Peer(p)) == 0:
+			return fail("peer-"+p, "required: the "+p+" service's replicas")
+		case !slices.Contains(needs, p) && len(c.Peer(p)) > 0 && (c.Service != "inventory" || p != "keys"):
+			return fail("peer-"+p, "not a peer of this service")
+		}
+	}
+	return nil
+}
 
 // option is one setting: its YAML key is Name, its flag --Name, its
 // environment variable GATEHOUSE_<NAME with - as _>.
@@ -140,9 +209,11 @@ var options = []option{
 		c.DatabaseURL = v
 		return nil
 	}},
-	{"nats-url", "", "nats:// URL of a NATS server with JetStream; empty runs an embedded one on loopback", func(c *Config, v string) error {
-		if v != "" && !strings.HasPrefix(v, "nats://") && !strings.HasPrefix(v, "tls://") {
-			return errors.New("must be a nats:// or tls:// URL (or empty for the embedded server)")
+	{"nats-url", "", "nats:// URL of a NATS server with JetStream, or comma-separated URLs of a cluster's servers; empty runs an embedded one on loopback", func(c *Config, v string) error {
+		for _, u := range strings.Split(v, ",") {
+			if v != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+				return errors.New("must be nats:// or tls:// URLs, comma-separated (or empty for the embedded server)")
+			}
 		}
 		c.NATSURL = v
 		return nil
@@ -279,7 +350,19 @@ var options = []option{
 		c.PeerRevocation = splitAddrs(v)
 		return checkAddrs(c.PeerRevocation)
 	}},
-	{"peer-cert", "", "split deployment: PEM certificate the platform CA issued to this service's client, presented to its peers", func(c *Config, v string) error {
+	{"peer-keys", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the key service's replicas", func(c *Config, v string) error {
+		c.PeerKeys = splitAddrs(v)
+		return checkAddrs(c.PeerKeys)
+	}},
+	{"peer-token", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the token service's replicas (serve gateway)", func(c *Config, v string) error {
+		c.PeerToken = splitAddrs(v)
+		return checkAddrs(c.PeerToken)
+	}},
+	{"peer-inventory", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the example inventory API's replicas (serve gateway)", func(c *Config, v string) error {
+		c.PeerInventory = splitAddrs(v)
+		return checkAddrs(c.PeerInventory)
+	}},
+	{"peer-cert", "", "split deployment: PEM certificate of this service's identity (gatehouse service-cert), presented to its peers, and on its mTLS listener unless --tls-cert is given", func(c *Config, v string) error {
 		c.PeerCertFile = v
 		return nil
 	}},
@@ -287,7 +370,7 @@ var options = []option{
 		c.PeerKeyFile = v
 		return nil
 	}},
-	{"peer-ca", "", "PEM bundle of the CA that issued the peers' server certificates (the platform CA)", func(c *Config, v string) error {
+	{"peer-ca", "", "split deployment: PEM bundle of the platform CA, which issued the peers' certificates", func(c *Config, v string) error {
 		c.PeerCAFile = v
 		return nil
 	}},
@@ -479,6 +562,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	}
 	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopbackAddr(c.OTLPEndpoint) {
 		return nil, &Error{Option: "otlp-insecure", Source: "configuration", Err: errors.New("plaintext export is allowed to a loopback --otlp-endpoint only")}
+	}
+	if err := c.checkSplit(); err != nil {
+		return nil, err
 	}
 	if c.KeyPublishLead < c.JWKSMaxAge {
 		return nil, &Error{Option: "key-publish-lead", Source: "configuration", Err: errors.New("must be at least --jwks-max-age, so validators know a key before it signs")}

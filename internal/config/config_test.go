@@ -30,7 +30,7 @@ func TestLoadPrecedence(t *testing.T) {
 		{name: "env beats file", args: []string{"--config", file}, env: map[string]string{"GATEHOUSE_HTTP_ADDR": "127.0.0.1:6000"}, http: "127.0.0.1:6000", grpc: "127.0.0.1:7001", dd: "/from/file"},
 		{name: "flag beats env", args: []string{"--config", file, "--http-addr", "127.0.0.1:5000"}, env: map[string]string{"GATEHOUSE_HTTP_ADDR": "127.0.0.1:6000"}, http: "127.0.0.1:5000", grpc: "127.0.0.1:7001", dd: "/from/file"},
 		{name: "config from env", env: map[string]string{"GATEHOUSE_CONFIG": file}, http: "127.0.0.1:7000", grpc: "127.0.0.1:7001", dd: "/from/file"},
-		{name: "service", args: []string{"clients", "--grpc-addr", "127.0.0.1:0"}, http: "127.0.0.1:8080", grpc: "127.0.0.1:0", dd: "./data", service: "clients"},
+		{name: "service", args: append([]string{"clients", "--grpc-addr", "127.0.0.1:0"}, splitArgs("--peer-revocation", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), http: "127.0.0.1:8080", grpc: "127.0.0.1:0", dd: "./data", service: "clients"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +80,14 @@ func TestLoadRefuses(t *testing.T) {
 		{"unknown tier", []string{"--rate-limit-tiers", "standard=1:1,gold=5:5"}, nil, "rate-limit-tiers"},
 		{"no standard tier", []string{"--rate-limit-tiers", "high=1:1"}, nil, "rate-limit-tiers"},
 		{"bad bool", nil, map[string]string{"GATEHOUSE_EXAMPLE_INVENTORY": "maybe"}, "example-inventory"},
+		{"peer in the all-in-one", []string{"--peer-clients", "127.0.0.1:1"}, nil, "peer-clients"},
+		{"split without nats", []string{"token", "--issuer", "https://a.example", "--peer-cert", "c", "--peer-key", "k", "--peer-ca", "ca"}, nil, "nats-url"},
+		{"split without issuer", []string{"token", "--nats-url", "nats://127.0.0.1:4222"}, nil, "issuer"},
+		{"split without identity", []string{"token", "--nats-url", "nats://127.0.0.1:4222", "--issuer", "https://a.example", "--peer-cert", "c"}, nil, "peer-cert"},
+		{"split without mtls listener", append([]string{"revocation", "--mtls-addr", ""}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "mtls-addr"},
+		{"split missing a peer", append([]string{"token"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "peer-revocation"},
+		{"split with a peer it does not call", append([]string{"revocation"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2", "--peer-token", "127.0.0.1:3")...), nil, "peer-token"},
+		{"bad peer address", append([]string{"inventory"}, splitArgs("--peer-clients", "nonsense", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,5 +131,36 @@ func TestLoadTokenOptions(t *testing.T) {
 		d.KeyRotationInterval != 720*time.Hour || d.DefaultAudience != "urn:gatehouse:api" ||
 		d.RateLimitTiers["internal"] != (Tier{PerSecond: 5000, Burst: 10000}) || len(d.RateLimitTiers) != 4 {
 		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+// splitArgs are the options every split service needs, then extra.
+func splitArgs(extra ...string) []string {
+	return append([]string{"--nats-url", "nats://127.0.0.1:4222", "--issuer", "https://auth.example",
+		"--peer-cert", "svc.crt", "--peer-key", "svc.key", "--peer-ca", "ca.crt"}, extra...)
+}
+
+func TestSplitPeers(t *testing.T) {
+	addr := map[string]string{"clients": "127.0.0.1:1", "keys": "127.0.0.1:2", "revocation": "127.0.0.1:3", "token": "127.0.0.1:4", "inventory": "127.0.0.1:5"}
+	for _, svc := range Services {
+		t.Run(svc, func(t *testing.T) {
+			var args []string
+			for _, p := range SplitPeers[svc] {
+				args = append(args, "--peer-"+p, addr[p])
+			}
+			c, err := Load(append([]string{svc}, splitArgs(args...)...), env(nil), io.Discard)
+			if err != nil {
+				t.Fatalf("with exactly its peers: %v", err)
+			}
+			for _, p := range SplitPeers[svc] {
+				if got := c.Peer(p); len(got) != 1 || got[0] != addr[p] {
+					t.Errorf("Peer(%s) = %v", p, got)
+				}
+			}
+		})
+	}
+	// The example API may read the keys from the key service too.
+	if _, err := Load(append([]string{"inventory"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3,127.0.0.1:4")...), env(nil), io.Discard); err != nil {
+		t.Fatalf("inventory with the key service: %v", err)
 	}
 }

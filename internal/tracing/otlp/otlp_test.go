@@ -76,7 +76,12 @@ func TestExport(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 
-	cfg, err := config.Load([]string{"clients", "--otlp-endpoint", lis.Addr().String(), "--otlp-insecure"}, func(string) string { return "" }, io.Discard)
+	cfg, err := config.Load([]string{"clients", "--otlp-endpoint", lis.Addr().String(), "--otlp-insecure",
+		// What a split service must be given; only the service's name
+		// matters here (service.name).
+		"--nats-url", "nats://127.0.0.1:4222", "--issuer", "https://auth.example",
+		"--peer-cert", "c.pem", "--peer-key", "k.pem", "--peer-ca", "ca.pem",
+		"--peer-revocation", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2495,7 +2495,7 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x17API_KEY_FAILURE_UNKNOWN\x10\x02\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_REVOKED\x10\x03\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_EXPIRED\x10\x04\x12#\n" +
-	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\xb1\x0f\n" +
+	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\xbf\x0f\n" +
 	"\x15ClientRegistryService\x12|\n" +
 	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8e\x01\n" +
 	"\tGetClient\x12&.gatehouse.clients.v1.GetClientRequest\x1a'.gatehouse.clients.v1.GetClientResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x14\n" +
@@ -2503,8 +2503,8 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\vListClients\x12(.gatehouse.clients.v1.ListClientsRequest\x1a).gatehouse.clients.v1.ListClientsResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fUpdateClient\x12).gatehouse.clients.v1.UpdateClientRequest\x1a*.gatehouse.clients.v1.UpdateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fDeleteClient\x12).gatehouse.clients.v1.DeleteClientRequest\x1a*.gatehouse.clients.v1.DeleteClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8e\x01\n" +
-	"\x12RotateClientSecret\x12/.gatehouse.clients.v1.RotateClientSecretRequest\x1a0.gatehouse.clients.v1.RotateClientSecretResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x96\x01\n" +
-	"\x12VerifyClientSecret\x12/.gatehouse.clients.v1.VerifyClientSecretRequest\x1a0.gatehouse.clients.v1.VerifyClientSecretResponse\"\x1d\x8a\xb5\x18\x19\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\x12y\n" +
+	"\x12RotateClientSecret\x12/.gatehouse.clients.v1.RotateClientSecretRequest\x1a0.gatehouse.clients.v1.RotateClientSecretResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\xa4\x01\n" +
+	"\x12VerifyClientSecret\x12/.gatehouse.clients.v1.VerifyClientSecretRequest\x1a0.gatehouse.clients.v1.VerifyClientSecretResponse\"+\x8a\xb5\x18'\x12 gatehouse:internal.client_secret\x1a\x03\x01\x02\x03\x12y\n" +
 	"\vCreateScope\x12(.gatehouse.clients.v1.CreateScopeRequest\x1a).gatehouse.clients.v1.CreateScopeResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12v\n" +
 	"\n" +
 	"ListScopes\x12'.gatehouse.clients.v1.ListScopesRequest\x1a(.gatehouse.clients.v1.ListScopesResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12y\n" +

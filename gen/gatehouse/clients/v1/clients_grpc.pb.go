@@ -64,7 +64,8 @@ type ClientRegistryServiceClient interface {
 	// previous secret keeps working for the grace period, then stops.
 	RotateClientSecret(ctx context.Context, in *RotateClientSecretRequest, opts ...grpc.CallOption) (*RotateClientSecretResponse, error)
 	// VerifyClientSecret checks a client's secret. Internal: the token service
-	// calls it to authenticate clients at the token endpoint.
+	// alone calls it, to authenticate clients at the token endpoint; other
+	// services have no use for an oracle of client secrets.
 	VerifyClientSecret(ctx context.Context, in *VerifyClientSecretRequest, opts ...grpc.CallOption) (*VerifyClientSecretResponse, error)
 	// CreateScope adds a scope to the catalogue.
 	CreateScope(ctx context.Context, in *CreateScopeRequest, opts ...grpc.CallOption) (*CreateScopeResponse, error)
@@ -270,7 +271,8 @@ type ClientRegistryServiceServer interface {
 	// previous secret keeps working for the grace period, then stops.
 	RotateClientSecret(context.Context, *RotateClientSecretRequest) (*RotateClientSecretResponse, error)
 	// VerifyClientSecret checks a client's secret. Internal: the token service
-	// calls it to authenticate clients at the token endpoint.
+	// alone calls it, to authenticate clients at the token endpoint; other
+	// services have no use for an oracle of client secrets.
 	VerifyClientSecret(context.Context, *VerifyClientSecretRequest) (*VerifyClientSecretResponse, error)
 	// CreateScope adds a scope to the catalogue.
 	CreateScope(context.Context, *CreateScopeRequest) (*CreateScopeResponse, error)
