@@ -26,14 +26,18 @@ func main() {
 	dbURL := flag.String("database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL database for every service's tables")
 	dir := flag.String("dir", "data/local", "working directory: data, certificates, logs, and the key-encryption key the database's keys are sealed with (kept across runs)")
 	runFor := flag.Duration("for", 0, "stop after this long; 0 runs until interrupted")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: deploy/local/run.sh [flags] [-- serve options for every service]")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
-	if err := run(*bin, *natsBin, *dbURL, *dir, *runFor); err != nil {
+	if err := run(*bin, *natsBin, *dbURL, *dir, *runFor, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "deploy/local:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, natsBin, dbURL, dir string, runFor time.Duration) error {
+func run(bin, natsBin, dbURL, dir string, runFor time.Duration, serveArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if dir == "" {
@@ -51,7 +55,7 @@ func run(bin, natsBin, dbURL, dir string, runFor time.Duration) error {
 		return a
 	}
 	start := time.Now()
-	t, err := topology.Start(ctx, topology.Options{Binary: abs(bin), NATSServer: abs(natsBin), DatabaseURL: dbURL, Dir: dir})
+	t, err := topology.Start(ctx, topology.Options{Binary: abs(bin), NATSServer: abs(natsBin), DatabaseURL: dbURL, Dir: dir, Args: serveArgs})
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@
 # services, two gateways, three inventory replicas and one of each other
 # service, each with its identity certificate. Ctrl-C stops it all.
 #
-#   deploy/local/run.sh [--database-url URL] [--dir DIR] [--for DURATION]
+#   deploy/local/run.sh [--database-url URL] [--dir DIR] [--for DURATION] [-- serve options]
 #
 # It uses nats-server from PATH (or Debian's), else builds the version
 # go.mod pins. PostgreSQL defaults to the local one (database test).
