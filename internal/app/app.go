@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -76,9 +75,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 			a.closeAll()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
 	if a.store, err = openStorage(ctx, cfg, log); err != nil {
 		return nil, err
 	}

@@ -12,9 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	// Register every Gatehouse contract, so the rules cover every RPC.
@@ -69,7 +66,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		// client's, or a service's of a split deployment, whose requests
 		// forwarded from a gateway service are known by its mark.
 		services := authn.NewServiceIdentities(mtls.platform, serviceScopes)
-		opts = append(opts, authn.WithTrustedForwarderPeer(forwardedByGateway(services)))
+		opts = append(opts, authn.WithTrustedForwarderPeer(authn.ForwardedBy(services, "gateway")))
 		a.certs = authn.NewClientCertAuthenticator(registry.clients, mtls.platform, mtls.trust,
 			authn.WithCacheTTL(cfg.APIKeyCacheTTL), authn.WithServiceIdentities(services))
 		stopCerts, err := a.certs.FollowClientChanges(ctx, nc)
@@ -131,25 +128,4 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		authn.WithTrustedForwarder(isGatewayPeer),
 	)...)
 	return a, nil
-}
-
-// forwardedByGateway tells the validator which gRPC requests a gateway
-// service forwarded for a caller: marked so (authn.MetadataForwarded, which
-// the gateway sets on every request it forwards and never takes from one),
-// on a connection authenticated with the gateway's identity certificate.
-// For those, the caller's address and client certificate are the ones the
-// gateway states; the gateway's own calls carry no mark and are
-// authenticated by its certificate.
-func forwardedByGateway(services *authn.ServiceIdentities) func(context.Context, *peer.Peer) bool {
-	return func(ctx context.Context, p *peer.Peer) bool {
-		if len(metadata.ValueFromIncomingContext(ctx, authn.MetadataForwarded)) == 0 {
-			return false
-		}
-		info, ok := p.AuthInfo.(credentials.TLSInfo)
-		if !ok || len(info.State.PeerCertificates) == 0 {
-			return false
-		}
-		name, ok := services.Identify(info.State.PeerCertificates[0])
-		return ok && name == "gateway"
-	}
 }

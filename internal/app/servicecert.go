@@ -60,10 +60,10 @@ func IssueServiceCertificate(ctx context.Context, cfg *config.Config, log *slog.
 	if err != nil {
 		return fmt.Errorf("key-encryption key: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	st, err := openStorage(ctx, cfg, log)
+	// The key service's store alone, as `serve keys` opens it.
+	keysCfg := *cfg
+	keysCfg.Service = "keys"
+	st, err := openStorage(ctx, &keysCfg, log)
 	if err != nil {
 		return err
 	}

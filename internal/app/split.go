@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
@@ -69,9 +68,6 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 		}
 	}()
 	if slices.Contains(storeOwners, name) {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
-		}
 		if a.store, err = openStorage(ctx, cfg, log); err != nil {
 			return nil, err
 		}

@@ -20,11 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 // DefaultReplicas is how many replicas of each service Start runs unless
@@ -37,15 +40,15 @@ var DefaultReplicas = map[string]int{"clients": 1, "keys": 1, "revocation": 1, "
 // key service, then the rest.
 var startOrder = []string{"revocation", "clients", "keys", "token", "inventory", "gateway"}
 
-// peersOf mirrors config.SplitPeers; the example API also reads the keys
-// from the key service, so that no token replica is its JWKS.
-var peersOf = map[string][]string{
-	"clients":    {"revocation", "keys"},
-	"keys":       {"revocation", "clients"},
-	"revocation": {"clients", "keys"},
-	"token":      {"clients", "keys", "revocation"},
-	"gateway":    {"clients", "keys", "revocation", "token", "inventory"},
-	"inventory":  {"clients", "revocation", "keys"},
+// peersOf are the peers each service is given: config.SplitPeers, and the
+// key service for the example API too, so that no token replica is its
+// JWKS.
+func peersOf(service string) []string {
+	peers := config.SplitPeers[service]
+	if service == "inventory" {
+		peers = append(slices.Clone(peers), "keys")
+	}
+	return peers
 }
 
 // Options configure Start.
@@ -182,7 +185,7 @@ func Start(ctx context.Context, opts Options) (_ *Topology, err error) {
 			if svc == "keys" {
 				p.args = append(p.args, "--kek-file", kekFile)
 			}
-			for _, peer := range peersOf[svc] {
+			for _, peer := range peersOf(svc) {
 				var addrs []string
 				for _, q := range t.Services[peer] {
 					addrs = append(addrs, q.MTLS)

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -219,18 +218,7 @@ func (a *ClientCertAuthenticator) belongs(cert *x509.Certificate, cl *clientsv1.
 // ClientURIPrefix SAN URI. A certificate with none, or more than one, or
 // one that also names a service, names no client.
 func CertClientID(cert *x509.Certificate) (string, bool) {
-	var id string
-	n := 0
-	for _, u := range cert.URIs {
-		switch s := u.String(); {
-		case strings.HasPrefix(s, ClientURIPrefix):
-			id = strings.TrimPrefix(s, ClientURIPrefix)
-			n++
-		case strings.HasPrefix(s, ServiceURIPrefix):
-			return "", false
-		}
-	}
-	return id, n == 1 && id != ""
+	return certURIName(cert, ClientURIPrefix, ServiceURIPrefix)
 }
 
 // ClientCertificateMatches is RFC 8705 §2's decision for a client whose

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"crypto/x509"
 	"slices"
 	"strings"
@@ -10,6 +11,9 @@ import (
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 )
 
 // ServiceURIPrefix starts the SAN URI that names a Gatehouse service in
@@ -27,15 +31,21 @@ const ServiceClientPrefix = "service:"
 // one ServiceURIPrefix SAN URI. A certificate with none, or more than one,
 // or one that also names a client, names no service.
 func CertServiceName(cert *x509.Certificate) (string, bool) {
+	return certURIName(cert, ServiceURIPrefix, ClientURIPrefix)
+}
+
+// certURIName returns what follows prefix in cert's one SAN URI that
+// starts with it, unless a SAN URI starts with other: a certificate names
+// one client or one service, never both.
+func certURIName(cert *x509.Certificate, prefix, other string) (string, bool) {
 	var name string
 	n := 0
 	for _, u := range cert.URIs {
-		s := u.String()
-		switch {
-		case strings.HasPrefix(s, ServiceURIPrefix):
-			name = strings.TrimPrefix(s, ServiceURIPrefix)
+		switch s := u.String(); {
+		case strings.HasPrefix(s, prefix):
+			name = strings.TrimPrefix(s, prefix)
 			n++
-		case strings.HasPrefix(s, ClientURIPrefix):
+		case strings.HasPrefix(s, other):
 			return "", false
 		}
 	}
@@ -121,4 +131,23 @@ func (s *ServiceIdentities) principal(name string, cert *x509.Certificate, thumb
 // authenticator ignores it.
 func WithServiceIdentities(s *ServiceIdentities) APIKeyOption {
 	return func(o *apiKeyOptions) { o.services = s }
+}
+
+// ForwardedBy is a WithTrustedForwarderPeer predicate: the request is
+// marked as forwarded (MetadataForwarded, which the forwarding gateway sets
+// on every request it forwards) and comes over a TLS connection
+// authenticated with the certificate of the named service. The gateway's
+// own calls carry no mark and are authenticated by its certificate.
+func ForwardedBy(services *ServiceIdentities, service string) func(context.Context, *peer.Peer) bool {
+	return func(ctx context.Context, p *peer.Peer) bool {
+		if len(metadata.ValueFromIncomingContext(ctx, MetadataForwarded)) == 0 {
+			return false
+		}
+		info, ok := p.AuthInfo.(credentials.TLSInfo)
+		if !ok || len(info.State.PeerCertificates) == 0 {
+			return false
+		}
+		name, ok := services.Identify(info.State.PeerCertificates[0])
+		return ok && name == service
+	}
 }

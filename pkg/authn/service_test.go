@@ -92,17 +92,7 @@ func TestForwarderPeer(t *testing.T) {
 	ids := NewServiceIdentities(w.platform.pool, map[string][]string{"gateway": {"gatehouse:internal"}, "token": {"gatehouse:internal"}})
 	gw := w.platform.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "gateway"}, URIs: serviceURIs("gateway")})
 	tok := w.platform.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "token"}, URIs: serviceURIs("token")})
-	v := NewValidator(nil, WithTrustedForwarderPeer(func(ctx context.Context, p *peer.Peer) bool {
-		if len(metadata.ValueFromIncomingContext(ctx, MetadataForwarded)) == 0 {
-			return false
-		}
-		info, ok := p.AuthInfo.(credentials.TLSInfo)
-		if !ok || len(info.State.PeerCertificates) == 0 {
-			return false
-		}
-		name, ok := ids.Identify(info.State.PeerCertificates[0])
-		return ok && name == "gateway"
-	}))
+	v := NewValidator(nil, WithTrustedForwarderPeer(ForwardedBy(ids, "gateway")))
 	addr := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 5000}
 	tests := []struct {
 		name   string
