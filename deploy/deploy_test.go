@@ -495,6 +495,9 @@ var peerNames = sync.OnceValue(func() []string {
 	for _, ps := range config.SplitPeers {
 		out = append(out, ps...)
 	}
+	for _, ps := range config.OptionalPeers {
+		out = append(out, ps...)
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 })

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/internal/faultproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/topology"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,6 +33,12 @@ import (
 // faultsDurationEnv turns the multi-process fault test on: a Go duration,
 // the length of the load (make faults sets it).
 const faultsDurationEnv = "GATEHOUSE_FAULTS_DURATION"
+
+// faultsPGRestartEnv is a shell command that restarts the PostgreSQL the
+// test runs on. CI sets it (its fault step runs alone on the machine); without
+// it the fault proxy simulates the restart: every connection dropped, new
+// ones refused for 5 s.
+const faultsPGRestartEnv = "GATEHOUSE_FAULTS_PG_RESTART"
 
 // The fault test's settings: validators re-sync the revocation list every
 // faultResync, so a revocation whose event was lost (a NATS node killed
@@ -63,9 +71,9 @@ type faultOp struct {
 // of each other service) on PostgreSQL behind a fault proxy, drives
 // tokens, inventory calls through both gateways and directly over gRPC, and
 // a stream of revocations, and meanwhile kills a NATS node, kills a token
-// replica, cuts PostgreSQL off for 5 s (every connection dropped, new ones
-// refused: a restart as the services see it; the machine's PostgreSQL is
-// shared, so the proxy simulates it) and rotates the signing key. It
+// replica, restarts PostgreSQL (for real when GATEHOUSE_FAULTS_PG_RESTART
+// says how, as CI does; else the proxy cuts it off for 5 s: every
+// connection dropped, new ones refused) and rotates the signing key. It
 // asserts that no request to a live process failed except with 503 or
 // Unavailable while PostgreSQL was away, that every acknowledged
 // revocation reached every validator and none accepted a revoked token
@@ -150,11 +158,25 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 		f.markDead(topo.Services["token"][1].Name, tokenKilled)
 		topo.Services["token"][1].Kill()
 	}
+	restart := os.Getenv(faultsPGRestartEnv)
+	var startedBefore string
+	if restart != "" {
+		startedBefore = postmasterStart(t, dbURL)
+	}
 	if sleepUntil(ctx, at(0.33)) {
 		f.pgDown = time.Now()
-		proxy.Down()
-		sleepUntil(ctx, f.pgDown.Add(5*time.Second))
-		proxy.Up()
+		if restart != "" {
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+			out, err := exec.CommandContext(rctx, "bash", "-c", restart).CombinedOutput()
+			rcancel()
+			if err != nil {
+				t.Errorf("restart PostgreSQL (%s): %v: %s", restart, err, out)
+			}
+		} else {
+			proxy.Down()
+			sleepUntil(ctx, f.pgDown.Add(5*time.Second))
+			proxy.Up()
+		}
 		f.setPGUp(time.Now())
 	}
 	if sleepUntil(ctx, at(0.58)) {
@@ -167,13 +189,19 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 	newKid := f.kidNow(t)
 
 	rel := func(at time.Time) string { return fmt.Sprintf("%5.1fs", at.Sub(begin).Seconds()) }
-	t.Logf("faults: NATS node %s killed at %s; %s killed at %s; PostgreSQL cut off %s..%s; signing key rotated at %s (%s -> %s)",
+	t.Logf("faults: NATS node %s killed at %s; %s killed at %s; PostgreSQL away %s..%s; signing key rotated at %s (%s -> %s)",
 		natsVictim.Name, rel(natsKilled), topo.Services["token"][1].Name, rel(tokenKilled), rel(f.pgDown), rel(f.pgUp), rel(rotated), oldKid, newKid)
 	f.report(begin)
 	f.check(oldKid, newKid)
 	st := proxy.Stats()
 	t.Logf("PostgreSQL proxy: %d connections forwarded, %d dropped by the outage, %d refused during it", st.Accepted, st.Dropped, st.Refused)
-	if st.Dropped+st.Refused == 0 {
+	if restart != "" {
+		after := postmasterStart(t, dbURL)
+		t.Logf("PostgreSQL restarted for real (%s), in %v: started at %s, then at %s", restart, f.pgUp.Sub(f.pgDown).Round(time.Millisecond), startedBefore, after)
+		if after == startedBefore {
+			t.Error("PostgreSQL was not restarted: its start time did not change")
+		}
+	} else if st.Dropped+st.Refused == 0 {
 		t.Error("the PostgreSQL outage touched no connection")
 	}
 	moved := 0
@@ -578,4 +606,28 @@ func busiestNATS(t *testing.T, topo *topology.Topology) *topology.Process {
 	}
 	t.Logf("killing %s, which has %d client connections", best.Name, most)
 	return best
+}
+
+// postmasterStart is when the PostgreSQL server at dbURL started, retried
+// for a while (it may be coming back from a restart).
+func postmasterStart(t *testing.T, dbURL string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var started time.Time
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err == nil {
+			err = conn.QueryRow(ctx, "SELECT pg_postmaster_start_time()").Scan(&started)
+			_ = conn.Close(ctx)
+		}
+		cancel()
+		if err == nil {
+			return started.UTC().Format(time.RFC3339Nano)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PostgreSQL start time: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -91,7 +91,7 @@ func newRemoteGateway(ctx context.Context, v *authn.Validator, conns map[string]
 	for peer, routes := range gatewayRoutes {
 		cc := conns[peer]
 		if cc == nil {
-			return nil, fmt.Errorf("gateway: no peer for %s", peer)
+			continue // an optional peer not given (config.OptionalPeers)
 		}
 		for _, svc := range routes {
 			if err := svc.gateway(ctx, mux, cc); err != nil {

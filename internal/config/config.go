@@ -109,16 +109,23 @@ type Tier struct {
 var Services = []string{"clients", "token", "keys", "revocation", "gateway", "inventory"}
 
 // SplitPeers names, for each service run on its own, the peers it calls:
-// each needs its --peer-<name> addresses. The example inventory API reads
-// the signing keys over HTTP (--jwks-url), as any resource service may, and
-// takes --peer-keys only optionally.
+// each needs its --peer-<name> addresses.
 var SplitPeers = map[string][]string{
 	"clients":    {"revocation", "keys"},
 	"keys":       {"revocation", "clients"},
 	"revocation": {"clients", "keys"},
 	"token":      {"clients", "keys", "revocation"},
-	"gateway":    {"clients", "keys", "revocation", "token", "inventory"},
+	"gateway":    {"clients", "keys", "revocation", "token"},
 	"inventory":  {"clients", "revocation"},
+}
+
+// OptionalPeers are the peers a service may be given besides SplitPeers:
+// the example inventory API reads the signing keys over HTTP (--jwks-url)
+// as any resource service may, or from the key service; the gateway fronts
+// the example API's REST routes only when given its replicas.
+var OptionalPeers = map[string][]string{
+	"inventory": {"keys"},
+	"gateway":   {"inventory"},
 }
 
 // Peer returns the configured addresses of the named peer service.
@@ -170,7 +177,7 @@ func (c *Config) checkSplit() error {
 		switch {
 		case slices.Contains(needs, p) && len(c.Peer(p)) == 0:
 			return fail("peer-"+p, "required: the "+p+" service's replicas")
-		case !slices.Contains(needs, p) && len(c.Peer(p)) > 0 && (c.Service != "inventory" || p != "keys"):
+		case !slices.Contains(needs, p) && !slices.Contains(OptionalPeers[c.Service], p) && len(c.Peer(p)) > 0:
 			return fail("peer-"+p, "not a peer of this service")
 		}
 	}

@@ -159,8 +159,13 @@ func TestSplitPeers(t *testing.T) {
 			}
 		})
 	}
-	// The example API may read the keys from the key service too.
+	// The optional peers: the example API may read the keys from the key
+	// service, and the gateway front it.
 	if _, err := Load(append([]string{"inventory"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3,127.0.0.1:4")...), env(nil), io.Discard); err != nil {
 		t.Fatalf("inventory with the key service: %v", err)
+	}
+	if _, err := Load(append([]string{"gateway"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3",
+		"--peer-token", "127.0.0.1:4", "--peer-inventory", "127.0.0.1:5")...), env(nil), io.Discard); err != nil {
+		t.Fatalf("gateway in front of the inventory: %v", err)
 	}
 }

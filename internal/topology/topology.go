@@ -40,15 +40,12 @@ var DefaultReplicas = map[string]int{"clients": 1, "keys": 1, "revocation": 1, "
 // key service, then the rest.
 var startOrder = []string{"revocation", "clients", "keys", "token", "inventory", "gateway"}
 
-// peersOf are the peers each service is given: config.SplitPeers, and the
-// key service for the example API too, so that no token replica is its
-// JWKS.
+// peersOf are the peers each service is given: those it needs and those it
+// may take (config.OptionalPeers): the example API reads the keys from the
+// key service, so that no token replica is its JWKS, and the gateways
+// front it.
 func peersOf(service string) []string {
-	peers := config.SplitPeers[service]
-	if service == "inventory" {
-		peers = append(slices.Clone(peers), "keys")
-	}
-	return peers
+	return append(slices.Clone(config.SplitPeers[service]), config.OptionalPeers[service]...)
 }
 
 // Options configure Start.
