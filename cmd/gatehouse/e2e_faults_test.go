@@ -104,7 +104,10 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 	t.Cleanup(func() { _ = proxy.Close() })
 	u.Host = proxy.Addr()
 
-	topo := startTopology(t, u.String(), nil,
+	// Two key services and two revocation services besides the
+	// deploy/local counts: what must happen once (a key's activation) and
+	// what both do (the outbox) are exercised with two replicas running.
+	topo := startTopology(t, u.String(), map[string]int{"keys": 2, "revocation": 2},
 		"--revocation-resync-interval", faultResync.String(),
 		"--key-publish-lead", faultKeyLead.String(), "--jwks-max-age", "2s",
 		"--peer-timeout", "3s")
@@ -144,16 +147,16 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 
 	// The faults, at fixed fractions of the run.
 	var natsKilled, tokenKilled, rotated time.Time
-	at := func(frac float64) time.Time { return begin.Add(time.Duration(float64(duration) * frac)) }
+	when := func(frac float64) time.Time { return begin.Add(time.Duration(float64(duration) * frac)) }
 	var natsVictim *topology.Process
-	if sleepUntil(ctx, at(0.13)) {
+	if sleepUntil(ctx, when(0.13)) {
 		// The node with the most clients: a kill that moves connections.
 		natsVictim = busiestNATS(t, topo)
 		natsKilled = time.Now()
 		natsVictim.Kill()
 		f.markDead(natsVictim.Name, natsKilled)
 	}
-	if sleepUntil(ctx, at(0.22)) {
+	if sleepUntil(ctx, when(0.22)) {
 		tokenKilled = time.Now()
 		f.markDead(topo.Services["token"][1].Name, tokenKilled)
 		topo.Services["token"][1].Kill()
@@ -163,7 +166,7 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 	if restart != "" {
 		startedBefore = postmasterStart(t, dbURL)
 	}
-	if sleepUntil(ctx, at(0.33)) {
+	if sleepUntil(ctx, when(0.33)) {
 		f.pgDown = time.Now()
 		if restart != "" {
 			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
@@ -179,7 +182,7 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 		}
 		f.setPGUp(time.Now())
 	}
-	if sleepUntil(ctx, at(0.58)) {
+	if sleepUntil(ctx, when(0.58)) {
 		rotated = time.Now()
 		if res := gateway.rest(t, "POST", "/v1/keys:rotate", apiKeyHeaderFor(topo.AdminKey), `{}`); res.code != 200 {
 			t.Errorf("rotate the signing key through the gateway: %d %s", res.code, res.rawBody)
@@ -203,6 +206,29 @@ func TestSplitTopologyUnderFaults(t *testing.T) {
 		}
 	} else if st.Dropped+st.Refused == 0 {
 		t.Error("the PostgreSQL outage touched no connection")
+	}
+	// One rotation made one key, whichever key replica activated it, and
+	// both replicas publish the same JWKS.
+	var listed struct {
+		Keys []struct {
+			Kid   string `json:"kid"`
+			State string `json:"state"`
+		} `json:"keys"`
+	}
+	if res := gateway.rest(t, "GET", "/v1/keys", apiKeyHeaderFor(topo.AdminKey), ""); res.code != 200 || json.Unmarshal([]byte(res.rawBody), &listed) != nil {
+		t.Errorf("list keys: %d %s", res.code, res.rawBody)
+	}
+	t.Logf("signing keys after the run: %+v", listed.Keys)
+	if len(listed.Keys) != 2 || listed.Keys[0].Kid != newKid || listed.Keys[0].State != "KEY_STATE_ACTIVE" {
+		t.Errorf("after one rotation: %+v, want the new key %s active and the old one", listed.Keys, newKid)
+	}
+	var jwks []string
+	for _, k := range topo.Services["keys"] {
+		res := at(t, topo, k).rest(t, "GET", "/.well-known/jwks.json", nil, "")
+		jwks = append(jwks, res.rawBody)
+	}
+	if jwks[0] != jwks[1] || !strings.Contains(jwks[0], newKid) {
+		t.Errorf("the key replicas publish different JWKS, or not the new key:\n%s\n%s", jwks[0], jwks[1])
 	}
 	moved := 0
 	for _, p := range topo.All() {

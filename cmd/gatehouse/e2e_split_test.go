@@ -25,6 +25,7 @@ import (
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/internal/topology"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	grpccreds "google.golang.org/grpc/credentials"
@@ -318,6 +319,34 @@ func TestEndToEndSplitTopology(t *testing.T) {
 	}
 	d := replicas[0].refusedSoon(t, "token revoked at the revocation service", "Bearer "+tok2)
 	t.Logf("inventory A refused the token %v after the revocation service recorded it", d)
+
+	// A service's identity is revoked like any certificate, by serial: the
+	// registry then refuses it at the handshake, and the inventory
+	// replicas cannot verify a key they have not cached (503), though the
+	// tokens they check themselves still pass.
+	invIdentity := identityCert(t, topo, "inventory")
+	verify := func() error {
+		_, err := clientsv1.NewClientRegistryServiceClient(mtlsConn(t, topo, regAddr, invIdentity)).
+			VerifyAPIKey(ctx, &clientsv1.VerifyAPIKeyRequest{ApiKey: "gth_notakey"})
+		return err
+	}
+	if err := verify(); err != nil {
+		t.Fatalf("VerifyAPIKey with the inventory's identity: %v", err)
+	}
+	var kNew createdKey
+	registry.cliJSON(t, &kNew, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
+	if _, err := revSrv.cli(t, "revoke", "certificate", authn.CertSerial(invIdentity.Leaf), "--reason", "service key compromised"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for verify() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the registry still takes the inventory's revoked identity")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	replicas[0].refusedAs(t, "an API key the inventory must verify with its identity revoked", "ApiKey "+kNew.APIKey, 503, codes.Unavailable)
+	replicas[0].accepted(t, "a token, checked by the inventory itself", "Bearer "+m.token(t, m.reader))
 
 	// The registry gone, a key no replica has cached cannot be verified:
 	// Unavailable (503), within the peer timeout, never a hang.
