@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
@@ -33,9 +32,6 @@ var peerServices = map[string]string{
 	"token":      tokenv1.TokenService_ServiceDesc.ServiceName,
 	"inventory":  inventoryv1.InventoryService_ServiceDesc.ServiceName,
 }
-
-// storeOwners are the services with tables of their own.
-var storeOwners = []string{"clients", "keys", "revocation", "token"}
 
 // startSplit runs one service of a split deployment. Its peers are the
 // other services' replicas, called over gRPC (internal/peers: round robin,
@@ -67,7 +63,7 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 			a.closeAll()
 		}
 	}()
-	if slices.Contains(storeOwners, name) {
+	if len(ownedStores[name]) > 0 {
 		if a.store, err = openStorage(ctx, cfg, log); err != nil {
 			return nil, err
 		}
@@ -81,11 +77,11 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 		return nil, err
 	}
 	conns := map[string]*grpc.ClientConn{}
-	for _, p := range []string{"clients", "keys", "revocation", "token", "inventory"} {
+	for p, svc := range peerServices {
 		if len(cfg.Peer(p)) == 0 {
 			continue
 		}
-		conn, err := dial(peerServices[p], cfg.Peer(p))
+		conn, err := dial(svc, cfg.Peer(p))
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: %w", p, err)
 		}
@@ -145,11 +141,11 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 		if jwksURL == "" {
 			jwksURL = cfg.Issuer + "/.well-known/jwks.json"
 		}
-		http := authn.NewHTTPJWKSSource(jwksURL)
-		if err := http.Err(); err != nil {
+		fromURL := authn.NewHTTPJWKSSource(jwksURL)
+		if err := fromURL.Err(); err != nil {
 			return nil, fmt.Errorf("jwks-url: %w", err)
 		}
-		jwks = http
+		jwks = fromURL
 	}
 
 	// The registry: here, or its replicas.

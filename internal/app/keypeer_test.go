@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+
+	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"google.golang.org/grpc"
+)
+
+// fakeKeyService is the key service as the token service's keyPeer sees
+// it: the active key, which the test rotates, or an outage.
+type fakeKeyService struct {
+	keysv1.KeyManagementServiceClient // other methods: not called
+
+	mu    sync.Mutex
+	kid   string
+	jwk   []byte
+	down  bool
+	calls int
+}
+
+func (f *fakeKeyService) rotate(t *testing.T) string {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := jwk.FromRaw(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jwk.AssignKeyID(k); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kid, f.jwk = k.KeyID(), b
+	return k.KeyID()
+}
+
+func (f *fakeKeyService) GetSigningKey(context.Context, *keysv1.GetSigningKeyRequest, ...grpc.CallOption) (*keysv1.GetSigningKeyResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.down {
+		return nil, errors.New("unavailable")
+	}
+	return &keysv1.GetSigningKeyResponse{Key: &keysv1.SigningKey{Kid: f.kid, Alg: "ES256"}, PrivateJwk: append([]byte(nil), f.jwk...)}, nil
+}
+
+// TestKeyPeer: the token service of a split deployment holds the key
+// service's active key in memory, the same jwk.Key until the kid changes
+// (so its prepared signer is reused), fetches it again on a key event, and
+// keeps signing with the key it holds while the key service is away.
+func TestKeyPeer(t *testing.T) {
+	ks := &fakeKeyService{}
+	first := ks.rotate(t)
+	p := newKeyPeer(ks, slog.New(slog.DiscardHandler))
+	ctx := t.Context()
+
+	a, err := p.SigningKey(ctx)
+	if err != nil || a.KID != first || a.Alg.String() != "ES256" {
+		t.Fatalf("first key: %+v %v", a, err)
+	}
+	b, _ := p.SigningKey(ctx)
+	if b.Key != a.Key || ks.calls != 1 {
+		t.Fatalf("second call: same key %v, %d calls; want the held key and 1 call", b.Key == a.Key, ks.calls)
+	}
+	// A key event with the same key: fetched again, the same jwk.Key kept.
+	p.changed(true)
+	if c, _ := p.SigningKey(ctx); c.Key != a.Key || ks.calls != 2 {
+		t.Fatalf("after an event without a new key: same key %v, %d calls", c.Key == a.Key, ks.calls)
+	}
+	// A rotation: the new key at the event.
+	second := ks.rotate(t)
+	p.changed(true)
+	c, err := p.SigningKey(ctx)
+	if err != nil || c.KID != second || c.Key == a.Key {
+		t.Fatalf("after a rotation: %s %v, want %s", c.KID, err, second)
+	}
+	// The key service away: the key held is still used, after the
+	// refresh interval too.
+	ks.mu.Lock()
+	ks.down = true
+	ks.mu.Unlock()
+	p.changed(true)
+	if d, err := p.SigningKey(ctx); err != nil || d.KID != second {
+		t.Fatalf("key service away: %s %v, want the held %s", d.KID, err, second)
+	}
+	// A fresh peer with the key service away has nothing to sign with.
+	if _, err := newKeyPeer(ks, slog.New(slog.DiscardHandler)).SigningKey(ctx); err == nil {
+		t.Fatal("no key and no key service: signed anyway")
+	}
+	// A response whose JWK does not match its kid is refused.
+	ks.mu.Lock()
+	ks.down, ks.kid = false, "not-the-kid"
+	ks.mu.Unlock()
+	if _, err := newKeyPeer(ks, slog.New(slog.DiscardHandler)).SigningKey(ctx); err == nil {
+		t.Fatal("a JWK with another kid was taken")
+	}
+}
