@@ -130,7 +130,7 @@ func TestCheckerCatchesRot(t *testing.T) {
 		}, []string{"deploy/compose/compose.yaml: service token", "no-such-flag"}},
 		{"missing peer (kubernetes)", func(t *testing.T, fx *fixture) {
 			c := k8sContainer(t, fx, "token")
-			c["args"] = slices.DeleteFunc(listOf(c["args"]), func(a any) bool { return a == "--peer-keys=keys:8443" })
+			c["args"] = slices.DeleteFunc(listOf(c["args"]), func(a any) bool { return a == "--peer-keys=dns:///keys-peers:8443" })
 		}, []string{"deploy/k8s/base/token.yaml: Deployment token container gatehouse", "peer-keys"}},
 		{"extra peer (compose)", func(t *testing.T, fx *fixture) {
 			svc := composeService(t, fx, "clients")
@@ -141,14 +141,14 @@ func TestCheckerCatchesRot(t *testing.T) {
 			svc["command"] = append(listOf(svc["command"]), "--issuer=http://auth.example.com")
 		}, []string{"service keys", "issuer"}},
 		{"peer on the gRPC port instead of mTLS", func(t *testing.T, fx *fixture) {
-			replaceArg(t, composeService(t, fx, "gateway"), "command", "--peer-token=token:8443", "--peer-token=token:9090")
-		}, []string{"service gateway", "--peer-token token:9090", "mTLS listener"}},
+			replaceArg(t, composeService(t, fx, "gateway"), "command", "--peer-token=dns:///token:8443", "--peer-token=dns:///token:9090")
+		}, []string{"service gateway", "--peer-token dns:///token:9090", "mTLS listener"}},
 		{"peer host that does not exist", func(t *testing.T, fx *fixture) {
-			replaceArg(t, k8sContainer(t, fx, "gateway"), "args", "--peer-inventory=inventory:8443", "--peer-inventory=inventroy:8443")
+			replaceArg(t, k8sContainer(t, fx, "gateway"), "args", "--peer-inventory=dns:///inventory-peers:8443", "--peer-inventory=dns:///inventroy-peers:8443")
 		}, []string{"Deployment gateway", "inventroy", "no Service"}},
 		{"peer host running another service", func(t *testing.T, fx *fixture) {
-			replaceArg(t, composeService(t, fx, "token"), "command", "--peer-keys=keys:8443", "--peer-keys=clients:8443")
-		}, []string{"service token", "--peer-keys clients:8443", "serve clients"}},
+			replaceArg(t, composeService(t, fx, "token"), "command", "--peer-keys=dns:///keys:8443", "--peer-keys=dns:///clients:8443")
+		}, []string{"service token", "--peer-keys dns:///clients:8443", "serve clients"}},
 		{"readiness probe on the gRPC port", func(t *testing.T, fx *fixture) {
 			c := k8sContainer(t, fx, "token")
 			mapOf(get(c, "readinessProbe", "httpGet"))["port"] = "grpc"
@@ -166,10 +166,13 @@ func TestCheckerCatchesRot(t *testing.T) {
 			}
 		}, []string{"Deployment clients", "containerPort http is 8081", "8080"}},
 		{"Service without the mTLS port", func(t *testing.T, fx *fixture) {
-			svc := k8sObjectOf(t, fx, "k8s/base/revocation.yaml", "Service", "revocation")
+			svc := k8sObjectOf(t, fx, "k8s/base/revocation.yaml", "Service", "revocation-peers")
 			spec := mapOf(svc["spec"])
 			spec["ports"] = slices.DeleteFunc(listOf(spec["ports"]), func(p any) bool { return get(p, "name") == "mtls" })
-		}, []string{"--peer-revocation revocation:8443", "Service revocation has no port 8443"}},
+		}, []string{"--peer-revocation dns:///revocation-peers:8443", "Service revocation-peers has no port 8443"}},
+		{"dns:/// peer on a ClusterIP Service", func(t *testing.T, fx *fixture) {
+			replaceArg(t, k8sContainer(t, fx, "token"), "args", "--peer-keys=dns:///keys-peers:8443", "--peer-keys=dns:///keys:8443")
+		}, []string{"Deployment token", "--peer-keys dns:///keys:8443", "not headless"}},
 		{"no PodDisruptionBudget", func(t *testing.T, fx *fixture) {
 			docs := fx.yaml["k8s/base/keys.yaml"]
 			fx.yaml["k8s/base/keys.yaml"] = slices.DeleteFunc(docs, func(d any) bool { return get(d, "kind") == "PodDisruptionBudget" })
@@ -446,6 +449,9 @@ type deployment struct {
 	natsTarget func(host string, port int) string
 	// hasHost reports whether host names something in the deployment.
 	hasHost func(host string) bool
+	// headless reports whether host is a Service that resolves to its
+	// pods' addresses (Kubernetes); nil where every name does (compose).
+	headless func(host string) bool
 }
 
 // load runs config.Load as the binary would, with the container's
@@ -588,6 +594,8 @@ func checkPeers(d *deployment, p *problems) {
 				host, port := hostPort(addr)
 				target, cport, why := d.peerTarget(host, port)
 				switch {
+				case why == "" && strings.HasPrefix(addr, "dns:///") && d.headless != nil && !d.headless(host):
+					p.addf("%s: --peer-%s %s: Service %s is not headless: it resolves to one ClusterIP, not to the replicas", c.where, peer, addr, host)
 				case why != "":
 					p.addf("%s: --peer-%s %s: %s", c.where, peer, addr, why)
 				case target.cfg == nil:
@@ -651,6 +659,8 @@ func serviceName(cfg *config.Config) string {
 }
 
 func hostPort(addr string) (string, int) {
+	// dns:///host:port: every address host resolves to (internal/peers).
+	addr = strings.TrimPrefix(addr, "dns:///")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr, -1
@@ -1388,6 +1398,10 @@ func k8sDeployment(set *k8sSet, prefix string, p *problems) *deployment {
 			checkK8sPolicy(where, o, labels, replicas, pdbs, p)
 			checkK8sService(where, o.name(), pod, services, p)
 		}
+	}
+	d.headless = func(host string) bool {
+		svc, ok := services[host]
+		return ok && get(svc.doc, "spec", "clusterIP") == "None"
 	}
 	d.peerTarget = func(host string, port int) (*container, int, string) {
 		svc, ok := services[host]

@@ -349,23 +349,23 @@ var options = []option{
 		c.ClientCAFile = v
 		return nil
 	}},
-	{"peer-clients", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the client registry's replicas", func(c *Config, v string) error {
+	{"peer-clients", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the client registry's replicas; dns:///host:port for all a name resolves to", func(c *Config, v string) error {
 		c.PeerClients = splitAddrs(v)
 		return checkAddrs(c.PeerClients)
 	}},
-	{"peer-revocation", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the revocation service's replicas", func(c *Config, v string) error {
+	{"peer-revocation", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the revocation service's replicas; dns:///host:port for all a name resolves to", func(c *Config, v string) error {
 		c.PeerRevocation = splitAddrs(v)
 		return checkAddrs(c.PeerRevocation)
 	}},
-	{"peer-keys", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the key service's replicas", func(c *Config, v string) error {
+	{"peer-keys", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the key service's replicas; dns:///host:port for all a name resolves to", func(c *Config, v string) error {
 		c.PeerKeys = splitAddrs(v)
 		return checkAddrs(c.PeerKeys)
 	}},
-	{"peer-token", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the token service's replicas (serve gateway)", func(c *Config, v string) error {
+	{"peer-token", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the token service's replicas (serve gateway); dns:///host:port for all a name resolves to", func(c *Config, v string) error {
 		c.PeerToken = splitAddrs(v)
 		return checkAddrs(c.PeerToken)
 	}},
-	{"peer-inventory", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the example inventory API's replicas (serve gateway)", func(c *Config, v string) error {
+	{"peer-inventory", "", "split deployment: comma-separated gRPC addresses (mTLS listeners) of the example inventory API's replicas (serve gateway); dns:///host:port for all a name resolves to", func(c *Config, v string) error {
 		c.PeerInventory = splitAddrs(v)
 		return checkAddrs(c.PeerInventory)
 	}},
@@ -447,10 +447,13 @@ func splitAddrs(v string) []string {
 	return out
 }
 
+// checkAddrs checks a peer's addresses: host:port, or dns:///host:port for
+// every address a name resolves to (internal/peers).
 func checkAddrs(addrs []string) error {
 	for _, a := range addrs {
-		if err := checkAddr(a); err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(a, "dns:///"))
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("%s: must be host:port or dns:///host:port", a)
 		}
 	}
 	return nil

@@ -88,6 +88,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"split missing a peer", append([]string{"token"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "peer-revocation"},
 		{"split with a peer it does not call", append([]string{"revocation"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2", "--peer-token", "127.0.0.1:3")...), nil, "peer-token"},
 		{"bad peer address", append([]string{"inventory"}, splitArgs("--peer-clients", "nonsense", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
+		{"peer name without a host", append([]string{"inventory"}, splitArgs("--peer-clients", "dns:///:8443", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +164,9 @@ func TestSplitPeers(t *testing.T) {
 	// service, and the gateway front it.
 	if _, err := Load(append([]string{"inventory"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3,127.0.0.1:4")...), env(nil), io.Discard); err != nil {
 		t.Fatalf("inventory with the key service: %v", err)
+	}
+	if c, err := Load(append([]string{"inventory"}, splitArgs("--peer-clients", "dns:///clients-peers.gatehouse.svc:8443", "--peer-revocation", "10.0.0.1:8443,10.0.0.2:8443")...), env(nil), io.Discard); err != nil || c.Peer("clients")[0] != "dns:///clients-peers.gatehouse.svc:8443" {
+		t.Fatalf("a peer looked up in DNS: %v", err)
 	}
 	if _, err := Load(append([]string{"gateway"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3",
 		"--peer-token", "127.0.0.1:4", "--peer-inventory", "127.0.0.1:5")...), env(nil), io.Discard); err != nil {

@@ -20,6 +20,7 @@
 package peers
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -36,7 +37,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // registers the client-side health checker the service config asks for
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 )
 
 // DefaultTimeout bounds a call whose context has no deadline.
@@ -47,7 +47,9 @@ type Config struct {
 	// Service is the gRPC service whose health decides whether a replica
 	// takes calls, e.g. "gatehouse.revocation.v1.RevocationService".
 	Service string
-	// Addrs are the replicas' host:port.
+	// Addrs are the replicas' host:port, or dns:///host:port for every
+	// address host resolves to, looked up again every 30 s and when a
+	// replica goes away (a Kubernetes headless Service).
 	Addrs []string
 	// TLS is the client side of the connection: the service's own
 	// certificate and the CA that issued the peers'. Nil dials without
@@ -56,6 +58,10 @@ type Config struct {
 	// Timeout is the deadline of a call made without one (default
 	// DefaultTimeout).
 	Timeout time.Duration
+
+	// lookup replaces DNS and dnsEvery the refresh interval, for tests.
+	lookup   func(ctx context.Context, host string) ([]string, error)
+	dnsEvery time.Duration
 }
 
 // Dial returns a connection to the peer's replicas. It does not wait for
@@ -68,31 +74,40 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, fmt.Errorf("peers: no address for %s", cfg.Service)
 	}
-	addrs := make([]resolver.Address, 0, len(cfg.Addrs))
+	// Without TLS, only loopback replicas: a name must resolve to
+	// loopback addresses too.
+	b := &builder{scheme: "gatehouse-peer", lookup: cfg.lookup, every: cfg.dnsEvery, loopbackOnly: cfg.TLS == nil}
+	if b.lookup == nil {
+		b.lookup = net.DefaultResolver.LookupHost
+	}
+	if b.every <= 0 {
+		b.every = dnsRefresh
+	}
 	for _, a := range cfg.Addrs {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil || host == "" || port == "" {
-			return nil, fmt.Errorf("peers: %s: address %q is not host:port", cfg.Service, a)
+		host, port, dns, err := ParseAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("peers: %s: %w", cfg.Service, err)
 		}
 		if cfg.TLS == nil && !isLoopback(host) {
 			return nil, fmt.Errorf("peers: %s: %s is not a loopback address: give the peer TLS settings", cfg.Service, a)
 		}
-		// The certificate is checked against the replica's own host.
-		addrs = append(addrs, resolver.Address{Addr: a, ServerName: host})
+		if dns {
+			b.names = append(b.names, dnsName{host: host, port: port})
+			continue
+		}
+		b.static = append(b.static, resolver.Address{Addr: net.JoinHostPort(host, port), ServerName: host})
 	}
 	sc, err := serviceConfig(cfg.Service, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	// A resolver of its own per connection: the addresses are static.
-	r := manual.NewBuilderWithScheme("gatehouse-peer")
-	r.InitialState(resolver.State{Addresses: addrs})
 	creds := insecure.NewCredentials()
 	if cfg.TLS != nil {
 		creds = credentials.NewTLS(cfg.TLS)
 	}
-	conn, err := grpc.NewClient(r.Scheme()+":///"+cfg.Service, append([]grpc.DialOption{
-		grpc.WithResolvers(r),
+	conn, err := grpc.NewClient(b.Scheme()+":///"+cfg.Service, append([]grpc.DialOption{
+		grpc.WithResolvers(b),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(sc),
 		grpc.WithUnaryInterceptor(timeoutUnary(timeoutOf(cfg.Timeout))),

@@ -9,10 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -282,5 +285,82 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// startReplicaOn is startReplica on a given address.
+func startReplicaOn(t *testing.T, name, addr string) *replica {
+	t.Helper()
+	lis, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	r := &replica{name: name, health: health.NewServer(), srv: grpc.NewServer(), addr: lis.Addr().String()}
+	testgrpc.RegisterTestServiceServer(r.srv, r)
+	healthpb.RegisterHealthServer(r.srv, r.health)
+	r.health.SetServingStatus(testService, healthpb.HealthCheckResponse_SERVING)
+	go func() { _ = r.srv.Serve(lis) }()
+	t.Cleanup(r.srv.Stop)
+	return r
+}
+
+// TestDNSReplicas: a dns:/// peer is every address its name resolves to,
+// looked up again and again: a replica added is used, one removed is left
+// out, and a failed lookup keeps the last answer.
+func TestDNSReplicas(t *testing.T) {
+	a := startReplicaOn(t, "a", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(a.addr)
+	startReplicaOn(t, "b", net.JoinHostPort("127.0.0.2", port))
+	var mu sync.Mutex
+	answer, fail := []string{"127.0.0.1"}, false
+	setDNS := func(ips []string, failing bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		answer, fail = ips, failing
+	}
+	lookup := func(_ context.Context, host string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if host != "localhost" {
+			return nil, fmt.Errorf("unexpected host %q", host)
+		}
+		if fail {
+			return nil, errors.New("dns down")
+		}
+		// A name that resolves off loopback as well: dropped without TLS.
+		return append(slices.Clone(answer), "192.0.2.7"), nil
+	}
+	c := dialTest(t, Config{Addrs: []string{"dns:///localhost:" + port}, lookup: lookup, dnsEvery: 50 * time.Millisecond})
+	if seen := callers(t, c, 10); seen["a"] != 10 {
+		t.Fatalf("calls %v, want a only", seen)
+	}
+	setDNS([]string{"127.0.0.1", "127.0.0.2"}, false)
+	waitFor(t, "b added", func() bool { return callers(t, c, 10)["b"] > 0 })
+	setDNS(nil, true)
+	time.Sleep(200 * time.Millisecond)
+	if seen := callers(t, c, 20); seen["a"] == 0 || seen["b"] == 0 {
+		t.Fatalf("with DNS failing: %v, want both replicas still", seen)
+	}
+	setDNS([]string{"127.0.0.2"}, false)
+	waitFor(t, "a removed", func() bool { return callers(t, c, 10)["a"] == 0 })
+}
+
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in         string
+		host, port string
+		dns, ok    bool
+	}{
+		{"10.0.0.1:8443", "10.0.0.1", "8443", false, true},
+		{"dns:///clients.gatehouse.svc:8443", "clients.gatehouse.svc", "8443", true, true},
+		{"[::1]:8443", "::1", "8443", false, true},
+		{"dns:///:8443", "", "", false, false},
+		{"clients", "", "", false, false},
+		{"dns://resolver/clients:8443", "", "", false, false},
+	} {
+		host, port, dns, err := ParseAddr(tc.in)
+		if (err == nil) != tc.ok || host != tc.host || port != tc.port || dns != tc.dns {
+			t.Errorf("ParseAddr(%q) = %q %q %v %v", tc.in, host, port, dns, err)
+		}
 	}
 }
