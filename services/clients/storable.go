@@ -2,30 +2,21 @@ package clients
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode/utf8"
-)
 
-// storable reports whether s fits a text column of every Store: valid
-// UTF-8 without NUL. PostgreSQL's text type refuses anything else (SQLSTATE
-// 22021) where SQLite keeps it, so without this check the same request is
-// stored by one and answered 500 by the other: an id that is not storable
-// names nothing, and a field that is not is refused.
-func storable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
+	"github.com/gatehouse-dev/gatehouse/internal/database"
+)
 
 // storableText refuses a text field no Store can hold.
 func storableText(field, s string) error {
-	if !storable(s) {
+	if !database.Storable(s) {
 		return fieldErr(field, "must be valid UTF-8 without NUL characters")
 	}
 	return nil
 }
 
 // guardedStore is the Store as the Registry uses it: a lookup by an id no
-// Store can hold (see storable) finds nothing, and the descriptions of
+// Store can hold (database.Storable) finds nothing, and the descriptions of
 // scopes and API keys are checked like the client's fields (validate),
 // before the Store sees them. Client ids, key ids and scope names reach
 // the Registry from the token endpoint (client_id, form-decoded, any
@@ -40,42 +31,42 @@ func (g guardedStore) CreateScope(ctx context.Context, s Scope) error {
 }
 
 func (g guardedStore) DeleteScope(ctx context.Context, name string) error {
-	if !storable(name) {
+	if !database.Storable(name) {
 		return ErrNotFound
 	}
 	return g.Store.DeleteScope(ctx, name)
 }
 
 func (g guardedStore) GetClient(ctx context.Context, id string) (Client, error) {
-	if !storable(id) {
+	if !database.Storable(id) {
 		return Client{}, ErrNotFound
 	}
 	return g.Store.GetClient(ctx, id)
 }
 
 func (g guardedStore) ListClients(ctx context.Context, after *ClientCursor, limit int) ([]Client, error) {
-	if after != nil && !storable(after.ID) {
+	if after != nil && !database.Storable(after.ID) {
 		return nil, fieldErr("page_token", "invalid")
 	}
 	return g.Store.ListClients(ctx, after, limit)
 }
 
 func (g guardedStore) UpdateClient(ctx context.Context, id string, update func(*Client) error) (Client, error) {
-	if !storable(id) {
+	if !database.Storable(id) {
 		return Client{}, ErrNotFound
 	}
 	return g.Store.UpdateClient(ctx, id, update)
 }
 
 func (g guardedStore) DeleteClient(ctx context.Context, id string) error {
-	if !storable(id) {
+	if !database.Storable(id) {
 		return ErrNotFound
 	}
 	return g.Store.DeleteClient(ctx, id)
 }
 
 func (g guardedStore) ListSecrets(ctx context.Context, clientID string) ([]Secret, error) {
-	if !storable(clientID) {
+	if !database.Storable(clientID) {
 		return []Secret{}, nil
 	}
 	return g.Store.ListSecrets(ctx, clientID)
@@ -89,28 +80,28 @@ func (g guardedStore) CreateAPIKey(ctx context.Context, k APIKey) error {
 }
 
 func (g guardedStore) GetAPIKey(ctx context.Context, keyID string) (APIKey, error) {
-	if !storable(keyID) {
+	if !database.Storable(keyID) {
 		return APIKey{}, ErrNotFound
 	}
 	return g.Store.GetAPIKey(ctx, keyID)
 }
 
 func (g guardedStore) ListAPIKeys(ctx context.Context, clientID string) ([]APIKey, error) {
-	if !storable(clientID) {
+	if !database.Storable(clientID) {
 		return []APIKey{}, nil
 	}
 	return g.Store.ListAPIKeys(ctx, clientID)
 }
 
 func (g guardedStore) UpdateAPIKey(ctx context.Context, keyID string, update func(*APIKey) error) (APIKey, error) {
-	if !storable(keyID) {
+	if !database.Storable(keyID) {
 		return APIKey{}, ErrNotFound
 	}
 	return g.Store.UpdateAPIKey(ctx, keyID, update)
 }
 
 func (g guardedStore) RotateAPIKey(ctx context.Context, oldKeyID string, next APIKey, oldExpiresAt time.Time) error {
-	if !storable(oldKeyID) {
+	if !database.Storable(oldKeyID) {
 		return ErrNotFound
 	}
 	return g.Store.RotateAPIKey(ctx, oldKeyID, next, oldExpiresAt)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 )
 
 // Grant types the registry accepts. The implicit and password grants are
@@ -294,7 +296,7 @@ func validateAbsoluteURI(raw string) error {
 	if strings.ContainsAny(raw, " \t\r\n\\") {
 		return fmt.Errorf("white space and backslashes are not allowed")
 	}
-	if !storable(raw) {
+	if !database.Storable(raw) {
 		return fmt.Errorf("must be valid UTF-8 without NUL characters")
 	}
 	u, err := url.Parse(raw)
