@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -56,6 +57,26 @@ func New(t testing.TB, register func(*grpc.Server), registerREST func(context.Co
 		t.Fatal(err)
 	}
 	return authn.GatewayPreflight(mux)
+}
+
+// Route is one route of a REST facade a fuzz target drives: its method, its
+// path with {placeholders}, and a fresh message of the type its body
+// decodes into.
+type Route struct {
+	Method, Path string
+	Body         func() proto.Message
+}
+
+// Check sends body to route at path (the route's path with its
+// placeholders filled in) through h, and checks the answer with
+// CheckJSONBody; inPath are the unescaped path parameters.
+func Check(t *testing.T, h http.Handler, route Route, path, body string, inPath ...string) {
+	t.Helper()
+	r := httptest.NewRequestWithContext(context.Background(), route.Method, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	CheckJSONBody(t, w.Code, w.Body.Bytes(), body, route.Body(), inPath...)
 }
 
 // CheckJSONBody checks the gateway's answer (status, body) to a request

@@ -3,7 +3,6 @@ package clients_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -21,23 +20,18 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
 )
 
-// clientRoute is one POST or PATCH route of the registry's REST facade:
-// its method, its path ({client} stands for a client, {key} and
-// {revoked_key} for two of the base client's API keys, the second one for
-// revoking) and the message its body decodes into.
-type clientRoute struct {
-	method, path string
-	body         func() proto.Message
-}
-
-var clientRoutes = []clientRoute{
-	{http.MethodPost, "/v1/clients", func() proto.Message { return &clientsv1.Client{} }},
-	{http.MethodPatch, "/v1/clients/{client}", func() proto.Message { return &clientsv1.Client{} }},
-	{http.MethodPost, "/v1/clients/{client}:rotateSecret", func() proto.Message { return &clientsv1.RotateClientSecretRequest{} }},
-	{http.MethodPost, "/v1/scopes", func() proto.Message { return &clientsv1.Scope{} }},
-	{http.MethodPost, "/v1/clients/{client}/apikeys", func() proto.Message { return &clientsv1.CreateAPIKeyRequest{} }},
-	{http.MethodPost, "/v1/clients/{client}/apikeys/{key}:rotate", func() proto.Message { return &clientsv1.RotateAPIKeyRequest{} }},
-	{http.MethodPost, "/v1/clients/{client}/apikeys/{revoked_key}:revoke", func() proto.Message { return &clientsv1.RevokeAPIKeyRequest{} }},
+// clientRoutes are the POST and PATCH routes of the registry's REST facade
+// ({client} stands for a client, {key} and {revoked_key} for two of the
+// base client's API keys, the second one for revoking), with the message
+// each body decodes into.
+var clientRoutes = []gatewaytest.Route{
+	{Method: http.MethodPost, Path: "/v1/clients", Body: func() proto.Message { return &clientsv1.Client{} }},
+	{Method: http.MethodPatch, Path: "/v1/clients/{client}", Body: func() proto.Message { return &clientsv1.Client{} }},
+	{Method: http.MethodPost, Path: "/v1/clients/{client}:rotateSecret", Body: func() proto.Message { return &clientsv1.RotateClientSecretRequest{} }},
+	{Method: http.MethodPost, Path: "/v1/scopes", Body: func() proto.Message { return &clientsv1.Scope{} }},
+	{Method: http.MethodPost, Path: "/v1/clients/{client}/apikeys", Body: func() proto.Message { return &clientsv1.CreateAPIKeyRequest{} }},
+	{Method: http.MethodPost, Path: "/v1/clients/{client}/apikeys/{key}:rotate", Body: func() proto.Message { return &clientsv1.RotateAPIKeyRequest{} }},
+	{Method: http.MethodPost, Path: "/v1/clients/{client}/apikeys/{revoked_key}:revoke", Body: func() proto.Message { return &clientsv1.RevokeAPIKeyRequest{} }},
 }
 
 // clientsGatewaySeeds are the seeds of both registry gateway targets:
@@ -153,15 +147,11 @@ func fuzzClientsGateway(f *testing.F, store clients.Store) {
 		if id == "" {
 			id = clientID
 		}
-		path := strings.NewReplacer("{client}", url.PathEscape(id), "{key}", keyIDs[0], "{revoked_key}", keyIDs[1]).Replace(rt.path)
-		r := httptest.NewRequestWithContext(ctx, rt.method, path, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		path := strings.NewReplacer("{client}", url.PathEscape(id), "{key}", keyIDs[0], "{revoked_key}", keyIDs[1]).Replace(rt.Path)
 		var inPath []string
-		if strings.Contains(rt.path, "{client}") {
+		if strings.Contains(rt.Path, "{client}") {
 			inPath = append(inPath, id)
 		}
-		gatewaytest.CheckJSONBody(t, w.Code, w.Body.Bytes(), body, rt.body(), inPath...)
+		gatewaytest.Check(t, h, rt, path, body, inPath...)
 	})
 }

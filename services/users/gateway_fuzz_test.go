@@ -3,7 +3,6 @@ package users_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -23,13 +22,10 @@ import (
 
 // userRoutes are the POST and PATCH routes of the users admin API ({user}
 // stands for an existing user), with the message each body decodes into.
-var userRoutes = []struct {
-	method, path string
-	body         func() proto.Message
-}{
-	{http.MethodPost, "/v1/users", func() proto.Message { return &usersv1.CreateUserRequest{} }},
-	{http.MethodPatch, "/v1/users/{user}", func() proto.Message { return &usersv1.User{} }},
-	{http.MethodPost, "/v1/users/{user}:setPassword", func() proto.Message { return &usersv1.SetPasswordRequest{} }},
+var userRoutes = []gatewaytest.Route{
+	{Method: http.MethodPost, Path: "/v1/users", Body: func() proto.Message { return &usersv1.CreateUserRequest{} }},
+	{Method: http.MethodPatch, Path: "/v1/users/{user}", Body: func() proto.Message { return &usersv1.User{} }},
+	{Method: http.MethodPost, Path: "/v1/users/{user}:setPassword", Body: func() proto.Message { return &usersv1.SetPasswordRequest{} }},
 }
 
 // usersGatewaySeeds are the seeds of both users gateway targets: (route,
@@ -112,14 +108,10 @@ func fuzzUsersGateway(f *testing.F, store users.Store) {
 		if id == "" {
 			id = aliceID
 		}
-		r := httptest.NewRequestWithContext(ctx, rt.method, strings.ReplaceAll(rt.path, "{user}", url.PathEscape(id)), strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
 		var inPath []string
-		if strings.Contains(rt.path, "{user}") {
+		if strings.Contains(rt.Path, "{user}") {
 			inPath = append(inPath, id)
 		}
-		gatewaytest.CheckJSONBody(t, w.Code, w.Body.Bytes(), body, rt.body(), inPath...)
+		gatewaytest.Check(t, h, rt, strings.ReplaceAll(rt.Path, "{user}", url.PathEscape(id)), body, inPath...)
 	})
 }
