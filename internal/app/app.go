@@ -84,12 +84,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 
 	metrics := prometheus.NewRegistry()
-	// A revocation peer is not taken here yet: the process's registry
-	// would authenticate the revocation service that its own list comes
-	// from, and the two wait on each other at start (see serve
-	// revocation). Split services follow a revocation peer instead.
-	a.revs, stop, err = startRevocations(ctx, cfg, log, a.nc, a.store.revocations)
-	if err != nil {
+	if a.revs, stop, err = startRevocations(ctx, cfg, log, a.nc, a.store.revocations); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, stop)

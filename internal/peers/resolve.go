@@ -40,17 +40,25 @@ func ParseAddr(a string) (host, port string, dns bool, err error) {
 // dnsName is one dns:/// entry.
 type dnsName struct{ host, port string }
 
+// builder builds the peer's resolver (one per ClientConn): its fixed
+// addresses, its dns:/// names, how they are looked up and how often.
+type builder struct {
+	scheme string
+	static []resolver.Address
+	names  []dnsName
+	lookup func(ctx context.Context, host string) ([]string, error)
+	every  time.Duration
+	// loopbackOnly drops resolved addresses off loopback: a peer dialled
+	// without TLS.
+	loopbackOnly bool
+}
+
 // peerResolver gives gRPC the replicas of one peer: the fixed addresses,
 // and what the dns:/// names resolve to now. A name that fails to resolve
 // keeps its last answer, so that a DNS hiccup drops no replica.
 type peerResolver struct {
-	static []resolver.Address
-	names  []dnsName
-	lookup func(ctx context.Context, host string) ([]string, error)
-	cc     resolver.ClientConn
-	// loopbackOnly drops resolved addresses off loopback: a peer dialled
-	// without TLS.
-	loopbackOnly bool
+	*builder
+	cc resolver.ClientConn
 
 	now    chan struct{}
 	cancel context.CancelFunc
@@ -58,34 +66,24 @@ type peerResolver struct {
 	last   map[string][]string // host -> addresses last resolved
 }
 
-// builder builds the peer's resolver (one per ClientConn).
-type builder struct {
-	scheme       string
-	loopbackOnly bool
-	static       []resolver.Address
-	names        []dnsName
-	lookup       func(ctx context.Context, host string) ([]string, error)
-	every        time.Duration
-}
-
 func (b *builder) Scheme() string { return b.scheme }
 
 func (b *builder) Build(_ resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &peerResolver{static: b.static, names: b.names, lookup: b.lookup, cc: cc, loopbackOnly: b.loopbackOnly,
+	r := &peerResolver{builder: b, cc: cc,
 		now: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), last: map[string][]string{}}
 	r.resolve(ctx)
 	if len(r.names) == 0 {
 		close(r.done) // nothing changes: no loop
 		return r, nil
 	}
-	go r.loop(ctx, b.every)
+	go r.loop(ctx)
 	return r, nil
 }
 
-func (r *peerResolver) loop(ctx context.Context, every time.Duration) {
+func (r *peerResolver) loop(ctx context.Context) {
 	defer close(r.done)
-	tick := time.NewTicker(every)
+	tick := time.NewTicker(r.every)
 	defer tick.Stop()
 	for {
 		select {

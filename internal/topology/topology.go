@@ -6,7 +6,6 @@
 package topology
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -468,7 +467,7 @@ func readAdminKey(dataDir string) (string, error) {
 	var c struct {
 		APIKey string `json:"api_key"`
 	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&c); err != nil || c.APIKey == "" {
+	if err := json.Unmarshal(b, &c); err != nil || c.APIKey == "" {
 		return "", errors.New("admin credentials: no api_key")
 	}
 	return c.APIKey, nil
