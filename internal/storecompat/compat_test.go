@@ -1,0 +1,239 @@
+package storecompat
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-dev/gatehouse/internal/database"
+	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
+	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	keyspg "github.com/gatehouse-dev/gatehouse/services/keys/postgres"
+	keyssqlite "github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
+	revocationpg "github.com/gatehouse-dev/gatehouse/services/revocation/postgres"
+	revocationsqlite "github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
+	grantspg "github.com/gatehouse-dev/gatehouse/services/token/grantstore/postgres"
+	grantssqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
+	userspg "github.com/gatehouse-dev/gatehouse/services/users/postgres"
+	userssqlite "github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+)
+
+// releases are the fixtures under testdata: databases written by these
+// commits.
+var releases = []string{"e95e7cd"}
+
+// envWrite names the directory TestWriteFixtures writes into.
+const envWrite = "GATEHOUSE_STORECOMPAT_WRITE"
+
+func openSQLite(t testing.TB, db *sql.DB) stores {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		s   stores
+		err error
+	)
+	s.clients, err = clientssqlite.New(db)
+	must(t, "clients", err)
+	s.keys, err = keyssqlite.New(ctx, db)
+	must(t, "keys", err)
+	s.revocation, err = revocationsqlite.New(ctx, db)
+	must(t, "revocation", err)
+	s.users, err = userssqlite.New(ctx, db)
+	must(t, "users", err)
+	s.grants, err = grantssqlite.New(ctx, db)
+	must(t, "grants", err)
+	return s
+}
+
+func openPostgres(t testing.TB, pool *pgxpool.Pool) stores {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		s   stores
+		err error
+	)
+	s.clients, err = clientspg.New(ctx, pool)
+	must(t, "clients", err)
+	s.keys, err = keyspg.New(ctx, pool)
+	must(t, "keys", err)
+	s.revocation, err = revocationpg.New(ctx, pool)
+	must(t, "revocation", err)
+	s.users, err = userspg.New(ctx, pool)
+	must(t, "users", err)
+	s.grants, err = grantspg.New(ctx, pool)
+	must(t, "grants", err)
+	return s
+}
+
+// TestPreviousReleases opens each release's databases with the current
+// stores: the migrations find nothing to do, every read returns what that
+// release returned, and writes work on the old rows.
+func TestPreviousReleases(t *testing.T) {
+	for _, rel := range releases {
+		dir := filepath.Join("testdata", rel)
+		t.Run(rel+"/sqlite", func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gatehouse.db")
+			copyFile(t, filepath.Join(dir, "gatehouse.db"), path)
+			db, err := database.OpenSQLite(t.Context(), path)
+			must(t, "open", err)
+			defer db.Close()
+			before := migrationRows(t, func(q string) (*sql.Rows, error) { return db.QueryContext(t.Context(), q) })
+			s := openSQLite(t, db)
+			after := migrationRows(t, func(q string) (*sql.Rows, error) { return db.QueryContext(t.Context(), q) })
+			if before != after {
+				t.Errorf("schema_migrations changed:\nbefore %s\nafter  %s", before, after)
+			}
+			compareSnapshot(t, filepath.Join(dir, "snapshot-sqlite.json"), snapshot(t, s))
+			exercise(t, s)
+		})
+		t.Run(rel+"/postgres", func(t *testing.T) {
+			pool := dbtest.Postgres(t)
+			dump, err := os.ReadFile(filepath.Join(dir, "postgres.sql"))
+			must(t, "read dump", err)
+			// No arguments: pgx sends the file with the simple protocol,
+			// which runs several statements.
+			_, err = pool.Exec(t.Context(), string(dump))
+			must(t, "load dump", err)
+			rows := func(q string) string {
+				r, err := pool.Query(t.Context(), q)
+				must(t, q, err)
+				defer r.Close()
+				var b strings.Builder
+				for r.Next() {
+					var (
+						component string
+						version   int
+					)
+					must(t, "scan", r.Scan(&component, &version))
+					b.WriteString(component + ":" + strconv.Itoa(version) + " ")
+				}
+				must(t, q, r.Err())
+				return b.String()
+			}
+			const q = `SELECT component, version FROM schema_migrations ORDER BY component, version`
+			before := rows(q)
+			s := openPostgres(t, pool)
+			if after := rows(q); before != after {
+				t.Errorf("schema_migrations changed:\nbefore %s\nafter  %s", before, after)
+			}
+			compareSnapshot(t, filepath.Join(dir, "snapshot-postgres.json"), snapshot(t, s))
+			exercise(t, s)
+		})
+	}
+}
+
+// migrationRows lists schema_migrations as text.
+func migrationRows(t testing.TB, query func(string) (*sql.Rows, error)) string {
+	t.Helper()
+	r, err := query(`SELECT component, version, applied_at FROM schema_migrations ORDER BY component, version`)
+	must(t, "schema_migrations", err)
+	defer r.Close()
+	var b strings.Builder
+	for r.Next() {
+		var component, version, applied string
+		must(t, "scan", r.Scan(&component, &version, &applied))
+		b.WriteString(component + ":" + version + "@" + applied + " ")
+	}
+	must(t, "schema_migrations", r.Err())
+	return b.String()
+}
+
+func compareSnapshot(t *testing.T, goldenPath string, got map[string]any) {
+	t.Helper()
+	want, err := os.ReadFile(goldenPath)
+	must(t, "read snapshot", err)
+	gotJSON := marshal(t, got)
+	if !bytes.Equal(bytes.TrimSpace(want), bytes.TrimSpace(gotJSON)) {
+		path := filepath.Join(t.TempDir(), filepath.Base(goldenPath))
+		_ = os.WriteFile(path, gotJSON, 0o600)
+		out, _ := exec.Command("diff", "-u", goldenPath, path).CombinedOutput()
+		t.Errorf("the current stores read the old database differently:\n%s", out)
+	}
+}
+
+func marshal(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	must(t, "marshal snapshot", err)
+	return append(b, '\n')
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	must(t, "open fixture", err)
+	defer in.Close()
+	out, err := os.Create(to)
+	must(t, "create copy", err)
+	_, err = io.Copy(out, in)
+	must(t, "copy fixture", err)
+	must(t, "close copy", out.Close())
+}
+
+// TestWriteFixtures records the current code's databases as a release
+// fixture; it runs only when GATEHOUSE_STORECOMPAT_WRITE names the
+// directory (see the package comment).
+func TestWriteFixtures(t *testing.T) {
+	dir := os.Getenv(envWrite)
+	if dir == "" {
+		t.Skip(envWrite + " is not set: nothing to record")
+	}
+	must(t, "mkdir", os.MkdirAll(dir, 0o755))
+
+	sqlitePath := filepath.Join(t.TempDir(), "src.db")
+	db, err := database.OpenSQLite(t.Context(), sqlitePath)
+	must(t, "open sqlite", err)
+	defer db.Close()
+	s := openSQLite(t, db)
+	populate(t, s)
+	out := filepath.Join(dir, "gatehouse.db")
+	_ = os.Remove(out)
+	_, err = db.ExecContext(t.Context(), `VACUUM INTO ?`, out)
+	must(t, "vacuum into", err)
+	must(t, "write snapshot", os.WriteFile(filepath.Join(dir, "snapshot-sqlite.json"), marshal(t, snapshot(t, s)), 0o644))
+
+	pool := dbtest.Postgres(t)
+	ps := openPostgres(t, pool)
+	populate(t, ps)
+	var schema string
+	must(t, "schema", pool.QueryRow(t.Context(), `SELECT current_schema()`).Scan(&schema))
+	url := os.Getenv(dbtest.EnvPostgresURL)
+	if url == "" {
+		url = dbtest.DefaultPostgresURL
+	}
+	cmd := exec.Command("pg_dump", "--inserts", "--no-owner", "--no-privileges", "--no-comments", "-n", schema, url)
+	cmd.Stderr = os.Stderr
+	dump, err := cmd.Output()
+	must(t, "pg_dump", err)
+	must(t, "write dump", os.WriteFile(filepath.Join(dir, "postgres.sql"), cleanDump(dump, schema), 0o644))
+	must(t, "write snapshot", os.WriteFile(filepath.Join(dir, "snapshot-postgres.json"), marshal(t, snapshot(t, ps)), 0o644))
+}
+
+// cleanDump makes a pg_dump of one schema load into whatever schema the
+// search_path names: no session settings, no schema of its own, no
+// qualified names.
+func cleanDump(dump []byte, schema string) []byte {
+	drop := regexp.MustCompile(`^(SET |SELECT pg_catalog\.set_config|CREATE SCHEMA |ALTER SCHEMA |\\|--)`)
+	var out []string
+	for _, line := range strings.Split(string(dump), "\n") {
+		if drop.MatchString(line) {
+			continue
+		}
+		out = append(out, strings.ReplaceAll(line, schema+".", ""))
+	}
+	text := regexp.MustCompile(`\n{3,}`).ReplaceAllString(strings.Join(out, "\n"), "\n\n")
+	return []byte("-- Written by pg_dump from a database of the stores of this release; see the package comment.\n" +
+		strings.TrimSpace(text) + "\n")
+}
