@@ -18,8 +18,8 @@ import (
 
 // stores are the five stores of one database.
 type stores struct {
-	clients    clients.Store
-	keys       interface {
+	clients clients.Store
+	keys    interface {
 		keys.Store
 		keys.CAStore
 	}
