@@ -10,8 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
-	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	clientsql "github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -28,14 +27,14 @@ func BenchmarkAPIKeyVerification(b *testing.B) {
 		open func(b *testing.B) clients.Store
 	}{
 		{"sqlite", func(b *testing.B) clients.Store {
-			s, err := clientssqlite.New(dbtest.SQLite(b))
+			s, err := clientsql.New(context.Background(), dbtest.SQLiteDB(b))
 			if err != nil {
 				b.Fatal(err)
 			}
 			return s
 		}},
 		{"postgres", func(b *testing.B) clients.Store {
-			s, err := clientspg.New(context.Background(), dbtest.Postgres(b))
+			s, err := clientsql.New(context.Background(), dbtest.PostgresDB(b))
 			if err != nil {
 				b.Fatal(err)
 			}

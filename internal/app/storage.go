@@ -12,20 +12,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
-	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	clientsql "github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
-	keyspg "github.com/gatehouse-dev/gatehouse/services/keys/postgres"
-	keyssqlite "github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
+	keysql "github.com/gatehouse-dev/gatehouse/services/keys/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/revocation"
-	revocationpg "github.com/gatehouse-dev/gatehouse/services/revocation/postgres"
-	revocationsqlite "github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
+	revocationsql "github.com/gatehouse-dev/gatehouse/services/revocation/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
-	grantspg "github.com/gatehouse-dev/gatehouse/services/token/grantstore/postgres"
-	grantssqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
+	grantsql "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/users"
-	userspg "github.com/gatehouse-dev/gatehouse/services/users/postgres"
-	userssqlite "github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	usersql "github.com/gatehouse-dev/gatehouse/services/users/sqlstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -79,66 +74,46 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	owns := func(store string) bool {
-		return cfg.Service == "" || slices.Contains(ownedStores[cfg.Service], store)
-	}
 	st := &storage{}
-	type step struct {
-		store string
-		open  func() error
-	}
-	// open runs each owned store's constructor in turn, stopping at the
-	// first failure.
-	open := func(steps ...step) error {
-		for _, sp := range steps {
-			if !owns(sp.store) {
-				continue
-			}
-			if err := sp.open(); err != nil {
-				return fmt.Errorf("%s store: %w", sp.store, err)
-			}
-		}
-		return nil
-	}
+	var db database.DB
 	if cfg.DatabaseURL != "" {
 		pool, err := openPostgres(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return nil, err
 		}
-		err = open(
-			step{"clients", func() (err error) { st.clients, err = clientspg.New(ctx, pool); return err }},
-			step{"keys", func() (err error) { st.keys, err = keyspg.New(ctx, pool); return err }},
-			step{"revocations", func() (err error) { st.revocations, err = revocationpg.New(ctx, pool); return err }},
-			step{"grants", func() (err error) { st.grants, err = grantspg.New(ctx, pool); return err }},
-			step{"users", func() (err error) { st.users, err = userspg.New(ctx, pool); return err }},
-		)
+		db = database.NewPostgres(pool)
+		st.kind, st.ping, st.close = "postgres", pool.Ping, pool.Close
+	} else {
+		sdb, err := database.OpenSQLite(ctx, filepath.Join(cfg.DataDir, SQLiteFile))
 		if err != nil {
-			pool.Close()
 			return nil, err
 		}
-		st.kind, st.ping, st.close = "postgres", pool.Ping, pool.Close
-		return st, nil
+		db = database.NewSQLite(sdb)
+		st.kind, st.ping = "sqlite", sdb.PingContext
+		st.close = func() {
+			if err := sdb.Close(); err != nil {
+				log.Warn("close sqlite", "error", err)
+			}
+		}
 	}
-	path := filepath.Join(cfg.DataDir, SQLiteFile)
-	db, err := database.OpenSQLite(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	err = open(
-		step{"clients", func() (err error) { st.clients, err = clientssqlite.New(db); return err }},
-		step{"keys", func() (err error) { st.keys, err = keyssqlite.New(ctx, db); return err }},
-		step{"revocations", func() (err error) { st.revocations, err = revocationsqlite.New(ctx, db); return err }},
-		step{"grants", func() (err error) { st.grants, err = grantssqlite.New(ctx, db); return err }},
-		step{"users", func() (err error) { st.users, err = userssqlite.New(ctx, db); return err }},
-	)
-	if err != nil {
-		db.Close() //nolint:errcheck,gosec // already failing
-		return nil, err
-	}
-	st.kind, st.ping = "sqlite", db.PingContext
-	st.close = func() {
-		if err := db.Close(); err != nil {
-			log.Warn("close sqlite", "error", err)
+	// Each owned store's constructor migrates its schema, in turn,
+	// stopping at the first failure.
+	for _, sp := range []struct {
+		store string
+		open  func() error
+	}{
+		{"clients", func() (err error) { st.clients, err = clientsql.New(ctx, db); return err }},
+		{"keys", func() (err error) { st.keys, err = keysql.New(ctx, db); return err }},
+		{"revocations", func() (err error) { st.revocations, err = revocationsql.New(ctx, db); return err }},
+		{"grants", func() (err error) { st.grants, err = grantsql.New(ctx, db); return err }},
+		{"users", func() (err error) { st.users, err = usersql.New(ctx, db); return err }},
+	} {
+		if cfg.Service != "" && !slices.Contains(ownedStores[cfg.Service], sp.store) {
+			continue
+		}
+		if err := sp.open(); err != nil {
+			st.close()
+			return nil, fmt.Errorf("%s store: %w", sp.store, err)
 		}
 	}
 	return st, nil

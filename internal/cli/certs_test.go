@@ -19,7 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
-	keyssqlite "github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
+	keyssql "github.com/gatehouse-dev/gatehouse/services/keys/sqlstore"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
@@ -28,7 +28,7 @@ import (
 // a Manager on SQLite; it returns the Manager too, to check against.
 func newCertsHarness(t *testing.T) (*harness, *keys.Manager) {
 	t.Helper()
-	store, err := keyssqlite.New(t.Context(), dbtest.SQLite(t))
+	store, err := keyssql.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -44,7 +44,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	store, err := sqlite.New(dbtest.SQLite(t))
+	store, err := sqlstore.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/users"
-	userssqlite "github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	userssqlstore "github.com/gatehouse-dev/gatehouse/services/users/sqlstore"
 	"google.golang.org/grpc"
 )
 
@@ -27,7 +27,7 @@ type usersFixture struct {
 
 func newUsersFixture(t *testing.T, srv *grpc.Server) *usersFixture {
 	t.Helper()
-	store, err := userssqlite.New(t.Context(), dbtest.SQLite(t))
+	store, err := userssqlstore.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

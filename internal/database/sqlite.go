@@ -112,26 +112,6 @@ func ImmediateTx(ctx context.Context, db *sql.DB, fn func(conn *sql.Conn) error)
 // SQLite has no time type: the stores keep times as INTEGER UTC
 // microseconds since the epoch, which truncates as PostgreSQL's
 // timestamptz does, so both backends return the same instants. A zero
-// time (never, not yet) is NULL.
-
-// Micros encodes t.
-func Micros(t time.Time) int64 { return t.UnixMicro() }
-
-// FromMicros decodes Micros.
-func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// NullMicros encodes t, the zero time as NULL.
-func NullMicros(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
-// FromNullMicros decodes NullMicros.
-func FromNullMicros(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return FromMicros(n.Int64)
-}
+// time (never, not yet) is NULL. The SQLite DB encodes time arguments with
+// UnixMicro and decodes them with fromMicros.
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

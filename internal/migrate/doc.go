@@ -2,8 +2,8 @@
 // its database at start-up.
 //
 // Each service owns its schema: it embeds files named NNNN_description.sql
-// (0001_init.sql, 0002_add_index.sql, ...) and calls [SQLite] or [Postgres]
-// with its component name before serving. Applied versions are recorded per
+// (0001_init.sql, 0002_add_index.sql, ...) in one directory per dialect and
+// calls [Run] with its component name before serving. Applied versions are recorded per
 // component in the schema_migrations table, so several components can share
 // one database and restarts are no-ops.
 //

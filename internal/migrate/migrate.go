@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -83,6 +84,32 @@ func next(component string, current int, ms []Migration) (*Migration, error) {
 		return nil, nil
 	}
 	return &ms[current], nil
+}
+
+// Run brings component's schema in db up to the newest migration of db's
+// dialect: dir in fsys holds one directory per dialect, postgres/ and
+// sqlite/ (database.Dialect.String), since the two schemas use different
+// column types. On SQLite it first checks that foreign keys are on, which every
+// schema relies on for its cascades and references.
+func Run(ctx context.Context, db database.DB, component string, fsys fs.FS, dir string) error {
+	sub, err := fs.Sub(fsys, path.Join(dir, db.Dialect().String()))
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", component, err)
+	}
+	switch db := db.(type) {
+	case *database.PostgresDB:
+		return Postgres(ctx, db.Pool(), component, sub)
+	case *database.SQLiteDB:
+		var fk int
+		if err := db.Handle().QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+			return fmt.Errorf("migrate %s: %w", component, err)
+		}
+		if fk != 1 {
+			return fmt.Errorf("migrate %s: foreign keys are off; open the database with database.OpenSQLite", component)
+		}
+		return SQLite(ctx, db.Handle(), component, sub)
+	}
+	return fmt.Errorf("migrate %s: no migrations for a %T", component, db)
 }
 
 // SQLite brings component's schema in db up to the newest migration in fsys.

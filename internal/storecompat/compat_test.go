@@ -14,20 +14,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
-	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
-	clientssqlite "github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
-	keyspg "github.com/gatehouse-dev/gatehouse/services/keys/postgres"
-	keyssqlite "github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
-	revocationpg "github.com/gatehouse-dev/gatehouse/services/revocation/postgres"
-	revocationsqlite "github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
-	grantspg "github.com/gatehouse-dev/gatehouse/services/token/grantstore/postgres"
-	grantssqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
-	userspg "github.com/gatehouse-dev/gatehouse/services/users/postgres"
-	userssqlite "github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	clientsql "github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
+	keysql "github.com/gatehouse-dev/gatehouse/services/keys/sqlstore"
+	revocationsql "github.com/gatehouse-dev/gatehouse/services/revocation/sqlstore"
+	grantsql "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlstore"
+	usersql "github.com/gatehouse-dev/gatehouse/services/users/sqlstore"
 )
 
 // releases are the fixtures under testdata: databases written by these
@@ -37,42 +30,24 @@ var releases = []string{"e95e7cd"}
 // envWrite names the directory TestWriteFixtures writes into.
 const envWrite = "GATEHOUSE_STORECOMPAT_WRITE"
 
-func openSQLite(t testing.TB, db *sql.DB) stores {
+// open opens the five stores of db with the current code, migrating as
+// they do at start-up.
+func open(t testing.TB, db database.DB) stores {
 	t.Helper()
 	ctx := context.Background()
 	var (
 		s   stores
 		err error
 	)
-	s.clients, err = clientssqlite.New(db)
+	s.clients, err = clientsql.New(ctx, db)
 	must(t, "clients", err)
-	s.keys, err = keyssqlite.New(ctx, db)
+	s.keys, err = keysql.New(ctx, db)
 	must(t, "keys", err)
-	s.revocation, err = revocationsqlite.New(ctx, db)
+	s.revocation, err = revocationsql.New(ctx, db)
 	must(t, "revocation", err)
-	s.users, err = userssqlite.New(ctx, db)
+	s.users, err = usersql.New(ctx, db)
 	must(t, "users", err)
-	s.grants, err = grantssqlite.New(ctx, db)
-	must(t, "grants", err)
-	return s
-}
-
-func openPostgres(t testing.TB, pool *pgxpool.Pool) stores {
-	t.Helper()
-	ctx := context.Background()
-	var (
-		s   stores
-		err error
-	)
-	s.clients, err = clientspg.New(ctx, pool)
-	must(t, "clients", err)
-	s.keys, err = keyspg.New(ctx, pool)
-	must(t, "keys", err)
-	s.revocation, err = revocationpg.New(ctx, pool)
-	must(t, "revocation", err)
-	s.users, err = userspg.New(ctx, pool)
-	must(t, "users", err)
-	s.grants, err = grantspg.New(ctx, pool)
+	s.grants, err = grantsql.New(ctx, db)
 	must(t, "grants", err)
 	return s
 }
@@ -90,7 +65,7 @@ func TestPreviousReleases(t *testing.T) {
 			must(t, "open", err)
 			defer db.Close()
 			before := migrationRows(t, func(q string) (*sql.Rows, error) { return db.QueryContext(t.Context(), q) })
-			s := openSQLite(t, db)
+			s := open(t, database.NewSQLite(db))
 			after := migrationRows(t, func(q string) (*sql.Rows, error) { return db.QueryContext(t.Context(), q) })
 			if before != after {
 				t.Errorf("schema_migrations changed:\nbefore %s\nafter  %s", before, after)
@@ -124,7 +99,7 @@ func TestPreviousReleases(t *testing.T) {
 			}
 			const q = `SELECT component, version FROM schema_migrations ORDER BY component, version`
 			before := rows(q)
-			s := openPostgres(t, pool)
+			s := open(t, database.NewPostgres(pool))
 			if after := rows(q); before != after {
 				t.Errorf("schema_migrations changed:\nbefore %s\nafter  %s", before, after)
 			}
@@ -196,7 +171,7 @@ func TestWriteFixtures(t *testing.T) {
 	db, err := database.OpenSQLite(t.Context(), sqlitePath)
 	must(t, "open sqlite", err)
 	defer db.Close()
-	s := openSQLite(t, db)
+	s := open(t, database.NewSQLite(db))
 	populate(t, s)
 	out := filepath.Join(dir, "gatehouse.db")
 	_ = os.Remove(out)
@@ -205,7 +180,7 @@ func TestWriteFixtures(t *testing.T) {
 	must(t, "write snapshot", os.WriteFile(filepath.Join(dir, "snapshot-sqlite.json"), marshal(t, snapshot(t, s)), 0o644))
 
 	pool := dbtest.Postgres(t)
-	ps := openPostgres(t, pool)
+	ps := open(t, database.NewPostgres(pool))
 	populate(t, ps)
 	var schema string
 	must(t, "schema", pool.QueryRow(t.Context(), `SELECT current_schema()`).Scan(&schema))

@@ -16,8 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/fuzzseed"
 	"github.com/gatehouse-dev/gatehouse/internal/gatewaytest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/postgres"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 )
 
 // clientRoutes are the POST and PATCH routes of the registry's REST facade
@@ -94,7 +93,7 @@ func clientsGatewaySeeds() []fuzzseed.Seed {
 // on.
 func FuzzClientsGatewayJSON(f *testing.F) {
 	fuzzseed.Sync(f, "FuzzClientsGatewayJSON", clientsGatewaySeeds())
-	store, err := sqlite.New(dbtest.SQLite(f))
+	store, err := sqlstore.New(context.Background(), dbtest.SQLiteDB(f))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func FuzzClientsGatewayJSON(f *testing.F) {
 // PostgreSQL (skipped without one), whose text type refuses NUL.
 func FuzzClientsGatewayJSONPostgres(f *testing.F) {
 	fuzzseed.Sync(f, "FuzzClientsGatewayJSONPostgres", clientsGatewaySeeds())
-	store, err := postgres.New(context.Background(), dbtest.Postgres(f))
+	store, err := sqlstore.New(context.Background(), dbtest.PostgresDB(f))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -68,7 +68,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store, err := sqlite.New(dbtest.SQLite(t))
+	store, err := sqlstore.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -54,7 +54,7 @@ func (r *recordingRevoker) take() []*revocationv1.RevokeRequest {
 // fails the call without half-applying it.
 func TestRegistryRecordsRevocations(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.New(dbtest.SQLite(t))
+	store, err := sqlstore.New(ctx, dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/postgres"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 )
 
 // TestUnstorableText: ids and text that PostgreSQL's text type cannot hold
@@ -22,26 +21,14 @@ import (
 // FuzzTokenEndpointPostgres (a client_id of "\x94" at the token endpoint
 // was a 500) and FuzzClientsGatewayJSONPostgres (a path id of "\x00").
 func TestUnstorableText(t *testing.T) {
-	stores := map[string]func(t *testing.T) clients.Store{
-		"sqlite": func(t *testing.T) clients.Store {
-			s, err := sqlite.New(dbtest.SQLite(t))
+	for _, be := range dbtest.Backends {
+		t.Run(be.Name, func(t *testing.T) {
+			store, err := sqlstore.New(t.Context(), be.Open(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return s
-		},
-		"postgres": func(t *testing.T) clients.Store {
-			s, err := postgres.New(context.Background(), dbtest.Postgres(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for name, newStore := range stores {
-		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			reg := clients.New(newStore(t))
+			reg := clients.New(store)
 			if _, err := reg.CreateScope(ctx, &clientsv1.CreateScopeRequest{Scope: &clientsv1.Scope{Name: "orders:read"}}); err != nil {
 				t.Fatal(err)
 			}

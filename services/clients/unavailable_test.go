@@ -11,7 +11,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,7 +48,7 @@ func (s *failingStore) ListSecrets(ctx context.Context, id string) ([]clients.Se
 // at the API, so that callers retry and the token endpoint answers 503;
 // any other store failure stays Internal.
 func TestStoreUnavailableIsUnavailable(t *testing.T) {
-	inner, err := sqlite.New(dbtest.SQLite(t))
+	inner, err := sqlstore.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // CAStore is what the platform CA needs from storage, besides a Store. The
-// sqlite and postgres stores implement it; a Manager over a Store that
+// sqlstore implements it; a Manager over a Store that
 // does not has no platform CA (ErrNoCA).
 type CAStore interface {
 	// GetCA returns the platform CA; ErrNotFound when there is none yet.

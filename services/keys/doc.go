@@ -1,7 +1,7 @@
 // Package keys is key management: the signing keys of access tokens, their
 // lifecycle, encryption at rest and the JWKS. It defines the Store it
-// needs; the sqlite and postgres packages below implement it and the
-// conformance package tests both.
+// needs; the sqlstore package below implements it on SQLite and PostgreSQL
+// and the conformance package tests it on both.
 //
 // # Lifecycle
 //

@@ -21,8 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
-	"github.com/gatehouse-dev/gatehouse/services/keys/postgres"
-	"github.com/gatehouse-dev/gatehouse/services/keys/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/keys/sqlstore"
 )
 
 // Shortened lifetimes for tests; the ratios are those of the defaults.
@@ -78,25 +77,41 @@ var backends = []backend{
 	{"postgres", openPostgres},
 }
 
-func openSQLite(t testing.TB, n int) ([]keys.Store, func() []byte) {
+// openStores opens n stores on db's database, each with its own handle.
+func openStores(t testing.TB, db database.DB, n int) []keys.Store {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "keys.db")
 	var stores []keys.Store
-	for range n {
-		db, err := database.OpenSQLite(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-		s, err := sqlite.New(context.Background(), db)
+	for _, db := range dbtest.Handles(t, db, n) {
+		s, err := sqlstore.New(context.Background(), db)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stores = append(stores, s)
 	}
+	return stores
+}
+
+// sqlitePath is the file of db's main database.
+func sqlitePath(t testing.TB, db *database.SQLiteDB) string {
+	t.Helper()
+	var (
+		seq        int
+		name, path string
+	)
+	if err := db.Handle().QueryRowContext(context.Background(), `PRAGMA database_list`).Scan(&seq, &name, &path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func openSQLite(t testing.TB, n int) ([]keys.Store, func() []byte) {
+	t.Helper()
+	db := dbtest.SQLiteDB(t)
+	stores := openStores(t, db, n)
 	// Every byte on disk: the database, its WAL and shared memory, so
-	// that a plaintext key in a free page or the log shows too.
+	// that a plaintext key in a free page or the log shows too. The file
+	// is alone in a directory of the test's own.
+	dir := filepath.Dir(sqlitePath(t, db))
 	dump := func() []byte {
 		var out bytes.Buffer
 		entries, err := os.ReadDir(dir)
@@ -117,30 +132,14 @@ func openSQLite(t testing.TB, n int) ([]keys.Store, func() []byte) {
 
 func openPostgres(t testing.TB, n int) ([]keys.Store, func() []byte) {
 	t.Helper()
-	first := dbtest.Postgres(t)
-	var stores []keys.Store
-	for i := range n {
-		pool := first
-		if i > 0 {
-			var err error
-			pool, err = pgxpool.NewWithConfig(context.Background(), first.Config())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(pool.Close)
-		}
-		s, err := postgres.New(context.Background(), pool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stores = append(stores, s)
-	}
+	db := dbtest.PostgresDB(t)
+	stores := openStores(t, db, n)
 	// Every column of every row of every table, both as the server
 	// prints it and as the raw values.
 	dump := func() []byte {
 		var out bytes.Buffer
 		for _, table := range []string{"signing_keys", "platform_ca", "client_certificates"} {
-			dumpTable(t, first, table, &out)
+			dumpTable(t, db.Pool(), table, &out)
 		}
 		return out.Bytes()
 	}

@@ -91,7 +91,7 @@ type snapshot struct {
 
 // New returns a Manager over store whose private keys are sealed with k.
 // It checks the options and does nothing else; Start loads the keys. When
-// store also implements CAStore (the sqlite and postgres stores do), the
+// store also implements CAStore (the sqlstore does), the
 // Manager runs the platform CA as well.
 func New(store Store, k *kek.KEK, opts ...Option) (*Manager, error) {
 	o := defaultOptions()

@@ -1,7 +1,8 @@
 // Package revocation is the revocation list: the source of truth that every
-// validator follows. It defines the Store it needs (the sqlite and postgres
-// packages below implement it and the conformance package tests both), the
-// gRPC RevocationService, and the outbox that announces entries on NATS.
+// validator follows. It defines the Store it needs (the sqlstore package
+// below implements it on SQLite and PostgreSQL, and the conformance package
+// tests it on both), the gRPC RevocationService, and the outbox that
+// announces entries on NATS.
 //
 // # Sequence numbers
 //

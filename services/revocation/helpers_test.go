@@ -15,7 +15,7 @@ import (
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/revocation"
-	"github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/revocation/sqlstore"
 )
 
 // t0 carries nanoseconds, which the service truncates to microseconds as
@@ -56,7 +56,7 @@ func newFixture(t *testing.T, opts ...revocation.Option) *fixture {
 
 func newStore(t *testing.T) revocation.Store {
 	t.Helper()
-	st, err := sqlite.New(t.Context(), dbtest.SQLite(t))
+	st, err := sqlstore.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

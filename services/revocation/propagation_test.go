@@ -16,8 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
 	"github.com/gatehouse-dev/gatehouse/services/revocation"
-	"github.com/gatehouse-dev/gatehouse/services/revocation/postgres"
-	"github.com/gatehouse-dev/gatehouse/services/revocation/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/revocation/sqlstore"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -54,24 +53,21 @@ type fleet struct {
 	followers []*revlist.Follower
 }
 
-// backends are the stores a fleet can run on; PostgreSQL skips locally
-// when absent (and fails under CI).
-var backends = map[string]func(t testing.TB) revocation.Store{
-	"sqlite": func(t testing.TB) revocation.Store {
-		st, err := sqlite.New(context.Background(), dbtest.SQLite(t))
-		if err != nil {
-			t.Fatal(err)
+// backends are the stores a fleet can run on, by dbtest.Backends name;
+// PostgreSQL skips locally when absent (and fails under CI).
+var backends = func() map[string]func(t testing.TB) revocation.Store {
+	m := map[string]func(t testing.TB) revocation.Store{}
+	for _, be := range dbtest.Backends {
+		m[be.Name] = func(t testing.TB) revocation.Store {
+			st, err := sqlstore.New(context.Background(), be.Open(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
 		}
-		return st
-	},
-	"postgres": func(t testing.TB) revocation.Store {
-		st, err := postgres.New(context.Background(), dbtest.Postgres(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	},
-}
+	}
+	return m
+}()
 
 func newFleet(t testing.TB, b *broker, store revocation.Store, n int, opts ...revlist.Option) *fleet {
 	t.Helper()

@@ -38,11 +38,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	"github.com/gatehouse-dev/gatehouse/services/clients/sqlite"
+	clientsql "github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
-	grantpg "github.com/gatehouse-dev/gatehouse/services/token/grantstore/postgres"
-	grantsqlite "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlite"
+	grantsql "github.com/gatehouse-dev/gatehouse/services/token/grantstore/sqlstore"
 )
 
 const (
@@ -313,7 +312,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	ctx := context.Background()
 	e := &env{t: t, ctx: ctx, clock: &fakeClock{now: time.Now().UTC().Truncate(time.Second)}, audit: &auditSpy{}, logs: &syncBuffer{}, revoker: &memRevoker{}}
 
-	store, err := sqlite.New(dbtest.SQLite(t))
+	store, err := clientsql.New(ctx, dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,9 +364,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		var gs grantstore.Store
 		var err error
 		if ec.postgres {
-			gs, err = grantpg.New(ctx, dbtest.Postgres(t))
+			gs, err = grantsql.New(ctx, dbtest.PostgresDB(t))
 		} else {
-			gs, err = grantsqlite.New(ctx, dbtest.SQLite(t))
+			gs, err = grantsql.New(ctx, dbtest.SQLiteDB(t))
 		}
 		if err != nil {
 			t.Fatal(err)

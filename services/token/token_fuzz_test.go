@@ -23,7 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/fuzzseed"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
-	clientspg "github.com/gatehouse-dev/gatehouse/services/clients/postgres"
+	clientsql "github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 )
 
@@ -219,7 +219,7 @@ func (tt *tokenTarget) tokenRequest(body, authorization string) (*httptest.Respo
 func newPostgresTokenTarget(f *testing.F) *tokenTarget {
 	f.Helper()
 	ctx := context.Background()
-	store, err := clientspg.New(ctx, dbtest.Postgres(f))
+	store, err := clientsql.New(ctx, dbtest.PostgresDB(f))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package users is the user directory: the accounts that sign in to
 // first-party apps with an email address and a password. It defines the
-// Store it needs (the sqlite and postgres packages below implement it and
-// the conformance package tests both), the gRPC UserService for admins, and
+// Store it needs (the sqlstore package below implements it on SQLite and
+// PostgreSQL, and the conformance package tests it on both), the gRPC UserService for admins, and
 // Authenticate for the login page.
 //
 // # Passwords

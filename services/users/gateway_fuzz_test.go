@@ -16,8 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/fuzzseed"
 	"github.com/gatehouse-dev/gatehouse/internal/gatewaytest"
 	"github.com/gatehouse-dev/gatehouse/services/users"
-	"github.com/gatehouse-dev/gatehouse/services/users/postgres"
-	"github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/users/sqlstore"
 )
 
 // userRoutes are the POST and PATCH routes of the users admin API ({user}
@@ -71,7 +70,7 @@ func usersGatewaySeeds() []fuzzseed.Seed {
 // one input stay for the next, which the property does not depend on.
 func FuzzUsersGatewayJSON(f *testing.F) {
 	fuzzseed.Sync(f, "FuzzUsersGatewayJSON", usersGatewaySeeds())
-	store, err := sqlite.New(context.Background(), dbtest.SQLite(f))
+	store, err := sqlstore.New(context.Background(), dbtest.SQLiteDB(f))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -82,7 +81,7 @@ func FuzzUsersGatewayJSON(f *testing.F) {
 // (skipped without one), whose text type refuses NUL.
 func FuzzUsersGatewayJSONPostgres(f *testing.F) {
 	fuzzseed.Sync(f, "FuzzUsersGatewayJSONPostgres", usersGatewaySeeds())
-	store, err := postgres.New(context.Background(), dbtest.Postgres(f))
+	store, err := sqlstore.New(context.Background(), dbtest.PostgresDB(f))
 	if err != nil {
 		f.Fatal(err)
 	}

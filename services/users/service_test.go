@@ -18,7 +18,7 @@ import (
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/users"
-	"github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/users/sqlstore"
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -91,7 +91,7 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...users.Option) *env {
 	t.Helper()
-	store, err := sqlite.New(t.Context(), dbtest.SQLite(t))
+	store, err := sqlstore.New(t.Context(), dbtest.SQLiteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,34 +12,21 @@ import (
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/services/users"
-	"github.com/gatehouse-dev/gatehouse/services/users/postgres"
-	"github.com/gatehouse-dev/gatehouse/services/users/sqlite"
+	"github.com/gatehouse-dev/gatehouse/services/users/sqlstore"
 )
 
 // TestUnstorableIDs: a user id PostgreSQL's text type cannot hold (NUL,
 // invalid UTF-8) names no user over either store, never Internal. Found
 // by FuzzUsersGatewayJSONPostgres: PATCH /v1/users/%00 was a 500.
 func TestUnstorableIDs(t *testing.T) {
-	stores := map[string]func(t *testing.T) users.Store{
-		"sqlite": func(t *testing.T) users.Store {
-			s, err := sqlite.New(t.Context(), dbtest.SQLite(t))
+	for _, be := range dbtest.Backends {
+		t.Run(be.Name, func(t *testing.T) {
+			store, err := sqlstore.New(t.Context(), be.Open(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return s
-		},
-		"postgres": func(t *testing.T) users.Store {
-			s, err := postgres.New(t.Context(), dbtest.Postgres(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for name, newStore := range stores {
-		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			svc := users.New(newStore(t), users.WithParams(cheap))
+			svc := users.New(store, users.WithParams(cheap))
 			check := func(what string, err error, want codes.Code) {
 				t.Helper()
 				if got := status.Code(err); got != want {

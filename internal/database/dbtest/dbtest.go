@@ -67,6 +67,109 @@ func Postgres(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// SQLiteDB is SQLite as a database.DB.
+func SQLiteDB(t testing.TB) *database.SQLiteDB { return database.NewSQLite(SQLite(t)) }
+
+// PostgresDB is Postgres as a database.DB; skipped or failed alike.
+func PostgresDB(t testing.TB) *database.PostgresDB { return database.NewPostgres(Postgres(t)) }
+
+// Backend opens a fresh database of one kind for a test.
+type Backend struct {
+	Name string // "sqlite" or "postgres": a subtest name
+	Open func(t testing.TB) database.DB
+}
+
+// Backends are both kinds, for a test that runs on each: one store
+// implementation, one suite, two databases.
+var Backends = []Backend{
+	{"sqlite", func(t testing.TB) database.DB { return SQLiteDB(t) }},
+	{"postgres", func(t testing.TB) database.DB { return PostgresDB(t) }},
+}
+
+// Each runs test as a subtest on a fresh database of each kind.
+func Each(t *testing.T, test func(t *testing.T, db database.DB)) {
+	t.Helper()
+	for _, be := range Backends {
+		t.Run(be.Name, func(t *testing.T) { test(t, be.Open(t)) })
+	}
+}
+
+// Reopen opens db's database again, with a connection pool of its own, as
+// another process or replica would, and closes it when the test ends
+// (before db, which was opened first).
+func Reopen(t testing.TB, db database.DB) database.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch db := db.(type) {
+	case *database.SQLiteDB:
+		var (
+			seq        int
+			name, path string
+		)
+		if err := db.Handle().QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &path); err != nil {
+			t.Fatalf("dbtest: reopen: %v", err)
+		}
+		h, err := database.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatalf("dbtest: reopen: %v", err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		return database.NewSQLite(h)
+	case *database.PostgresDB:
+		// Config() is a copy, with the test schema's search_path.
+		pool, err := database.OpenPostgresConfig(ctx, db.Pool().Config())
+		if err != nil {
+			t.Fatalf("dbtest: reopen: %v", err)
+		}
+		t.Cleanup(pool.Close)
+		return database.NewPostgres(pool)
+	}
+	t.Fatalf("dbtest: reopen a %T", db)
+	return nil
+}
+
+// Handles returns db and n-1 more handles on its database, each with a
+// pool of its own (Reopen): what n processes or replicas sharing one
+// database would have.
+func Handles(t testing.TB, db database.DB, n int) []database.DB {
+	t.Helper()
+	out := []database.DB{db}
+	for len(out) < n {
+		out = append(out, Reopen(t, db))
+	}
+	return out
+}
+
+// NewStore is what a store's conformance suite takes for one store: open
+// (a store's New) on a fresh database of be, as S, the interface the suite
+// tests.
+func NewStore[S, T any](be Backend, open func(context.Context, database.DB) (T, error)) func(*testing.T) S {
+	return func(t *testing.T) S { return NewStores[S](be, open)(t, 1)[0] }
+}
+
+// NewStores is NewStore for suites that take n stores sharing one fresh
+// database, each on a handle of its own (Handles), as n processes or
+// replicas would.
+func NewStores[S, T any](be Backend, open func(context.Context, database.DB) (T, error)) func(*testing.T, int) []S {
+	return func(t *testing.T, n int) []S {
+		t.Helper()
+		var out []S
+		for _, db := range Handles(t, be.Open(t), n) {
+			st, err := open(t.Context(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, ok := any(st).(S)
+			if !ok {
+				t.Fatalf("dbtest: a %T is not a %T", st, s)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+}
+
 // PostgresURL is Postgres for a process of its own (the binary under an
 // end-to-end test): a connection URL whose search_path is a new, empty
 // schema, dropped when the test ends; skipped or failed alike.

@@ -1,6 +1,6 @@
 // Package conformance is the executable form of the clients.Store contract.
-// Every backend's tests call Run, so the SQLite and PostgreSQL stores are
-// held to the same behaviour, including the choices the interface leaves
+// The store's tests call Run on SQLite and on PostgreSQL, so both databases
+// are held to the same behaviour, including the choices the interface leaves
 // open (recorded in the test names and comments of this package):
 //
 //   - returned slices are never nil: nil and empty are stored alike;

@@ -1,6 +1,6 @@
 // Package conformance is the executable form of the keys.Store contract.
-// Every backend's tests call Run, so the SQLite and PostgreSQL stores are
-// held to the same behaviour, including what the interface leaves open:
+// The store's tests call Run on SQLite and on PostgreSQL, so both databases
+// are held to the same behaviour, including what the interface leaves open:
 //
 //   - List of an empty store is an empty slice, not nil;
 //   - times come back in UTC, truncated to microseconds; zero times stay

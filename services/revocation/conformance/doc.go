@@ -1,6 +1,7 @@
 // Package conformance is the executable form of the revocation.Store
-// contract. The sqlite and postgres tests call Run, so both stores are held
-// to the same behaviour, including the choices the interface leaves open:
+// contract. The sqlstore tests call Run on SQLite and on PostgreSQL, so both
+// databases are held to the same behaviour, including the choices the
+// interface leaves open:
 //
 //   - times come back in UTC, truncated to microseconds; a zero ExpiresAt
 //     (never) stays zero;

@@ -1,7 +1,8 @@
 // Package grantstore is the storage of the token service's user grants:
 // authorization codes, refresh-token families with their tokens, and
-// browser login sessions. Store is the contract; subpackages sqlite and
-// postgres implement it and subpackage conformance holds both to it.
+// browser login sessions. Store is the contract; subpackage sqlstore
+// implements it on SQLite and PostgreSQL and subpackage conformance holds
+// both to it.
 //
 // Every secret (code, refresh token, session cookie) is stored only as its
 // SHA-256, so a copy of the database gives nobody a usable credential. The

@@ -1,6 +1,6 @@
 // Package conformance is the executable form of the users.Store contract.
-// The sqlite and postgres tests call Run, so both stores are held to the
-// same behaviour, including the choices the interface leaves open:
+// The store's tests call Run on SQLite and on PostgreSQL, so both databases
+// are held to the same behaviour, including the choices the interface leaves open:
 //
 //   - times come back in UTC, truncated to microseconds;
 //   - List of nothing returns an empty slice, not nil, and a limit below 1

@@ -1,6 +1,7 @@
 // Package conformance is the executable form of the grantstore.Store
-// contract. The sqlite and postgres tests call Run, so both stores are held
-// to the same behaviour, including the choices the interface leaves open:
+// contract. The store's tests call Run on SQLite and on PostgreSQL, so both
+// databases are held to the same behaviour, including the choices the
+// interface leaves open:
 //
 //   - times come back in UTC, truncated to microseconds; zero optional
 //     times (not redeemed, not revoked, not rotated) stay zero;

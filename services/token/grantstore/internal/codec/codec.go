@@ -1,6 +1,7 @@
-// Package codec holds what the sqlite and postgres stores must do alike so
-// that one database's rows mean the same as the other's: the encoding of
-// string lists, the check of hashes and the precision of times.
+// Package codec holds the grant store's rules that are not SQL: the
+// encoding of string lists (JSON text in both databases' grant tables), the
+// check of hashes, the expiry cut-off, the order of bulk revocations and
+// RotateRefresh's decision.
 package codec
 
 import (
@@ -49,16 +50,6 @@ func CheckHash(what string, h []byte) error {
 		return fmt.Errorf("%s hash is %d bytes, want %d (SHA-256)", what, len(h), grantstore.HashSize)
 	}
 	return nil
-}
-
-// Time is t as both backends keep it: UTC, truncated to the microsecond
-// (PostgreSQL's timestamptz precision; the SQLite store stores integer
-// microseconds). A zero time stays zero.
-func Time(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond)
 }
 
 // Cutoff is now - keep, the expiry at or before which DeleteExpired removes
