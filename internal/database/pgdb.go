@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -128,45 +129,39 @@ func pgArgs(args []any) []any {
 	return out
 }
 
-// pgScan scans into dest, reading time columns through pgtype.Timestamptz
-// (NULL is the zero time, every time is UTC rather than pgx's time.Local)
-// and turning NULL or empty lists into empty slices.
+// pgScan scans into dest, reading time columns through pgTime and turning
+// NULL or empty lists into empty slices. Without a time destination it
+// allocates nothing.
 func pgScan(scan func(...any) error, dest []any) error {
-	var (
-		times  []pgtype.Timestamptz
-		tdst   []*time.Time
-		lists  []*[]string
-		actual = dest
-	)
+	actual, cloned := dest, false
 	for i, d := range dest {
-		switch d := d.(type) {
-		case *time.Time:
-			if times == nil {
-				times = make([]pgtype.Timestamptz, 0, len(dest)-i)
-				actual = make([]any, len(dest))
-				copy(actual, dest)
+		if t, ok := d.(*time.Time); ok {
+			if !cloned {
+				actual, cloned = slices.Clone(dest), true // the caller's slice stays as it was
 			}
-			times = append(times, pgtype.Timestamptz{})
-			tdst = append(tdst, d)
-			actual[i] = &times[len(times)-1]
-		case *[]string:
-			lists = append(lists, d)
+			actual[i] = pgTime{t}
 		}
 	}
 	if err := scan(actual...); err != nil {
 		return err
 	}
-	for i, t := range times {
-		if t.Valid {
-			*tdst[i] = t.Time.UTC()
-		} else {
-			*tdst[i] = time.Time{}
-		}
-	}
-	for _, l := range lists {
-		if *l == nil {
+	for _, d := range dest {
+		if l, ok := d.(*[]string); ok && *l == nil {
 			*l = []string{}
 		}
+	}
+	return nil
+}
+
+// pgTime receives a timestamptz: NULL as the zero time, and in UTC rather
+// than pgx's time.Local. It is one pointer, so passing it as an any
+// allocates nothing.
+type pgTime struct{ t *time.Time }
+
+func (p pgTime) ScanTimestamptz(v pgtype.Timestamptz) error {
+	*p.t = time.Time{}
+	if v.Valid {
+		*p.t = v.Time.UTC()
 	}
 	return nil
 }

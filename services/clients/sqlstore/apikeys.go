@@ -57,7 +57,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k clients.APIKey) error {
 }
 
 func (s *Store) getAPIKey(ctx context.Context, q database.Querier, keyID string) (clients.APIKey, error) {
-	k, err := scanAPIKey(q.QueryRow(ctx, s.selectAPIKey+`WHERE k.key_id = $1`, keyID))
+	k, err := scanAPIKey(q.QueryRow(ctx, s.getAPIKeySQL, keyID))
 	if errors.Is(err, database.ErrNoRows) {
 		return clients.APIKey{}, clients.ErrNotFound
 	}

@@ -107,7 +107,7 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 }
 
 func (s *Store) getClient(ctx context.Context, q database.Querier, id string) (clients.Client, error) {
-	c, err := scanClient(q.QueryRow(ctx, s.selectClient+`WHERE c.client_id = $1`, id))
+	c, err := scanClient(q.QueryRow(ctx, s.getClientSQL, id))
 	if errors.Is(err, database.ErrNoRows) {
 		return clients.Client{}, clients.ErrNotFound
 	}

@@ -17,8 +17,10 @@ var migrations embed.FS
 // Store is the SQL clients.Store.
 type Store struct {
 	db database.DB
-	// The statements whose text depends on the dialect, built once.
+	// The statements whose text depends on the dialect, built once: the
+	// reads by id are on the hot path of every token request and API key.
 	selectClient, selectAPIKey   string
+	getClientSQL, getAPIKeySQL   string
 	lockClientSQL, lockAPIKeySQL string
 }
 
@@ -30,13 +32,16 @@ func New(ctx context.Context, db database.DB) (*Store, error) {
 		return nil, fmt.Errorf("clients: %s: %w", db.Dialect(), err)
 	}
 	d := db.Dialect()
-	return &Store{
+	s := &Store{
 		db:            db,
 		selectClient:  `SELECT ` + clientColumns + `, ` + d.SortedList("cs.scope", "FROM client_scopes cs WHERE cs.client_id = c.client_id") + ` FROM clients c `,
 		selectAPIKey:  `SELECT ` + apiKeyColumns + `, ` + d.SortedList("ks.scope", "FROM api_key_scopes ks WHERE ks.key_id = k.key_id") + ` FROM api_keys k `,
 		lockClientSQL: `SELECT 1 FROM clients WHERE client_id = $1` + d.ForNoKeyUpdate(),
 		lockAPIKeySQL: `SELECT 1 FROM api_keys WHERE key_id = $1` + d.ForNoKeyUpdate(),
-	}, nil
+	}
+	s.getClientSQL = s.selectClient + `WHERE c.client_id = $1`
+	s.getAPIKeySQL = s.selectAPIKey + `WHERE k.key_id = $1`
+	return s, nil
 }
 
 // lockRow runs lockSQL, a SELECT of the row id ending in the dialect's row
