@@ -95,6 +95,22 @@ func (u userLogins) Authenticate(ctx context.Context, email, password string) (t
 	return token.User{ID: usr.ID, Email: usr.Email}, nil
 }
 
+// Claims reads what the ID token and UserInfo may say of a user.
+func (u userLogins) Claims(ctx context.Context, id string) (token.UserClaims, error) {
+	usr, err := u.s.Lookup(ctx, id)
+	if errors.Is(err, users.ErrNotFound) {
+		return token.UserClaims{}, token.ErrUnknownUser
+	}
+	if err != nil {
+		return token.UserClaims{}, err
+	}
+	return token.UserClaims{
+		Email: usr.Email, EmailVerified: usr.EmailVerified, Name: usr.Name, GivenName: usr.GivenName,
+		FamilyName: usr.FamilyName, PreferredUsername: usr.PreferredUsername, Locale: usr.Locale,
+		UpdatedAt: usr.UpdatedAt, Disabled: usr.Disabled,
+	}, nil
+}
+
 // newTokenService starts the token service over the process's keys (its
 // key manager, or the key service's replicas), the registry, the revocation
 // list (revoker records, revs is followed) and the grant store.
@@ -131,6 +147,9 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		RefreshLifetime: cfg.RefreshTokenLifetime,
 		RefreshIdle:     cfg.RefreshTokenIdle,
 		SessionLifetime: cfg.SessionLifetime,
+		IDTokenLifetime: cfg.IDTokenLifetime,
+		SigningAlg:      cfg.SigningAlg,
+		KeySet:          keys,
 		ClientCerts:     certs,
 		MTLSBase:        mtlsBase,
 	}, registry, keys, introspector{verify})
@@ -153,7 +172,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		}()
 	})
 	stopCleanup := cleanGrants(ctx, log, grants)
-	return svc, func() { stopCleanup(); stopClients(); stopVerify() }, nil
+	return svc, func() { stopCleanup(); stopClients(); stopVerify(); svc.Close() }, nil
 }
 
 // Grant clean-up: codes, refresh tokens, families and sessions are deleted

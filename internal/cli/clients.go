@@ -19,6 +19,8 @@ const (
 	authMethodHelp = "token endpoint auth `method`: client_secret_basic (default for confidential clients), client_secret_post, tls_client_auth, self_signed_tls_client_auth, or none (public clients)"
 	lifetimeHelp   = "access token `lifetime`, e.g. 10m: 5m to 15m for first-party clients, at most 60m for third-party ones (default 10m)"
 	tierHelp       = "rate-limit `tier`: standard (default), high, low or internal"
+	idTokenHelp    = "ID token `lifetime` (authorization_code clients), e.g. 10m: 1m to 60m; unset or 0: the server default (5m out of the box)"
+	postLogoutHelp = "comma-separated post-logout redirect `URIs` (OpenID Connect RP-initiated logout; authorization_code clients, at most 20): the rules of --redirect-uris; repeat the flag to add more"
 	deliveryHelp   = "refresh token `delivery` (refresh_token grant only): body (the default: in the token response, for mobile and native apps) or cookie (an HttpOnly, SameSite=Strict cookie, never in the body, for browser SPAs: public first-party clients with an http(s) redirect URI); empty resets to the default"
 )
 
@@ -35,6 +37,12 @@ type clientFlags struct {
 	consent      *bool
 	delivery     deliveryFlag
 	tls          tlsFlags
+
+	// OpenID Connect.
+	postLogoutURIs        listFlag
+	backchannelURI        *string
+	backchannelSessionReq *bool
+	idTokenLifetime       durationFlag
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
@@ -45,7 +53,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
 	f.name = fs.String("name", "", nameHelp)
 	fs.Var(&f.grantTypes, "grant-types", grantTypesHelp)
 	fs.Var(&f.scopes, "scopes", "comma-separated `scopes` the client may be granted, each in the scope catalogue")
-	fs.Var(&f.redirectURIs, "redirect-uris", "comma-separated redirect `URIs` (authorization_code clients): https, or http on a loopback IP")
+	fs.Var(&f.redirectURIs, "redirect-uris", "comma-separated redirect `URIs` (authorization_code clients): https, or http on a loopback IP; a public first-party client (native app) may also use one private-use scheme URI per scheme, such as com.example.app:/oauth2redirect (RFC 8252 §7.1)")
 	fs.Var(&f.resources, "resources", "comma-separated resource indicators (RFC 8707) the client may request tokens for, each the token's aud: absolute https `URIs` (or http on a loopback IP), no fragment")
 	f.authMethod = fs.String("auth-method", "", authMethodHelp)
 	fs.Var(&f.lifetime, "access-token-lifetime", lifetimeHelp)
@@ -53,6 +61,21 @@ func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
 	f.consent = fs.Bool("require-consent", false, "show a consent page in the authorization code flow (always on for third-party clients using it)")
 	fs.Var(&f.delivery, "refresh-token-delivery", deliveryHelp)
 	f.tls.register(fs)
+	fs.Var(&f.postLogoutURIs, "post-logout-redirect-uris", postLogoutHelp)
+	fs.Var(&f.postLogoutURIs, "post-logout-redirect-uri", "same as --post-logout-redirect-uris `URIs`")
+	f.backchannelURI = fs.String("backchannel-logout-uri", "", "back-channel logout `URI` (OpenID Connect; authorization_code clients) to which logout tokens are posted: https, or http on a loopback IP; may have a query, no fragment; empty removes it")
+	f.backchannelSessionReq = fs.Bool("backchannel-logout-session-required", false, "put the sid claim in the client's logout tokens (needs --backchannel-logout-uri)")
+	fs.Var(&f.idTokenLifetime, "id-token-lifetime", idTokenHelp)
+}
+
+// openID lays the OpenID Connect flags given over c.
+func (f *clientFlags) openID(set map[string]bool, c *clientsv1.Client) {
+	c.PostLogoutRedirectUris = f.postLogoutURIs.vals
+	c.BackchannelLogoutUri = *f.backchannelURI
+	c.BackchannelLogoutSessionRequired = *f.backchannelSessionReq
+	if set["id-token-lifetime"] {
+		c.IdTokenLifetime = durationpb.New(f.idTokenLifetime.d)
+	}
 }
 
 // deliveryFlag is --refresh-token-delivery: body or cookie, or empty for
@@ -89,19 +112,35 @@ func deliveryText(d clientsv1.RefreshTokenDelivery) string {
 }
 
 // clientDetails is clientKV with the refresh-token delivery, shown after
-// the grant types it depends on.
+// the grant types it depends on, and the OpenID Connect settings: the
+// post-logout redirect URIs after the redirect URIs, the back-channel
+// logout and ID token lifetime after the access token lifetime.
 func clientDetails(c *clientsv1.Client) *kv {
 	k := clientKV(c)
-	row := [2]string{"refresh_token_delivery", deliveryText(c.GetRefreshTokenDelivery())}
+	insertAfter(k, "grant_types", [2]string{"refresh_token_delivery", deliveryText(c.GetRefreshTokenDelivery())})
+	insertAfter(k, "redirect_uris", [2]string{"post_logout_redirect_uris", list(c.GetPostLogoutRedirectUris())})
+	idLifetime := "default"
+	if d := c.GetIdTokenLifetime(); d != nil && d.AsDuration() != 0 {
+		idLifetime = formatDuration(d.AsDuration())
+	}
+	insertAfter(k, "access_token_lifetime",
+		[2]string{"id_token_lifetime", idLifetime},
+		[2]string{"backchannel_logout_uri", orDash(c.GetBackchannelLogoutUri())},
+		[2]string{"backchannel_logout_session_required", yesNo(c.GetBackchannelLogoutSessionRequired())},
+	)
+	return k
+}
+
+// insertAfter puts rows after the row called key, or at the end.
+func insertAfter(k *kv, key string, rows ...[2]string) {
 	at := len(k.rows)
 	for i, r := range k.rows {
-		if r[0] == "grant_types" {
+		if r[0] == key {
 			at = i + 1
 			break
 		}
 	}
-	k.rows = slices.Insert(k.rows, at, row)
-	return k
+	k.rows = slices.Insert(k.rows, at, rows...)
 }
 
 // tlsFlags are the mTLS certificate binding (RFC 8705 §2).
@@ -169,7 +208,7 @@ func clientsGroup() *group {
 		commands: []*command{
 			{
 				name:     "create",
-				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie]",
+				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m]",
 				summary:  "register an OAuth client; a confidential client's secret is shown once",
 				setup:    clientsCreate,
 			},
@@ -220,6 +259,7 @@ func clientsCreate(fs *flag.FlagSet) action {
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
 		}
+		f.openID(set, c)
 		if anySet(set, tlsFlagNames) {
 			c.TlsClientAuth = f.tls.apply(set, nil)
 		}
@@ -343,6 +383,10 @@ var updateFields = []struct {
 	{"require_consent", []string{"require-consent"}},
 	{"resources", []string{"resources"}},
 	{"refresh_token_delivery", []string{"refresh-token-delivery"}},
+	{"post_logout_redirect_uris", []string{"post-logout-redirect-uris", "post-logout-redirect-uri"}},
+	{"backchannel_logout_uri", []string{"backchannel-logout-uri"}},
+	{"backchannel_logout_session_required", []string{"backchannel-logout-session-required"}},
+	{"id_token_lifetime", []string{"id-token-lifetime"}},
 }
 
 func clientsUpdate(fs *flag.FlagSet) action {
@@ -380,6 +424,7 @@ func clientsUpdate(fs *flag.FlagSet) action {
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
 		}
+		f.openID(set, c)
 		if set["tls-clear"] || anySet(set, tlsFlagNames) {
 			// The binding is replaced as a whole: start from the current one
 			// so that one --tls-* flag changes one field.

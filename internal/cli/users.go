@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
@@ -37,12 +38,18 @@ func usersGroup() *group {
 		summary: "manage user accounts (first-party sign-in)",
 		commands: []*command{
 			{
-				name: "create", synopsis: "--email E --password-stdin",
+				name: "create", synopsis: "--email E --password-stdin [--name N] [--given-name N] [--family-name N] [--preferred-username U] [--locale L] [--email-verified]",
 				summary: "create a user; the password is read from the first line of stdin",
 				setup:   usersCreate,
 			},
 			{name: "get", args: []string{"ID"}, summary: "show one user", setup: usersGet},
 			{name: "list", synopsis: "[--page-size N] [--page-token T] [--all]", summary: "list users, oldest first", setup: usersList},
+			{
+				name: "update", args: []string{"ID"},
+				synopsis: "[--email E] [--name N] [--given-name N] [--family-name N] [--preferred-username U] [--locale L] [--email-verified=true|false] [--disabled=true|false]",
+				summary:  "change the fields given as flags, and only those (an empty value clears a profile field)",
+				setup:    usersUpdate,
+			},
 			{
 				name: "disable", args: []string{"ID"},
 				summary: "stop a user from signing in and revoke every token issued to it until now",
@@ -90,9 +97,41 @@ func readPassword(cmd string, set bool, stdin io.Reader) (string, error) {
 	return line, nil
 }
 
+// profileFlags are the OpenID Connect profile claims of a user as flags.
+type profileFlags struct {
+	name, givenName, familyName, preferredUsername, locale *string
+	emailVerified                                          *bool
+}
+
+// register adds the profile flags to fs; on update an empty value clears
+// the field.
+func (p *profileFlags) register(fs *flag.FlagSet) {
+	p.name = fs.String("name", "", "full `name` in displayable form (OpenID Connect name claim; at most 200 bytes)")
+	p.givenName = fs.String("given-name", "", "given or first `name`(s) (given_name claim; at most 200 bytes)")
+	p.familyName = fs.String("family-name", "", "surname(s) or last `name`(s) (family_name claim; at most 200 bytes)")
+	p.preferredUsername = fs.String("preferred-username", "", "shorthand `name` without white space (preferred_username claim; at most 128 bytes; not unique, not used to sign in)")
+	p.locale = fs.String("locale", "", "BCP 47 language `tag` such as en-US or fr-CA (locale claim)")
+	p.emailVerified = fs.Bool("email-verified", false, "vouch that the email address is the user's (email_verified claim): Gatehouse has no email-verification flow, only an admin sets it")
+}
+
+// userUpdateFields maps users update flags to update_mask paths, in mask
+// order.
+var userUpdateFields = []struct{ path, flag string }{
+	{"email", "email"},
+	{"name", "name"},
+	{"given_name", "given-name"},
+	{"family_name", "family-name"},
+	{"preferred_username", "preferred-username"},
+	{"locale", "locale"},
+	{"email_verified", "email-verified"},
+	{"disabled", "disabled"},
+}
+
 func usersCreate(fs *flag.FlagSet) action {
 	email := fs.String("email", "", "the user's email `address`, used to sign in (required)")
 	pwStdin := passwordStdinFlag(fs)
+	var p profileFlags
+	p.register(fs)
 	return func(ctx context.Context, s *session, _ []string) error {
 		if strings.TrimSpace(*email) == "" {
 			return errors.New("users create: --email is required (run 'gatehouse users create -h')")
@@ -102,7 +141,11 @@ func usersCreate(fs *flag.FlagSet) action {
 			return err
 		}
 		resp, err := invokeUsers(ctx, s, "create user "+*email, func(ctx context.Context, us userService) (*usersv1.CreateUserResponse, error) {
-			return us.CreateUser(ctx, &usersv1.CreateUserRequest{Email: *email, Password: pw})
+			return us.CreateUser(ctx, &usersv1.CreateUserRequest{
+				Email: *email, Password: pw,
+				Name: *p.name, GivenName: *p.givenName, FamilyName: *p.familyName,
+				PreferredUsername: *p.preferredUsername, Locale: *p.locale, EmailVerified: *p.emailVerified,
+			})
 		})
 		if err != nil {
 			return err
@@ -189,6 +232,45 @@ func usersList(fs *flag.FlagSet) action {
 	}
 }
 
+func usersUpdate(fs *flag.FlagSet) action {
+	email := fs.String("email", "", "new email `address` to sign in with; unless --email-verified is given too, a new address is no longer verified")
+	var p profileFlags
+	p.register(fs)
+	disabled := fs.Bool("disabled", false, "--disabled=true stops the user from signing in and revokes every token issued to it until now; --disabled=false lets it sign in again")
+	return func(ctx context.Context, s *session, args []string) error {
+		id := args[0]
+		set := setFlags(fs)
+		var paths, flagNames []string
+		for _, f := range userUpdateFields {
+			if set[f.flag] {
+				paths = append(paths, f.path)
+			}
+			flagNames = append(flagNames, "--"+f.flag)
+		}
+		if len(paths) == 0 {
+			return fmt.Errorf("users update: nothing to change: give at least one of %s", strings.Join(flagNames, ", "))
+		}
+		u := &usersv1.User{
+			UserId: id, Email: *email, Disabled: *disabled,
+			Name: *p.name, GivenName: *p.givenName, FamilyName: *p.familyName,
+			PreferredUsername: *p.preferredUsername, Locale: *p.locale, EmailVerified: *p.emailVerified,
+		}
+		what := "update user " + id
+		resp, err := invokeUsers(ctx, s, what, func(ctx context.Context, us userService) (*usersv1.UpdateUserResponse, error) {
+			return us.UpdateUser(ctx, &usersv1.UpdateUserRequest{User: u, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+		})
+		if err != nil {
+			return revocationFailed(err, what, id)
+		}
+		if s.jsonOutput() {
+			return s.printJSON(resp.GetUser())
+		}
+		fmt.Fprintf(s.stdout, "Updated user %s (%s).\n", clean(id), strings.Join(paths, ", "))
+		userKV(resp.GetUser()).write(s.stdout)
+		return nil
+	}
+}
+
 func usersSetDisabled(disabled bool) func(*flag.FlagSet) action {
 	verb := "enable"
 	if disabled {
@@ -270,7 +352,13 @@ func userKV(u *usersv1.User) *kv {
 	k := &kv{}
 	k.add("user_id", clean(u.GetUserId()))
 	k.add("email", clean(u.GetEmail()))
+	k.add("email_verified", strconv.FormatBool(u.GetEmailVerified()))
 	k.add("status", userStatus(u))
+	k.add("name", orDash(u.GetName()))
+	k.add("given_name", orDash(u.GetGivenName()))
+	k.add("family_name", orDash(u.GetFamilyName()))
+	k.add("preferred_username", orDash(u.GetPreferredUsername()))
+	k.add("locale", orDash(u.GetLocale()))
 	k.add("create_time", timeText(u.GetCreateTime()))
 	k.add("update_time", timeText(u.GetUpdateTime()))
 	return k

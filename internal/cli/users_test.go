@@ -272,6 +272,153 @@ func TestUsers(t *testing.T) {
 	}
 }
 
+// TestUsersProfile: users create and users update carry the OpenID
+// Connect profile claims, and update sends exactly the fields whose flags
+// were given.
+func TestUsersProfile(t *testing.T) {
+	h := newHarness(t)
+
+	// create with every profile flag: text shows them, JSON carries them.
+	out := h.okStdin(userPW+"\n", "users", "create", "--email", "ann@example.com", "--password-stdin",
+		"--name", "Ann Smith", "--given-name", "Ann", "--family-name", "Smith", "--preferred-username", "ann",
+		"--locale", "en-us", "--email-verified")
+	for _, want := range []string{"name:", "Ann Smith", "given_name:", "family_name:", "Smith", "preferred_username:", "locale:", "en-US", "email_verified:", "true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("users create (text) lacks %q:\n%s", want, out)
+		}
+	}
+	var id string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "user_id:"); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	full := map[string]any{"name": "Ann Smith", "given_name": "Ann", "family_name": "Smith", "preferred_username": "ann", "locale": "en-US", "email_verified": true}
+	assertUserJSON(t, "users get", h.okJSON("users", "get", id), full)
+
+	// create without them: empty profile, shown as dashes and false.
+	bare := h.okStdin(userPW+"\n", "users", "create", "--email", "bob@example.com", "--password-stdin")
+	if !strings.Contains(bare, "email_verified:") || !strings.Contains(bare, "false") || !strings.Contains(bare, "locale:") {
+		t.Errorf("users create without a profile:\n%s", bare)
+	}
+	tests := []struct {
+		name string
+		args []string
+		mask []string
+		want map[string]any // fields of the user after the update; nil: absent (empty)
+	}{
+		{
+			"one flag", []string{"--given-name", "Annie"}, []string{"given_name"},
+			map[string]any{"name": "Ann Smith", "given_name": "Annie", "family_name": "Smith", "preferred_username": "ann", "locale": "en-US", "email_verified": true},
+		},
+		{
+			"several flags in mask order", []string{"--locale", "FR-ca", "--name", " Ann B. Smith "}, []string{"name", "locale"},
+			map[string]any{"name": "Ann B. Smith", "given_name": "Annie", "locale": "fr-CA", "email_verified": true},
+		},
+		{
+			"empty values clear", []string{"--family-name", "", "--preferred-username="}, []string{"family_name", "preferred_username"},
+			map[string]any{"name": "Ann B. Smith", "family_name": nil, "preferred_username": nil, "email_verified": true},
+		},
+		{
+			"email_verified false", []string{"--email-verified=false"}, []string{"email_verified"},
+			map[string]any{"name": "Ann B. Smith", "email_verified": nil},
+		},
+		{
+			"email_verified true", []string{"--email-verified"}, []string{"email_verified"},
+			map[string]any{"email_verified": true},
+		},
+		{
+			"new email clears email_verified", []string{"--email", "Ann2@Example.com"}, []string{"email"},
+			map[string]any{"email": "ann2@example.com", "email_verified": nil, "name": "Ann B. Smith"},
+		},
+		{
+			"new email verified at once", []string{"--email-verified", "--email", "ann3@example.com"}, []string{"email", "email_verified"},
+			map[string]any{"email": "ann3@example.com", "email_verified": true},
+		},
+		{
+			"every flag", []string{
+				"--email", "ann@example.com", "--name", "山田 太郎", "--given-name", "太郎", "--family-name", "山田",
+				"--preferred-username", "taro", "--locale", "ja-JP", "--email-verified=true", "--disabled=false",
+			},
+			[]string{"email", "name", "given_name", "family_name", "preferred_username", "locale", "email_verified", "disabled"},
+			map[string]any{"email": "ann@example.com", "name": "山田 太郎", "given_name": "太郎", "family_name": "山田", "preferred_username": "taro", "locale": "ja-JP", "email_verified": true, "disabled": nil},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := h.okJSON(append([]string{"users", "update", id}, tc.args...)...)
+			assertUserJSON(t, "users update -o json", got, tc.want)
+			mask := h.lastRequest("UpdateUser").(*usersv1.UpdateUserRequest).GetUpdateMask().GetPaths()
+			if !slices.Equal(mask, tc.mask) {
+				t.Errorf("update_mask %v, want %v", mask, tc.mask)
+			}
+			assertUserJSON(t, "users get", h.okJSON("users", "get", id), tc.want)
+		})
+	}
+
+	// Text update names what changed and prints the user.
+	text := h.ok("users", "update", id, "--locale", "de-DE")
+	if !strings.Contains(text, "Updated user "+id+" (locale).") || !strings.Contains(text, "de-DE") || !strings.Contains(text, "taro") {
+		t.Errorf("users update (text):\n%s", text)
+	}
+
+	// --disabled through update revokes as disable does.
+	if got := h.okJSON("users", "update", id, "--disabled"); got["disabled"] != true {
+		t.Fatalf("users update --disabled: %v", got)
+	}
+	if reqs := h.users.rev.requests(); len(reqs) != 1 || reqs[0].GetId() != id {
+		t.Fatalf("revocations after update --disabled: %v", reqs)
+	}
+	h.users.rev.setFail(true)
+	assertFailed(t, h.run("users", "update", id, "--disabled=true"), 1, "update user "+id, "the user is disabled", "could not be revoked")
+	h.users.rev.setFail(false)
+
+	failures := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no flags", []string{"users", "update", id}, []string{"nothing to change", "--name", "--email-verified"}},
+		{"bad locale", []string{"users", "update", id, "--locale", "en_US"}, []string{"update user " + id, "locale", "BCP 47"}},
+		{"white space in preferred username", []string{"users", "update", id, "--preferred-username", "a b"}, []string{"preferred_username", "white space"}},
+		{"name too long", []string{"users", "update", id, "--name", strings.Repeat("n", 201)}, []string{"name", "200 bytes"}},
+		{"bad email", []string{"users", "update", id, "--email", "nope"}, []string{"email"}},
+		{"unknown user", []string{"users", "update", "u_nope", "--name", "X"}, []string{"update user u_nope", "not found"}},
+		{"missing ID", []string{"users", "update", "--name", "X"}, []string{"missing ID"}},
+		{"bad boolean", []string{"users", "update", id, "--email-verified=maybe"}, []string{"email-verified"}},
+		{"create with bad locale", []string{"users", "create", "--email", "carol@example.com", "--password-stdin", "--locale", "english"}, []string{"locale"}},
+	}
+	for _, f := range failures {
+		t.Run(f.name, func(t *testing.T) {
+			r := h.runStdin(userPW+"\n", f.args...)
+			if r.code == 0 {
+				t.Fatalf("exit 0, stdout %q", r.stdout)
+			}
+			for _, w := range f.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q: %q", w, r.stderr)
+				}
+			}
+		})
+	}
+	// The refused updates changed nothing.
+	assertUserJSON(t, "users get after refusals", h.okJSON("users", "get", id), map[string]any{"locale": "de-DE", "name": "山田 太郎", "preferred_username": "taro"})
+	if n := len(h.okJSON("users", "list")["users"].([]any)); n != 2 {
+		t.Errorf("a refused create left a user behind: %d users", n)
+	}
+}
+
+// assertUserJSON checks fields of a user printed with -o json; a nil want
+// means the field is absent (empty or false, which JSON output omits).
+func assertUserJSON(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s = %#v, want %#v", what, k, got[k], v)
+		}
+	}
+}
+
 func (h *harness) okJSONStdin(stdin string, args ...string) map[string]any {
 	h.t.Helper()
 	out := h.okStdin(stdin, append(args, "-o", "json")...)
@@ -288,8 +435,9 @@ func TestUsersHelp(t *testing.T) {
 		want []string
 	}{
 		{[]string{"help"}, []string{"users: manage user accounts", "gatehouse users create --email E --password-stdin", "gatehouse users set-password ID --password-stdin"}},
-		{[]string{"users", "-h"}, []string{"create", "get", "list", "disable", "enable", "set-password"}},
-		{[]string{"help", "users", "create"}, []string{"-email", "-password-stdin", "first line of stdin"}},
+		{[]string{"users", "-h"}, []string{"create", "get", "list", "update", "disable", "enable", "set-password"}},
+		{[]string{"help", "users", "create"}, []string{"-email", "-password-stdin", "first line of stdin", "-name", "-given-name", "-family-name", "-preferred-username", "-locale", "-email-verified", "no email-verification flow"}},
+		{[]string{"help", "users", "update"}, []string{"gatehouse users update ID", "-email", "-name", "-given-name", "-family-name", "-preferred-username", "-locale", "-email-verified", "-disabled", "only those"}},
 		{[]string{"users", "list", "-h"}, []string{"-page-size", "-page-token", "-all"}},
 	}
 	for _, tc := range tests {

@@ -67,6 +67,9 @@ type Config struct {
 	RefreshTokenLifetime time.Duration
 	RefreshTokenIdle     time.Duration
 	SessionLifetime      time.Duration
+	// IDTokenLifetime is the lifetime of OpenID Connect ID tokens, for
+	// clients registered without their own.
+	IDTokenLifetime time.Duration
 
 	// MTLSAddr is the TLS listener for partners with client certificates
 	// (gRPC and HTTPS on one port); empty turns it off.
@@ -328,6 +331,14 @@ var options = []option{
 			err = errors.New("must be at most 720h")
 		}
 		c.SessionLifetime = d
+		return err
+	}},
+	{"id-token-lifetime", "5m", "lifetime of OpenID Connect ID tokens, for clients registered without their own (1m to 60m)", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		if err == nil && (d < time.Minute || d > time.Hour) {
+			err = errors.New("must be between 1m and 60m")
+		}
+		c.IDTokenLifetime = d
 		return err
 	}},
 	{"mtls-addr", "127.0.0.1:8443", "TLS listen address for partners with client certificates (RFC 8705): gRPC and HTTPS on one port; empty turns it off; port 0 picks a free port", func(c *Config, v string) error {

@@ -89,6 +89,10 @@ func clientFromProto(p *clientsv1.Client) Client {
 		RequireConsent:       p.GetRequireConsent(),
 		Resources:            p.GetResources(),
 		RefreshTokenDelivery: deliveryFromProto(p.GetRefreshTokenDelivery()),
+
+		PostLogoutRedirectURIs:           p.GetPostLogoutRedirectUris(),
+		BackchannelLogoutURI:             p.GetBackchannelLogoutUri(),
+		BackchannelLogoutSessionRequired: p.GetBackchannelLogoutSessionRequired(),
 	}
 	if p.GetType() != clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED && c.Type == "" {
 		c.Type = ClientType("unknown")
@@ -98,6 +102,9 @@ func clientFromProto(p *clientsv1.Client) Client {
 	}
 	if p.GetAccessTokenLifetime() != nil {
 		c.AccessTokenLifetime = p.GetAccessTokenLifetime().AsDuration()
+	}
+	if p.GetIdTokenLifetime() != nil {
+		c.IDTokenLifetime = p.GetIdTokenLifetime().AsDuration()
 	}
 	c.TLS = tlsFromProto(p.GetTlsClientAuth())
 	return c
@@ -133,6 +140,14 @@ func clientToProto(c Client) *clientsv1.Client {
 		RefreshTokenDelivery:    deliveryToProto(c.RefreshTokenDelivery),
 		CreateTime:              timestamppb.New(c.CreatedAt),
 		UpdateTime:              timestamppb.New(c.UpdatedAt),
+
+		PostLogoutRedirectUris:           c.PostLogoutRedirectURIs,
+		BackchannelLogoutUri:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+	}
+	if c.IDTokenLifetime != 0 {
+		// Unset means the token service's default.
+		p.IdTokenLifetime = durationpb.New(c.IDTokenLifetime)
 	}
 	if c.TLS.SubjectDN != "" || c.TLS.SANDNS != "" || c.TLS.SANURI != "" || c.TLS.SANIP != "" ||
 		c.TLS.SANEmail != "" || len(c.TLS.CertificateThumbprints) > 0 || c.TLS.BoundAccessTokens {

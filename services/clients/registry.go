@@ -101,12 +101,41 @@ var _ clientsv1.ClientRegistryServiceServer = (*Registry)(nil)
 
 func (r *Registry) clock() time.Time { return r.now().UTC().Truncate(time.Microsecond) }
 
-// SeedScopes makes sure the given platform scopes are in the catalogue.
+// The OpenID Connect scopes (OpenID Connect Core 1.0 §3.1.2.1, §5.4).
+const (
+	ScopeOpenID  = "openid"
+	ScopeProfile = "profile"
+	ScopeEmail   = "email"
+)
+
+// standardScopes are the catalogue entries every registry has besides the
+// platform's own: system scopes like them (seeded, never deleted), which a
+// client may be granted as it may any other. A third-party client gets them
+// only when registered for them.
+var standardScopes = []Scope{
+	{Name: ScopeOpenID, Description: "Sign in with OpenID Connect: an ID token identifying the user"},
+	{Name: ScopeProfile, Description: "The user's basic profile: names, preferred username and locale"},
+	{Name: ScopeEmail, Description: "The user's email address and whether it is verified"},
+}
+
+// IsStandardScope reports whether name is one of the OpenID Connect scopes
+// every catalogue has.
+func IsStandardScope(name string) bool {
+	return slices.ContainsFunc(standardScopes, func(s Scope) bool { return s.Name == name })
+}
+
+// SeedScopes makes sure the given platform scopes, and the OpenID Connect
+// scopes openid, profile and email, are in the catalogue as system scopes.
+// Scopes already there are left as they are.
 func (r *Registry) SeedScopes(ctx context.Context, names []string) error {
 	now := r.clock()
-	scopes := make([]Scope, 0, len(names))
+	scopes := make([]Scope, 0, len(names)+len(standardScopes))
 	for _, n := range names {
 		scopes = append(scopes, Scope{Name: n, Description: "Gatehouse platform scope", System: true, CreatedAt: now})
+	}
+	for _, s := range standardScopes {
+		s.System, s.CreatedAt = true, now
+		scopes = append(scopes, s)
 	}
 	if err := r.store.EnsureScopes(ctx, scopes); err != nil {
 		return fmt.Errorf("clients: seed scopes: %w", err)
@@ -221,6 +250,7 @@ var updatable = []string{
 	"name", "grant_types", "redirect_uris", "scopes", "token_endpoint_auth_method",
 	"tls_client_auth", "access_token_lifetime", "rate_limit_tier", "disabled", "require_consent",
 	"resources", "refresh_token_delivery",
+	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required", "id_token_lifetime",
 }
 
 // UpdateClient implements ClientRegistryService.
@@ -272,6 +302,14 @@ func (r *Registry) UpdateClient(ctx context.Context, req *clientsv1.UpdateClient
 				c.Resources = patch.Resources
 			case "refresh_token_delivery":
 				c.RefreshTokenDelivery = patch.RefreshTokenDelivery
+			case "post_logout_redirect_uris":
+				c.PostLogoutRedirectURIs = patch.PostLogoutRedirectURIs
+			case "backchannel_logout_uri":
+				c.BackchannelLogoutURI = patch.BackchannelLogoutURI
+			case "backchannel_logout_session_required":
+				c.BackchannelLogoutSessionRequired = patch.BackchannelLogoutSessionRequired
+			case "id_token_lifetime":
+				c.IDTokenLifetime = patch.IDTokenLifetime
 			}
 		}
 		if c.RefreshTokenDelivery == RefreshTokenDeliveryBody && !slices.Contains(paths, "refresh_token_delivery") {
@@ -442,7 +480,7 @@ func (r *Registry) ListScopes(ctx context.Context, _ *clientsv1.ListScopesReques
 
 // DeleteScope implements ClientRegistryService.
 func (r *Registry) DeleteScope(ctx context.Context, req *clientsv1.DeleteScopeRequest) (*clientsv1.DeleteScopeResponse, error) {
-	if strings.HasPrefix(req.GetName(), ReservedScopePrefix) {
+	if strings.HasPrefix(req.GetName(), ReservedScopePrefix) || IsStandardScope(req.GetName()) {
 		return nil, r.toStatus(ctx, status.Errorf(codes.FailedPrecondition, "scope %q is a Gatehouse system scope", req.GetName()))
 	}
 	if err := r.store.DeleteScope(ctx, req.GetName()); err != nil {

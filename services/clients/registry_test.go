@@ -3,6 +3,7 @@ package clients_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
@@ -210,14 +212,39 @@ func TestCreateClientRefusesInvalidInput(t *testing.T) {
 			c.Type, c.Public, c.GrantTypes, c.RedirectUris = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, true, []string{"authorization_code", "refresh_token"}, []string{"https://app.example/cb"}
 			c.RefreshTokenDelivery = 7
 		}, "refresh_token_delivery"},
-		// A native app with only a custom-scheme redirect cannot receive
-		// cookies. The redirect-URI rules refuse such URIs before delivery is
-		// looked at (TestRefreshTokenDeliveryRule checks the delivery rule
-		// on its own).
-		{"cookie delivery with a custom-scheme redirect only", func(c *clientsv1.Client) {
+		// A native app with only a private-use scheme redirect (accepted
+		// for a public first-party client, RFC 8252 §7.1) cannot receive
+		// cookies.
+		{"cookie delivery with a private-use scheme redirect only", func(c *clientsv1.Client) {
 			c.Type, c.Public, c.GrantTypes, c.RedirectUris = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, true, []string{"authorization_code", "refresh_token"}, []string{"com.example.app:/oauth2/cb"}
 			c.RefreshTokenDelivery = cookie
+		}, "refresh_token_delivery"},
+		// Other clients may have no private-use scheme redirect at all.
+		{"private-use scheme redirect on a confidential client", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"com.example.app:/oauth2/cb"}
 		}, "redirect_uris"},
+		{"private-use scheme redirect on a public third-party client", func(c *clientsv1.Client) {
+			c.Public, c.GrantTypes, c.RedirectUris = true, []string{"authorization_code"}, []string{"com.example.app:/oauth2/cb"}
+		}, "redirect_uris"},
+		{"OpenID Connect settings without authorization_code", func(c *clientsv1.Client) {
+			c.IdTokenLifetime = durationpb.New(10 * time.Minute)
+		}, "id_token_lifetime"},
+		{"post-logout redirect to a private-use scheme, confidential client", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://app.example/cb"}
+			c.PostLogoutRedirectUris = []string{"com.example.app:/bye"}
+		}, "post_logout_redirect_uris"},
+		{"back-channel logout on plain http", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://app.example/cb"}
+			c.BackchannelLogoutUri = "http://app.example/logout"
+		}, "backchannel_logout_uri"},
+		{"back-channel session without a URI", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://app.example/cb"}
+			c.BackchannelLogoutSessionRequired = true
+		}, "backchannel_logout_session_required"},
+		{"ID token lifetime too long", func(c *clientsv1.Client) {
+			c.GrantTypes, c.RedirectUris = []string{"authorization_code"}, []string{"https://app.example/cb"}
+			c.IdTokenLifetime = durationpb.New(61 * time.Minute)
+		}, "id_token_lifetime"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -565,6 +592,7 @@ func TestScopes(t *testing.T) {
 		{"", codes.InvalidArgument},
 		{"gatehouse:mine", codes.InvalidArgument},
 		{"orders:read", codes.AlreadyExists},
+		{"openid", codes.AlreadyExists}, // seeded
 		{"billing:read", codes.OK},
 	} {
 		_, err := f.r.CreateScope(ctx, &clientsv1.CreateScopeRequest{Scope: &clientsv1.Scope{Name: tc.name}})
@@ -581,6 +609,9 @@ func TestScopes(t *testing.T) {
 	}{
 		{"orders:read", codes.FailedPrecondition},     // in use
 		{"gatehouse:admin", codes.FailedPrecondition}, // system
+		{"openid", codes.FailedPrecondition},          // system (OpenID Connect)
+		{"profile", codes.FailedPrecondition},
+		{"email", codes.FailedPrecondition},
 		{"nope", codes.NotFound},
 		{"billing:read", codes.OK},
 	} {
@@ -769,6 +800,237 @@ func TestRefreshTokenDeliveryOnUpdate(t *testing.T) {
 		}
 		if got := stored.GetClient().GetRefreshTokenDelivery(); got != st.want {
 			t.Fatalf("%s: stored delivery %v, want %v", st.name, got, st.want)
+		}
+	}
+}
+
+// nativeApp is a mobile app of the platform's own: a public first-party
+// client with a private-use scheme redirect (RFC 8252 §7.1).
+func nativeApp() *clientsv1.Client {
+	return &clientsv1.Client{
+		Name:         "Mobile",
+		Type:         clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY,
+		Public:       true,
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		RedirectUris: []string{"com.example.app:/oauth2redirect", "https://app.example/native-cb"},
+		Scopes:       []string{"openid", "profile", "orders:read"},
+	}
+}
+
+func TestNativeAppRegistration(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: nativeApp()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: created.GetClient().GetClientId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.GetClient(); !slices.Equal(c.GetRedirectUris(), nativeApp().GetRedirectUris()) || c.GetRefreshTokenDelivery() != body {
+		t.Fatalf("stored native app: %v", c)
+	}
+	// Changing it into a confidential client is refused while it keeps
+	// the private-use redirect.
+	_, err = f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{
+		Client:     &clientsv1.Client{ClientId: got.GetClient().GetClientId(), TokenEndpointAuthMethod: "client_secret_basic"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"token_endpoint_auth_method"}},
+	})
+	if field := badField(t, err); field != "token_endpoint_auth_method" {
+		t.Fatalf("update to a secret: refused on %q, want token_endpoint_auth_method", field)
+	}
+	// Two redirects with one private-use scheme are refused.
+	c := nativeApp()
+	c.RedirectUris = []string{"com.example.app:/a", "com.example.app:/b"}
+	_, err = f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: c})
+	if field := badField(t, err); field != "redirect_uris" {
+		t.Fatalf("one scheme twice: refused on %q, want redirect_uris", field)
+	}
+}
+
+func TestOpenIDClientSettings(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := nativeApp()
+	c.PostLogoutRedirectUris = []string{"com.example.app:/logged-out", "https://app.example/bye", "https://app.example/bye"}
+	c.BackchannelLogoutUri = "https://app.example/backchannel?tenant=a"
+	c.BackchannelLogoutSessionRequired = true
+	c.IdTokenLifetime = durationpb.New(15 * time.Minute)
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetClient().GetClientId()
+	wantPostLogout := []string{"com.example.app:/logged-out", "https://app.example/bye"} // deduplicated, in order
+	for what, got := range map[string]*clientsv1.Client{"created": created.GetClient(), "stored": get(t, f, id)} {
+		if !slices.Equal(got.GetPostLogoutRedirectUris(), wantPostLogout) ||
+			got.GetBackchannelLogoutUri() != "https://app.example/backchannel?tenant=a" || !got.GetBackchannelLogoutSessionRequired() ||
+			got.GetIdTokenLifetime().AsDuration() != 15*time.Minute {
+			t.Fatalf("%s client: %v", what, got)
+		}
+	}
+
+	// Without them, the ID token lifetime is unset (the server default).
+	plain, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: spa()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := get(t, f, plain.GetClient().GetClientId()); p.GetIdTokenLifetime() != nil || len(p.GetPostLogoutRedirectUris()) != 0 ||
+		p.GetBackchannelLogoutUri() != "" || p.GetBackchannelLogoutSessionRequired() {
+		t.Fatalf("client without OpenID Connect settings: %v", p)
+	}
+
+	steps := []struct {
+		name  string
+		paths []string
+		patch *clientsv1.Client
+		field string // refused on this field; "" for accepted
+		check func(*clientsv1.Client) bool
+	}{
+		{"post-logout URIs alone", []string{"post_logout_redirect_uris"}, &clientsv1.Client{PostLogoutRedirectUris: []string{"https://app.example/bye2"}}, "",
+			func(c *clientsv1.Client) bool {
+				return slices.Equal(c.GetPostLogoutRedirectUris(), []string{"https://app.example/bye2"}) && c.GetBackchannelLogoutSessionRequired()
+			}},
+		{"ID token lifetime", []string{"id_token_lifetime"}, &clientsv1.Client{IdTokenLifetime: durationpb.New(time.Minute)}, "",
+			func(c *clientsv1.Client) bool { return c.GetIdTokenLifetime().AsDuration() == time.Minute }},
+		{"ID token lifetime back to the default", []string{"id_token_lifetime"}, &clientsv1.Client{}, "",
+			func(c *clientsv1.Client) bool { return c.GetIdTokenLifetime() == nil }},
+		{"ID token lifetime out of range", []string{"id_token_lifetime"}, &clientsv1.Client{IdTokenLifetime: durationpb.New(30 * time.Second)}, "id_token_lifetime", nil},
+		{"back-channel URI cleared, session still required", []string{"backchannel_logout_uri"}, &clientsv1.Client{}, "backchannel_logout_session_required", nil},
+		{"back-channel URI and session cleared together", []string{"backchannel_logout_uri", "backchannel_logout_session_required"}, &clientsv1.Client{}, "",
+			func(c *clientsv1.Client) bool {
+				return c.GetBackchannelLogoutUri() == "" && !c.GetBackchannelLogoutSessionRequired()
+			}},
+		{"back-channel URI with a fragment", []string{"backchannel_logout_uri"}, &clientsv1.Client{BackchannelLogoutUri: "https://app.example/bc#f"}, "backchannel_logout_uri", nil},
+		{"back-channel URI set", []string{"backchannel_logout_uri"}, &clientsv1.Client{BackchannelLogoutUri: "http://127.0.0.1:9000/bc"}, "",
+			func(c *clientsv1.Client) bool { return c.GetBackchannelLogoutUri() == "http://127.0.0.1:9000/bc" }},
+		{"too many post-logout URIs", []string{"post_logout_redirect_uris"}, &clientsv1.Client{PostLogoutRedirectUris: manyURIs(21)}, "post_logout_redirect_uris", nil},
+		{"post-logout URIs cleared", []string{"post_logout_redirect_uris"}, &clientsv1.Client{}, "",
+			func(c *clientsv1.Client) bool { return len(c.GetPostLogoutRedirectUris()) == 0 }},
+	}
+	for _, st := range steps {
+		before := get(t, f, id)
+		st.patch.ClientId = id
+		resp, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: st.patch, UpdateMask: &fieldmaskpb.FieldMask{Paths: st.paths}})
+		if st.field != "" {
+			if got := badField(t, err); got != st.field {
+				t.Fatalf("%s: refused on %q (%v), want %q", st.name, got, err, st.field)
+			}
+			if after := get(t, f, id); !proto.Equal(after, before) {
+				t.Fatalf("%s: a refused update changed the client:\n%v\n%v", st.name, before, after)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if !st.check(resp.GetClient()) || !proto.Equal(resp.GetClient(), get(t, f, id)) {
+			t.Fatalf("%s: %v", st.name, resp.GetClient())
+		}
+	}
+
+	// A client that drops authorization_code clears its OpenID Connect
+	// settings in the same update.
+	web := &clientsv1.Client{
+		Name: "Web", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY,
+		GrantTypes: []string{"authorization_code", "client_credentials"}, RedirectUris: []string{"https://web.example/cb"},
+		BackchannelLogoutUri: "https://web.example/bc", IdTokenLifetime: durationpb.New(time.Hour),
+	}
+	created, err = f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: web})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webID := created.GetClient().GetClientId()
+	machine := &clientsv1.Client{ClientId: webID, GrantTypes: []string{"client_credentials"}}
+	_, err = f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: machine, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"grant_types", "redirect_uris"}}})
+	if field := badField(t, err); field != "backchannel_logout_uri" {
+		t.Fatalf("dropping authorization_code with a back-channel URI: refused on %q, want backchannel_logout_uri", field)
+	}
+	_, err = f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: machine, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"grant_types", "redirect_uris", "backchannel_logout_uri"}}})
+	if field := badField(t, err); field != "id_token_lifetime" {
+		t.Fatalf("dropping authorization_code with an ID token lifetime: refused on %q, want id_token_lifetime", field)
+	}
+	resp, err := f.r.UpdateClient(ctx, &clientsv1.UpdateClientRequest{Client: machine, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{
+		"grant_types", "redirect_uris", "backchannel_logout_uri", "id_token_lifetime",
+	}}})
+	if err != nil || resp.GetClient().GetBackchannelLogoutUri() != "" || resp.GetClient().GetIdTokenLifetime() != nil {
+		t.Fatalf("dropping authorization_code and its settings: %v %v", resp, err)
+	}
+}
+
+func get(t *testing.T, f *fixture, id string) *clientsv1.Client {
+	t.Helper()
+	resp, err := f.r.GetClient(context.Background(), &clientsv1.GetClientRequest{ClientId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetClient()
+}
+
+func manyURIs(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("https://app.example/bye/%d", i))
+	}
+	return out
+}
+
+// TestStandardScopes: openid, profile and email are system scopes of every
+// catalogue; a third-party client has them only when registered for them.
+func TestStandardScopes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list, err := f.r.ListScopes(ctx, &clientsv1.ListScopesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]*clientsv1.Scope{}
+	for _, s := range list.GetScopes() {
+		seen[s.GetName()] = s
+	}
+	for _, name := range []string{clients.ScopeOpenID, clients.ScopeProfile, clients.ScopeEmail} {
+		s := seen[name]
+		if s == nil || !s.GetSystem() || s.GetDescription() == "" || !clients.IsStandardScope(name) {
+			t.Errorf("scope %s: %v, want a system scope with a description", name, s)
+		}
+	}
+	if clients.IsStandardScope("gatehouse:admin") || clients.IsStandardScope("orders:read") {
+		t.Error("IsStandardScope of a scope that is not OpenID Connect's")
+	}
+	// Seeding again changes nothing, descriptions an admin sees included.
+	if err := f.r.SeedScopes(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.r.ListScopes(ctx, &clientsv1.ListScopesRequest{})
+	if err != nil || !proto.Equal(again, list) {
+		t.Fatalf("second seeding changed the catalogue: %v %v", again, err)
+	}
+
+	// A third party is registered for them like for any scope.
+	third := &clientsv1.Client{
+		Name: "Partner app", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY,
+		GrantTypes: []string{"authorization_code"}, RedirectUris: []string{"https://partner.example/cb"},
+		Scopes: []string{"openid", "email"},
+	}
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: third})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, f, created.GetClient().GetClientId()).GetScopes(); !slices.Equal(got, []string{"email", "openid"}) {
+		t.Fatalf("third-party scopes %v, want [email openid]", got)
+	}
+	other, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: partner()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := other.GetClient().GetScopes(); slices.ContainsFunc(got, clients.IsStandardScope) {
+		t.Fatalf("a client not registered for them has OpenID Connect scopes: %v", got)
+	}
+	// In use or not, they cannot be deleted.
+	for _, name := range []string{"openid", "profile"} {
+		if _, err := f.r.DeleteScope(ctx, &clientsv1.DeleteScopeRequest{Name: name}); status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("DeleteScope(%s): %v, want FailedPrecondition", name, err)
 		}
 	}
 }

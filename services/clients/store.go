@@ -48,8 +48,24 @@ type Client struct {
 	// refresh tokens: RefreshTokenDeliveryBody or RefreshTokenDeliveryCookie,
 	// empty for a client without the refresh_token grant.
 	RefreshTokenDelivery string
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the user agent after logout (OpenID Connect RP-Initiated Logout 1.0
+	// §3.1), compared by exact string; registered with the rules of
+	// RedirectURIs. Only for clients with the authorization_code grant.
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI is the client's back-channel logout endpoint
+	// (OpenID Connect Back-Channel Logout 1.0 §2.2), to which the token
+	// service posts logout tokens; empty for none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired says the client needs the sid claim
+	// in its logout tokens (Back-Channel Logout 1.0 §2.2); only with a
+	// BackchannelLogoutURI.
+	BackchannelLogoutSessionRequired bool
+	// IDTokenLifetime is the lifetime of the ID tokens issued to the client;
+	// zero means the token service's default.
+	IDTokenLifetime time.Duration
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // TLSClientAuth binds a client to its certificate (RFC 8705 §2).

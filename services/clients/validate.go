@@ -47,6 +47,24 @@ const (
 	RefreshTokenDeliveryCookie = "cookie"
 )
 
+// The bounds of Client.IDTokenLifetime when set; zero (unset) is the token
+// service's default.
+const (
+	minIDTokenLifetime = time.Minute
+	maxIDTokenLifetime = 60 * time.Minute
+)
+
+// maxPostLogoutRedirectURIs bounds a client's post-logout redirect URIs.
+const maxPostLogoutRedirectURIs = 20
+
+// maxResources bounds a client's resource indicators; each is compared at
+// every token request.
+const maxResources = 50
+
+// maxURILength bounds the URIs the token service calls or compares at every
+// request (resource indicators, the back-channel logout URI).
+const maxURILength = 2000
+
 // Rate-limit tiers, named as in pkg/ratelimit.
 var rateLimitTiers = []string{"standard", "high", "low", "internal"}
 
@@ -92,6 +110,7 @@ func (c *Client) normalize() {
 	c.GrantTypes = dedupe(c.GrantTypes)
 	c.Scopes = dedupe(c.Scopes)
 	c.RedirectURIs = dedupe(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = dedupe(c.PostLogoutRedirectURIs)
 	c.Resources = dedupe(c.Resources)
 }
 
@@ -136,10 +155,14 @@ func (c *Client) validate(catalogue map[string]bool) error {
 	if !hasCode && len(c.RedirectURIs) > 0 {
 		return fieldErr("redirect_uris", "only clients using authorization_code have redirect URIs")
 	}
-	for _, u := range c.RedirectURIs {
-		if err := validateRedirectURI(u); err != nil {
-			return fieldErr("redirect_uris", "%q: %s", u, err)
-		}
+	// Native apps (RFC 8252 §7.1): private-use URI schemes only for public
+	// first-party clients.
+	native := c.Public && c.Type == FirstParty
+	if err := validateRedirectURIs("redirect_uris", c.RedirectURIs, native); err != nil {
+		return err
+	}
+	if err := c.validateOpenID(hasCode, native); err != nil {
+		return err
 	}
 	if len(c.Resources) > maxResources {
 		return fieldErr("resources", "at most %d resource indicators", maxResources)
@@ -254,6 +277,51 @@ func (c *Client) validateRefreshTokenDelivery() error {
 	return nil
 }
 
+// validateOpenID checks the OpenID Connect settings: logout URIs and the ID
+// token lifetime, all for clients with the authorization_code grant only
+// (the only grant that issues ID tokens and signs users in).
+func (c *Client) validateOpenID(hasCode, native bool) error {
+	if !hasCode {
+		const why = "OpenID Connect settings are only for clients with the authorization_code grant"
+		switch {
+		case len(c.PostLogoutRedirectURIs) > 0:
+			return fieldErr("post_logout_redirect_uris", why)
+		case c.BackchannelLogoutURI != "":
+			return fieldErr("backchannel_logout_uri", why)
+		case c.BackchannelLogoutSessionRequired:
+			return fieldErr("backchannel_logout_session_required", why)
+		case c.IDTokenLifetime != 0:
+			return fieldErr("id_token_lifetime", why)
+		}
+		return nil
+	}
+	// RP-Initiated Logout 1.0 §3.1: compared by exact string at the
+	// end-session endpoint, so registered with the rules of redirect URIs.
+	if len(c.PostLogoutRedirectURIs) > maxPostLogoutRedirectURIs {
+		return fieldErr("post_logout_redirect_uris", "at most %d post-logout redirect URIs", maxPostLogoutRedirectURIs)
+	}
+	if err := validateRedirectURIs("post_logout_redirect_uris", c.PostLogoutRedirectURIs, native); err != nil {
+		return err
+	}
+	// Back-Channel Logout 1.0 §2.2: an absolute URI, which may have a query
+	// but no fragment; https, or http on a loopback IP literal as redirect
+	// URIs.
+	if u := c.BackchannelLogoutURI; u != "" {
+		if len(u) > maxURILength {
+			return fieldErr("backchannel_logout_uri", "at most %d characters", maxURILength)
+		}
+		if err := validateAbsoluteURI(u); err != nil {
+			return fieldErr("backchannel_logout_uri", "%q: %s", u, err)
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		return fieldErr("backchannel_logout_session_required", "only with a backchannel_logout_uri")
+	}
+	if d := c.IDTokenLifetime; d != 0 && (d < minIDTokenLifetime || d > maxIDTokenLifetime) {
+		return fieldErr("id_token_lifetime", "must be between %s and %s, or unset for the server default", minIDTokenLifetime, maxIDTokenLifetime)
+	}
+	return nil
+}
+
 // isWebURI reports whether raw is an absolute http or https URI with a host:
 // one whose origin a browser sends cookies to.
 func isWebURI(raw string) bool {
@@ -264,40 +332,173 @@ func isWebURI(raw string) bool {
 	return u.Scheme == "https" || u.Scheme == "http"
 }
 
+// validateRedirectURIs checks a list of redirect URIs (redirect_uris or
+// post_logout_redirect_uris, named by field). native says whether the
+// client may use private-use URI schemes: a public first-party client, that
+// is a native app of the platform's own (RFC 8252 §7.1). Each private-use
+// scheme may appear once in the list: one app, one redirect.
+func validateRedirectURIs(field string, uris []string, native bool) error {
+	schemes := map[string]string{}
+	for _, u := range uris {
+		scheme, err := validateRedirectURI(u, native)
+		if err != nil {
+			return fieldErr(field, "%q: %s", u, err)
+		}
+		if scheme == "" {
+			continue
+		}
+		if prev, ok := schemes[scheme]; ok {
+			return fieldErr(field, "%q: the private-use scheme %q already has the redirect URI %q: at most one per scheme", u, scheme, prev)
+		}
+		schemes[scheme] = u
+	}
+	return nil
+}
+
 // validateRedirectURI enforces what exact-string matching at the
 // authorization endpoint relies on (RFC 9700 §2.1, RFC 8252 §7.3): an
 // absolute https URI, or http on a loopback IP literal; no fragment, no
-// userinfo, no wildcard.
-func validateRedirectURI(raw string) error {
+// userinfo, no wildcard. When native is set it also accepts a private-use
+// URI scheme redirect (RFC 8252 §7.1, validatePrivateUseURI) and returns
+// its scheme; otherwise the scheme returned is empty.
+func validateRedirectURI(raw string, native bool) (privateScheme string, err error) {
 	if strings.ContainsAny(raw, "*") {
-		return fmt.Errorf("wildcards are not allowed")
+		return "", fmt.Errorf("wildcards are not allowed")
 	}
-	return validateAbsoluteURI(raw)
+	scheme, ok := schemeOf(raw)
+	if !ok || strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http") {
+		return "", validateAbsoluteURI(raw)
+	}
+	if !native {
+		return "", fmt.Errorf("scheme must be https (or http on a loopback IP literal): private-use URI schemes (RFC 8252 §7.1) are only for public first-party clients")
+	}
+	if err := validatePrivateUseURI(raw, scheme); err != nil {
+		return "", err
+	}
+	return scheme, nil
 }
 
-// maxResources bounds a client's resource indicators; each is compared at
-// every token request.
-const maxResources = 50
+// schemeOf returns what comes before the first colon of raw when that can
+// be a scheme rather than part of a relative reference: non-empty, and
+// without '/', '?' or '#'. Whether it is a valid scheme is the caller's
+// question.
+func schemeOf(raw string) (string, bool) {
+	scheme, _, ok := strings.Cut(raw, ":")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/?#") {
+		return "", false
+	}
+	return scheme, true
+}
+
+// browserSchemes are schemes a browser or the platform handles itself. A
+// private-use scheme may be neither one of them nor look like one to a
+// reader (https.evil:/cb, javascript.app:/cb): the first label of a
+// reverse-domain scheme is not one of them.
+var browserSchemes = []string{
+	"http", "https", "ws", "wss", "ftp", "file", "data", "javascript", "vbscript",
+	"blob", "about", "filesystem",
+}
+
+// validatePrivateUseURI checks a native app's private-use URI scheme
+// redirect (RFC 8252 §7.1), for instance com.example.app:/oauth2redirect:
+//
+//   - the scheme is valid (RFC 3986 §3.1), in lower case (the URI is
+//     compared by exact string), and a reverse domain name of at least two
+//     DNS labels, so it contains a period (RFC 8252 §7.1, §8.4; RFC 7595
+//     §3.8), whose first label is not a browser's scheme (browserSchemes);
+//   - the scheme is followed by a single slash and a path: no authority, so
+//     no host or userinfo ("there is no naming authority", RFC 8252 §7.1);
+//   - no fragment (RFC 6749 §3.1.2); a query is allowed, as on https.
+func validatePrivateUseURI(raw, scheme string) error {
+	if err := uriText(raw); err != nil {
+		return err
+	}
+	if err := validatePrivateScheme(scheme); err != nil {
+		return err
+	}
+	rest := raw[len(scheme)+1:]
+	if !strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, "//") {
+		return fmt.Errorf("a private-use scheme is followed by a single slash and a path, with no host: %s:/path (RFC 8252 §7.1)", scheme)
+	}
+	if strings.Contains(raw, "#") {
+		return fmt.Errorf("a fragment is not allowed")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return fmt.Errorf("not a URI")
+	}
+	return nil
+}
+
+// validatePrivateScheme checks a private-use scheme: see
+// validatePrivateUseURI.
+func validatePrivateScheme(scheme string) error {
+	const reverseDomain = "a private-use scheme is a reverse domain name the app's publisher controls, such as com.example.app (RFC 8252 §7.1)"
+	for i := 0; i < len(scheme); i++ {
+		c := scheme[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '.', c == '-', c == '+':
+		case c >= '0' && c <= '9':
+			if i == 0 {
+				return fmt.Errorf("scheme %q is not valid: it starts with a letter (RFC 3986 §3.1)", scheme)
+			}
+		case c >= 'A' && c <= 'Z':
+			return fmt.Errorf("scheme %q must be in lower case", scheme)
+		default:
+			return fmt.Errorf("scheme %q is not valid: letters, digits, '+', '-' and '.' only (RFC 3986 §3.1)", scheme)
+		}
+	}
+	if scheme[0] == '.' || scheme[0] == '-' || scheme[0] == '+' {
+		return fmt.Errorf("scheme %q is not valid: it starts with a letter (RFC 3986 §3.1)", scheme)
+	}
+	labels := strings.Split(scheme, ".")
+	if slices.Contains(browserSchemes, scheme) || slices.Contains(browserSchemes, labels[0]) {
+		return fmt.Errorf("scheme %q is, or looks like, a scheme browsers handle themselves: %s", scheme, reverseDomain)
+	}
+	if len(labels) < 2 {
+		return fmt.Errorf("scheme %q has no period: %s", scheme, reverseDomain)
+	}
+	if len(scheme) > 253 {
+		return fmt.Errorf("scheme %q is longer than a domain name (253 characters)", scheme)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Contains(l, "+") {
+			return fmt.Errorf("scheme %q is not a domain name: labels of 1 to 63 letters, digits and inner hyphens (%s)", scheme, reverseDomain)
+		}
+	}
+	return nil
+}
 
 // validateResource checks a resource indicator (RFC 8707 §2: an absolute URI
 // without a fragment) with the rules of redirect URIs: https, or http on a
 // loopback IP literal (for tests); no userinfo, no white space.
 func validateResource(raw string) error {
-	if len(raw) > 2000 {
-		return fmt.Errorf("at most 2000 characters")
+	if len(raw) > maxURILength {
+		return fmt.Errorf("at most %d characters", maxURILength)
 	}
 	return validateAbsoluteURI(raw)
 }
 
-// validateAbsoluteURI is what redirect URIs and resource indicators share:
-// an absolute https URI, or http on a loopback IP literal (RFC 8252 §7.3);
-// no fragment, no userinfo, no white space or backslash.
-func validateAbsoluteURI(raw string) error {
+// uriText refuses what no registered URI may contain: white space and
+// backslashes (which parsers and browsers read differently), and what no
+// store can hold.
+func uriText(raw string) error {
 	if strings.ContainsAny(raw, " \t\r\n\\") {
 		return fmt.Errorf("white space and backslashes are not allowed")
 	}
 	if !database.Storable(raw) {
 		return fmt.Errorf("must be valid UTF-8 without NUL characters")
+	}
+	return nil
+}
+
+// validateAbsoluteURI is what redirect URIs, resource indicators and the
+// back-channel logout URI share: an absolute https URI, or http on a
+// loopback IP literal (RFC 8252 §7.3); no fragment, no userinfo, no white
+// space or backslash.
+func validateAbsoluteURI(raw string) error {
+	if err := uriText(raw); err != nil {
+		return err
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 )
 
@@ -45,7 +47,22 @@ type authzRequest struct {
 	state         string
 	scopes        []string
 	challenge     string
-	prompt        string
+
+	// OpenID Connect (Core §3.1.2.1).
+	// nonce is echoed in the ID token byte for byte.
+	nonce string
+	// promptNone: never show a page; promptLogin: always show the login
+	// form; promptConsent: always ask.
+	promptNone, promptLogin, promptConsent bool
+	// maxAge, when hasMaxAge, is the oldest sign-in the client accepts:
+	// an older session signs in again (0: always).
+	maxAge    time.Duration
+	hasMaxAge bool
+	// loginHint fills the login form's email.
+	loginHint string
+	// hintSubject is the sub of a valid id_token_hint: only that user's
+	// session may be used silently.
+	hintSubject string
 }
 
 // authzError is a refusal of an authorization request. With a trusted
@@ -73,7 +90,15 @@ const (
 	codeUnsupportedResponseType = "unsupported_response_type"
 	codeAccessDenied            = "access_denied"
 	codeLoginRequired           = "login_required"
+	// OpenID Connect Core §3.1.2.6.
+	codeConsentRequired          = "consent_required"
+	codeAccountSelectionRequired = "account_selection_required"
+	codeRequestNotSupported      = "request_not_supported"
+	codeRequestURINotSupported   = "request_uri_not_supported"
 )
+
+// maxMaxAge bounds max_age: a year is more than any session lives.
+const maxMaxAge = 365 * 24 * time.Hour
 
 // parseAuthorize validates an authorization request from its raw query.
 // Until the client and redirect URI are known to be good, every problem
@@ -155,18 +180,90 @@ func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest
 		scopes = cl.scopes
 	}
 	for _, sc := range scopes {
-		if !cl.allowsScope(sc) {
+		if !cl.allowsScopeOIDC(sc) {
 			return req, redirectError(CodeInvalidScope, "a requested scope is not allowed to the client")
 		}
 	}
 	req.scopes = slices.Clone(scopes)
-	switch p := f.get("prompt"); p {
-	case "", "login", "consent", "none":
-		req.prompt = p
-	default:
-		return req, redirectError(CodeInvalidRequest, "prompt must be none, login or consent")
+	if aerr := s.parseOIDC(ctx, f, req); aerr != nil {
+		return req, aerr
 	}
 	return req, nil
+}
+
+// parseOIDC reads the OpenID Connect parameters of an authorization
+// request (Core §3.1.2.1), refusing what is not supported rather than
+// ignoring it (Core §3.1.2.6, §6).
+func (s *Service) parseOIDC(ctx context.Context, f *form, req *authzRequest) *authzError {
+	switch {
+	case f.has("request"):
+		return redirectError(codeRequestNotSupported, "request objects are not supported")
+	case f.has("request_uri"):
+		return redirectError(codeRequestURINotSupported, "request_uri is not supported")
+	case f.has("claims"):
+		return redirectError(CodeInvalidRequest, "the claims parameter is not supported: the profile and email scopes ask for claims")
+	}
+	switch f.get("response_mode") {
+	case "", "query":
+	default:
+		// Codes never travel in a fragment or a posted form here.
+		return redirectError(CodeInvalidRequest, "response_mode must be query")
+	}
+	req.nonce = f.get("nonce")
+	if len(req.nonce) > maxNonceLen || !database.Storable(req.nonce) {
+		return redirectError(CodeInvalidRequest, "nonce is too long or not valid UTF-8")
+	}
+	for p := range strings.FieldsSeq(f.get("prompt")) {
+		switch p {
+		case "none":
+			req.promptNone = true
+		case "login":
+			req.promptLogin = true
+		case "consent":
+			req.promptConsent = true
+		case "select_account":
+			// One account per session: there is nothing to choose from.
+			return redirectError(codeAccountSelectionRequired, "selecting an account is not supported")
+		default:
+			return redirectError(CodeInvalidRequest, "prompt must be none, login, consent or select_account")
+		}
+	}
+	if req.promptNone && (req.promptLogin || req.promptConsent) {
+		return redirectError(CodeInvalidRequest, "prompt=none cannot be combined with another value")
+	}
+	if v := f.get("max_age"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > maxMaxAge {
+			return redirectError(CodeInvalidRequest, "max_age must be a number of seconds")
+		}
+		req.maxAge, req.hasMaxAge = time.Duration(n)*time.Second, true
+	}
+	if h := strings.TrimSpace(f.get("login_hint")); len(h) <= maxEmailLen && database.Storable(h) {
+		req.loginHint = h
+	}
+	if h := f.get("id_token_hint"); h != "" {
+		claims, err := s.verifyIDTokenHint(ctx, h, false)
+		if err != nil {
+			return redirectError(CodeInvalidRequest, "id_token_hint is not a valid ID token of this server")
+		}
+		req.hintSubject = claims.Sub
+	}
+	return nil
+}
+
+// needsLogin says whether sess is not good enough for req: none, one of
+// another user than id_token_hint names, one older than max_age, or
+// prompt=login.
+func (req *authzRequest) needsLogin(sess *grantstore.Session, now time.Time) bool {
+	switch {
+	case sess == nil, req.promptLogin:
+		return true
+	case req.hintSubject != "" && req.hintSubject != sess.UserID:
+		return true
+	case req.hasMaxAge && (req.maxAge == 0 || now.Sub(sess.AuthTime) > req.maxAge):
+		return true
+	}
+	return false
 }
 
 // redirectTo sends the authorization response to the client: 303 (never
@@ -214,17 +311,25 @@ func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, &authzError{code: CodeTemporarilyUnavailable, description: "try again later", page: true})
 		return
 	}
-	switch {
-	case sess == nil && req.prompt == "none":
-		s.fail(w, r, req, redirectError(codeLoginRequired, "the user is not signed in"))
-		return
-	case sess == nil || req.prompt == "login":
+	if req.needsLogin(sess, s.cfg.Now()) {
+		if req.promptNone {
+			s.fail(w, r, req, redirectError(codeLoginRequired, "the user is not signed in, or must sign in again"))
+			return
+		}
 		s.renderLogin(w, r, req, "", http.StatusOK)
 		return
 	}
+	s.afterLogin(w, r, req, sess)
+}
+
+// afterLogin goes on with a request whose user is signed in well enough:
+// to the consent page, or straight to the code. The login form comes here
+// directly, not through the authorization endpoint again, where
+// prompt=login or max_age=0 would ask for yet another sign-in.
+func (s *Service) afterLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *grantstore.Session) {
 	if s.needsConsent(req) {
-		if req.prompt == "none" {
-			s.fail(w, r, req, redirectError("consent_required", "the client needs the user's consent"))
+		if req.promptNone {
+			s.fail(w, r, req, redirectError(codeConsentRequired, "the client needs the user's consent"))
 			return
 		}
 		s.renderConsent(w, r, req)
@@ -237,7 +342,7 @@ func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // a third-party client always asks (its use of this flow is allowed only
 // when registered so).
 func (s *Service) needsConsent(req *authzRequest) bool {
-	return !req.client.firstParty || req.client.requireConsent || req.prompt == "consent"
+	return !req.client.firstParty || req.client.requireConsent || req.promptConsent
 }
 
 // issueCode stores a new code for the signed-in user and redirects with
@@ -264,6 +369,7 @@ func (s *Service) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 		Hash: hash, ClientID: req.client.id, RedirectURI: redirect, Challenge: req.challenge,
 		UserID: sess.UserID, Scopes: req.scopes, FamilyID: familyID,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(codeLifetime),
+		Nonce: req.nonce, SessionID: sessionID(sess.Hash),
 	})
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "store authorization code", "error", err)

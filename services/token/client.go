@@ -32,7 +32,8 @@ type client struct {
 	authMethod string
 	grantTypes []string
 	scopes     []string
-	// defaultScope is scopes joined: the scope of a request without one.
+	// defaultScope is scopes joined, the OpenID Connect ones left out: the
+	// scope of a client_credentials request without one.
 	defaultScope string
 	resources    []string
 	lifetime     time.Duration
@@ -53,6 +54,12 @@ type client struct {
 	refreshCookie bool
 	// tls is the certificate binding of an mTLS client.
 	tls tlsAuth
+
+	// OpenID Connect.
+	idTokenLifetime           time.Duration
+	postLogoutRedirectURIs    []string
+	backchannelLogoutURI      string
+	backchannelLogoutNeedsSID bool
 }
 
 func clientFromProto(p *clientsv1.Client) *client {
@@ -61,7 +68,7 @@ func clientFromProto(p *clientsv1.Client) *client {
 		authMethod:   p.GetTokenEndpointAuthMethod(),
 		grantTypes:   slices.Clone(p.GetGrantTypes()),
 		scopes:       slices.Clone(p.GetScopes()),
-		defaultScope: strings.Join(p.GetScopes(), " "),
+		defaultScope: strings.Join(slices.DeleteFunc(slices.Clone(p.GetScopes()), func(s string) bool { return slices.Contains(oidcScopes, s) }), " "),
 		resources:    slices.Clone(p.GetResources()),
 		lifetime:     p.GetAccessTokenLifetime().AsDuration(),
 		tier:         tierName(p.GetRateLimitTier()),
@@ -75,6 +82,11 @@ func clientFromProto(p *clientsv1.Client) *client {
 		origins:        originsOf(p.GetRedirectUris()),
 		refreshCookie:  p.GetRefreshTokenDelivery() == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE,
 		tls:            tlsAuthFromProto(p.GetTlsClientAuth()),
+
+		idTokenLifetime:           p.GetIdTokenLifetime().AsDuration(),
+		postLogoutRedirectURIs:    slices.Clone(p.GetPostLogoutRedirectUris()),
+		backchannelLogoutURI:      p.GetBackchannelLogoutUri(),
+		backchannelLogoutNeedsSID: p.GetBackchannelLogoutSessionRequired(),
 	}
 }
 

@@ -87,6 +87,21 @@ type Config struct {
 	RefreshIdle     time.Duration
 	// SessionLifetime is how long a sign-in lasts (default 12 h).
 	SessionLifetime time.Duration
+	// SigningAlg is the JWS algorithm of the signing keys (the key
+	// service's configuration), listed in the discovery document as the
+	// ID tokens' (default ES256).
+	SigningAlg string
+	// IDTokenLifetime is the lifetime of an OpenID Connect ID token for a
+	// client registered without one of its own (default 5 min).
+	IDTokenLifetime time.Duration
+	// KeySet is the published key set: an id_token_hint or a logout
+	// request's ID token is checked against it, as the relying parties
+	// check it. Required with Grants.
+	KeySet KeySet
+	// Backchannel sends back-channel logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0); nil uses an http.Client with a 5 s
+	// timeout that follows no redirects.
+	Backchannel *http.Client
 
 	// ClientCerts checks the certificates of mTLS clients (RFC 8705); nil
 	// refuses tls_client_auth and self_signed_tls_client_auth.
@@ -111,8 +126,11 @@ type Endpoints struct {
 	JWKS          string
 	// Revocation is empty when the service has no Revoker.
 	Revocation string
-	// Authorization is empty when the service has no Grants.
+	// Authorization is empty when the service has no Grants; so are
+	// UserInfo and EndSession, the OpenID Connect endpoints.
 	Authorization string
+	UserInfo      string
+	EndSession    string
 }
 
 const (
@@ -120,6 +138,7 @@ const (
 	introspectPath = "/oauth2/introspect"
 	revokePath     = "/oauth2/revoke"
 	authorizePath  = "/oauth2/authorize"
+	userinfoPath   = "/oauth2/userinfo"
 	jwksPath       = "/.well-known/jwks.json"
 	// RFC 8414 §3: inserted between the host and the issuer's path.
 	oauthMetadataPath = "/.well-known/oauth-authorization-server"
@@ -141,6 +160,9 @@ func (c Config) withDefaults() (Config, error) {
 		if !validScopeToken(s) {
 			errs = append(errs, fmt.Errorf("scopes supported: %q is not a scope token (RFC 6749 §3.3)", s))
 		}
+	}
+	if c.Grants != nil && c.KeySet == nil {
+		errs = append(errs, errors.New("key set: required with grants (id_token_hint is checked against it)"))
 	}
 	if c.ClockSkew < 0 || c.CacheTTL < 0 || c.CacheSize < 0 {
 		errs = append(errs, errors.New("clock skew, cache TTL and cache size must not be negative"))
@@ -165,6 +187,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SessionLifetime <= 0 {
 		c.SessionLifetime = DefaultSessionLifetime
+	}
+	if c.SigningAlg == "" {
+		c.SigningAlg = "ES256"
+	}
+	if c.IDTokenLifetime <= 0 {
+		c.IDTokenLifetime = DefaultIDTokenLifetime
+	}
+	if c.Backchannel == nil {
+		c.Backchannel = &http.Client{
+			Timeout:       5 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -236,6 +270,8 @@ func (c Config) endpoints() Endpoints {
 	}
 	if c.Grants != nil {
 		ep.Authorization = c.Issuer + authorizePath
+		ep.UserInfo = c.Issuer + userinfoPath
+		ep.EndSession = c.Issuer + logoutPath
 	}
 	return ep
 }

@@ -50,7 +50,7 @@ func TestRefreshCookie(t *testing.T) {
 	a := e.agent()
 	v, ch := pkce("cookie")
 	r := a.get(e.authorizeURL(e.cookieSPA, spaOrigin+"/spa/", "s", ch))
-	r = a.get(a.signIn(r, alicePassword).header.Get("Location"))
+	r = a.signIn(r, alicePassword)
 	loc, _ := url.Parse(r.header.Get("Location"))
 	code := loc.Query().Get("code")
 

@@ -39,6 +39,12 @@ type Signer interface {
 	SigningKey(ctx context.Context) (SigningKey, error)
 }
 
+// KeySet supplies the published key set (a JWKS document) of the issuer:
+// the key service's JWKS.
+type KeySet interface {
+	JWKS(ctx context.Context) ([]byte, error)
+}
+
 // Claims are the claims of a validated access token, as introspection
 // reports them (RFC 7662 §2.2).
 type Claims struct {

@@ -38,19 +38,26 @@ func serve(mux *http.ServeMux, issuer, body string) *httptest.ResponseRecorder {
 // stored beforehand; the front channel is not measured.
 //
 //	go test -run '^$' -bench 'CodeExchange|RefreshGrant' ./services/token/
+//
+// The openid runs add the OpenID Connect ID token: a second signature, and
+// (with profile) the user's claims.
 func BenchmarkAuthorizationCodeExchange(b *testing.B) {
 	for _, be := range flowBackends {
-		for _, parallel := range []bool{false, true} {
-			name := be.name + "/serial"
-			if parallel {
-				name = be.name + "/parallel"
-			}
-			b.Run(name, func(b *testing.B) { benchCodeExchange(b, be.opt, parallel) })
+		for _, v := range []struct {
+			name     string
+			parallel bool
+			scopes   []string
+		}{
+			{"serial", false, []string{"orders:read"}},
+			{"parallel", true, []string{"orders:read"}},
+			{"serial-openid", false, []string{"openid", "profile", "orders:read"}},
+		} {
+			b.Run(be.name+"/"+v.name, func(b *testing.B) { benchCodeExchange(b, be.opt, v.parallel, v.scopes) })
 		}
 	}
 }
 
-func benchCodeExchange(b *testing.B, opt envOption, parallel bool) {
+func benchCodeExchange(b *testing.B, opt envOption, parallel bool, scopes []string) {
 	e := newEnv(b, opt)
 	mux := http.NewServeMux()
 	e.svc.Routes(mux)
@@ -62,7 +69,8 @@ func benchCodeExchange(b *testing.B, opt envOption, parallel bool) {
 		codes[i] = code
 		if err := e.grants.CreateCode(context.Background(), grantstore.Code{
 			Hash: hash, ClientID: e.spa.id, RedirectURI: spaRedirect, Challenge: challenge, UserID: aliceID,
-			Scopes: []string{"orders:read"}, FamilyID: "g_bench_" + code[:16], AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+			Scopes: scopes, FamilyID: "g_bench_" + code[:16], AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+			Nonce: "n-0S6_WzA2Mj", SessionID: "bench-session",
 		}); err != nil {
 			b.Fatal(err)
 		}

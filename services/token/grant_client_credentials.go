@@ -16,6 +16,8 @@ type tokenResponse struct {
 	refreshToken string
 	// refreshExpires is when the refresh token's grant ends.
 	refreshExpires time.Time
+	// idToken is the OpenID Connect ID token of a user grant with openid.
+	idToken string
 }
 
 // grantHandler runs one grant type for a client that the dispatcher has

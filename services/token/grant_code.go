@@ -92,7 +92,7 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 	}
 	fam := grantstore.Family{
 		ID: c.FamilyID, ClientID: cl.id, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
-		AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime),
+		AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime), SessionID: c.SessionID,
 	}
 	var rt *grantstore.Refresh
 	var rtRaw string
@@ -116,7 +116,7 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		}
 		return nil, errUnavailable(err)
 	}
-	return g.issue(ctx, cl, fam, c.Scopes, rtRaw)
+	return g.issue(ctx, cl, fam, c.Scopes, rtRaw, c.Nonce)
 }
 
 // revokeRedeemed revokes the grant of a replayed code (checklist item 49).
@@ -133,7 +133,7 @@ func (g *codeGrant) revokeRedeemed(ctx context.Context, c grantstore.Code, now t
 		err = g.s.grants.CreateFamily(ctx, grantstore.Family{
 			ID: c.FamilyID, ClientID: c.ClientID, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
 			AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime),
-			RevokedAt: now, RevokeReason: reason,
+			RevokedAt: now, RevokeReason: reason, SessionID: c.SessionID,
 		}, nil)
 		if errors.Is(err, grantstore.ErrExists) {
 			// The first redemption stored it meanwhile.
@@ -154,8 +154,10 @@ func (g *userGrants) idleExpiry(fam grantstore.Family, now time.Time) time.Time 
 }
 
 // issue mints the access token of a user grant: sub is the user, with
-// auth_time and the grant id (fid).
-func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Family, scopes []string, refreshToken string) (*tokenResponse, error) {
+// auth_time and the grant id (fid); and, when scopes include openid, the ID
+// token (OpenID Connect Core §3.1.3.3, and §12.2 on refresh, where nonce
+// is empty).
+func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Family, scopes []string, refreshToken, nonce string) (*tokenResponse, error) {
 	life := cl.lifetime
 	if life <= 0 {
 		life = fallbackLifetime
@@ -168,7 +170,13 @@ func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Famil
 	if err != nil {
 		return nil, err
 	}
-	return &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken, refreshExpires: fam.ExpiresAt}, nil
+	resp := &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken, refreshExpires: fam.ExpiresAt}
+	if slices.Contains(scopes, ScopeOpenID) {
+		if resp.idToken, err = g.idToken(ctx, cl, fam, scopes, idTokenFor{nonce: nonce, accessToken: m.jwt}); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
 }
 
 // errRefreshFailed marks a refresh that failed for the token itself
@@ -217,7 +225,7 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 	if len(requested) > 0 {
 		// May narrow, never widen (checklist item 66).
 		for _, sc := range requested {
-			if !slices.Contains(fam.Scopes, sc) || !cl.allowsScope(sc) {
+			if !slices.Contains(fam.Scopes, sc) || !cl.allowsScopeOIDC(sc) {
 				return nil, newError(CodeInvalidScope, http.StatusBadRequest, "scope %s was not granted", sc)
 			}
 		}
@@ -236,7 +244,7 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 		case !now.Before(fam.ExpiresAt) || !now.Before(old.IdleExpiresAt):
 			return nil, refreshRefused("the refresh token is expired")
 		}
-		return g.issue(ctx, cl, fam, scopes, "")
+		return g.issue(ctx, cl, fam, scopes, "", "")
 	}
 	next, nextHash, err := newSecret()
 	if err != nil {
@@ -257,7 +265,7 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 	case err != nil:
 		return nil, errUnavailable(err)
 	}
-	return g.issue(ctx, cl, fam, scopes, next)
+	return g.issue(ctx, cl, fam, scopes, next, "")
 }
 
 // revokeFamily revokes a grant in the store and in the revocation list
@@ -280,19 +288,6 @@ func (s *Service) publishFamilyRevocation(ctx context.Context, id, reason string
 		ExpireTime: timestamppb.New(now.Add(familyEntryLife)),
 	})
 	return err
-}
-
-// revokeUserGrants revokes every grant of a user issued until now.
-func (s *Service) revokeUserGrants(ctx context.Context, userID, reason string, now time.Time) error {
-	fams, err := s.grants.RevokeUserFamilies(ctx, userID, reason, now, now)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, f := range fams {
-		errs = append(errs, s.publishFamilyRevocation(ctx, f.ID, reason, now))
-	}
-	return errors.Join(errs...)
 }
 
 // RevocationApplied makes the grant store follow the revocation list:

@@ -286,8 +286,9 @@ const (
 
 // fakeUsers knows one user; it counts calls.
 type fakeUsers struct {
-	calls atomic.Int64
-	down  atomic.Bool
+	calls    atomic.Int64
+	down     atomic.Bool
+	disabled atomic.Bool
 }
 
 func (u *fakeUsers) Authenticate(_ context.Context, email, password string) (token.User, error) {
@@ -300,6 +301,29 @@ func (u *fakeUsers) Authenticate(_ context.Context, email, password string) (tok
 	}
 	return token.User{}, token.ErrInvalidLogin
 }
+
+// aliceClaims are alice's profile; tests may change them.
+var aliceClaims = token.UserClaims{
+	Email: aliceEmail, EmailVerified: true, Name: "Alice Liddell", GivenName: "Alice", FamilyName: "Liddell",
+	PreferredUsername: "alice", Locale: "en-GB", UpdatedAt: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC),
+}
+
+func (u *fakeUsers) Claims(_ context.Context, id string) (token.UserClaims, error) {
+	if u.down.Load() {
+		return token.UserClaims{}, errors.New("user store unavailable")
+	}
+	if id != aliceID {
+		return token.UserClaims{}, token.ErrUnknownUser
+	}
+	c := aliceClaims
+	c.Disabled = u.disabled.Load()
+	return c, nil
+}
+
+// keySet is the test signing key's public JWKS.
+type keySet struct{ doc []byte }
+
+func (k keySet) JWKS(context.Context) ([]byte, error) { return k.doc, nil }
 
 func withIssuerPath(p string) envOption { return func(c *envConfig) { c.issuerPath = p } }
 
@@ -407,14 +431,35 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Users:           e.usersOrNil(),
 		ClientCerts:     ec.clientCerts,
 		MTLSBase:        mtlsBaseIf(ec.clientCerts != nil),
+		KeySet:          e.keySet(t),
 	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock, revoked: e.revoker})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.svc.Close)
 	e.svc.Routes(mux)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// keySet publishes the test signing key as kid k1, alg ES256.
+func (e *env) keySet(t testing.TB) keySet {
+	t.Helper()
+	pub, err := jwk.PublicKeyOf(e.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pub.Set(jwk.KeyIDKey, "k1")
+	_ = pub.Set(jwk.AlgorithmKey, jwa.ES256)
+	_ = pub.Set(jwk.KeyUsageKey, "sig")
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	doc, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keySet{doc}
 }
 
 func mtlsBaseIf(on bool) string {

@@ -18,9 +18,10 @@ import (
 //	POST <path>/oauth2/revoke                         RFC 7009 §2 (with a Revoker)
 //	GET  <path>/oauth2/authorize                      RFC 6749 §4.1.1 (with Grants and Users)
 //	POST <path>/oauth2/login, /oauth2/consent          the sign-in and consent forms
-//	GET, POST <path>/oauth2/logout                     sign-out
+//	GET, POST <path>/oauth2/logout                     sign-out; RP-Initiated Logout §2
 //	GET  /.well-known/oauth-authorization-server<path> RFC 8414 §3
-//	GET  <path>/.well-known/openid-configuration      the same bytes
+//	GET, POST <path>/oauth2/userinfo                   OpenID Connect Core §5.3
+//	GET  <path>/.well-known/openid-configuration      OpenID Connect Discovery §4
 func (s *Service) Routes(mux *http.ServeMux) {
 	p := issuerPath(s.cfg.Issuer)
 	mux.HandleFunc("POST "+p+tokenPath, s.handleToken)
@@ -32,12 +33,15 @@ func (s *Service) Routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+p+authorizePath, s.handleAuthorize)
 		mux.HandleFunc("POST "+p+loginPath, s.handleLogin)
 		mux.HandleFunc("POST "+p+consentPath, s.handleConsent)
-		mux.HandleFunc("GET "+p+logoutPath, s.handleLogoutPage)
-		mux.HandleFunc("POST "+p+logoutPath, s.handleLogout)
+		mux.HandleFunc("GET "+p+logoutPath, s.handleEndSession)
+		mux.HandleFunc("POST "+p+logoutPath, s.handleEndSession)
 		mux.HandleFunc("GET "+p+staticPath, s.handleStatic)
+		mux.HandleFunc("GET "+p+userinfoPath, s.handleUserInfo)
+		mux.HandleFunc("POST "+p+userinfoPath, s.handleUserInfo)
+		mux.HandleFunc("OPTIONS "+p+userinfoPath, s.handleUserInfoPreflight)
 	}
 	mux.HandleFunc("GET "+oauthMetadataPath+p, s.handleMetadata)
-	mux.HandleFunc("GET "+p+oidcMetadataPath, s.handleMetadata)
+	mux.HandleFunc("GET "+p+oidcMetadataPath, s.handleDiscovery)
 }
 
 // handleToken is the token endpoint's dispatcher: transport rules, grant
@@ -137,6 +141,10 @@ func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
 	if t.refreshToken != "" {
 		b = append(b, `,"refresh_token":`...)
 		b = appendJSONString(b, t.refreshToken)
+	}
+	if t.idToken != "" {
+		b = append(b, `,"id_token":`...)
+		b = appendJSONString(b, t.idToken)
 	}
 	b = append(b, '}')
 	setNoStore(w.Header())

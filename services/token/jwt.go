@@ -51,10 +51,11 @@ type minted struct {
 	expiresIn int64 // seconds
 }
 
-// accessTokenMinter signs access tokens; the grant handlers need nothing
-// else from the token machinery.
+// accessTokenMinter signs access tokens, and the other JWTs of a grant (ID
+// tokens); the grant handlers need nothing else from the token machinery.
 type accessTokenMinter interface {
 	mint(ctx context.Context, t accessToken) (minted, error)
+	signJWT(ctx context.Context, typ string, build func(jwa.SignatureAlgorithm) (any, error)) (string, error)
 }
 
 // jtiBytes is the random part of a jti: 128 bits (RFC 6749 §10.10,

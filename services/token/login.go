@@ -53,10 +53,14 @@ type User struct {
 	Email string
 }
 
-// Users checks users' passwords for the login page. The user service
-// implements it in process.
+// Users checks users' passwords for the login page, and tells what the ID
+// token and UserInfo may say of a user. The user service implements it in
+// process.
 type Users interface {
 	Authenticate(ctx context.Context, email, password string) (User, error)
+	// Claims returns the user's claims; ErrUnknownUser when there is no
+	// such user.
+	Claims(ctx context.Context, userID string) (UserClaims, error)
 }
 
 // pageData is what the templates show.
@@ -92,7 +96,7 @@ func (s *Service) renderError(w http.ResponseWriter, status int, message string)
 }
 
 func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, message string, status int) {
-	s.renderLoginAs(w, r, req, message, "", status)
+	s.renderLoginAs(w, r, req, message, req.loginHint, status)
 }
 
 func (s *Service) renderLoginAs(w http.ResponseWriter, r *http.Request, req *authzRequest, message, email string, status int) {
@@ -248,32 +252,32 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
 		return
 	}
-	if err := s.startSession(ctx, w, u, now); err != nil {
+	sess, err := s.startSession(ctx, w, u, now)
+	if err != nil {
 		s.log.ErrorContext(ctx, "start session", "error", err)
 		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
 		return
 	}
-	setPageHeaders(w.Header())
-	http.Redirect(w, r, issuerPath(s.cfg.Issuer)+authorizePath+"?"+req.raw, http.StatusSeeOther) //nolint:gosec // G710: our own authorization endpoint; the query was validated by parseAuthorize
+	s.afterLogin(w, r, req, sess)
 }
 
 // startSession stores a new session and sets its cookie: HttpOnly,
 // SameSite=Lax (the redirect back from a client's page must carry it),
 // Secure and __Host- whenever the issuer is https.
-func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u User, now time.Time) error {
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u User, now time.Time) (*grantstore.Session, error) {
 	id, hash, err := newSecret()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	exp := now.Add(s.cfg.SessionLifetime)
-	if err := s.grants.CreateSession(ctx, grantstore.Session{Hash: hash, UserID: u.ID, AuthTime: now, CreatedAt: now, ExpiresAt: exp}); err != nil {
-		return err
+	sess := grantstore.Session{Hash: hash, UserID: u.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime)}
+	if err := s.grants.CreateSession(ctx, sess); err != nil {
+		return nil, err
 	}
 	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: Secure whenever the issuer is https; only a plain-http loopback issuer (development) goes without
-		Name: s.cookieName("session"), Value: id, Path: "/", Expires: exp, HttpOnly: true,
+		Name: s.cookieName("session"), Value: id, Path: "/", Expires: sess.ExpiresAt, HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
 	})
-	return nil
+	return &sess, nil
 }
 
 // handleConsent records the user's decision on the consent page.
@@ -308,45 +312,4 @@ func (s *Service) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.issueCode(w, r, req, sess)
-}
-
-// handleLogoutPage shows the sign-out form: signing out is a POST with the
-// page's CSRF token, so a foreign page cannot sign the user out.
-func (s *Service) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, "logout.html", http.StatusOK, pageData{Title: "Sign out", CSRF: s.csrfToken(w, r)})
-}
-
-// handleLogout ends the session and revokes the user's grants: every
-// refresh-token family, and through the revocation list the access tokens
-// issued from them.
-func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	f, err := readForm(w, r)
-	if err != nil {
-		s.renderError(w, http.StatusBadRequest, "the sign-out form is malformed")
-		return
-	}
-	if !s.checkCSRF(r, f) {
-		s.record(ctx, ReasonCSRF, "", logoutPath, s.cfg.RemoteIP(r))
-		s.renderError(w, http.StatusForbidden, "the sign-out form expired or came from another site")
-		return
-	}
-	sess, err := s.currentSession(ctx, r)
-	if err != nil {
-		s.renderError(w, http.StatusServiceUnavailable, "try again later")
-		return
-	}
-	if sess != nil {
-		now := s.cfg.Now()
-		if err := s.grants.RevokeSession(ctx, sess.Hash, now); err != nil && !errors.Is(err, grantstore.ErrNotFound) {
-			s.renderError(w, http.StatusServiceUnavailable, "try again later")
-			return
-		}
-		if err := s.revokeUserGrants(ctx, sess.UserID, "signed out", now); err != nil {
-			s.log.ErrorContext(ctx, "revoke grants at sign-out", "error", err)
-		}
-	}
-	http.SetCookie(w, &http.Cookie{Name: s.cookieName("session"), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, //nolint:gosec // G124: Secure whenever the issuer is https; only a plain-http loopback issuer (development) goes without
-		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
-	s.render(w, "signedout.html", http.StatusOK, pageData{Title: "Signed out"})
 }

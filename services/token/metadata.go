@@ -8,19 +8,19 @@ import (
 	"slices"
 )
 
-// metadataDoc is the RFC 8414 §2 document. It lists only what this service
-// implements today:
-//   - grant_types_supported: client_credentials only (no password, no
-//     implicit — RFC 9700 §2.1.2, §2.4);
-//   - the auth methods: exactly the two accepted;
-//   - response_types_supported is REQUIRED by RFC 8414 but there is no
-//     authorization endpoint yet, so it is the empty list; ["code"] (and
-//     authorization_endpoint, authorization_response_iss_parameter_supported)
-//     come with the authorization_code issue;
-//   - code_challenge_methods_supported: ["S256"] now, as the issue asks
-//     (PKCE will be S256 only);
-//   - revocation_endpoint (RFC 7009) when the service has a Revoker, with
-//     the same client authentication methods.
+// metadataDoc is the RFC 8414 §2 document, and with the OpenID Connect
+// fields the Discovery 1.0 §3 document: both are built from one source
+// (buildMetadata), and list only what the service implements:
+//   - grant_types_supported: client_credentials, and with the
+//     authorization endpoint authorization_code and refresh_token (never
+//     password or implicit — RFC 9700 §2.1.2, §2.4);
+//   - response_types_supported: code, or the empty list without an
+//     authorization endpoint;
+//   - the client authentication methods: exactly those accepted;
+//   - code_challenge_methods_supported: S256 only;
+//   - revocation_endpoint (RFC 7009) when the service has a Revoker;
+//   - the OpenID Connect fields only in the OpenID Connect document, so
+//     the RFC 8414 one keeps its content.
 type metadataDoc struct {
 	Issuer                                    string   `json:"issuer"`
 	AuthorizationEndpoint                     string   `json:"authorization_endpoint,omitempty"`
@@ -40,13 +40,48 @@ type metadataDoc struct {
 	// RFC 8705 §3.3 and §5.
 	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+	*oidcMetadata
+}
+
+// oidcMetadata are the OpenID Connect Discovery 1.0 §3 fields (and those of
+// RP-Initiated Logout §2.1 and Back-Channel Logout §2.1).
+type oidcMetadata struct {
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
+}
+
+// idTokenClaimNames are the claims an ID token or UserInfo may carry.
+var idTokenClaimNames = []string{
+	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "amr", "jti",
+	"name", "given_name", "family_name", "preferred_username", "locale", "updated_at",
+	"email", "email_verified",
+}
+
+// buildDiscovery returns the RFC 8414 document and, with an authorization
+// endpoint, the OpenID Connect one; without one, both URLs serve the first.
+func buildDiscovery(cfg Config, ep Endpoints) (oauth, oidc []byte, err error) {
+	if oauth, err = buildMetadata(cfg, ep, false); err != nil || ep.Authorization == "" {
+		return oauth, oauth, err
+	}
+	oidc, err = buildMetadata(cfg, ep, true)
+	return oauth, oidc, err
 }
 
 // authMethods are the client authentication methods the token and
 // introspection endpoints accept (clientauth.go).
 var authMethods = []string{authSecretBasic, authSecretPost}
 
-func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
+func buildMetadata(cfg Config, ep Endpoints, withOIDC bool) ([]byte, error) {
 	doc := metadataDoc{
 		Issuer:                            cfg.Issuer,
 		TokenEndpoint:                     ep.Token,
@@ -92,6 +127,20 @@ func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
 	if doc.RevocationEndpoint != "" {
 		doc.RevocationEndpointAuthMethodsSupported = methods
 	}
+	if withOIDC {
+		doc.ScopesSupported = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(cfg.ScopesSupported), oidcScopes...))))
+		doc.oidcMetadata = &oidcMetadata{
+			UserinfoEndpoint:                  ep.UserInfo,
+			EndSessionEndpoint:                ep.EndSession,
+			SubjectTypesSupported:             []string{"public"},
+			IDTokenSigningAlgValuesSupported:  []string{cfg.SigningAlg},
+			ClaimsSupported:                   idTokenClaimNames,
+			ResponseModesSupported:            []string{"query"},
+			PromptValuesSupported:             []string{"none", "login", "consent"},
+			BackchannelLogoutSupported:        true,
+			BackchannelLogoutSessionSupported: true,
+		}
+	}
 	// No HTML escaping: the issuer must come out byte for byte (RFC 8414
 	// §3.3).
 	var buf bytes.Buffer
@@ -103,8 +152,15 @@ func buildMetadata(cfg Config, ep Endpoints) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// handleMetadata serves the prepared document (RFC 8414 §3.2).
+// handleMetadata serves the prepared RFC 8414 document (§3.2).
 func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", headerCacheControlMetadata)
 	writeJSON(w, http.StatusOK, s.metadata)
+}
+
+// handleDiscovery serves the prepared OpenID Connect document (Discovery
+// 1.0 §4.2).
+func (s *Service) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", headerCacheControlMetadata)
+	writeJSON(w, http.StatusOK, s.oidcMetadata)
 }

@@ -40,9 +40,10 @@ func parseScope(param string) ([]string, error) {
 	return out, nil
 }
 
-// grantedScope applies RFC 6749 §3.3 to a client's request: every requested
-// scope must be allowed to the client (else invalid_scope); none requested
-// means all the client's scopes, its default. bound, when not nil, narrows
+// grantedScope applies RFC 6749 §3.3 to a client's request for a token of
+// its own: every requested scope must be allowed to the client (else
+// invalid_scope), and none may be an OpenID Connect scope; none requested
+// means all the client's scopes but those, its default. bound, when not nil, narrows
 // the client's scopes further (the scopes of the credential a gRPC caller
 // used). The result is space-separated.
 func grantedScope(cl *client, requested, bound []string) (string, error) {
@@ -52,13 +53,18 @@ func grantedScope(cl *client, requested, bound []string) (string, error) {
 		}
 		var keep []string
 		for _, s := range cl.scopes {
-			if slices.Contains(bound, s) {
+			if slices.Contains(bound, s) && !slices.Contains(oidcScopes, s) {
 				keep = append(keep, s)
 			}
 		}
 		return strings.Join(keep, " "), nil
 	}
 	for _, s := range requested {
+		if slices.Contains(oidcScopes, s) {
+			// They ask for claims about a signed-in user: a client acting
+			// for itself has none.
+			return "", newError(CodeInvalidScope, http.StatusBadRequest, "scope %s is for user sign-in, not for a client's own token", s)
+		}
 		if !cl.allowsScope(s) || (bound != nil && !slices.Contains(bound, s)) {
 			return "", newError(CodeInvalidScope, http.StatusBadRequest, "scope %s is not allowed to the client", s)
 		}

@@ -31,6 +31,10 @@ type Service struct {
 	grantHandlers     map[string]grantHandler
 	clientCredentials *clientCredentialsGrant
 	metadata          []byte
+	// oidcMetadata is the OpenID Connect discovery document.
+	oidcMetadata []byte
+	keySets      keySetCache
+	backchannel  *backchannel
 }
 
 var _ tokenv1.TokenServiceServer = (*Service)(nil)
@@ -58,6 +62,7 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		cache:     newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
 		failures:  newFailureGate(cfg.Limiter),
 	}
+	s.backchannel = newBackchannel(s)
 	s.clientCredentials = &clientCredentialsGrant{
 		minter:          newJWTMinter(cfg.Issuer, signer, cfg.Now),
 		defaultAudience: cfg.DefaultAudience,
@@ -71,7 +76,7 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		s.grantHandlers[grantAuthorizationCode] = &codeGrant{ug}
 		s.grantHandlers[grantRefreshToken] = &refreshGrant{ug}
 	}
-	if s.metadata, err = buildMetadata(cfg, s.endpoints); err != nil {
+	if s.metadata, s.oidcMetadata, err = buildDiscovery(cfg, s.endpoints); err != nil {
 		return nil, err
 	}
 	return s, nil

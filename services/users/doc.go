@@ -4,6 +4,18 @@
 // PostgreSQL, and the conformance package tests it on both), the gRPC UserService for admins, and
 // Authenticate for the login page.
 //
+// # Profile
+//
+// A user carries the OpenID Connect Core 1.0 §5.1 claims the token service
+// puts in ID tokens and UserInfo responses: name, given_name, family_name,
+// preferred_username, locale, email_verified, and updated_at (UpdatedAt).
+// The text claims are trimmed, valid UTF-8 without control characters, at
+// most 200 bytes (preferred_username 128, with no white space); locale is
+// a BCP 47 language tag kept in canonical case. email_verified is what an
+// admin says: there is no email-verification flow, and changing the email
+// without setting email_verified clears it. Service.Lookup reads a user's
+// claims in process.
+//
 // # Passwords
 //
 // Passwords are hashed with argon2id (RFC 9106) and stored in the PHC

@@ -27,7 +27,28 @@ type User struct {
 	PasswordHash string
 	Disabled     bool
 	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// UpdatedAt is when anything above or below last changed; it is the
+	// OpenID Connect updated_at claim.
+	UpdatedAt time.Time
+
+	// The profile: OpenID Connect Core 1.0 §5.1 standard claims, each
+	// empty (false) when unknown. The service checks and normalizes them
+	// (validate.go); stores keep them byte for byte.
+
+	// Name is the full name in displayable form (claim name).
+	Name string
+	// GivenName is the given or first name(s) (claim given_name).
+	GivenName string
+	// FamilyName is the surname(s) (claim family_name).
+	FamilyName string
+	// PreferredUsername is a shorthand name (claim preferred_username):
+	// neither unique nor a sign-in identifier.
+	PreferredUsername string
+	// Locale is a BCP 47 language tag such as en-US (claim locale).
+	Locale string
+	// EmailVerified says that an admin vouches for Email (claim
+	// email_verified): there is no email-verification flow.
+	EmailVerified bool
 }
 
 // Cursor is the position after which List continues: users are ordered by

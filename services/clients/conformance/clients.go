@@ -261,6 +261,10 @@ var updateTests = []test{
 			u.RequireConsent = false
 			u.Resources = []string{"https://new.example/api"}
 			u.RefreshTokenDelivery = clients.RefreshTokenDeliveryBody
+			u.PostLogoutRedirectURIs = []string{"https://new.example/bye"}
+			u.BackchannelLogoutURI = "https://new.example/bc"
+			u.BackchannelLogoutSessionRequired = false
+			u.IDTokenLifetime = time.Hour
 			u.UpdatedAt = t0.Add(time.Hour)
 			return nil
 		})
@@ -278,6 +282,9 @@ var updateTests = []test{
 		want.RateLimitTier, want.Disabled, want.RequireConsent = "low", true, false
 		want.Resources = []string{"https://new.example/api"}
 		want.RefreshTokenDelivery = clients.RefreshTokenDeliveryBody
+		want.PostLogoutRedirectURIs = []string{"https://new.example/bye"}
+		want.BackchannelLogoutURI, want.BackchannelLogoutSessionRequired = "https://new.example/bc", false
+		want.IDTokenLifetime = time.Hour
 		want.UpdatedAt = t0.Add(time.Hour)
 		assertClient(t, got, want)
 		assertClient(t, e.getClient("c1"), want)

@@ -6,7 +6,11 @@
 //   - returned slices are never nil: nil and empty are stored alike;
 //   - times come back in UTC, truncated to microseconds; zero optional times
 //     (no expiry, never used) stay zero;
-//   - AccessTokenLifetime is kept to the millisecond;
+//   - AccessTokenLifetime and IDTokenLifetime are kept to the millisecond,
+//     a zero IDTokenLifetime (the server default) included;
+//   - the OpenID Connect settings (PostLogoutRedirectURIs,
+//     BackchannelLogoutURI, BackchannelLogoutSessionRequired) are stored
+//     as given, zero values included;
 //   - RefreshTokenDelivery is stored as given, "" included (the store does
 //     not validate: the registry does);
 //   - ListClients, ListSecrets and ListAPIKeys of nothing return an empty

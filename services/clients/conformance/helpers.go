@@ -72,8 +72,13 @@ func sampleClient(id string, created time.Time) clients.Client {
 		// Not the default: a store that drops the column fails the
 		// round trip.
 		RefreshTokenDelivery: clients.RefreshTokenDeliveryCookie,
-		CreatedAt:            created,
-		UpdatedAt:            created.Add(time.Second + 7*time.Nanosecond),
+		// None of them zero, for the same reason.
+		PostLogoutRedirectURIs:           []string{"https://app.example/bye", "com.example.app:/logged-out"},
+		BackchannelLogoutURI:             "https://app.example/backchannel?tenant=a",
+		BackchannelLogoutSessionRequired: true,
+		IDTokenLifetime:                  7*time.Minute + 250*time.Millisecond,
+		CreatedAt:                        created,
+		UpdatedAt:                        created.Add(time.Second + 7*time.Nanosecond),
 	}
 }
 
@@ -120,6 +125,7 @@ func normClient(c clients.Client) clients.Client {
 	c.Scopes = normSet(c.Scopes)
 	c.TLS.CertificateThumbprints = normList(c.TLS.CertificateThumbprints)
 	c.Resources = normList(c.Resources)
+	c.PostLogoutRedirectURIs = normList(c.PostLogoutRedirectURIs)
 	c.CreatedAt, c.UpdatedAt = normTime(c.CreatedAt), normTime(c.UpdatedAt)
 	return c
 }
@@ -167,7 +173,7 @@ func checkNonNil(t *testing.T, what string, lists ...[]string) {
 func assertClient(t *testing.T, got, want clients.Client) {
 	t.Helper()
 	checkUTC(t, "client "+got.ID, got.CreatedAt, got.UpdatedAt)
-	checkNonNil(t, "client "+got.ID, got.GrantTypes, got.RedirectURIs, got.Scopes, got.TLS.CertificateThumbprints, got.Resources)
+	checkNonNil(t, "client "+got.ID, got.GrantTypes, got.RedirectURIs, got.Scopes, got.TLS.CertificateThumbprints, got.Resources, got.PostLogoutRedirectURIs)
 	if g, w := normClient(got), normClient(want); !reflect.DeepEqual(g, w) {
 		t.Errorf("client %q:\n got %+v\nwant %+v", want.ID, g, w)
 	}

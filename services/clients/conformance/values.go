@@ -21,6 +21,7 @@ var valueTests = []test{
 				c.GrantTypes, c.RedirectURIs, c.Scopes = tc.list, tc.list, tc.list
 				c.TLS.CertificateThumbprints = tc.list
 				c.Resources = tc.list
+				c.PostLogoutRedirectURIs = tc.list
 				k := sampleKey("k-"+tc.name, c.ID, t0, tc.list...)
 				k.Scopes = tc.list
 				e.createClient(c, nil, k)
@@ -29,7 +30,8 @@ var valueTests = []test{
 				for name, l := range map[string][]string{
 					"GrantTypes": got.GrantTypes, "RedirectURIs": got.RedirectURIs, "Scopes": got.Scopes,
 					"CertificateThumbprints": got.TLS.CertificateThumbprints, "Resources": got.Resources,
-					"APIKey.Scopes": e.getKey(k.KeyID).Scopes,
+					"PostLogoutRedirectURIs": got.PostLogoutRedirectURIs,
+					"APIKey.Scopes":          e.getKey(k.KeyID).Scopes,
 				} {
 					if l == nil || len(l) != 0 {
 						t.Errorf("%s = %#v, want an empty non-nil slice", name, l)
@@ -40,12 +42,13 @@ var valueTests = []test{
 		}
 	}},
 
-	{"list order is kept for redirect URIs, grant types, thumbprints and resources", func(t *testing.T, e *env) {
+	{"list order is kept for redirect URIs, grant types, thumbprints, resources and post-logout redirect URIs", func(t *testing.T, e *env) {
 		c := sampleClient("c1", t0)
 		c.RedirectURIs = []string{"https://z.example/cb", "https://a.example/cb", "https://m.example/cb"}
 		c.GrantTypes = []string{clients.GrantRefreshToken, clients.GrantAuthorizationCode, clients.GrantClientCredentials}
 		c.TLS.CertificateThumbprints = []string{"zzz", "aaa"}
 		c.Resources = []string{"https://z.example/api", "https://a.example/api"}
+		c.PostLogoutRedirectURIs = []string{"https://z.example/bye", "com.example.app:/bye", "https://a.example/bye"}
 		e.createClient(c, nil)
 		assertClient(t, e.getClient("c1"), c) // assertClient compares these in order
 	}},
@@ -149,10 +152,52 @@ var valueTests = []test{
 		}
 	}},
 
+	{"ID token lifetime is kept to the millisecond, zero included", func(t *testing.T, e *env) {
+		for i, d := range []time.Duration{0, time.Millisecond, 5 * time.Minute, time.Hour + 999*time.Millisecond} {
+			c := sampleClient(fmt.Sprintf("c%d", i), t0)
+			c.IDTokenLifetime = d
+			e.createClient(c, nil)
+			if got := e.getClient(c.ID).IDTokenLifetime; got != d {
+				t.Errorf("ID token lifetime %v came back as %v", d, got)
+			}
+		}
+	}},
+
+	{"OpenID Connect settings round-trip and update, zero values included", func(t *testing.T, e *env) {
+		set := sampleClient("set", t0)
+		zero := sampleClient("zero", t0)
+		zero.PostLogoutRedirectURIs, zero.BackchannelLogoutURI = nil, ""
+		zero.BackchannelLogoutSessionRequired, zero.IDTokenLifetime = false, 0
+		e.createClient(set, nil)
+		e.createClient(zero, nil)
+		assertClient(t, e.getClient("set"), set)
+		assertClient(t, e.getClient("zero"), zero)
+
+		// Each to the other's values: set to zero, zero to set.
+		for _, tc := range []struct{ id, from string }{{"set", "zero"}, {"zero", "set"}} {
+			want := e.getClient(tc.from)
+			got, err := e.s.UpdateClient(e.ctx, tc.id, func(u *clients.Client) error {
+				u.PostLogoutRedirectURIs = want.PostLogoutRedirectURIs
+				u.BackchannelLogoutURI = want.BackchannelLogoutURI
+				u.BackchannelLogoutSessionRequired = want.BackchannelLogoutSessionRequired
+				u.IDTokenLifetime = want.IDTokenLifetime
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.ID, want.Name = tc.id, "Client "+tc.id
+			assertClient(t, got, want)
+			assertClient(t, e.getClient(tc.id), want)
+		}
+	}},
+
 	{"text round-trips exactly", func(t *testing.T, e *env) {
 		c := sampleClient("ünïcode/id with spaces", t0)
 		c.Name = "Ünïcødé 名前 'quotes' \"double\" \\ back; DROP TABLE clients; --"
 		c.RedirectURIs = []string{`https://a.example/cb?x="1"&y=[2]`, "https://b.example/π"}
+		c.PostLogoutRedirectURIs = []string{`https://a.example/bye?x="1"&y=[2]`, "com.example.app:/π", "https://c.example/'quote"}
+		c.BackchannelLogoutURI = `https://a.example/bc?x="1"&y=[2]&z=π`
 		e.createClient(c, nil)
 		assertClient(t, e.getClient(c.ID), c)
 	}},

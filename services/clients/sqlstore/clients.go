@@ -19,13 +19,16 @@ const clientColumns = `
 	c.tls_subject_dn, c.tls_san_dns, c.tls_san_uri, c.tls_san_ip, c.tls_san_email,
 	c.tls_cert_thumbprints, c.bound_access_tokens,
 	c.access_token_lifetime_ms, c.rate_limit_tier, c.disabled, c.require_consent,
-	c.created_at, c.updated_at, c.resources, c.refresh_token_delivery`
+	c.created_at, c.updated_at, c.resources, c.refresh_token_delivery,
+	c.post_logout_redirect_uris, c.backchannel_logout_uri, c.backchannel_logout_session_required,
+	c.id_token_lifetime_ms`
 
 func scanClient(row database.Row) (clients.Client, error) {
 	var (
-		c          clients.Client
-		typ        string
-		lifetimeMS int64
+		c            clients.Client
+		typ          string
+		lifetimeMS   int64
+		idLifetimeMS int64
 	)
 	err := row.Scan(
 		&c.ID, &c.Name, &typ, &c.Public, &c.AuthMethod,
@@ -34,6 +37,8 @@ func scanClient(row database.Row) (clients.Client, error) {
 		&c.TLS.CertificateThumbprints, &c.TLS.BoundAccessTokens,
 		&lifetimeMS, &c.RateLimitTier, &c.Disabled, &c.RequireConsent,
 		&c.CreatedAt, &c.UpdatedAt, &c.Resources, &c.RefreshTokenDelivery,
+		&c.PostLogoutRedirectURIs, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired,
+		&idLifetimeMS,
 		&c.Scopes,
 	)
 	if err != nil {
@@ -41,6 +46,7 @@ func scanClient(row database.Row) (clients.Client, error) {
 	}
 	c.Type = clients.ClientType(typ)
 	c.AccessTokenLifetime = time.Duration(lifetimeMS) * time.Millisecond
+	c.IDTokenLifetime = time.Duration(idLifetimeMS) * time.Millisecond
 	return c, nil
 }
 
@@ -55,6 +61,8 @@ func clientArgs(c clients.Client) []any {
 		c.TLS.CertificateThumbprints, c.TLS.BoundAccessTokens,
 		c.AccessTokenLifetime.Milliseconds(), c.RateLimitTier, c.Disabled, c.RequireConsent,
 		c.CreatedAt, c.UpdatedAt, c.Resources, c.RefreshTokenDelivery,
+		c.PostLogoutRedirectURIs, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+		c.IDTokenLifetime.Milliseconds(),
 	}
 }
 
@@ -69,8 +77,11 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				tls_subject_dn, tls_san_dns, tls_san_uri, tls_san_ip, tls_san_email,
 				tls_cert_thumbprints, bound_access_tokens,
 				access_token_lifetime_ms, rate_limit_tier, disabled, require_consent,
-				created_at, updated_at, resources, refresh_token_delivery
-			) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+				created_at, updated_at, resources, refresh_token_delivery,
+				post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required,
+				id_token_lifetime_ms
+			) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+				$23, $24, $25, $26)`,
 			clientArgs(c)...)
 		if database.IsUniqueViolation(err) {
 			return clients.ErrAlreadyExists
@@ -174,7 +185,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 					tls_subject_dn = $8, tls_san_dns = $9, tls_san_uri = $10, tls_san_ip = $11, tls_san_email = $12,
 					tls_cert_thumbprints = $13, bound_access_tokens = $14,
 					access_token_lifetime_ms = $15, rate_limit_tier = $16, disabled = $17, require_consent = $18,
-					created_at = $19, updated_at = $20, resources = $21, refresh_token_delivery = $22
+					created_at = $19, updated_at = $20, resources = $21, refresh_token_delivery = $22,
+					post_logout_redirect_uris = $23, backchannel_logout_uri = $24, backchannel_logout_session_required = $25,
+					id_token_lifetime_ms = $26
 				WHERE client_id = $1`,
 				clientArgs(c)...)
 			if err != nil {

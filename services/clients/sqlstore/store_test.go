@@ -73,3 +73,47 @@ func TestRefreshTokenDeliveryMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenIDMigration upgrades a database holding a client from before
+// 0004: it reads back with the zero OpenID Connect settings, and can then
+// be given them.
+func TestOpenIDMigration(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db database.DB) {
+		ctx := t.Context()
+		old := someMigrations(t, db, "0001_init.sql", "0002_client_resources.sql", "0003_refresh_token_delivery.sql")
+		if err := migrate.Run(ctx, db, "clients", old, "."); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `
+				INSERT INTO clients (client_id, name, type, public, auth_method, redirect_uris, grant_types, access_token_lifetime_ms, created_at, updated_at)
+				VALUES ('spa', 'SPA', 'first_party', true, 'none', $1, $2, 600000, $3, $3)`,
+			[]string{"https://app.example/cb"}, []string{"authorization_code"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		s, err := sqlstore.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GetClient(ctx, "spa")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.PostLogoutRedirectURIs == nil || len(c.PostLogoutRedirectURIs) != 0 || c.BackchannelLogoutURI != "" ||
+			c.BackchannelLogoutSessionRequired || c.IDTokenLifetime != 0 {
+			t.Fatalf("client from before 0004: %+v, want the zero OpenID Connect settings", c)
+		}
+		c, err = s.UpdateClient(ctx, "spa", func(c *clients.Client) error {
+			c.PostLogoutRedirectURIs = []string{"https://app.example/bye"}
+			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = "https://app.example/bc", true
+			c.IDTokenLifetime = 2 * time.Minute
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.PostLogoutRedirectURIs) != 1 || c.BackchannelLogoutURI != "https://app.example/bc" ||
+			!c.BackchannelLogoutSessionRequired || c.IDTokenLifetime != 2*time.Minute {
+			t.Fatalf("after the update: %+v", c)
+		}
+	})
+}

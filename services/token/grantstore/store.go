@@ -47,6 +47,12 @@ type Code struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	RedeemedAt time.Time // zero until redeemed
+	// Nonce is the OpenID Connect request's nonce, byte for byte, for the
+	// ID token of the redemption; empty when the request had none.
+	Nonce string
+	// SessionID is the sid of the login session the code was issued in
+	// (OpenID Connect Front- and Back-Channel Logout); the grant keeps it.
+	SessionID string
 }
 
 // Family is one grant: the chain of refresh tokens from one authorization.
@@ -63,6 +69,9 @@ type Family struct {
 	ExpiresAt    time.Time // absolute lifetime
 	RevokedAt    time.Time // zero while live
 	RevokeReason string
+	// SessionID is the sid of the login session the grant was made in;
+	// empty for grants from before sessions had one.
+	SessionID string
 }
 
 // Refresh is one refresh token of a family, stored as its SHA-256.
@@ -142,6 +151,10 @@ type Store interface {
 	RevokeUserFamilies(ctx context.Context, userID, reason string, before, now time.Time) ([]Family, error)
 	// RevokeClientFamilies is RevokeUserFamilies for a client.
 	RevokeClientFamilies(ctx context.Context, clientID, reason string, before, now time.Time) ([]Family, error)
+	// RevokeSessionFamilies is RevokeUserFamilies for the grants made in
+	// one login session (Family.SessionID, never empty here): what a
+	// logout of that session ends.
+	RevokeSessionFamilies(ctx context.Context, sessionID, reason string, before, now time.Time) ([]Family, error)
 
 	// CreateSession stores a new session; ErrExists on a duplicate hash.
 	CreateSession(ctx context.Context, s Session) error

@@ -8,7 +8,11 @@
 //   - emails are unique and compared byte for byte (the service
 //     normalizes them);
 //   - Update returns the user as Get will return it, returns the error of
-//     its function unchanged, and refuses to change ID or CreatedAt.
+//     its function unchanged, and refuses to change ID or CreatedAt;
+//   - the profile claims (name, given_name, family_name,
+//     preferred_username, locale, email_verified) are kept byte for byte,
+//     unicode and empty values alike, by Create, Update, Get, GetByEmail
+//     and List (the service validates them; stores do not).
 //
 // The concurrency tests check that Update is a read-modify-write in one
 // transaction (no lost updates across connections or processes) and that a
@@ -20,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +49,7 @@ func Run(t *testing.T, newStores NewStores) {
 		{"List", testList},
 		{"Update", testUpdate},
 		{"UpdateErrors", testUpdateErrors},
+		{"Profile", testProfile},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"ConcurrentCreate", testConcurrentCreate},
 	}
@@ -106,6 +112,101 @@ func ids(us []users.User) []string {
 		out[i] = u.ID
 	}
 	return out
+}
+
+// profile is the part of a users.User that holds the OpenID Connect
+// claims.
+type profile struct {
+	name, given, family, preferred, locale string
+	verified                               bool
+}
+
+func withProfile(u users.User, p profile) users.User {
+	u.Name, u.GivenName, u.FamilyName, u.PreferredUsername, u.Locale = p.name, p.given, p.family, p.preferred, p.locale
+	u.EmailVerified = p.verified
+	return u
+}
+
+// profiles are values a store must keep byte for byte: what the service
+// lets through (trimmed, valid UTF-8 without NUL, up to 200 bytes), with
+// the characters that trip up collations, quoting and encodings.
+var profiles = []struct {
+	name string
+	p    profile
+}{
+	{"empty", profile{}},
+	{"ascii", profile{"Ann Smith", "Ann", "Smith", "ann", "en-US", true}},
+	{"latin accents", profile{"Jörg Müller-Lüdenscheidt", "Jörg", "Müller-Lüdenscheidt", "jörg", "de-DE", true}},
+	{"combining marks", profile{"Zoe\u0308 Åsa", "Zoe\u0308", "A\u030asa", "zoe\u0308", "sv", false}},
+	{"cjk and emoji", profile{"山田 太郎 🎌", "太郎", "山田", "yamada_太郎", "ja-JP", true}},
+	{"right to left", profile{"محمد بن سلمان", "محمد", "بن سلمان", "مح", "ar-EG", false}},
+	{"quotes and sql", profile{`O'Brien "Bob" \ %_`, "Bob');--", `O'Brien`, `$1`, "x-private", false}},
+	{"longest", profile{strings.Repeat("é", 100), strings.Repeat("g", 200), strings.Repeat("𝄞", 50), strings.Repeat("p", 128), "en-US-u-ca-gregory-x-abcdefgh-ij", true}},
+	{"verified only", profile{verified: true}},
+}
+
+func testProfile(t *testing.T, ctx context.Context, newStores NewStores) {
+	s := newStores(t, 1)[0]
+	later := t0.Add(time.Hour)
+	for i, tc := range profiles {
+		t.Run(tc.name, func(t *testing.T) {
+			// Created with the profile: Get, GetByEmail and List agree.
+			id, email := fmt.Sprintf("u_c%02d", i), fmt.Sprintf("c%02d@example.com", i)
+			u := withProfile(user(id, email, t0.Add(time.Duration(i)*time.Minute)), tc.p)
+			create(t, ctx, s, u)
+			assertUser(t, get(t, ctx, s, id), stored(u))
+			byEmail, err := s.GetByEmail(ctx, email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertUser(t, byEmail, stored(u))
+			listed, err := s.List(ctx, &users.Cursor{CreatedAt: u.CreatedAt.Add(-time.Microsecond), ID: id}, 1)
+			if err != nil || len(listed) != 1 {
+				t.Fatalf("List from %s = %v, %v", id, ids(listed), err)
+			}
+			assertUser(t, listed[0], stored(u))
+
+			// Updated to the profile from another one, and back: every
+			// claim is written, the empty ones included.
+			other := profile{"Other Name", "Other", "Name", "other", "fr-CA", !tc.p.verified}
+			id, email = fmt.Sprintf("u_u%02d", i), fmt.Sprintf("u%02d@example.com", i)
+			before := withProfile(user(id, email, t0), other)
+			create(t, ctx, s, before)
+			got, err := s.Update(ctx, id, func(cur *users.User) error {
+				assertUser(t, *cur, stored(before))
+				*cur = withProfile(*cur, tc.p)
+				cur.UpdatedAt = later
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := withProfile(before, tc.p)
+			want.UpdatedAt = later
+			assertUser(t, got, stored(want))
+			assertUser(t, get(t, ctx, s, id), stored(want))
+			if _, err := s.Update(ctx, id, func(cur *users.User) error { *cur = withProfile(*cur, other); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			want = withProfile(want, other)
+			assertUser(t, get(t, ctx, s, id), stored(want))
+		})
+	}
+	// The profiles are listed with everything else, in order.
+	all, err := s.List(ctx, nil, 100)
+	if err != nil || len(all) != 2*len(profiles) {
+		t.Fatalf("List = %v, %v; want %d users", ids(all), err, 2*len(profiles))
+	}
+	for _, u := range all {
+		if u.ID[:3] != "u_c" {
+			continue
+		}
+		var i int
+		if _, err := fmt.Sscanf(u.ID, "u_c%02d", &i); err != nil {
+			t.Fatal(err)
+		}
+		assertUser(t, u, stored(withProfile(user(u.ID, u.Email, t0.Add(time.Duration(i)*time.Minute)), profiles[i].p)))
+	}
 }
 
 func testCreateGet(t *testing.T, ctx context.Context, newStores NewStores) {

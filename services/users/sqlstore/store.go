@@ -25,7 +25,8 @@ type Store struct {
 var _ users.Store = (*Store)(nil)
 
 const (
-	columns        = `user_id, email, password_hash, disabled, created_at, updated_at`
+	columns = `user_id, email, password_hash, disabled, created_at, updated_at,
+		name, given_name, family_name, preferred_username, locale, email_verified`
 	selectUserSQL  = `SELECT ` + columns + ` FROM users WHERE user_id = $1`
 	selectEmailSQL = `SELECT ` + columns + ` FROM users WHERE email = $1`
 )
@@ -40,7 +41,8 @@ func New(ctx context.Context, db database.DB) (*Store, error) {
 
 func scanUser(row database.Row) (users.User, error) {
 	var u users.User
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Disabled, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Disabled, &u.CreatedAt, &u.UpdatedAt,
+		&u.Name, &u.GivenName, &u.FamilyName, &u.PreferredUsername, &u.Locale, &u.EmailVerified); err != nil {
 		return users.User{}, err
 	}
 	return u, nil
@@ -57,8 +59,9 @@ func get(ctx context.Context, q database.Querier, query string, arg any) (users.
 
 // Create implements users.Store.
 func (s *Store) Create(ctx context.Context, u users.User) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO users (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Email, u.PasswordHash, u.Disabled, u.CreatedAt, u.UpdatedAt)
+	_, err := s.db.Exec(ctx, `INSERT INTO users (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		u.ID, u.Email, u.PasswordHash, u.Disabled, u.CreatedAt, u.UpdatedAt,
+		u.Name, u.GivenName, u.FamilyName, u.PreferredUsername, u.Locale, u.EmailVerified)
 	if database.IsUniqueViolation(err) {
 		err = users.ErrAlreadyExists
 	}
@@ -151,9 +154,12 @@ func (s *Store) Update(ctx context.Context, id string, update func(*users.User) 
 			return errors.New("the update changed CreatedAt")
 		}
 		_, err = tx.Exec(ctx, `
-			UPDATE users SET email = $2, password_hash = $3, disabled = $4, updated_at = $5
+			UPDATE users SET email = $2, password_hash = $3, disabled = $4, updated_at = $5,
+				name = $6, given_name = $7, family_name = $8, preferred_username = $9,
+				locale = $10, email_verified = $11
 			WHERE user_id = $1`,
-			id, u.Email, u.PasswordHash, u.Disabled, u.UpdatedAt)
+			id, u.Email, u.PasswordHash, u.Disabled, u.UpdatedAt,
+			u.Name, u.GivenName, u.FamilyName, u.PreferredUsername, u.Locale, u.EmailVerified)
 		if database.IsUniqueViolation(err) {
 			return users.ErrAlreadyExists
 		}

@@ -385,7 +385,11 @@ type Client struct {
 	Public bool `protobuf:"varint,4,opt,name=public,proto3" json:"public,omitempty"`
 	// OAuth grant types the client may use: authorization_code, client_credentials, refresh_token.
 	GrantTypes []string `protobuf:"bytes,5,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
-	// Redirect URIs, compared by exact string: https, or http on a loopback address; no fragment, no wildcard.
+	// Redirect URIs, compared by exact string: https, or http on a loopback IP
+	// literal; no fragment, no userinfo, no wildcard. A public first-party
+	// client (a native app) may also use a private-use URI scheme (RFC 8252
+	// §7.1): a lower-case reverse domain name followed by a single slash and a
+	// path, such as com.example.app:/oauth2redirect, at most one per scheme.
 	RedirectUris []string `protobuf:"bytes,6,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
 	// Scopes the client may be granted; each is in the scope catalogue.
 	Scopes []string `protobuf:"bytes,7,rep,name=scopes,proto3" json:"scopes,omitempty"`
@@ -422,8 +426,26 @@ type Client struct {
 	// that removes the refresh_token grant clears it, while COOKIE has to be
 	// cleared explicitly in the same update.
 	RefreshTokenDelivery RefreshTokenDelivery `protobuf:"varint,17,opt,name=refresh_token_delivery,json=refreshTokenDelivery,proto3,enum=gatehouse.clients.v1.RefreshTokenDelivery" json:"refresh_token_delivery,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Where the end-session endpoint may send the user agent after logout
+	// (OpenID Connect RP-Initiated Logout 1.0 §3.1), compared by exact string;
+	// at most 20, registered with the rules of redirect_uris (a public
+	// first-party client may use private-use schemes). Only for clients with
+	// the authorization_code grant.
+	PostLogoutRedirectUris []string `protobuf:"bytes,18,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
+	// The client's back-channel logout endpoint (OpenID Connect Back-Channel
+	// Logout 1.0 §2.2), to which logout tokens are posted: an absolute https
+	// URI (or http on a loopback IP), which may have a query but no fragment.
+	// Empty for none. Only for clients with the authorization_code grant.
+	BackchannelLogoutUri string `protobuf:"bytes,19,opt,name=backchannel_logout_uri,json=backchannelLogoutUri,proto3" json:"backchannel_logout_uri,omitempty"`
+	// Whether the client needs the sid (session ID) claim in its logout tokens
+	// (Back-Channel Logout 1.0 §2.2). Only with a backchannel_logout_uri.
+	BackchannelLogoutSessionRequired bool `protobuf:"varint,20,opt,name=backchannel_logout_session_required,json=backchannelLogoutSessionRequired,proto3" json:"backchannel_logout_session_required,omitempty"`
+	// Lifetime of ID tokens issued to the client: 1 to 60 minutes. Unset (or
+	// zero) means the default of 5 minutes. Only for clients with the
+	// authorization_code grant.
+	IdTokenLifetime *durationpb.Duration `protobuf:"bytes,21,opt,name=id_token_lifetime,json=idTokenLifetime,proto3" json:"id_token_lifetime,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -573,6 +595,34 @@ func (x *Client) GetRefreshTokenDelivery() RefreshTokenDelivery {
 		return x.RefreshTokenDelivery
 	}
 	return RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_UNSPECIFIED
+}
+
+func (x *Client) GetPostLogoutRedirectUris() []string {
+	if x != nil {
+		return x.PostLogoutRedirectUris
+	}
+	return nil
+}
+
+func (x *Client) GetBackchannelLogoutUri() string {
+	if x != nil {
+		return x.BackchannelLogoutUri
+	}
+	return ""
+}
+
+func (x *Client) GetBackchannelLogoutSessionRequired() bool {
+	if x != nil {
+		return x.BackchannelLogoutSessionRequired
+	}
+	return false
+}
+
+func (x *Client) GetIdTokenLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.IdTokenLifetime
+	}
+	return nil
 }
 
 // CreateClientRequest carries the client to register.
@@ -887,7 +937,9 @@ type UpdateClientRequest struct {
 	// The fields to change. Allowed: name, grant_types, redirect_uris, scopes,
 	// token_endpoint_auth_method, tls_client_auth, access_token_lifetime,
 	// rate_limit_tier, disabled, require_consent, resources,
-	// refresh_token_delivery.
+	// refresh_token_delivery, post_logout_redirect_uris,
+	// backchannel_logout_uri, backchannel_logout_session_required,
+	// id_token_lifetime.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1285,7 +1337,8 @@ type Scope struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// What the scope grants, shown to admins and on consent pages.
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	// Seeded from the auth rules of the served services; cannot be deleted.
+	// Seeded by Gatehouse (the scopes of the served services' auth rules, and
+	// the OpenID Connect scopes openid, profile and email); cannot be deleted.
 	System bool `protobuf:"varint,3,opt,name=system,proto3" json:"system,omitempty"`
 	// When the scope was added.
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -2346,7 +2399,7 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x06san_ip\x18\x04 \x01(\tR\x05sanIp\x12\x1b\n" +
 	"\tsan_email\x18\x05 \x01(\tR\bsanEmail\x127\n" +
 	"\x17certificate_thumbprints\x18\x06 \x03(\tR\x16certificateThumbprints\x12.\n" +
-	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xca\x06\n" +
+	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xd1\b\n" +
 	"\x06Client\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -2368,7 +2421,11 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"updateTime\x12'\n" +
 	"\x0frequire_consent\x18\x0f \x01(\bR\x0erequireConsent\x12\x1c\n" +
 	"\tresources\x18\x10 \x03(\tR\tresources\x12`\n" +
-	"\x16refresh_token_delivery\x18\x11 \x01(\x0e2*.gatehouse.clients.v1.RefreshTokenDeliveryR\x14refreshTokenDelivery\"K\n" +
+	"\x16refresh_token_delivery\x18\x11 \x01(\x0e2*.gatehouse.clients.v1.RefreshTokenDeliveryR\x14refreshTokenDelivery\x129\n" +
+	"\x19post_logout_redirect_uris\x18\x12 \x03(\tR\x16postLogoutRedirectUris\x124\n" +
+	"\x16backchannel_logout_uri\x18\x13 \x01(\tR\x14backchannelLogoutUri\x12M\n" +
+	"#backchannel_logout_session_required\x18\x14 \x01(\bR backchannelLogoutSessionRequired\x12E\n" +
+	"\x11id_token_lifetime\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x0fidTokenLifetime\"K\n" +
 	"\x13CreateClientRequest\x124\n" +
 	"\x06client\x18\x01 \x01(\v2\x1c.gatehouse.clients.v1.ClientR\x06client\"q\n" +
 	"\x14CreateClientResponse\x124\n" +
@@ -2580,70 +2637,71 @@ var file_gatehouse_clients_v1_clients_proto_depIdxs = []int32{
 	39, // 4: gatehouse.clients.v1.Client.create_time:type_name -> google.protobuf.Timestamp
 	39, // 5: gatehouse.clients.v1.Client.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: gatehouse.clients.v1.Client.refresh_token_delivery:type_name -> gatehouse.clients.v1.RefreshTokenDelivery
-	5,  // 7: gatehouse.clients.v1.CreateClientRequest.client:type_name -> gatehouse.clients.v1.Client
-	5,  // 8: gatehouse.clients.v1.CreateClientResponse.client:type_name -> gatehouse.clients.v1.Client
-	5,  // 9: gatehouse.clients.v1.GetClientResponse.client:type_name -> gatehouse.clients.v1.Client
-	5,  // 10: gatehouse.clients.v1.ListClientsResponse.clients:type_name -> gatehouse.clients.v1.Client
-	5,  // 11: gatehouse.clients.v1.UpdateClientRequest.client:type_name -> gatehouse.clients.v1.Client
-	40, // 12: gatehouse.clients.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 13: gatehouse.clients.v1.UpdateClientResponse.client:type_name -> gatehouse.clients.v1.Client
-	38, // 14: gatehouse.clients.v1.RotateClientSecretRequest.grace_period:type_name -> google.protobuf.Duration
-	39, // 15: gatehouse.clients.v1.RotateClientSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 16: gatehouse.clients.v1.VerifyClientSecretResponse.client:type_name -> gatehouse.clients.v1.Client
-	39, // 17: gatehouse.clients.v1.Scope.create_time:type_name -> google.protobuf.Timestamp
-	20, // 18: gatehouse.clients.v1.CreateScopeRequest.scope:type_name -> gatehouse.clients.v1.Scope
-	20, // 19: gatehouse.clients.v1.CreateScopeResponse.scope:type_name -> gatehouse.clients.v1.Scope
-	20, // 20: gatehouse.clients.v1.ListScopesResponse.scopes:type_name -> gatehouse.clients.v1.Scope
-	39, // 21: gatehouse.clients.v1.APIKey.expire_time:type_name -> google.protobuf.Timestamp
-	39, // 22: gatehouse.clients.v1.APIKey.create_time:type_name -> google.protobuf.Timestamp
-	39, // 23: gatehouse.clients.v1.APIKey.last_used_time:type_name -> google.protobuf.Timestamp
-	39, // 24: gatehouse.clients.v1.APIKey.revoke_time:type_name -> google.protobuf.Timestamp
-	38, // 25: gatehouse.clients.v1.CreateAPIKeyRequest.ttl:type_name -> google.protobuf.Duration
-	27, // 26: gatehouse.clients.v1.CreateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
-	27, // 27: gatehouse.clients.v1.ListAPIKeysResponse.keys:type_name -> gatehouse.clients.v1.APIKey
-	38, // 28: gatehouse.clients.v1.RotateAPIKeyRequest.grace_period:type_name -> google.protobuf.Duration
-	27, // 29: gatehouse.clients.v1.RotateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
-	39, // 30: gatehouse.clients.v1.RotateAPIKeyResponse.previous_key_expire_time:type_name -> google.protobuf.Timestamp
-	27, // 31: gatehouse.clients.v1.RevokeAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
-	3,  // 32: gatehouse.clients.v1.VerifyAPIKeyResponse.failure:type_name -> gatehouse.clients.v1.APIKeyFailure
-	1,  // 33: gatehouse.clients.v1.VerifyAPIKeyResponse.rate_limit_tier:type_name -> gatehouse.clients.v1.RateLimitTier
-	39, // 34: gatehouse.clients.v1.VerifyAPIKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
-	39, // 35: gatehouse.clients.v1.VerifyAPIKeyResponse.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 36: gatehouse.clients.v1.ClientRegistryService.CreateClient:input_type -> gatehouse.clients.v1.CreateClientRequest
-	8,  // 37: gatehouse.clients.v1.ClientRegistryService.GetClient:input_type -> gatehouse.clients.v1.GetClientRequest
-	10, // 38: gatehouse.clients.v1.ClientRegistryService.ListClients:input_type -> gatehouse.clients.v1.ListClientsRequest
-	12, // 39: gatehouse.clients.v1.ClientRegistryService.UpdateClient:input_type -> gatehouse.clients.v1.UpdateClientRequest
-	14, // 40: gatehouse.clients.v1.ClientRegistryService.DeleteClient:input_type -> gatehouse.clients.v1.DeleteClientRequest
-	16, // 41: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:input_type -> gatehouse.clients.v1.RotateClientSecretRequest
-	18, // 42: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:input_type -> gatehouse.clients.v1.VerifyClientSecretRequest
-	21, // 43: gatehouse.clients.v1.ClientRegistryService.CreateScope:input_type -> gatehouse.clients.v1.CreateScopeRequest
-	23, // 44: gatehouse.clients.v1.ClientRegistryService.ListScopes:input_type -> gatehouse.clients.v1.ListScopesRequest
-	25, // 45: gatehouse.clients.v1.ClientRegistryService.DeleteScope:input_type -> gatehouse.clients.v1.DeleteScopeRequest
-	28, // 46: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:input_type -> gatehouse.clients.v1.CreateAPIKeyRequest
-	30, // 47: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:input_type -> gatehouse.clients.v1.ListAPIKeysRequest
-	32, // 48: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:input_type -> gatehouse.clients.v1.RotateAPIKeyRequest
-	34, // 49: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:input_type -> gatehouse.clients.v1.RevokeAPIKeyRequest
-	36, // 50: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:input_type -> gatehouse.clients.v1.VerifyAPIKeyRequest
-	7,  // 51: gatehouse.clients.v1.ClientRegistryService.CreateClient:output_type -> gatehouse.clients.v1.CreateClientResponse
-	9,  // 52: gatehouse.clients.v1.ClientRegistryService.GetClient:output_type -> gatehouse.clients.v1.GetClientResponse
-	11, // 53: gatehouse.clients.v1.ClientRegistryService.ListClients:output_type -> gatehouse.clients.v1.ListClientsResponse
-	13, // 54: gatehouse.clients.v1.ClientRegistryService.UpdateClient:output_type -> gatehouse.clients.v1.UpdateClientResponse
-	15, // 55: gatehouse.clients.v1.ClientRegistryService.DeleteClient:output_type -> gatehouse.clients.v1.DeleteClientResponse
-	17, // 56: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:output_type -> gatehouse.clients.v1.RotateClientSecretResponse
-	19, // 57: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:output_type -> gatehouse.clients.v1.VerifyClientSecretResponse
-	22, // 58: gatehouse.clients.v1.ClientRegistryService.CreateScope:output_type -> gatehouse.clients.v1.CreateScopeResponse
-	24, // 59: gatehouse.clients.v1.ClientRegistryService.ListScopes:output_type -> gatehouse.clients.v1.ListScopesResponse
-	26, // 60: gatehouse.clients.v1.ClientRegistryService.DeleteScope:output_type -> gatehouse.clients.v1.DeleteScopeResponse
-	29, // 61: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:output_type -> gatehouse.clients.v1.CreateAPIKeyResponse
-	31, // 62: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:output_type -> gatehouse.clients.v1.ListAPIKeysResponse
-	33, // 63: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:output_type -> gatehouse.clients.v1.RotateAPIKeyResponse
-	35, // 64: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:output_type -> gatehouse.clients.v1.RevokeAPIKeyResponse
-	37, // 65: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:output_type -> gatehouse.clients.v1.VerifyAPIKeyResponse
-	51, // [51:66] is the sub-list for method output_type
-	36, // [36:51] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	38, // 7: gatehouse.clients.v1.Client.id_token_lifetime:type_name -> google.protobuf.Duration
+	5,  // 8: gatehouse.clients.v1.CreateClientRequest.client:type_name -> gatehouse.clients.v1.Client
+	5,  // 9: gatehouse.clients.v1.CreateClientResponse.client:type_name -> gatehouse.clients.v1.Client
+	5,  // 10: gatehouse.clients.v1.GetClientResponse.client:type_name -> gatehouse.clients.v1.Client
+	5,  // 11: gatehouse.clients.v1.ListClientsResponse.clients:type_name -> gatehouse.clients.v1.Client
+	5,  // 12: gatehouse.clients.v1.UpdateClientRequest.client:type_name -> gatehouse.clients.v1.Client
+	40, // 13: gatehouse.clients.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 14: gatehouse.clients.v1.UpdateClientResponse.client:type_name -> gatehouse.clients.v1.Client
+	38, // 15: gatehouse.clients.v1.RotateClientSecretRequest.grace_period:type_name -> google.protobuf.Duration
+	39, // 16: gatehouse.clients.v1.RotateClientSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	5,  // 17: gatehouse.clients.v1.VerifyClientSecretResponse.client:type_name -> gatehouse.clients.v1.Client
+	39, // 18: gatehouse.clients.v1.Scope.create_time:type_name -> google.protobuf.Timestamp
+	20, // 19: gatehouse.clients.v1.CreateScopeRequest.scope:type_name -> gatehouse.clients.v1.Scope
+	20, // 20: gatehouse.clients.v1.CreateScopeResponse.scope:type_name -> gatehouse.clients.v1.Scope
+	20, // 21: gatehouse.clients.v1.ListScopesResponse.scopes:type_name -> gatehouse.clients.v1.Scope
+	39, // 22: gatehouse.clients.v1.APIKey.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 23: gatehouse.clients.v1.APIKey.create_time:type_name -> google.protobuf.Timestamp
+	39, // 24: gatehouse.clients.v1.APIKey.last_used_time:type_name -> google.protobuf.Timestamp
+	39, // 25: gatehouse.clients.v1.APIKey.revoke_time:type_name -> google.protobuf.Timestamp
+	38, // 26: gatehouse.clients.v1.CreateAPIKeyRequest.ttl:type_name -> google.protobuf.Duration
+	27, // 27: gatehouse.clients.v1.CreateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
+	27, // 28: gatehouse.clients.v1.ListAPIKeysResponse.keys:type_name -> gatehouse.clients.v1.APIKey
+	38, // 29: gatehouse.clients.v1.RotateAPIKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	27, // 30: gatehouse.clients.v1.RotateAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
+	39, // 31: gatehouse.clients.v1.RotateAPIKeyResponse.previous_key_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 32: gatehouse.clients.v1.RevokeAPIKeyResponse.key:type_name -> gatehouse.clients.v1.APIKey
+	3,  // 33: gatehouse.clients.v1.VerifyAPIKeyResponse.failure:type_name -> gatehouse.clients.v1.APIKeyFailure
+	1,  // 34: gatehouse.clients.v1.VerifyAPIKeyResponse.rate_limit_tier:type_name -> gatehouse.clients.v1.RateLimitTier
+	39, // 35: gatehouse.clients.v1.VerifyAPIKeyResponse.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 36: gatehouse.clients.v1.VerifyAPIKeyResponse.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 37: gatehouse.clients.v1.ClientRegistryService.CreateClient:input_type -> gatehouse.clients.v1.CreateClientRequest
+	8,  // 38: gatehouse.clients.v1.ClientRegistryService.GetClient:input_type -> gatehouse.clients.v1.GetClientRequest
+	10, // 39: gatehouse.clients.v1.ClientRegistryService.ListClients:input_type -> gatehouse.clients.v1.ListClientsRequest
+	12, // 40: gatehouse.clients.v1.ClientRegistryService.UpdateClient:input_type -> gatehouse.clients.v1.UpdateClientRequest
+	14, // 41: gatehouse.clients.v1.ClientRegistryService.DeleteClient:input_type -> gatehouse.clients.v1.DeleteClientRequest
+	16, // 42: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:input_type -> gatehouse.clients.v1.RotateClientSecretRequest
+	18, // 43: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:input_type -> gatehouse.clients.v1.VerifyClientSecretRequest
+	21, // 44: gatehouse.clients.v1.ClientRegistryService.CreateScope:input_type -> gatehouse.clients.v1.CreateScopeRequest
+	23, // 45: gatehouse.clients.v1.ClientRegistryService.ListScopes:input_type -> gatehouse.clients.v1.ListScopesRequest
+	25, // 46: gatehouse.clients.v1.ClientRegistryService.DeleteScope:input_type -> gatehouse.clients.v1.DeleteScopeRequest
+	28, // 47: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:input_type -> gatehouse.clients.v1.CreateAPIKeyRequest
+	30, // 48: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:input_type -> gatehouse.clients.v1.ListAPIKeysRequest
+	32, // 49: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:input_type -> gatehouse.clients.v1.RotateAPIKeyRequest
+	34, // 50: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:input_type -> gatehouse.clients.v1.RevokeAPIKeyRequest
+	36, // 51: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:input_type -> gatehouse.clients.v1.VerifyAPIKeyRequest
+	7,  // 52: gatehouse.clients.v1.ClientRegistryService.CreateClient:output_type -> gatehouse.clients.v1.CreateClientResponse
+	9,  // 53: gatehouse.clients.v1.ClientRegistryService.GetClient:output_type -> gatehouse.clients.v1.GetClientResponse
+	11, // 54: gatehouse.clients.v1.ClientRegistryService.ListClients:output_type -> gatehouse.clients.v1.ListClientsResponse
+	13, // 55: gatehouse.clients.v1.ClientRegistryService.UpdateClient:output_type -> gatehouse.clients.v1.UpdateClientResponse
+	15, // 56: gatehouse.clients.v1.ClientRegistryService.DeleteClient:output_type -> gatehouse.clients.v1.DeleteClientResponse
+	17, // 57: gatehouse.clients.v1.ClientRegistryService.RotateClientSecret:output_type -> gatehouse.clients.v1.RotateClientSecretResponse
+	19, // 58: gatehouse.clients.v1.ClientRegistryService.VerifyClientSecret:output_type -> gatehouse.clients.v1.VerifyClientSecretResponse
+	22, // 59: gatehouse.clients.v1.ClientRegistryService.CreateScope:output_type -> gatehouse.clients.v1.CreateScopeResponse
+	24, // 60: gatehouse.clients.v1.ClientRegistryService.ListScopes:output_type -> gatehouse.clients.v1.ListScopesResponse
+	26, // 61: gatehouse.clients.v1.ClientRegistryService.DeleteScope:output_type -> gatehouse.clients.v1.DeleteScopeResponse
+	29, // 62: gatehouse.clients.v1.ClientRegistryService.CreateAPIKey:output_type -> gatehouse.clients.v1.CreateAPIKeyResponse
+	31, // 63: gatehouse.clients.v1.ClientRegistryService.ListAPIKeys:output_type -> gatehouse.clients.v1.ListAPIKeysResponse
+	33, // 64: gatehouse.clients.v1.ClientRegistryService.RotateAPIKey:output_type -> gatehouse.clients.v1.RotateAPIKeyResponse
+	35, // 65: gatehouse.clients.v1.ClientRegistryService.RevokeAPIKey:output_type -> gatehouse.clients.v1.RevokeAPIKeyResponse
+	37, // 66: gatehouse.clients.v1.ClientRegistryService.VerifyAPIKey:output_type -> gatehouse.clients.v1.VerifyAPIKeyResponse
+	52, // [52:67] is the sub-list for method output_type
+	37, // [37:52] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_clients_v1_clients_proto_init() }

@@ -429,6 +429,164 @@ func (x *GetServerMetadataResponse) GetMetadataJson() []byte {
 	return nil
 }
 
+// UserInfoRequest asks for the claims of the caller's access token's user;
+// the token itself is the credential of the call.
+type UserInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserInfoRequest) Reset() {
+	*x = UserInfoRequest{}
+	mi := &file_gatehouse_token_v1_token_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserInfoRequest) ProtoMessage() {}
+
+func (x *UserInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_token_v1_token_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserInfoRequest.ProtoReflect.Descriptor instead.
+func (*UserInfoRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_token_v1_token_proto_rawDescGZIP(), []int{6}
+}
+
+// UserInfoResponse carries the claims (OpenID Connect Core §5.1). The
+// profile fields are set only when the token has the profile scope, the
+// email fields only with the email scope.
+type UserInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's id: the sub of the user's ID tokens and access tokens.
+	Sub string `protobuf:"bytes,1,opt,name=sub,proto3" json:"sub,omitempty"`
+	// Full name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Given name(s) or first name(s).
+	GivenName string `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	// Surname(s) or last name.
+	FamilyName string `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	// The name the user prefers to be shown.
+	PreferredUsername string `protobuf:"bytes,5,opt,name=preferred_username,json=preferredUsername,proto3" json:"preferred_username,omitempty"`
+	// BCP 47 language tag, such as en-GB.
+	Locale string `protobuf:"bytes,6,opt,name=locale,proto3" json:"locale,omitempty"`
+	// When the user's information last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Email address the user signs in with.
+	Email string `protobuf:"bytes,8,opt,name=email,proto3" json:"email,omitempty"`
+	// Whether an administrator has verified the email address.
+	EmailVerified bool `protobuf:"varint,9,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserInfoResponse) Reset() {
+	*x = UserInfoResponse{}
+	mi := &file_gatehouse_token_v1_token_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserInfoResponse) ProtoMessage() {}
+
+func (x *UserInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_token_v1_token_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserInfoResponse.ProtoReflect.Descriptor instead.
+func (*UserInfoResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_token_v1_token_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UserInfoResponse) GetSub() string {
+	if x != nil {
+		return x.Sub
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetGivenName() string {
+	if x != nil {
+		return x.GivenName
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetFamilyName() string {
+	if x != nil {
+		return x.FamilyName
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetPreferredUsername() string {
+	if x != nil {
+		return x.PreferredUsername
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *UserInfoResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *UserInfoResponse) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
 var File_gatehouse_token_v1_token_proto protoreflect.FileDescriptor
 
 const file_gatehouse_token_v1_token_proto_rawDesc = "" +
@@ -464,12 +622,27 @@ const file_gatehouse_token_v1_token_proto_rawDesc = "" +
 	"\x03jti\x18\v \x01(\tR\x03jti\"\x1a\n" +
 	"\x18GetServerMetadataRequest\"@\n" +
 	"\x19GetServerMetadataResponse\x12#\n" +
-	"\rmetadata_json\x18\x01 \x01(\fR\fmetadataJson2\xb3\x03\n" +
+	"\rmetadata_json\x18\x01 \x01(\fR\fmetadataJson\"\x11\n" +
+	"\x0fUserInfoRequest\"\xb9\x02\n" +
+	"\x10UserInfoResponse\x12\x10\n" +
+	"\x03sub\x18\x01 \x01(\tR\x03sub\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"given_name\x18\x03 \x01(\tR\tgivenName\x12\x1f\n" +
+	"\vfamily_name\x18\x04 \x01(\tR\n" +
+	"familyName\x12-\n" +
+	"\x12preferred_username\x18\x05 \x01(\tR\x11preferredUsername\x12\x16\n" +
+	"\x06locale\x18\x06 \x01(\tR\x06locale\x12;\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x14\n" +
+	"\x05email\x18\b \x01(\tR\x05email\x12%\n" +
+	"\x0eemail_verified\x18\t \x01(\bR\remailVerified2\x9b\x04\n" +
 	"\fTokenService\x12\xaf\x01\n" +
 	"\x1bIssueClientCredentialsToken\x126.gatehouse.token.v1.IssueClientCredentialsTokenRequest\x1a7.gatehouse.token.v1.IssueClientCredentialsTokenResponse\"\x1f\x8a\xb5\x18\x1b\x12\x15gatehouse:token.issue\x1a\x02\x03\x02\x12w\n" +
 	"\n" +
 	"Introspect\x12%.gatehouse.token.v1.IntrospectRequest\x1a&.gatehouse.token.v1.IntrospectResponse\"\x1a\x8a\xb5\x18\x16\x12\x14gatehouse:introspect\x12x\n" +
-	"\x11GetServerMetadata\x12,.gatehouse.token.v1.GetServerMetadataRequest\x1a-.gatehouse.token.v1.GetServerMetadataResponse\"\x06\x8a\xb5\x18\x02\b\x01BCZAgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1;tokenv1b\x06proto3"
+	"\x11GetServerMetadata\x12,.gatehouse.token.v1.GetServerMetadataRequest\x1a-.gatehouse.token.v1.GetServerMetadataResponse\"\x06\x8a\xb5\x18\x02\b\x01\x12f\n" +
+	"\bUserInfo\x12#.gatehouse.token.v1.UserInfoRequest\x1a$.gatehouse.token.v1.UserInfoResponse\"\x0f\x8a\xb5\x18\v\x12\x06openid\x1a\x01\x01BCZAgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1;tokenv1b\x06proto3"
 
 var (
 	file_gatehouse_token_v1_token_proto_rawDescOnce sync.Once
@@ -483,7 +656,7 @@ func file_gatehouse_token_v1_token_proto_rawDescGZIP() []byte {
 	return file_gatehouse_token_v1_token_proto_rawDescData
 }
 
-var file_gatehouse_token_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_gatehouse_token_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_gatehouse_token_v1_token_proto_goTypes = []any{
 	(*IssueClientCredentialsTokenRequest)(nil),  // 0: gatehouse.token.v1.IssueClientCredentialsTokenRequest
 	(*IssueClientCredentialsTokenResponse)(nil), // 1: gatehouse.token.v1.IssueClientCredentialsTokenResponse
@@ -491,22 +664,27 @@ var file_gatehouse_token_v1_token_proto_goTypes = []any{
 	(*IntrospectResponse)(nil),                  // 3: gatehouse.token.v1.IntrospectResponse
 	(*GetServerMetadataRequest)(nil),            // 4: gatehouse.token.v1.GetServerMetadataRequest
 	(*GetServerMetadataResponse)(nil),           // 5: gatehouse.token.v1.GetServerMetadataResponse
-	(*timestamppb.Timestamp)(nil),               // 6: google.protobuf.Timestamp
+	(*UserInfoRequest)(nil),                     // 6: gatehouse.token.v1.UserInfoRequest
+	(*UserInfoResponse)(nil),                    // 7: gatehouse.token.v1.UserInfoResponse
+	(*timestamppb.Timestamp)(nil),               // 8: google.protobuf.Timestamp
 }
 var file_gatehouse_token_v1_token_proto_depIdxs = []int32{
-	6, // 0: gatehouse.token.v1.IntrospectResponse.exp:type_name -> google.protobuf.Timestamp
-	6, // 1: gatehouse.token.v1.IntrospectResponse.iat:type_name -> google.protobuf.Timestamp
-	0, // 2: gatehouse.token.v1.TokenService.IssueClientCredentialsToken:input_type -> gatehouse.token.v1.IssueClientCredentialsTokenRequest
-	2, // 3: gatehouse.token.v1.TokenService.Introspect:input_type -> gatehouse.token.v1.IntrospectRequest
-	4, // 4: gatehouse.token.v1.TokenService.GetServerMetadata:input_type -> gatehouse.token.v1.GetServerMetadataRequest
-	1, // 5: gatehouse.token.v1.TokenService.IssueClientCredentialsToken:output_type -> gatehouse.token.v1.IssueClientCredentialsTokenResponse
-	3, // 6: gatehouse.token.v1.TokenService.Introspect:output_type -> gatehouse.token.v1.IntrospectResponse
-	5, // 7: gatehouse.token.v1.TokenService.GetServerMetadata:output_type -> gatehouse.token.v1.GetServerMetadataResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	8, // 0: gatehouse.token.v1.IntrospectResponse.exp:type_name -> google.protobuf.Timestamp
+	8, // 1: gatehouse.token.v1.IntrospectResponse.iat:type_name -> google.protobuf.Timestamp
+	8, // 2: gatehouse.token.v1.UserInfoResponse.update_time:type_name -> google.protobuf.Timestamp
+	0, // 3: gatehouse.token.v1.TokenService.IssueClientCredentialsToken:input_type -> gatehouse.token.v1.IssueClientCredentialsTokenRequest
+	2, // 4: gatehouse.token.v1.TokenService.Introspect:input_type -> gatehouse.token.v1.IntrospectRequest
+	4, // 5: gatehouse.token.v1.TokenService.GetServerMetadata:input_type -> gatehouse.token.v1.GetServerMetadataRequest
+	6, // 6: gatehouse.token.v1.TokenService.UserInfo:input_type -> gatehouse.token.v1.UserInfoRequest
+	1, // 7: gatehouse.token.v1.TokenService.IssueClientCredentialsToken:output_type -> gatehouse.token.v1.IssueClientCredentialsTokenResponse
+	3, // 8: gatehouse.token.v1.TokenService.Introspect:output_type -> gatehouse.token.v1.IntrospectResponse
+	5, // 9: gatehouse.token.v1.TokenService.GetServerMetadata:output_type -> gatehouse.token.v1.GetServerMetadataResponse
+	7, // 10: gatehouse.token.v1.TokenService.UserInfo:output_type -> gatehouse.token.v1.UserInfoResponse
+	7, // [7:11] is the sub-list for method output_type
+	3, // [3:7] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_token_v1_token_proto_init() }
@@ -520,7 +698,7 @@ func file_gatehouse_token_v1_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_token_v1_token_proto_rawDesc), len(file_gatehouse_token_v1_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

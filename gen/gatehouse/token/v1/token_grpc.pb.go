@@ -26,6 +26,7 @@ const (
 	TokenService_IssueClientCredentialsToken_FullMethodName = "/gatehouse.token.v1.TokenService/IssueClientCredentialsToken"
 	TokenService_Introspect_FullMethodName                  = "/gatehouse.token.v1.TokenService/Introspect"
 	TokenService_GetServerMetadata_FullMethodName           = "/gatehouse.token.v1.TokenService/GetServerMetadata"
+	TokenService_UserInfo_FullMethodName                    = "/gatehouse.token.v1.TokenService/UserInfo"
 )
 
 // TokenServiceClient is the client API for TokenService service.
@@ -41,6 +42,10 @@ type TokenServiceClient interface {
 	Introspect(ctx context.Context, in *IntrospectRequest, opts ...grpc.CallOption) (*IntrospectResponse, error)
 	// GetServerMetadata returns the RFC 8414 metadata document.
 	GetServerMetadata(ctx context.Context, in *GetServerMetadataRequest, opts ...grpc.CallOption) (*GetServerMetadataResponse, error)
+	// UserInfo returns the claims about the signed-in user of the caller's
+	// own access token, as the OpenID Connect UserInfo endpoint does (Core
+	// §5.3): sub, and the profile and email claims its scopes allow.
+	UserInfo(ctx context.Context, in *UserInfoRequest, opts ...grpc.CallOption) (*UserInfoResponse, error)
 }
 
 type tokenServiceClient struct {
@@ -81,6 +86,16 @@ func (c *tokenServiceClient) GetServerMetadata(ctx context.Context, in *GetServe
 	return out, nil
 }
 
+func (c *tokenServiceClient) UserInfo(ctx context.Context, in *UserInfoRequest, opts ...grpc.CallOption) (*UserInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UserInfoResponse)
+	err := c.cc.Invoke(ctx, TokenService_UserInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TokenServiceServer is the server API for TokenService service.
 // All implementations must embed UnimplementedTokenServiceServer
 // for forward compatibility.
@@ -94,6 +109,10 @@ type TokenServiceServer interface {
 	Introspect(context.Context, *IntrospectRequest) (*IntrospectResponse, error)
 	// GetServerMetadata returns the RFC 8414 metadata document.
 	GetServerMetadata(context.Context, *GetServerMetadataRequest) (*GetServerMetadataResponse, error)
+	// UserInfo returns the claims about the signed-in user of the caller's
+	// own access token, as the OpenID Connect UserInfo endpoint does (Core
+	// §5.3): sub, and the profile and email claims its scopes allow.
+	UserInfo(context.Context, *UserInfoRequest) (*UserInfoResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
 
@@ -112,6 +131,9 @@ func (UnimplementedTokenServiceServer) Introspect(context.Context, *IntrospectRe
 }
 func (UnimplementedTokenServiceServer) GetServerMetadata(context.Context, *GetServerMetadataRequest) (*GetServerMetadataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerMetadata not implemented")
+}
+func (UnimplementedTokenServiceServer) UserInfo(context.Context, *UserInfoRequest) (*UserInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UserInfo not implemented")
 }
 func (UnimplementedTokenServiceServer) mustEmbedUnimplementedTokenServiceServer() {}
 func (UnimplementedTokenServiceServer) testEmbeddedByValue()                      {}
@@ -188,6 +210,24 @@ func _TokenService_GetServerMetadata_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TokenService_UserInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UserInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).UserInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_UserInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).UserInfo(ctx, req.(*UserInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TokenService_ServiceDesc is the grpc.ServiceDesc for TokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -206,6 +246,10 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetServerMetadata",
 			Handler:    _TokenService_GetServerMetadata_Handler,
+		},
+		{
+			MethodName: "UserInfo",
+			Handler:    _TokenService_UserInfo_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

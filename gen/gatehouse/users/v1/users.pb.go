@@ -39,7 +39,31 @@ type User struct {
 	// When the user was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the user last changed (the password included).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Full name in displayable form, in the order the user writes it: the
+	// OpenID Connect name claim. At most 200 bytes, stored trimmed; empty
+	// when unknown.
+	Name string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// Given name(s) or first name(s): the OpenID Connect given_name claim.
+	// At most 200 bytes, stored trimmed; empty when unknown.
+	GivenName string `protobuf:"bytes,7,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	// Surname(s) or last name(s): the OpenID Connect family_name claim. At
+	// most 200 bytes, stored trimmed; empty when unknown.
+	FamilyName string `protobuf:"bytes,8,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	// Shorthand name the user is referred to by: the OpenID Connect
+	// preferred_username claim. At most 128 bytes, no white space, stored
+	// trimmed; empty when unknown. Not unique and not used to sign in:
+	// relying parties must key on user_id (the sub claim), never on this.
+	PreferredUsername string `protobuf:"bytes,9,opt,name=preferred_username,json=preferredUsername,proto3" json:"preferred_username,omitempty"`
+	// The user's locale as a BCP 47 language tag, such as en-US or fr-CA:
+	// the OpenID Connect locale claim. At most 35 bytes, stored in canonical
+	// case; empty when unknown.
+	Locale string `protobuf:"bytes,10,opt,name=locale,proto3" json:"locale,omitempty"`
+	// Whether an admin vouches that the email address belongs to the user:
+	// the OpenID Connect email_verified claim. Only an admin sets it;
+	// Gatehouse has no email-verification flow. An update that changes the
+	// email without setting email_verified clears it.
+	EmailVerified bool `protobuf:"varint,11,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -109,14 +133,71 @@ func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// CreateUserRequest carries the new user's sign-in credentials.
+func (x *User) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *User) GetGivenName() string {
+	if x != nil {
+		return x.GivenName
+	}
+	return ""
+}
+
+func (x *User) GetFamilyName() string {
+	if x != nil {
+		return x.FamilyName
+	}
+	return ""
+}
+
+func (x *User) GetPreferredUsername() string {
+	if x != nil {
+		return x.PreferredUsername
+	}
+	return ""
+}
+
+func (x *User) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *User) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
+// CreateUserRequest carries the new user's sign-in credentials and,
+// optionally, profile claims.
 type CreateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Email address: one @, non-empty local part and domain, at most 254
 	// bytes. Stored trimmed and lower-cased.
 	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	// Password: 12 to 1024 bytes of valid UTF-8. Only its hash is stored.
-	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// Optional full name (the OpenID Connect name claim): at most 200 bytes.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional given name(s) (given_name): at most 200 bytes.
+	GivenName string `protobuf:"bytes,4,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	// Optional surname(s) (family_name): at most 200 bytes.
+	FamilyName string `protobuf:"bytes,5,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	// Optional shorthand name (preferred_username): at most 128 bytes, no
+	// white space.
+	PreferredUsername string `protobuf:"bytes,6,opt,name=preferred_username,json=preferredUsername,proto3" json:"preferred_username,omitempty"`
+	// Optional locale (locale): a BCP 47 language tag such as en-US.
+	Locale string `protobuf:"bytes,7,opt,name=locale,proto3" json:"locale,omitempty"`
+	// Whether the email address is verified (email_verified); false unless
+	// the admin creating the user vouches for it.
+	EmailVerified bool `protobuf:"varint,8,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +244,48 @@ func (x *CreateUserRequest) GetPassword() string {
 		return x.Password
 	}
 	return ""
+}
+
+func (x *CreateUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetGivenName() string {
+	if x != nil {
+		return x.GivenName
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetFamilyName() string {
+	if x != nil {
+		return x.FamilyName
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetPreferredUsername() string {
+	if x != nil {
+		return x.PreferredUsername
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // CreateUserResponse returns the created user.
@@ -418,7 +541,9 @@ type UpdateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user with its new values; user.user_id names the user.
 	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	// The fields to change. Allowed: disabled, email.
+	// The fields to change. Allowed: disabled, email, name, given_name,
+	// family_name, preferred_username, locale, email_verified. A field in
+	// the mask with an empty value clears it (false for the booleans).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -619,7 +744,7 @@ var File_gatehouse_users_v1_users_proto protoreflect.FileDescriptor
 
 const file_gatehouse_users_v1_users_proto_rawDesc = "" +
 	"\n" +
-	"\x1egatehouse/users/v1/users.proto\x12\x12gatehouse.users.v1\x1a\x1cgatehouse/auth/v1/auth.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n" +
+	"\x1egatehouse/users/v1/users.proto\x12\x12gatehouse.users.v1\x1a\x1cgatehouse/auth/v1/auth.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x03\n" +
 	"\x04User\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1a\n" +
@@ -627,10 +752,27 @@ const file_gatehouse_users_v1_users_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"E\n" +
+	"updateTime\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"given_name\x18\a \x01(\tR\tgivenName\x12\x1f\n" +
+	"\vfamily_name\x18\b \x01(\tR\n" +
+	"familyName\x12-\n" +
+	"\x12preferred_username\x18\t \x01(\tR\x11preferredUsername\x12\x16\n" +
+	"\x06locale\x18\n" +
+	" \x01(\tR\x06locale\x12%\n" +
+	"\x0eemail_verified\x18\v \x01(\bR\remailVerified\"\x87\x02\n" +
 	"\x11CreateUserRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"B\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"given_name\x18\x04 \x01(\tR\tgivenName\x12\x1f\n" +
+	"\vfamily_name\x18\x05 \x01(\tR\n" +
+	"familyName\x12-\n" +
+	"\x12preferred_username\x18\x06 \x01(\tR\x11preferredUsername\x12\x16\n" +
+	"\x06locale\x18\a \x01(\tR\x06locale\x12%\n" +
+	"\x0eemail_verified\x18\b \x01(\bR\remailVerified\"B\n" +
 	"\x12CreateUserResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.gatehouse.users.v1.UserR\x04user\")\n" +
 	"\x0eGetUserRequest\x12\x17\n" +

@@ -36,6 +36,17 @@ var bulkCases = []bulkCase{
 			return sampleFamily(id, owner, other, created)
 		},
 	},
+	{
+		"RevokeSessionFamilies",
+		func(ctx context.Context, s grantstore.Store, owner, reason string, before, now time.Time) ([]grantstore.Family, error) {
+			return s.RevokeSessionFamilies(ctx, owner, reason, before, now)
+		},
+		func(id, owner, other string, created time.Time) grantstore.Family {
+			f := sampleFamily(id, other, other, created)
+			f.SessionID = owner
+			return f
+		},
+	},
 }
 
 var bulkTests = []test{

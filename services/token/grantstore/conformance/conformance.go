@@ -101,6 +101,9 @@ func sampleCode(name string, at time.Time) grantstore.Code {
 		AuthTime:    at.Add(-time.Minute),
 		CreatedAt:   at,
 		ExpiresAt:   at.Add(codeLifetime),
+		// Byte for byte, whatever it holds.
+		Nonce:     "n-0S6_WzA2Mj " + name + ` "ü\u00e9`,
+		SessionID: "sid-" + name,
 	}
 }
 
@@ -114,6 +117,7 @@ func sampleFamily(id, clientID, userID string, created time.Time) grantstore.Fam
 		AuthTime:  created.Add(-time.Second),
 		CreatedAt: created,
 		ExpiresAt: created.Add(familyLifetime),
+		SessionID: "sid-" + userID,
 	}
 }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 )
 
 const familyColumns = `id, client_id, user_id, scopes, resources,
-	auth_time, created_at, expires_at, revoked_at, revoke_reason`
+	auth_time, created_at, expires_at, revoked_at, revoke_reason, session_id`
 
 // CreateFamily implements grantstore.Store. The family and its first token
 // go in one transaction: a token never exists without its family.
@@ -32,9 +33,9 @@ func (s *Store) CreateFamily(ctx context.Context, f grantstore.Family, rt *grant
 		}
 		return s.db.Tx(ctx, func(tx database.Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO grant_families (`+familyColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 				f.ID, f.ClientID, f.UserID, scopes, resources,
-				f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason)
+				f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason, f.SessionID)
 			if err != nil {
 				return exists(err)
 			}
@@ -76,7 +77,8 @@ func (s *Store) RevokeFamily(ctx context.Context, id, reason string, now time.Ti
 }
 
 // revokeLive is the bulk revocation of the live families of one owner
-// (owner is the column, user_id or client_id: a constant, never input)
+// (owner is the column, user_id, client_id or session_id: a constant, never
+// input)
 // issued at or before a time. On PostgreSQL the subquery locks the families
 // in id order first (it sorts before it locks), so two overlapping bulk
 // revocations (one by user, one by client) wait for each other instead of
@@ -107,6 +109,19 @@ func (s *Store) RevokeClientFamilies(ctx context.Context, clientID, reason strin
 	fs, err := s.revokeFamilies(ctx, s.revokeClientFamilies, clientID, reason, before, now)
 	if err != nil {
 		return nil, fmt.Errorf("grantstore: revoke families of client %q: %w", clientID, err)
+	}
+	return fs, nil
+}
+
+// RevokeSessionFamilies implements grantstore.Store.
+func (s *Store) RevokeSessionFamilies(ctx context.Context, sessionID, reason string, before, now time.Time) ([]grantstore.Family, error) {
+	if sessionID == "" {
+		// Grants from before sessions had an id share the empty one.
+		return nil, errors.New("grantstore: revoke families of a session: the session id is empty")
+	}
+	fs, err := s.revokeFamilies(ctx, s.revokeSessionFamilies, sessionID, reason, before, now)
+	if err != nil {
+		return nil, fmt.Errorf("grantstore: revoke families of a session: %w", err)
 	}
 	return fs, nil
 }
@@ -150,7 +165,7 @@ type familyRow struct {
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.UserID, &r.scopes, &r.resources,
-		&r.f.AuthTime, &r.f.CreatedAt, &r.f.ExpiresAt, &r.f.RevokedAt, &r.f.RevokeReason}
+		&r.f.AuthTime, &r.f.CreatedAt, &r.f.ExpiresAt, &r.f.RevokedAt, &r.f.RevokeReason, &r.f.SessionID}
 }
 
 func (r *familyRow) family() (grantstore.Family, error) {

@@ -21,6 +21,7 @@ type Store struct {
 	// built once.
 	lockCode, lockRefresh, lockFamily        string
 	revokeUserFamilies, revokeClientFamilies string
+	revokeSessionFamilies                    string
 	deletions                                []string
 }
 
@@ -33,13 +34,14 @@ func New(ctx context.Context, db database.DB) (*Store, error) {
 		return nil, fmt.Errorf("grantstore: %s: %w", d, err)
 	}
 	return &Store{
-		db:                   db,
-		lockCode:             `SELECT ` + codeColumns + ` FROM grant_codes WHERE hash = $1` + d.ForUpdate(),
-		lockRefresh:          `SELECT ` + refreshColumns + ` FROM grant_refresh_tokens WHERE hash = $1` + d.ForUpdate(),
-		lockFamily:           `SELECT ` + familyColumns + ` FROM grant_families WHERE id = $1` + d.ForUpdate(),
-		revokeUserFamilies:   revokeLive(d, "user_id"),
-		revokeClientFamilies: revokeLive(d, "client_id"),
-		deletions:            deletions(d),
+		db:                    db,
+		lockCode:              `SELECT ` + codeColumns + ` FROM grant_codes WHERE hash = $1` + d.ForUpdate(),
+		lockRefresh:           `SELECT ` + refreshColumns + ` FROM grant_refresh_tokens WHERE hash = $1` + d.ForUpdate(),
+		lockFamily:            `SELECT ` + familyColumns + ` FROM grant_families WHERE id = $1` + d.ForUpdate(),
+		revokeUserFamilies:    revokeLive(d, "user_id"),
+		revokeClientFamilies:  revokeLive(d, "client_id"),
+		revokeSessionFamilies: revokeLive(d, "session_id"),
+		deletions:             deletions(d),
 	}, nil
 }
 

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+)
+
+// TestClientsOpenID covers the OpenID Connect flags of clients create and
+// update: what they send, what the printout shows, and that update puts
+// only the given ones in the mask.
+func TestClientsOpenID(t *testing.T) {
+	h := newHarness(t)
+
+	// A native app: a private-use scheme redirect, post-logout redirects
+	// from both spellings of the flag (comma-separated and repeated), a
+	// back-channel logout URI with a query.
+	created := h.okJSON("clients", "create", "--name", "Mobile", "--type", "first_party", "--public",
+		"--grant-types", "authorization_code,refresh_token", "--redirect-uris", "com.example.app:/oauth2redirect",
+		"--post-logout-redirect-uris", "com.example.app:/logged-out,https://app.example/bye",
+		"--post-logout-redirect-uri", "https://app.example/bye2",
+		"--backchannel-logout-uri", "https://app.example/backchannel?tenant=a",
+		"--backchannel-logout-session-required", "--id-token-lifetime", "10m")
+	id := str(t, created, "client_id")
+	wantPostLogout := []string{"com.example.app:/logged-out", "https://app.example/bye", "https://app.example/bye2"}
+	if !slices.Equal(strs(created["post_logout_redirect_uris"]), wantPostLogout) ||
+		created["backchannel_logout_uri"] != "https://app.example/backchannel?tenant=a" ||
+		created["backchannel_logout_session_required"] != true || created["id_token_lifetime"] != "600s" ||
+		!slices.Equal(strs(created["redirect_uris"]), []string{"com.example.app:/oauth2redirect"}) ||
+		created["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+		t.Fatalf("clients create -o json: %v", created)
+	}
+	sent := h.lastRequest("CreateClient").(*clientsv1.CreateClientRequest).GetClient()
+	if !slices.Equal(sent.GetPostLogoutRedirectUris(), wantPostLogout) || sent.GetIdTokenLifetime().AsDuration() != 10*time.Minute ||
+		!sent.GetBackchannelLogoutSessionRequired() {
+		t.Fatalf("create sent %v", sent)
+	}
+
+	// The printout, each setting on its own line.
+	got := h.ok("clients", "get", id)
+	for key, want := range map[string]string{
+		"post_logout_redirect_uris":           strings.Join(wantPostLogout, ","),
+		"backchannel_logout_uri":              "https://app.example/backchannel?tenant=a",
+		"backchannel_logout_session_required": "yes",
+		"id_token_lifetime":                   "10m",
+		"redirect_uris":                       "com.example.app:/oauth2redirect",
+	} {
+		if v := kvValue(got, key); v != want {
+			t.Errorf("clients get: %s = %q, want %q\n%s", key, v, want, got)
+		}
+	}
+	// Each after the row it belongs with.
+	var keys []string
+	for _, line := range strings.Split(got, "\n") {
+		if k, _, ok := strings.Cut(line, ":"); ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, pair := range [][2]string{
+		{"redirect_uris", "post_logout_redirect_uris"},
+		{"access_token_lifetime", "id_token_lifetime"},
+		{"id_token_lifetime", "backchannel_logout_uri"},
+		{"backchannel_logout_uri", "backchannel_logout_session_required"},
+	} {
+		if slices.Index(keys, pair[0])+1 != slices.Index(keys, pair[1]) {
+			t.Errorf("clients get: %s is not right after %s:\n%s", pair[1], pair[0], got)
+		}
+	}
+
+	// Without a create flag, nothing is sent: the ID token lifetime is the
+	// server's default.
+	plain := h.okJSON("clients", "create", "--name", "Web", "--type", "first_party",
+		"--grant-types", "authorization_code", "--redirect-uris", "https://web.example/cb")
+	if sent := h.lastRequest("CreateClient").(*clientsv1.CreateClientRequest).GetClient(); sent.GetIdTokenLifetime() != nil ||
+		sent.GetPostLogoutRedirectUris() != nil || sent.GetBackchannelLogoutUri() != "" || sent.GetBackchannelLogoutSessionRequired() {
+		t.Fatalf("create without OpenID Connect flags sent %v", sent)
+	}
+	plainText := h.ok("clients", "get", str(t, plain, "client_id"))
+	for key, want := range map[string]string{
+		"post_logout_redirect_uris": "-", "backchannel_logout_uri": "-", "backchannel_logout_session_required": "no", "id_token_lifetime": "default",
+	} {
+		if v := kvValue(plainText, key); v != want {
+			t.Errorf("clients get without settings: %s = %q, want %q\n%s", key, v, want, plainText)
+		}
+	}
+
+	// update: only the given flags, in the mask's order.
+	steps := []struct {
+		name  string
+		args  []string
+		mask  []string
+		check func(c map[string]any) bool
+	}{
+		{"ID token lifetime", []string{"--id-token-lifetime", "1h"}, []string{"id_token_lifetime"},
+			func(c map[string]any) bool {
+				return c["id_token_lifetime"] == "3600s" && len(strs(c["post_logout_redirect_uris"])) == 3
+			}},
+		{"ID token lifetime back to the default", []string{"--id-token-lifetime", "0"}, []string{"id_token_lifetime"},
+			func(c map[string]any) bool { return c["id_token_lifetime"] == nil }},
+		{"post-logout URIs, singular flag", []string{"--post-logout-redirect-uri", "https://app.example/only"}, []string{"post_logout_redirect_uris"},
+			func(c map[string]any) bool {
+				return slices.Equal(strs(c["post_logout_redirect_uris"]), []string{"https://app.example/only"})
+			}},
+		{"back-channel logout off", []string{"--backchannel-logout-session-required=false", "--backchannel-logout-uri", ""},
+			[]string{"backchannel_logout_uri", "backchannel_logout_session_required"},
+			func(c map[string]any) bool {
+				return c["backchannel_logout_uri"] == nil && c["backchannel_logout_session_required"] == nil
+			}},
+		{"post-logout URIs cleared with a name", []string{"--post-logout-redirect-uris", "", "--name", "Mobile 2"}, []string{"name", "post_logout_redirect_uris"},
+			func(c map[string]any) bool { return c["post_logout_redirect_uris"] == nil && c["name"] == "Mobile 2" }},
+		{"back-channel logout on", []string{"--backchannel-logout-uri", "http://127.0.0.1:9000/bc"}, []string{"backchannel_logout_uri"},
+			func(c map[string]any) bool {
+				return c["backchannel_logout_uri"] == "http://127.0.0.1:9000/bc" && c["backchannel_logout_session_required"] == nil
+			}},
+	}
+	for _, st := range steps {
+		upd := h.okJSON(append([]string{"clients", "update", id}, st.args...)...)
+		mask := h.lastRequest("UpdateClient").(*clientsv1.UpdateClientRequest).GetUpdateMask().GetPaths()
+		if !slices.Equal(mask, st.mask) {
+			t.Fatalf("%s: update_mask %v, want %v", st.name, mask, st.mask)
+		}
+		if !st.check(upd) {
+			t.Fatalf("%s: %v", st.name, upd)
+		}
+	}
+	updText := h.ok("clients", "update", id, "--id-token-lifetime", "90s")
+	if !strings.Contains(updText, "(id_token_lifetime)") || kvValue(updText, "id_token_lifetime") != "1m30s" {
+		t.Fatalf("clients update (text):\n%s", updText)
+	}
+
+	// The server's refusals reach the user; nothing changes.
+	before := h.okJSON("clients", "get", id)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"ID token lifetime too short", []string{"clients", "update", id, "--id-token-lifetime", "30s"}, 1, []string{"id_token_lifetime", "between"}},
+		{"ID token lifetime not a duration", []string{"clients", "update", id, "--id-token-lifetime", "soon"}, 2, []string{"-id-token-lifetime", "invalid duration"}},
+		{"ID token lifetime negative", []string{"clients", "update", id, "--id-token-lifetime", "-5m"}, 2, []string{"-id-token-lifetime", "negative"}},
+		{"session required without a URI", []string{"clients", "update", id, "--backchannel-logout-uri", "", "--backchannel-logout-session-required"}, 1, []string{"backchannel_logout_session_required"}},
+		{"back-channel URI with a fragment", []string{"clients", "update", id, "--backchannel-logout-uri", "https://app.example/bc#x"}, 1, []string{"backchannel_logout_uri", "fragment"}},
+		{"two redirects with one private-use scheme", []string{"clients", "update", id, "--redirect-uris", "com.example.app:/a,com.example.app:/b"}, 1, []string{"redirect_uris", "one per scheme"}},
+		{"private-use scheme on a third party", []string{"clients", "create", "--name", "P", "--type", "third_party", "--public",
+			"--grant-types", "authorization_code", "--redirect-uris", "com.partner.app:/cb"}, 1, []string{"redirect_uris", "public first-party"}},
+		{"OpenID Connect settings on client_credentials", []string{"clients", "create", "--name", "M", "--type", "third_party",
+			"--grant-types", "client_credentials", "--backchannel-logout-uri", "https://m.example/bc"}, 1, []string{"backchannel_logout_uri", "authorization_code"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assertFailed(t, h.run(tc.args...), tc.code, tc.want...) })
+	}
+	if after := h.okJSON("clients", "get", id); after["update_time"] != before["update_time"] {
+		t.Fatalf("a refused update changed the client:\n%v\n%v", before, after)
+	}
+}
+
+func TestClientsOpenIDHelp(t *testing.T) {
+	for _, args := range [][]string{{"clients", "create", "-h"}, {"help", "clients", "update"}} {
+		var out, errOut bytes.Buffer
+		if code := Run(t.Context(), args, strings.NewReader(""), &out, &errOut, func(string) string { return "" }); code != 0 {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut.String())
+		}
+		for _, w := range []string{"-post-logout-redirect-uris", "-post-logout-redirect-uri ", "-backchannel-logout-uri", "-backchannel-logout-session-required", "-id-token-lifetime", "com.example.app:/"} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: usage lacks %q:\n%s", args, w, out.String())
+			}
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package token
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
+	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// userInfoError is a refusal of a UserInfo request (RFC 6750 §3.1): 401
+// with invalid_token, 403 with insufficient_scope, 400 with
+// invalid_request, or 401 without a code when no token was presented.
+type userInfoError struct {
+	status      int
+	code, desc  string
+	reason      audit.Reason
+	clientID    string
+	unavailable error
+}
+
+// userInfoFor validates an access token for UserInfo (Core §5.3): the same
+// checks as at every resource (signature, typ at+jwt, iss, exp,
+// revocation), its certificate binding when it has one (RFC 8705 §3), the
+// openid scope, and a user who still exists and is enabled.
+func (s *Service) userInfoFor(ctx context.Context, tok string, peerThumbprint string) (userInfo, *userInfoError) {
+	c, err := s.verifier.VerifyAccessToken(ctx, tok)
+	if err != nil {
+		var ae *authn.AuthError
+		if errors.As(err, &ae) && ae.Code == codes.Unavailable {
+			return userInfo{}, &userInfoError{unavailable: err}
+		}
+		reason := audit.ReasonInvalidToken
+		if ae != nil && ae.Reason != "" {
+			reason = ae.Reason
+		}
+		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is invalid", reason: reason}
+	}
+	if c.CertThumbprint != "" && subtle.ConstantTimeCompare([]byte(c.CertThumbprint), []byte(peerThumbprint)) != 1 {
+		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", clientID: c.ClientID,
+			desc: "the access token is bound to a client certificate that was not presented", reason: audit.ReasonCertificateBindingMismatch}
+	}
+	scopes := strings.Fields(c.Scope)
+	if !slices.Contains(scopes, ScopeOpenID) {
+		return userInfo{}, &userInfoError{status: http.StatusForbidden, code: CodeInsufficientScope, clientID: c.ClientID,
+			desc: "the access token was not granted the openid scope", reason: audit.ReasonInsufficientScope}
+	}
+	u, err := s.users.Claims(ctx, c.Subject)
+	switch {
+	case errors.Is(err, ErrUnknownUser), err == nil && u.Disabled:
+		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", clientID: c.ClientID,
+			desc: "the user no longer exists or is disabled", reason: audit.ReasonInvalidToken}
+	case err != nil:
+		return userInfo{}, &userInfoError{unavailable: err}
+	}
+	return claimsFor(c.Subject, u, scopes), nil
+}
+
+// handleUserInfo is the UserInfo endpoint (Core §5.3), GET or POST, with
+// the access token in the Authorization header or, on POST, in a
+// form-encoded body (RFC 6750 §2.1, §2.2), never in the query. It is open
+// to every origin: the token, not a cookie, is the credential, so a
+// browser app on any origin may call it.
+func (s *Service) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cache-Control", headerCacheControlNoStore)
+	h.Set("Pragma", headerPragmaNoCache)
+	ctx := r.Context()
+	tok, ok := userInfoToken(w, r)
+	var thumb string
+	if certs := peerCerts(r); len(certs) > 0 {
+		thumb = authn.CertThumbprint(certs[0])
+	}
+	var (
+		info userInfo
+		ue   *userInfoError
+	)
+	switch {
+	case !ok:
+		ue = &userInfoError{status: http.StatusBadRequest, code: CodeInvalidRequest, desc: "send the access token once, in the Authorization header or a form body", reason: audit.ReasonMalformedCredential}
+	case tok == "":
+		ue = &userInfoError{status: http.StatusUnauthorized, reason: audit.ReasonMissingCredential}
+	default:
+		info, ue = s.userInfoFor(ctx, tok, thumb)
+	}
+	if ue != nil {
+		s.writeUserInfoError(w, r, ue)
+		return
+	}
+	b, err := json.Marshal(info)
+	if err != nil {
+		s.writeUserInfoError(w, r, &userInfoError{unavailable: err})
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// handleUserInfoPreflight answers a browser's CORS preflight for UserInfo.
+func (s *Service) handleUserInfoPreflight(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) writeUserInfoError(w http.ResponseWriter, r *http.Request, ue *userInfoError) {
+	ctx := r.Context()
+	if ue.unavailable != nil {
+		s.log.ErrorContext(ctx, "userinfo", "error", ue.unavailable)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"error":"temporarily_unavailable"}`))
+		return
+	}
+	s.record(ctx, ue.reason, ue.clientID, userinfoPath, s.cfg.RemoteIP(r))
+	challenge := `Bearer realm="` + s.cfg.Issuer + `"`
+	if ue.code != "" {
+		challenge += `, error="` + ue.code + `", error_description="` + ue.desc + `"`
+		if ue.code == CodeInsufficientScope {
+			challenge += `, scope="openid"`
+		}
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	if ue.code == "" {
+		w.WriteHeader(ue.status)
+		return
+	}
+	body := appendJSONString([]byte(`{"error":`), ue.code)
+	body = append(body, `,"error_description":`...)
+	body = appendJSONString(body, ue.desc)
+	writeJSON(w, ue.status, append(body, '}'))
+}
+
+// userInfoToken finds the access token of a UserInfo request; ok is false
+// when it is presented more than once or malformed (RFC 6750 §2: one
+// method only). The query is not a place for it (RFC 9700 §2.4).
+func userInfoToken(w http.ResponseWriter, r *http.Request) (tok string, ok bool) {
+	var found []string
+	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
+		if len(hs) > 1 {
+			return "", false
+		}
+		scheme, value, cut := strings.Cut(hs[0], " ")
+		if !cut || !strings.EqualFold(scheme, "Bearer") || value == "" || strings.ContainsAny(value, " \t") {
+			return "", false
+		}
+		found = append(found, value)
+	}
+	if r.Method == http.MethodPost {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == contentTypeFormURLEncoded {
+			f, err := readForm(w, r)
+			if err != nil {
+				return "", false
+			}
+			if vs := f.all("access_token"); len(vs) > 0 {
+				found = append(found, vs...)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", true
+	case 1:
+		return found[0], true
+	}
+	return "", false
+}
+
+// UserInfo implements TokenService: the UserInfo answer over gRPC for the
+// caller's own access token, which the interceptor has validated (with its
+// certificate binding) under the method's rule, openid included.
+func (s *Service) UserInfo(ctx context.Context, _ *tokenv1.UserInfoRequest) (*tokenv1.UserInfoResponse, error) {
+	p, ok := authn.FromContext(ctx)
+	if !ok || p.Kind != authv1.CredentialKind_CREDENTIAL_KIND_JWT {
+		return nil, status.Error(codes.Unauthenticated, "an access token is required")
+	}
+	if s.users == nil {
+		return nil, status.Error(codes.Unimplemented, "this token service has no user directory")
+	}
+	if !slices.Contains(p.Scopes, ScopeOpenID) {
+		return nil, status.Error(codes.PermissionDenied, "the access token was not granted the openid scope")
+	}
+	u, err := s.users.Claims(ctx, p.Subject)
+	switch {
+	case errors.Is(err, ErrUnknownUser), err == nil && u.Disabled:
+		return nil, status.Error(codes.Unauthenticated, "the user no longer exists or is disabled")
+	case err != nil:
+		return nil, s.grpcError(ctx, errUnavailable(err))
+	}
+	info := claimsFor(p.Subject, u, p.Scopes)
+	resp := &tokenv1.UserInfoResponse{Sub: info.Sub}
+	if pc := info.profileClaims; pc != nil {
+		resp.Name, resp.GivenName, resp.FamilyName = pc.Name, pc.GivenName, pc.FamilyName
+		resp.PreferredUsername, resp.Locale = pc.PreferredUsername, pc.Locale
+		if !u.UpdatedAt.IsZero() {
+			resp.UpdateTime = timestamppb.New(u.UpdatedAt)
+		}
+	}
+	if ec := info.emailClaims; ec != nil {
+		resp.Email, resp.EmailVerified = ec.Email, ec.EmailVerified
+	}
+	return resp, nil
+}
