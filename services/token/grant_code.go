@@ -62,7 +62,48 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		return nil, errInvalidGrant("code_verifier must be 43 to 128 unreserved characters")
 	}
 	now := g.s.cfg.Now()
-	c, err := g.s.grants.RedeemCode(ctx, hashSecret(code), now)
+	var (
+		fam   grantstore.Family
+		rtRaw string
+	)
+	// The checks run inside the redemption, and the grant is stored with
+	// it (checklist item 49): of concurrent exchanges of one code exactly
+	// one issues tokens, and a replay finds its grant to revoke. A refused
+	// exchange still spends the code.
+	c, err := g.s.grants.ExchangeCode(ctx, hashSecret(code), now, func(c grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
+		if c.ClientID != cl.id { // not-secret: compares client ids
+			return grantstore.Family{}, nil, errInvalidGrant("the code was issued to another client")
+		}
+		redirect := f.get("redirect_uri")
+		if c.RedirectURI != "" && redirect != c.RedirectURI {
+			return grantstore.Family{}, nil, errInvalidGrant("redirect_uri differs from the authorization request")
+		}
+		if c.RedirectURI == "" && redirect != "" && !slices.Contains(cl.redirectURIs, redirect) {
+			return grantstore.Family{}, nil, errInvalidGrant("redirect_uri differs from the authorization request")
+		}
+		if !verifierMatches(verifier, c.Challenge) {
+			return grantstore.Family{}, nil, errInvalidGrant("code_verifier does not match the code_challenge")
+		}
+		fam = grantstore.Family{
+			ID: c.FamilyID, ClientID: cl.id, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
+			AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime), SessionID: c.SessionID,
+		}
+		if !cl.allowsGrant(grantRefreshToken) {
+			return fam, nil, nil
+		}
+		raw, hash, err := newSecret()
+		if err != nil {
+			return grantstore.Family{}, nil, errServer(err)
+		}
+		rtRaw = raw
+		idle := g.idleExpiry(fam, now)
+		if !cl.public {
+			// Not rotated (see refreshGrant), so no idle timeout either.
+			idle = fam.ExpiresAt
+		}
+		return fam, &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: idle}, nil
+	})
+	var refused *Error
 	switch {
 	case errors.Is(err, grantstore.ErrCodeRedeemed):
 		// A replay: whoever redeemed it first may be the attacker, so
@@ -74,73 +115,28 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		return nil, errInvalidGrant("the code was already used")
 	case errors.Is(err, grantstore.ErrNotFound), errors.Is(err, grantstore.ErrExpired):
 		return nil, errInvalidGrant("the code is invalid or expired")
+	case errors.As(err, &refused):
+		return nil, refused
 	case err != nil:
-		return nil, errUnavailable(err)
-	}
-	if c.ClientID != cl.id { // not-secret: compares client ids
-		return nil, errInvalidGrant("the code was issued to another client")
-	}
-	redirect := f.get("redirect_uri")
-	if c.RedirectURI != "" && redirect != c.RedirectURI {
-		return nil, errInvalidGrant("redirect_uri differs from the authorization request")
-	}
-	if c.RedirectURI == "" && redirect != "" && !slices.Contains(cl.redirectURIs, redirect) {
-		return nil, errInvalidGrant("redirect_uri differs from the authorization request")
-	}
-	if !verifierMatches(verifier, c.Challenge) {
-		return nil, errInvalidGrant("code_verifier does not match the code_challenge")
-	}
-	fam := grantstore.Family{
-		ID: c.FamilyID, ClientID: cl.id, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
-		AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime), SessionID: c.SessionID,
-	}
-	var rt *grantstore.Refresh
-	var rtRaw string
-	if cl.allowsGrant(grantRefreshToken) {
-		var hash []byte
-		if rtRaw, hash, err = newSecret(); err != nil {
-			return nil, errServer(err)
-		}
-		idle := g.idleExpiry(fam, now)
-		if !cl.public {
-			// Not rotated (see refreshGrant), so no idle timeout either.
-			idle = fam.ExpiresAt
-		}
-		rt = &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: idle}
-	}
-	if err := g.s.grants.CreateFamily(ctx, fam, rt); err != nil {
-		if errors.Is(err, grantstore.ErrExists) {
-			// A replay of the code, made while this redemption was in
-			// flight, stored the grant revoked (revokeRedeemed).
-			return nil, errInvalidGrant("the code was already used")
-		}
 		return nil, errUnavailable(err)
 	}
 	return g.issue(ctx, cl, fam, c.Scopes, rtRaw, c.Nonce)
 }
 
 // revokeRedeemed revokes the grant of a replayed code (checklist item 49).
-// The first redemption may still be in flight, its grant not stored yet:
-// then the grant is stored already revoked, so that the first
-// redemption's CreateFamily fails and it issues nothing.
+// The exchange that spent the code stored its grant in the same
+// transaction, so it is there; none when that exchange was refused.
 func (g *codeGrant) revokeRedeemed(ctx context.Context, c grantstore.Code, now time.Time) error {
 	if c.FamilyID == "" {
 		return nil
 	}
 	reason := string(ReasonCodeReuse)
-	_, err := g.s.grants.RevokeFamily(ctx, c.FamilyID, reason, now)
-	if errors.Is(err, grantstore.ErrNotFound) {
-		err = g.s.grants.CreateFamily(ctx, grantstore.Family{
-			ID: c.FamilyID, ClientID: c.ClientID, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
-			AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime),
-			RevokedAt: now, RevokeReason: reason, SessionID: c.SessionID,
-		}, nil)
-		if errors.Is(err, grantstore.ErrExists) {
-			// The first redemption stored it meanwhile.
-			_, err = g.s.grants.RevokeFamily(ctx, c.FamilyID, reason, now)
-		}
+	if _, err := g.s.grants.RevokeFamily(ctx, c.FamilyID, reason, now); errors.Is(err, grantstore.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
 	}
-	return errors.Join(err, g.s.publishFamilyRevocation(ctx, c.FamilyID, reason, now))
+	return g.s.publishFamilyRevocation(ctx, c.FamilyID, reason, now)
 }
 
 // idleExpiry is when a refresh token issued now stops working unused:

@@ -315,8 +315,9 @@ func TestPKCEDowngrade(t *testing.T) {
 	}
 }
 
-// pausingGrants pauses the first CreateFamily that stores a refresh token
-// (a code redemption's) until the test lets it go on.
+// pausingGrants pauses the first code exchange inside its transaction,
+// when the code is spent and its grant about to be stored, until the test
+// lets it go on.
 type pausingGrants struct {
 	grantstore.Store
 	armed   atomic.Bool
@@ -324,20 +325,22 @@ type pausingGrants struct {
 	proceed chan struct{}
 }
 
-func (p *pausingGrants) CreateFamily(ctx context.Context, f grantstore.Family, rt *grantstore.Refresh) error {
-	if rt != nil && p.armed.CompareAndSwap(true, false) {
-		close(p.entered)
-		<-p.proceed
-	}
-	return p.Store.CreateFamily(ctx, f, rt)
+func (p *pausingGrants) ExchangeCode(ctx context.Context, hash []byte, now time.Time, grant func(grantstore.Code) (grantstore.Family, *grantstore.Refresh, error)) (grantstore.Code, error) {
+	return p.Store.ExchangeCode(ctx, hash, now, func(c grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
+		if p.armed.CompareAndSwap(true, false) {
+			close(p.entered)
+			<-p.proceed
+		}
+		return grant(c)
+	})
 }
 
 // TestCodeReplay is checklist item 49: a code presented again, at once or
 // later (the clock is the service's, moved by hand), is invalid_grant and
 // revokes what its first redemption issued: the access token is inactive
-// at introspection and the refresh token refused. Concurrent redemptions
-// never issue twice, and a replay that lands while the first redemption
-// is still being stored revokes it all the same.
+// at introspection and the refresh token refused. Of concurrent
+// redemptions exactly one issues tokens, and a replay that lands while the
+// first redemption is still being stored waits for it, then revokes it.
 func TestCodeReplay(t *testing.T) {
 	pause := &pausingGrants{entered: make(chan struct{}), proceed: make(chan struct{})}
 	e := newEnv(t, withGrantsWrapper(func(s grantstore.Store) grantstore.Store { pause.Store = s; return pause }))
@@ -400,16 +403,10 @@ func TestCodeReplay(t *testing.T) {
 				}
 				assertOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 			}
-			// One redemption wins; the replays then revoke what it got. A
-			// replay that came while the winner was still storing its
-			// grant leaves it nothing (see the next subtest), so no 200
-			// at all is the one other correct outcome; two never are.
-			if len(won) > 1 {
-				t.Fatalf("%d of %d concurrent redemptions of one code succeeded", len(won), n)
-			}
-			if len(won) == 0 {
-				t.Logf("round %d (%d redemptions): a replay overtook the first redemption; none issued", round, n)
-				continue
+			// Exactly one redemption wins (checklist item 92); the
+			// replays, all after it, then revoke what it got.
+			if len(won) != 1 {
+				t.Fatalf("%d of %d concurrent redemptions of one code succeeded, want exactly 1", len(won), n)
 			}
 			tok := won[0].json(t)
 			assertInactive(t, e, rs, tok["access_token"].(string))
@@ -435,20 +432,26 @@ func TestCodeReplay(t *testing.T) {
 		select {
 		case <-pause.entered:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the first redemption never reached CreateFamily")
+			t.Fatal("the first redemption never reached its grant")
 		}
-		// The code is spent, its grant not yet stored: the replay.
-		assertOAuthError(t, e.exchange(e.spa, code, v, spaRedirect), http.StatusBadRequest, "invalid_grant")
+		// The code is spent in the first's open transaction: the replay
+		// waits for it.
+		replay := make(chan response, 1)
+		go func() { replay <- e.exchange(e.spa, code, v, spaRedirect) }()
+		select {
+		case r := <-replay:
+			t.Fatalf("the replay did not wait for the first redemption: %d %s", r.status, r.body)
+		case <-time.After(200 * time.Millisecond):
+		}
 		release.Do(func() { close(pause.proceed) })
 		first := <-done
 		if first.err != nil {
 			t.Fatal(first.err)
 		}
 		if first.r.status != http.StatusOK {
-			// Refused: nothing was issued, nothing to revoke.
-			assertOAuthError(t, first.r, http.StatusBadRequest, "invalid_grant")
-			return
+			t.Fatalf("the first redemption: %d %s", first.r.status, first.r.body)
 		}
+		assertOAuthError(t, <-replay, http.StatusBadRequest, "invalid_grant")
 		tok := first.r.json(t)
 		assertInactive(t, e, rs, tok["access_token"].(string))
 		if r := e.refresh(e.spa, tok["refresh_token"].(string), ""); r.status != http.StatusBadRequest {

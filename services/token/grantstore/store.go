@@ -110,6 +110,16 @@ type Store interface {
 	// and ErrCodeRedeemed. Expired (ExpiresAt <= now, not yet redeemed):
 	// ErrExpired, and it is not marked.
 	RedeemCode(ctx context.Context, hash []byte, now time.Time) (Code, error)
+	// ExchangeCode is RedeemCode that also stores the grant the code
+	// creates, in the same transaction: grant gets the code as redeemed
+	// and returns the family and its first refresh token (nil for none),
+	// stored with the redemption, all or nothing, as CreateFamily would
+	// store them. Of any number of concurrent exchanges of one code,
+	// exactly one stores a grant; the others get ErrCodeRedeemed after it
+	// committed, so they find its family. An error from grant (a refusal:
+	// wrong verifier, another client) leaves the code redeemed, stores no
+	// family and is returned unchanged.
+	ExchangeCode(ctx context.Context, hash []byte, now time.Time, grant func(Code) (Family, *Refresh, error)) (Code, error)
 
 	// CreateFamily stores a new family with its first refresh token (rt
 	// may be nil: a grant with no refresh token still records the family

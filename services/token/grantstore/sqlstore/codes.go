@@ -41,13 +41,21 @@ func (s *Store) createCode(ctx context.Context, c grantstore.Code) error {
 	return exists(err)
 }
 
-// RedeemCode implements grantstore.Store. The code is locked before it is
+// RedeemCode implements grantstore.Store.
+func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (grantstore.Code, error) {
+	return s.ExchangeCode(ctx, hash, now, nil)
+}
+
+// ExchangeCode implements grantstore.Store. The code is locked before it is
 // read (FOR UPDATE on PostgreSQL; on SQLite the transaction holds the write
 // lock from BEGIN), so a concurrent redemption waits, then reads the code as
-// this one left it: redeemed. A refusal returns from the transaction, which
-// had nothing to write, with its sentinel.
-func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (grantstore.Code, error) {
-	var c grantstore.Code
+// this one left it: redeemed, with its grant stored. A refusal returns from
+// the transaction, which had nothing to write, with its sentinel.
+func (s *Store) ExchangeCode(ctx context.Context, hash []byte, now time.Time, grant func(grantstore.Code) (grantstore.Family, *grantstore.Refresh, error)) (grantstore.Code, error) {
+	var (
+		c        grantstore.Code
+		grantErr error
+	)
 	err := s.db.Tx(ctx, func(tx database.Tx) error {
 		var err error
 		if c, err = scanCode(tx.QueryRow(ctx, s.lockCode, hash)); err != nil {
@@ -60,10 +68,23 @@ func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (gra
 			return grantstore.ErrExpired
 		}
 		c.RedeemedAt = database.Stored(now)
-		_, err = tx.Exec(ctx, `UPDATE grant_codes SET redeemed_at = $1 WHERE hash = $2`, now, hash)
-		return err
+		if _, err = tx.Exec(ctx, `UPDATE grant_codes SET redeemed_at = $1 WHERE hash = $2`, now, hash); err != nil {
+			return err
+		}
+		if grant == nil {
+			return nil
+		}
+		f, rt, err := grant(c)
+		if err != nil {
+			// Refused: the code stays spent, nothing else is written.
+			grantErr = err
+			return nil
+		}
+		return insertFamily(ctx, tx, f, rt)
 	})
 	switch {
+	case err == nil && grantErr != nil:
+		return c, grantErr
 	case err == nil:
 		return c, nil
 	case errors.Is(err, grantstore.ErrCodeRedeemed):

@@ -17,38 +17,40 @@ const familyColumns = `id, client_id, user_id, scopes, resources,
 // CreateFamily implements grantstore.Store. The family and its first token
 // go in one transaction: a token never exists without its family.
 func (s *Store) CreateFamily(ctx context.Context, f grantstore.Family, rt *grantstore.Refresh) error {
-	err := func() error {
-		if rt != nil {
-			if err := codec.CheckRefresh(*rt, f.ID); err != nil {
-				return err
-			}
-		}
-		scopes, err := codec.List(f.Scopes)
-		if err != nil {
-			return err
-		}
-		resources, err := codec.List(f.Resources)
-		if err != nil {
-			return err
-		}
-		return s.db.Tx(ctx, func(tx database.Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO grant_families (`+familyColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				f.ID, f.ClientID, f.UserID, scopes, resources,
-				f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason, f.SessionID)
-			if err != nil {
-				return exists(err)
-			}
-			if rt == nil {
-				return nil
-			}
-			return insertRefresh(ctx, tx, *rt)
-		})
-	}()
+	err := s.db.Tx(ctx, func(tx database.Tx) error { return insertFamily(ctx, tx, f, rt) })
 	if err != nil {
 		return fmt.Errorf("grantstore: create family %q: %w", f.ID, err)
 	}
 	return nil
+}
+
+// insertFamily stores a family and its first refresh token (rt may be nil)
+// in tx.
+func insertFamily(ctx context.Context, tx database.Tx, f grantstore.Family, rt *grantstore.Refresh) error {
+	if rt != nil {
+		if err := codec.CheckRefresh(*rt, f.ID); err != nil {
+			return err
+		}
+	}
+	scopes, err := codec.List(f.Scopes)
+	if err != nil {
+		return err
+	}
+	resources, err := codec.List(f.Resources)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO grant_families (`+familyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		f.ID, f.ClientID, f.UserID, scopes, resources,
+		f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason, f.SessionID)
+	if err != nil {
+		return exists(err)
+	}
+	if rt == nil {
+		return nil
+	}
+	return insertRefresh(ctx, tx, *rt)
 }
 
 // GetFamily implements grantstore.Store.
