@@ -160,7 +160,11 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 	a.grpcSrv = newGRPCServer(metrics, auth.validator)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
-	registerReflection(a.grpcSrv)
+	if a.cfg.GRPCReflection {
+		// Off by default: reflection describes every service, the admin
+		// and internal ones included, to anyone (checklist item 93).
+		registerReflection(a.grpcSrv)
+	}
 	served, err := register()
 	if err != nil {
 		return err

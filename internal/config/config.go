@@ -48,6 +48,9 @@ type Config struct {
 	KeyPublishLead      time.Duration
 	JWKSMaxAge          time.Duration
 	ExampleInventory    bool
+	// GRPCReflection serves gRPC server reflection (for grpcurl and the
+	// like) to anyone who can reach the gRPC listener.
+	GRPCReflection bool
 	// RateLimitTiers maps a tier name to requests per second and burst.
 	RateLimitTiers map[string]Tier
 
@@ -414,6 +417,14 @@ var options = []option{
 			return errors.New("must be true or false")
 		}
 		c.OTLPInsecure = b
+		return nil
+	}},
+	{"grpc-reflection", "false", "serve gRPC server reflection on the gRPC listeners, to anyone who reaches them: it lists and describes every service, admin ones included (grpcurl works without it given -proto or -protoset from gen/)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.GRPCReflection = b
 		return nil
 	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
