@@ -109,11 +109,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 			opts = append(opts, authn.WithTierResolver(tiers.get))
 		}
 	}
-	budgets := make(map[string]ratelimit.Tier, len(cfg.RateLimitTiers))
-	for name, t := range cfg.RateLimitTiers {
-		budgets[name] = ratelimit.Tier{Rate: rate.Limit(t.PerSecond), Burst: t.Burst}
-	}
-	limiter := ratelimit.New(budgets)
+	limiter := ratelimit.New(clientTiers(cfg))
 	// Failed authentications per caller address: a burst of 30, then one
 	// every 2 s; an address over budget is refused without verification.
 	failures := ratelimit.New(map[string]ratelimit.Tier{"authfail": {Rate: 0.5, Burst: 30}})
@@ -128,4 +124,15 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		authn.WithTrustedForwarder(isGatewayPeer),
 	)...)
 	return a, nil
+}
+
+// clientTiers are the clients' request budgets as configured with
+// --rate-limit-tiers: the validators' and the token service's limiters
+// take them both (checklist item 90).
+func clientTiers(cfg *config.Config) map[string]ratelimit.Tier {
+	budgets := make(map[string]ratelimit.Tier, len(cfg.RateLimitTiers))
+	for name, t := range cfg.RateLimitTiers {
+		budgets[name] = ratelimit.Tier{Rate: rate.Limit(t.PerSecond), Burst: t.Burst}
+	}
+	return budgets
 }

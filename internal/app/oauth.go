@@ -140,7 +140,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		ClockSkew:       cfg.ClockSkew,
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
-		Limiter:         token.NewLimiter(),
+		Limiter:         token.NewLimiter(clientTiers(cfg)),
 		Revoker:         revoker,
 		Grants:          grants,
 		Users:           logins,

@@ -52,8 +52,8 @@ type Config struct {
 	// Limiter holds the failed-authentication budgets (tiers
 	// TierAuthFailClient and TierAuthFailIP) and the introspection and
 	// revocation budgets (the caller's rate-limit tier). It must know the
-	// tiers of LimiterTiers — build it with NewLimiter; nil means
-	// NewLimiter().
+	// tiers of LimiterTiers — build it with NewLimiter and the configured
+	// client tiers; nil means NewLimiter(nil), the default tiers.
 	Limiter *ratelimit.Limiter
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -210,7 +210,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Now = time.Now
 	}
 	if c.Limiter == nil {
-		c.Limiter = NewLimiter(ratelimit.WithClock(c.Now))
+		c.Limiter = NewLimiter(nil, ratelimit.WithClock(c.Now))
 	}
 	if c.RemoteIP == nil {
 		c.RemoteIP = remoteIP

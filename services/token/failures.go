@@ -23,19 +23,23 @@ const (
 // per client_id and, separately, per remote address.
 var failureBudget = ratelimit.Tier{Rate: rate.Every(6 * time.Second), Burst: 20}
 
-// LimiterTiers returns the tiers the Service's Limiter must know:
-// ratelimit.DefaultTiers (the introspection budget is the caller's tier)
-// and the two failure budgets.
-func LimiterTiers() map[string]ratelimit.Tier {
-	t := maps.Clone(ratelimit.DefaultTiers())
+// LimiterTiers returns the tiers the Service's Limiter must know: the
+// clients' tiers (the introspection and revocation budgets are the
+// caller's tier), which are clientTiers as configured or, when nil,
+// ratelimit.DefaultTiers; and the two failure budgets.
+func LimiterTiers(clientTiers map[string]ratelimit.Tier) map[string]ratelimit.Tier {
+	if clientTiers == nil {
+		clientTiers = ratelimit.DefaultTiers()
+	}
+	t := maps.Clone(clientTiers)
 	t[TierAuthFailClient] = failureBudget
 	t[TierAuthFailIP] = failureBudget
 	return t
 }
 
-// NewLimiter returns a Limiter with LimiterTiers.
-func NewLimiter(opts ...ratelimit.Option) *ratelimit.Limiter {
-	return ratelimit.New(LimiterTiers(), opts...)
+// NewLimiter returns a Limiter with LimiterTiers(clientTiers).
+func NewLimiter(clientTiers map[string]ratelimit.Tier, opts ...ratelimit.Option) *ratelimit.Limiter {
+	return ratelimit.New(LimiterTiers(clientTiers), opts...)
 }
 
 const (

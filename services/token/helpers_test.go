@@ -416,7 +416,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.issuer = "http://" + e.srv.Listener.Addr().String() + ec.issuerPath
 	e.spy = &countingClients{Clients: e.reg}
-	e.limiter = token.NewLimiter(ratelimit.WithClock(e.clock.Now))
+	e.limiter = token.NewLimiter(nil, ratelimit.WithClock(e.clock.Now))
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc, err = token.New(token.Config{
 		Issuer:          e.issuer,

@@ -267,7 +267,7 @@ func newPostgresTokenTarget(f *testing.F) *tokenTarget {
 	const issuer = "http://127.0.0.1:1"
 	svc, err := token.New(token.Config{
 		Issuer: issuer, DefaultAudience: defaultAudience, Now: clock.Now,
-		Limiter: token.NewLimiter(ratelimit.WithClock(clock.Now)),
+		Limiter: token.NewLimiter(nil, ratelimit.WithClock(clock.Now)),
 	}, reg, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: priv}}, &jwxVerifier{issuer: issuer, clock: clock})
 	if err != nil {
 		f.Fatal(err)
