@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -296,12 +298,28 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, req *authzRequest
 	s.redirectTo(w, r, req, url.Values{"error": {e.code}, "error_description": {e.description}})
 }
 
-// handleAuthorize is RFC 6749 §4.1.1: GET with the request in the query.
+// handleAuthorize is RFC 6749 §4.1.1: GET with the request in the query,
+// or POST with it in a form body (OpenID Connect Core §3.1.2.1).
 // With a live session the code is issued at once (after consent for a
 // third-party client); otherwise the login page is shown.
 func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	req, aerr := s.parseAuthorize(ctx, r.URL.RawQuery)
+	raw := r.URL.RawQuery
+	if r.Method == http.MethodPost {
+		// OpenID Connect Core §3.1.2.1: the request may also be a POST of
+		// the same parameters, form-encoded; the query must then be empty.
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); raw != "" || err != nil || mt != contentTypeFormURLEncoded || r.ContentLength > maxAuthorizeQuery {
+			s.renderError(w, http.StatusBadRequest, "a POST authorization request carries its parameters in a form-encoded body only")
+			return
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAuthorizeQuery+1))
+		if err != nil {
+			s.renderError(w, http.StatusBadRequest, "the authorization request is too large")
+			return
+		}
+		raw = string(b)
+	}
+	req, aerr := s.parseAuthorize(ctx, raw)
 	if aerr != nil {
 		s.fail(w, r, req, aerr)
 		return

@@ -328,6 +328,15 @@ func TestAuthorizeOIDCParameters(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a POST authorization request", func(t *testing.T) {
+		a := e.agent()
+		e.oidcCode(a, e.spa, spaRedirect, ch, "scope", "openid")
+		u, _ := url.Parse(e.authorizeURL(e.spa, spaRedirect, "st", ch, "scope", "openid", "nonce", "post"))
+		r := a.post("/oauth2/authorize", u.Query(), "")
+		if loc, _ := url.Parse(r.header.Get("Location")); r.status != http.StatusSeeOther || loc.Query().Get("code") == "" {
+			t.Fatalf("POST authorize: %d %s %s", r.status, loc, r.body)
+		}
+	})
 	t.Run("login_hint fills the email", func(t *testing.T) {
 		r := e.agent().get(e.authorizeURL(e.spa, spaRedirect, "st", ch, "scope", "openid", "login_hint", "hint@example.com"))
 		if !strings.Contains(string(r.body), `value="hint@example.com"`) {
