@@ -178,6 +178,7 @@ func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest
 	if perr != nil {
 		return req, redirectError(CodeInvalidScope, "the scope parameter is malformed")
 	}
+	scopes = slices.DeleteFunc(scopes, func(sc string) bool { return slices.Contains(ignoredScopes, sc) })
 	if len(scopes) == 0 {
 		scopes = cl.scopes
 	}

@@ -30,6 +30,14 @@ const (
 // catalogue's.
 var oidcScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail}
 
+// ignoredScopes are OpenID Connect scopes that grant nothing here, which
+// an authorization request may carry (relying-party libraries and AppAuth
+// often ask for them): Core §3.1.2.1 says to ignore what is not
+// understood, so they are dropped rather than refused. offline_access:
+// refresh tokens follow the client's refresh_token grant; address and
+// phone: no user has those claims.
+var ignoredScopes = []string{"offline_access", "address", "phone"}
+
 // Defaults and limits of OpenID Connect.
 const (
 	// DefaultIDTokenLifetime is the exp of an ID token, unless the client

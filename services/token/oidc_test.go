@@ -144,6 +144,15 @@ func TestIDToken(t *testing.T) {
 			}
 		}
 	})
+	t.Run("offline_access, address and phone are ignored", func(t *testing.T) {
+		a := e.agent()
+		v, ch := pkce("ignored")
+		code := e.oidcCode(a, e.spa, spaRedirect, ch, "scope", "openid offline_access address phone")
+		tok := e.exchange(e.spa, code, v, spaRedirect).json(t)
+		if tok["scope"] != "openid" || tok["id_token"] == nil || tok["refresh_token"] == nil {
+			t.Errorf("token response %v, want scope openid with an ID token and a refresh token", tok)
+		}
+	})
 	t.Run("without openid", func(t *testing.T) {
 		a := e.agent()
 		v, ch := pkce("no-openid")
