@@ -252,13 +252,40 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
 		return
 	}
-	sess, err := s.startSession(ctx, w, u, now)
+	sess, err := s.signedIn(ctx, w, r, u, now)
 	if err != nil {
 		s.log.ErrorContext(ctx, "start session", "error", err)
 		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
 		return
 	}
 	s.afterLogin(w, r, req, sess)
+}
+
+// signedIn records a successful sign-in. A browser that already has a
+// session of the same user (prompt=login, max_age) keeps it, with its sid
+// and its grants, and only its auth_time moves, as Keycloak keeps the user
+// session: a later logout then ends everything signed in here. A session
+// of another user is ended first, as a logout would end it, and a new one
+// starts.
+func (s *Service) signedIn(ctx context.Context, w http.ResponseWriter, r *http.Request, u User, now time.Time) (*grantstore.Session, error) {
+	cur, err := s.currentSession(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil && cur.UserID == u.ID {
+		err := s.grants.ReauthenticateSession(ctx, cur.Hash, now)
+		if err == nil {
+			cur.AuthTime = now
+			return cur, nil
+		}
+		if !errors.Is(err, grantstore.ErrNotFound) {
+			return nil, err
+		}
+		// Revoked or expired meanwhile: a new session.
+	} else if cur != nil {
+		s.endSession(ctx, w, cur)
+	}
+	return s.startSession(ctx, w, u, now)
 }
 
 // startSession stores a new session and sets its cookie: HttpOnly,

@@ -609,3 +609,28 @@ func TestNativeAppRedirect(t *testing.T) {
 		t.Errorf("exchange: %v", tok)
 	}
 }
+
+// TestReauthenticationKeepsTheSession: signing in again in a browser that
+// has a session of the same user (prompt=login) keeps that session and its
+// sid, so a logout afterwards ends the grants made before the new sign-in
+// too; a sign-in as another user ends the first user's session.
+func TestReauthenticationKeepsTheSession(t *testing.T) {
+	e := newEnv(t, withFlow())
+	a := e.agent()
+	v, ch := pkce("reauth")
+	first := e.exchange(e.spa, e.oidcCode(a, e.spa, spaRedirect, ch, "scope", "openid"), v, spaRedirect).json(t)
+	e.clock.Advance(time.Minute)
+	second := e.exchange(e.spa, e.oidcCode(a, e.spa, spaRedirect, ch, "scope", "openid", "prompt", "login"), v, spaRedirect).json(t)
+	_, c1 := e.jwtParts(first["id_token"].(string))
+	_, c2 := e.jwtParts(second["id_token"].(string))
+	if c1["sid"] != c2["sid"] || c2["auth_time"].(float64) <= c1["auth_time"].(float64) {
+		t.Fatalf("after prompt=login: sid %v then %v, auth_time %v then %v; want the same sid and a later auth_time", c1["sid"], c2["sid"], c1["auth_time"], c2["auth_time"])
+	}
+	r := a.get(e.url("/oauth2/logout?" + url.Values{"id_token_hint": {second["id_token"].(string)}}.Encode()))
+	if r.status != http.StatusOK {
+		t.Fatalf("logout: %d", r.status)
+	}
+	if rr := e.refresh(e.spa, first["refresh_token"].(string), ""); rr.json(t)["error"] != "invalid_grant" {
+		t.Errorf("the grant made before the re-authentication outlived the logout: %s", rr.body)
+	}
+}

@@ -170,6 +170,11 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session (ErrNotFound), whatever its state.
 	GetSession(ctx context.Context, hash []byte) (Session, error)
+	// ReauthenticateSession records a new sign-in of the session's user at
+	// authTime: the session, its sid and its grants stay, its AuthTime
+	// moves. ErrNotFound when the session is unknown, revoked or expired at
+	// authTime.
+	ReauthenticateSession(ctx context.Context, hash []byte, authTime time.Time) error
 	// RevokeSession marks the session revoked at now (idempotent: a second
 	// call keeps the first time; ErrNotFound when unknown).
 	RevokeSession(ctx context.Context, hash []byte, now time.Time) error

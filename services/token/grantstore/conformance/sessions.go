@@ -27,6 +27,24 @@ var sessionTests = []test{
 		assertEqual(t, "first session", e.getSession(s.Hash), storedSession(s))
 	}},
 
+	{"ReauthenticateSession moves AuthTime of a live session only", func(t *testing.T, e *env) {
+		s := sampleSession("a", "u1", t0)
+		e.createSession(s)
+		again := t0.Add(time.Minute + 999*time.Nanosecond)
+		if err := e.s.ReauthenticateSession(e.ctx, s.Hash, again); err != nil {
+			t.Fatal(err)
+		}
+		want := s
+		want.AuthTime = again
+		assertEqual(t, "GetSession", e.getSession(s.Hash), storedSession(want))
+		assertErrorIs(t, e.s.ReauthenticateSession(e.ctx, hash("session unknown"), again), grantstore.ErrNotFound)
+		assertErrorIs(t, e.s.ReauthenticateSession(e.ctx, s.Hash, s.ExpiresAt), grantstore.ErrNotFound)
+		if err := e.s.RevokeSession(e.ctx, s.Hash, again); err != nil {
+			t.Fatal(err)
+		}
+		assertErrorIs(t, e.s.ReauthenticateSession(e.ctx, s.Hash, again.Add(time.Second)), grantstore.ErrNotFound)
+	}},
+
 	{"RevokeSession is idempotent: the first time stays", func(t *testing.T, e *env) {
 		s := sampleSession("a", "u1", t0)
 		e.createSession(s)

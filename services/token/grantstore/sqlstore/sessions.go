@@ -37,6 +37,20 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (grantstore.Session
 	return se, nil
 }
 
+// ReauthenticateSession implements grantstore.Store.
+func (s *Store) ReauthenticateSession(ctx context.Context, hash []byte, authTime time.Time) error {
+	n, err := s.db.Exec(ctx, `
+		UPDATE grant_sessions SET auth_time = $1
+		WHERE hash = $2 AND revoked_at IS NULL AND expires_at > $1`, authTime, hash)
+	if err == nil && n == 0 {
+		err = grantstore.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("grantstore: reauthenticate session: %w", err)
+	}
+	return nil
+}
+
 // RevokeSession implements grantstore.Store. COALESCE keeps the first
 // revocation time; the row still counts as updated, so zero rows means
 // unknown.
