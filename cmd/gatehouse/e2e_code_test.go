@@ -104,12 +104,14 @@ func (b *browser) signIn(authURL, email, password string) *url.URL {
 	return u
 }
 
-// createUser makes a user with the CLI, the password on stdin.
-func (s *server) createUser(t *testing.T, email, password string) string {
+// createUser makes a user with the CLI, the password on stdin, flags
+// (profile claims, --email-verified) added to `users create`.
+func (s *server) createUser(t *testing.T, email, password string, flags ...string) string {
 	t.Helper()
 	leaks.add("password", password)
-	cmd := exec.Command(binary, "users", "create", "--email", email, "--password-stdin", "-o", "json",
-		"--credentials", filepath.Join(s.dataDir, "admin-credentials.json"))
+	args := append([]string{"users", "create", "--email", email, "--password-stdin", "-o", "json",
+		"--credentials", filepath.Join(s.dataDir, "admin-credentials.json")}, flags...)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader(password + "\n")
 	out, err := cmd.Output()

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -38,30 +37,12 @@ type oidcProfile struct {
 	name, givenName, familyName, preferredUsername, locale string
 }
 
-// createProfileUser makes a user with the CLI, its profile claims as flags,
-// email_verified set, the password on stdin.
+// createProfileUser makes a user with its profile claims and
+// email_verified set.
 func (s *server) createProfileUser(t *testing.T, p oidcProfile) string {
 	t.Helper()
-	leaks.add("password", p.password)
-	cmd := exec.Command(binary, "users", "create", "--email", p.email, "--password-stdin", "-o", "json",
-		"--name", p.name, "--given-name", p.givenName, "--family-name", p.familyName,
-		"--preferred-username", p.preferredUsername, "--locale", p.locale, "--email-verified",
-		"--credentials", filepath.Join(s.dataDir, "admin-credentials.json"))
-	cmd.Env = cleanEnv()
-	cmd.Stdin = strings.NewReader(p.password + "\n")
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("users create: %v: %s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`"user_id":\s*"([^"]+)"`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("users create output: %s", out)
-	}
-	return string(m[1])
+	return s.createUser(t, p.email, p.password, "--name", p.name, "--given-name", p.givenName, "--family-name", p.familyName,
+		"--preferred-username", p.preferredUsername, "--locale", p.locale, "--email-verified")
 }
 
 // idClaims are the ID token claims the tests look at beyond go-oidc's.

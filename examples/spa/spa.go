@@ -1,7 +1,10 @@
-// Package spa is an example single-page app for the authorization-code
-// flow with PKCE: plain JavaScript, served by the gatehouse binary under
-// /spa/ when it runs the example inventory API. It keeps the access token
-// in memory and leaves the refresh token to an HttpOnly cookie.
+// Package spa is an example single-page app that signs in with OpenID
+// Connect (the authorization-code flow with PKCE and a nonce): plain
+// JavaScript, served by the gatehouse binary under /spa/ when it runs the
+// example inventory API. It validates the ID token in the browser
+// (static/oidc.js), keeps the access and ID tokens in memory, leaves the
+// refresh token to an HttpOnly cookie, and signs out through the
+// end_session_endpoint.
 package spa
 
 import (
@@ -18,7 +21,8 @@ var static embed.FS
 const Path = "/spa/"
 
 // Handler serves the app under Path, with a Content-Security-Policy that
-// allows no inline script or style and no other origin.
+// allows no inline script or style, no other origin, and forms (the
+// sign-out POST) only to this one.
 func Handler() http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -27,7 +31,7 @@ func Handler() http.Handler {
 	files := http.StripPrefix(Path, http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY")
 		files.ServeHTTP(w, r)
 	})
