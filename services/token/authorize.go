@@ -120,13 +120,9 @@ func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest
 	if clientID == "" || len(clientID) > maxClientIDLen {
 		return nil, pageError("client_id is missing or invalid")
 	}
-	cl, err := s.publicClient(ctx, clientID)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) && e.Code == CodeInvalidClient {
-			return nil, pageError("unknown client")
-		}
-		return nil, &authzError{code: CodeTemporarilyUnavailable, description: "try again later", page: true}
+	cl, aerr := s.pageClient(ctx, clientID)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if cl.disabled {
 		return nil, pageError("unknown client")
@@ -267,6 +263,20 @@ func (req *authzRequest) needsLogin(sess *grantstore.Session, now time.Time) boo
 		return true
 	}
 	return false
+}
+
+// pageClient looks up the client a browser-facing request names: an unknown
+// one is an error page, a registry that cannot answer one too (503).
+func (s *Service) pageClient(ctx context.Context, clientID string) (*client, *authzError) {
+	cl, err := s.publicClient(ctx, clientID)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == CodeInvalidClient {
+			return nil, pageError("unknown client")
+		}
+		return nil, &authzError{code: CodeTemporarilyUnavailable, description: "try again later", page: true}
+	}
+	return cl, nil
 }
 
 // redirectTo sends the authorization response to the client: 303 (never

@@ -73,13 +73,9 @@ func (s *Service) parseLogout(ctx context.Context, raw string) (*logoutRequest, 
 		if len(clientID) > maxClientIDLen {
 			return nil, pageError("client_id is invalid")
 		}
-		cl, err := s.publicClient(ctx, clientID)
-		if err != nil {
-			var e *Error
-			if errors.As(err, &e) && e.Code == CodeInvalidClient {
-				return nil, pageError("unknown client")
-			}
-			return nil, &authzError{code: CodeTemporarilyUnavailable, description: "try again later", page: true}
+		cl, aerr := s.pageClient(ctx, clientID)
+		if aerr != nil {
+			return nil, aerr
 		}
 		req.client = cl
 	}
@@ -98,7 +94,6 @@ func (s *Service) parseLogout(ctx context.Context, raw string) (*logoutRequest, 
 // the current session ends it at once; any other asks the user first on a
 // page whose form (CSRF-protected) comes back here.
 func (s *Service) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	raw := r.URL.RawQuery
 	if r.Method == http.MethodPost {
 		f, err := readForm(w, r)
@@ -110,14 +105,29 @@ func (s *Service) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			s.handleLogoutConfirmed(w, r, f)
 			return
 		}
-		v := url.Values{}
-		for _, name := range logoutParams {
-			if x := f.get(name); x != "" {
-				v.Set(name, x)
-			}
-		}
-		raw = v.Encode()
+		// A relying party's POST (§2): parseLogout keeps only the logout
+		// parameters of the body.
+		raw = f.encode()
 	}
+	s.endSessionRequest(w, r, raw, false)
+}
+
+// handleLogoutConfirmed is the user's answer on the sign-out page.
+func (s *Service) handleLogoutConfirmed(w http.ResponseWriter, r *http.Request, f *form) {
+	if !s.checkCSRF(r, f) {
+		s.record(r.Context(), ReasonCSRF, "", logoutPath, s.cfg.RemoteIP(r))
+		s.renderError(w, http.StatusForbidden, "the sign-out form expired or came from another site")
+		return
+	}
+	s.endSessionRequest(w, r, f.get("logout"), true)
+}
+
+// endSessionRequest answers a logout request whose parameters are raw:
+// the session ends when the user confirmed on the sign-out page or the
+// relying party proved it knows this session (its id_token_hint names the
+// session's user and sid, §2); otherwise the user is asked.
+func (s *Service) endSessionRequest(w http.ResponseWriter, r *http.Request, raw string, confirmed bool) {
+	ctx := r.Context()
 	req, aerr := s.parseLogout(ctx, raw)
 	if aerr != nil {
 		s.failLogout(w, aerr)
@@ -128,41 +138,17 @@ func (s *Service) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusServiceUnavailable, "try again later")
 		return
 	}
+	known := req.hint != nil && sess != nil && req.hint.Sub == sess.UserID && (req.hint.Sid == "" || req.hint.Sid == sessionID(sess.Hash))
 	switch {
 	case sess == nil:
 		// Nothing to end: the user is already signed out here.
 		s.loggedOut(w, r, req)
-	case req.hint != nil && req.hint.Sub == sess.UserID && (req.hint.Sid == "" || req.hint.Sid == sessionID(sess.Hash)):
-		// The relying party proved it knows this session (§2).
+	case confirmed || known:
 		s.endSession(ctx, w, sess)
 		s.loggedOut(w, r, req)
 	default:
 		s.renderLogoutPage(w, r, req)
 	}
-}
-
-// handleLogoutConfirmed is the user's answer on the sign-out page.
-func (s *Service) handleLogoutConfirmed(w http.ResponseWriter, r *http.Request, f *form) {
-	ctx := r.Context()
-	if !s.checkCSRF(r, f) {
-		s.record(ctx, ReasonCSRF, "", logoutPath, s.cfg.RemoteIP(r))
-		s.renderError(w, http.StatusForbidden, "the sign-out form expired or came from another site")
-		return
-	}
-	req, aerr := s.parseLogout(ctx, f.get("logout"))
-	if aerr != nil {
-		s.failLogout(w, aerr)
-		return
-	}
-	sess, err := s.currentSession(ctx, r)
-	if err != nil {
-		s.renderError(w, http.StatusServiceUnavailable, "try again later")
-		return
-	}
-	if sess != nil {
-		s.endSession(ctx, w, sess)
-	}
-	s.loggedOut(w, r, req)
 }
 
 func (s *Service) failLogout(w http.ResponseWriter, e *authzError) {

@@ -63,6 +63,20 @@ func (f *form) set(name, value string) {
 	f.values = append(f.values, value)
 }
 
+// encode is the form as a form-encoded string again.
+func (f *form) encode() string {
+	var b strings.Builder
+	for i, n := range f.names {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(n))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(f.values[i]))
+	}
+	return b.String()
+}
+
 // repeatable names the parameters that may appear more than once: RFC 8707
 // §2 allows several resource parameters.
 func repeatable(name string) bool { return name == "resource" }
