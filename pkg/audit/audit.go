@@ -92,6 +92,27 @@ const (
 	// certificate is neither from the platform CA nor the client's
 	// registered one.
 	ReasonUnknownClientCertificate Reason = "unknown_client_certificate"
+
+	// The reasons below are the authorization server's own (the token
+	// service's endpoints and its sign-in pages).
+
+	// A client_id and secret (or a client certificate) that do not
+	// authenticate the client at the token, introspection or revocation
+	// endpoint.
+	ReasonInvalidClientCredentials Reason = "invalid_client_credentials"
+	// The client is not registered for the grant type it asked for.
+	ReasonGrantNotAllowed Reason = "grant_not_allowed"
+	// A client certificate the token service refused (RFC 8705 §2).
+	ReasonClientCertificateRefused Reason = "client_certificate_refused"
+	// A wrong email or password on the login page, or a disabled user.
+	ReasonLoginFailed Reason = "login_failed"
+	// A form of the sign-in pages without its page's CSRF token, or from
+	// another origin.
+	ReasonCSRF Reason = "csrf_check_failed"
+	// An authorization code presented again; its grant is revoked.
+	ReasonCodeReuse Reason = "authorization_code_reuse"
+	// A rotated-out refresh token presented again; its family is revoked.
+	ReasonRefreshReuse Reason = "refresh_token_reuse"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -107,6 +128,8 @@ func Reasons() []Reason {
 		ReasonUnknownKID, ReasonBadSignature, ReasonDisallowedAlgorithm,
 		ReasonRevokedToken, ReasonTooManyFailures, ReasonRevocationListStale,
 		ReasonCertificateBindingMismatch, ReasonUnknownClientCertificate,
+		ReasonInvalidClientCredentials, ReasonGrantNotAllowed, ReasonClientCertificateRefused,
+		ReasonLoginFailed, ReasonCSRF, ReasonCodeReuse, ReasonRefreshReuse,
 	}
 }
 

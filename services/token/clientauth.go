@@ -21,10 +21,10 @@ const (
 	// ReasonInvalidClientCredentials: unknown client_id, wrong secret or a
 	// client without a client_secret method (the registry does not say
 	// which, and neither does the response).
-	ReasonInvalidClientCredentials audit.Reason = "invalid_client_credentials"
+	ReasonInvalidClientCredentials = audit.ReasonInvalidClientCredentials
 	// ReasonGrantNotAllowed: the client authenticated but is not
 	// registered for the grant type it asked (unauthorized_client).
-	ReasonGrantNotAllowed audit.Reason = "grant_not_allowed"
+	ReasonGrantNotAllowed = audit.ReasonGrantNotAllowed
 )
 
 const (

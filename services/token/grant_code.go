@@ -18,10 +18,10 @@ import (
 const (
 	// ReasonCodeReuse: an authorization code presented a second time; the
 	// grant it created is revoked (RFC 6749 §4.1.2).
-	ReasonCodeReuse audit.Reason = "authorization_code_reuse"
+	ReasonCodeReuse = audit.ReasonCodeReuse
 	// ReasonRefreshReuse: a rotated-out refresh token presented again; its
 	// whole family is revoked (RFC 9700 §4.14.2).
-	ReasonRefreshReuse audit.Reason = "refresh_token_reuse"
+	ReasonRefreshReuse = audit.ReasonRefreshReuse
 )
 
 const (

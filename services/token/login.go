@@ -20,10 +20,10 @@ import (
 const (
 	// ReasonLoginFailed: a wrong email or password, or a disabled user
 	// (the page does not say which).
-	ReasonLoginFailed audit.Reason = "login_failed"
+	ReasonLoginFailed = audit.ReasonLoginFailed
 	// ReasonCSRF: a login, consent or sign-out form without the CSRF
 	// token of its page, or from a foreign origin.
-	ReasonCSRF audit.Reason = "csrf_check_failed"
+	ReasonCSRF = audit.ReasonCSRF
 )
 
 const (

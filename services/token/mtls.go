@@ -66,7 +66,7 @@ func (s *Service) checkClientCert(r *http.Request, cl *client) audit.Reason {
 
 // ReasonCertificateRefused is an mTLS client whose certificate is missing,
 // untrusted, or not the one registered.
-const ReasonCertificateRefused audit.Reason = "client_certificate_refused"
+const ReasonCertificateRefused = audit.ReasonClientCertificateRefused
 
 type certKey struct{}
 
