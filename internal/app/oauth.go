@@ -134,6 +134,11 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 	if mt != nil {
 		certs, mtlsBase = mt.trust, mt.base()
 	}
+	deviceKey, err := deviceCookieKey(cfg, log)
+	if err != nil {
+		stopVerify()
+		return nil, nil, err
+	}
 	svc, err := token.New(token.Config{
 		Issuer:          issuer,
 		DefaultAudience: cfg.DefaultAudience,
@@ -150,6 +155,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		IDTokenLifetime: cfg.IDTokenLifetime,
 		SigningAlg:      cfg.SigningAlg,
 		KeySet:          keys,
+		DeviceKey:       deviceKey,
 		ClientCerts:     certs,
 		MTLSBase:        mtlsBase,
 	}, registry, keys, introspector{verify})
@@ -173,6 +179,25 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 	})
 	stopCleanup := cleanGrants(ctx, log, grants)
 	return svc, func() { stopCleanup(); stopClients(); stopVerify(); svc.Close() }, nil
+}
+
+// deviceCookieKey is the key of the login page's device cookies:
+// --device-key; else, in the all-in-one process, derived from the KEK, so it
+// survives restarts; else (a split token service, which holds no KEK) a
+// random key of this process, so replicas do not share device cookies.
+func deviceCookieKey(cfg *config.Config, log *slog.Logger) ([]byte, error) {
+	if len(cfg.DeviceKey) > 0 {
+		return cfg.DeviceKey, nil
+	}
+	if cfg.Service == "" {
+		k, _, err := kek.Load(cfg.KEKFile, cfg.KEK, cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("key-encryption key: %w", err)
+		}
+		return k.Derive("device cookies"), nil
+	}
+	log.Warn("the login page's device cookies are signed with a key of this process: set --device-key so that the token service's replicas share them")
+	return nil, nil
 }
 
 // Grant clean-up: codes, refresh tokens, families and sessions are deleted

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,6 +74,9 @@ type Config struct {
 	// IDTokenLifetime is the lifetime of OpenID Connect ID tokens, for
 	// clients registered without their own.
 	IDTokenLifetime time.Duration
+	// DeviceKey signs the login page's device cookies; empty: derived from
+	// the KEK in a process that holds it, else random per process.
+	DeviceKey []byte
 
 	// MTLSAddr is the TLS listener for partners with client certificates
 	// (gRPC and HTTPS on one port); empty turns it off.
@@ -343,6 +347,21 @@ var options = []option{
 		}
 		c.IDTokenLifetime = d
 		return err
+	}},
+	{"device-key", "", "base64 of at least 32 random bytes that sign the login page's device cookies, shared by the token service's replicas; empty: derived from the KEK where the process holds it, else random per process", func(c *Config, v string) error {
+		if v == "" {
+			c.DeviceKey = nil
+			return nil
+		}
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			b, err = base64.RawURLEncoding.DecodeString(v)
+		}
+		if err != nil || len(b) < 32 {
+			return errors.New("must be base64 of at least 32 bytes")
+		}
+		c.DeviceKey = b
+		return nil
 	}},
 	{"mtls-addr", "127.0.0.1:8443", "TLS listen address for partners with client certificates (RFC 8705): gRPC and HTTPS on one port; empty turns it off; port 0 picks a free port", func(c *Config, v string) error {
 		c.MTLSAddr = v

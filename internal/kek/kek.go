@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -234,6 +235,19 @@ func (k *KEK) Open(ciphertext, aad []byte) ([]byte, error) {
 		return nil, ErrDecrypt
 	}
 	return pt, nil
+}
+
+// Derive returns 32 bytes that depend only on the KEK and label: a key
+// for another purpose (the login page's device cookies), so one secret to
+// manage serves it too. The KEK keeps no raw bytes, so the derivation goes
+// through its cipher: AES-GCM with a fixed nonce over label is AES in
+// counter mode, a pseudorandom function of the key, which SHA-256 then
+// condenses. A label must be used for one purpose only.
+func (k *KEK) Derive(label string) []byte {
+	nonce := make([]byte, k.aead.NonceSize())
+	out := k.aead.Seal(nil, nonce, []byte("gatehouse kek derivation\x00"+label), nil)
+	sum := sha256.Sum256(out)
+	return sum[:]
 }
 
 // IsDefault reports whether the KEK is the one Load keeps in the data

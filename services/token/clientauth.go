@@ -136,9 +136,12 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *fo
 	ip := s.cfg.RemoteIP(r)
 	creds, failure := extractCredentials(r, f)
 	now := s.cfg.Now()
-	if wait, refused := s.failures.refused(creds.clientID, ip, now); refused {
-		s.record(ctx, audit.ReasonRateLimited, creds.clientID, endpoint, ip)
-		return nil, errRateLimited(descriptionTooManyFailures, wait)
+	// Refused unchecked only when this client's own failure budget at this
+	// address is spent: failures elsewhere, or of other clients here,
+	// never lock a correct secret out (failures.go).
+	if d := s.failures.check(creds.clientID, ip, now); d.wait > 0 {
+		s.record(ctx, audit.ReasonTooManyFailures, creds.clientID, endpoint, ip)
+		return nil, errRateLimited(descriptionTooManyFailures, d.wait)
 	}
 	if creds.clientID == "" && len(peerCerts(r)) > 0 {
 		// RFC 8705 §2: an mTLS client names itself with client_id.

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
@@ -98,6 +99,14 @@ type Config struct {
 	// request's ID token is checked against it, as the relying parties
 	// check it. Required with Grants.
 	KeySet KeySet
+	// DeviceKey signs the device cookies of the login page (at least 32
+	// bytes; replicas share it so a browser's cookie works at any of
+	// them). Nil: a random key of this process, so cookies last until a
+	// restart.
+	DeviceKey []byte
+	// LoginFailureDelay is how long a wrong password from an address that
+	// failed lately waits for its answer (default 1 s).
+	LoginFailureDelay time.Duration
 	// Backchannel sends back-channel logout tokens (OpenID Connect
 	// Back-Channel Logout 1.0); nil uses an http.Client with a 5 s
 	// timeout that follows no redirects.
@@ -161,6 +170,9 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("scopes supported: %q is not a scope token (RFC 6749 §3.3)", s))
 		}
 	}
+	if len(c.DeviceKey) > 0 && len(c.DeviceKey) < 32 {
+		errs = append(errs, errors.New("device key: at least 32 bytes"))
+	}
 	if c.Grants != nil && c.KeySet == nil {
 		errs = append(errs, errors.New("key set: required with grants (id_token_hint is checked against it)"))
 	}
@@ -187,6 +199,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SessionLifetime <= 0 {
 		c.SessionLifetime = DefaultSessionLifetime
+	}
+	if len(c.DeviceKey) == 0 {
+		c.DeviceKey = make([]byte, 32)
+		if _, err := rand.Read(c.DeviceKey); err != nil {
+			return c, fmt.Errorf("token: config: device key: %w", err)
+		}
+	}
+	if c.LoginFailureDelay <= 0 {
+		c.LoginFailureDelay = time.Second
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = "ES256"

@@ -432,6 +432,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		ClientCerts:     ec.clientCerts,
 		MTLSBase:        mtlsBaseIf(ec.clientCerts != nil),
 		KeySet:          e.keySet(t),
+		// A failing address still waits, but not a second per test.
+		LoginFailureDelay: time.Millisecond,
 	}, e.spy, fixedSigner{token.SigningKey{KID: "k1", Alg: jwa.ES256, Key: e.priv}}, &jwxVerifier{pub: e.pub, issuer: e.issuer, clock: e.clock, revoked: e.revoker})
 	if err != nil {
 		t.Fatal(err)

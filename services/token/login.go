@@ -229,7 +229,28 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	account := loginKeyPrefix + email
 	now := s.cfg.Now()
-	if wait, refused := s.failures.refused(account, ip, now); refused {
+	// The failing source is slowed and then refused, never the account
+	// (failures.go): a browser with the account's device cookie, or an
+	// address that has not failed lately, still gets its password checked
+	// while strangers spend the account's budget.
+	source := ip
+	device := s.deviceCookieFor(r, email)
+	if device != "" {
+		source = "device:" + device
+	}
+	d := s.failures.check(account, source, now)
+	wait := d.wait
+	if device == "" {
+		switch {
+		case d.addressBlocked:
+			// A password check costs an argon2id hash: an address over
+			// its budget gets none.
+			wait = max(wait, s.failures.addressWait(ip, now))
+		case d.credentialBlocked && d.addressFailed:
+			wait = max(wait, s.failures.credentialWait(account, now))
+		}
+	}
+	if wait > 0 {
 		s.record(ctx, audit.ReasonTooManyFailures, "", loginPath, ip)
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
 		s.renderLoginAs(w, r, req, "Too many failed attempts. Wait a moment and try again.", email, http.StatusTooManyRequests)
@@ -240,9 +261,16 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrInvalidLogin):
 		s.record(ctx, ReasonLoginFailed, req.client.id, loginPath, ip)
 		status := http.StatusUnauthorized
-		if wait, over := s.failures.fail(account, ip, now); over {
+		if wait, over := s.failures.fail(account, source, now); over {
 			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
 			status = http.StatusTooManyRequests
+		}
+		if d.addressFailed {
+			// A source failing again waits for its answer.
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.cfg.LoginFailureDelay):
+			}
 		}
 		// One message for every refusal: no account enumeration.
 		s.renderLoginAs(w, r, req, "The email or password is incorrect.", email, status)
@@ -252,6 +280,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusServiceUnavailable, "sign-in is temporarily unavailable; try again later")
 		return
 	}
+	s.setDeviceCookie(w, email, now)
 	sess, err := s.signedIn(ctx, w, r, u, now)
 	if err != nil {
 		s.log.ErrorContext(ctx, "start session", "error", err)
