@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -42,7 +43,10 @@ const nonceSize = 12
 // not the raw bytes, and formats as a fixed placeholder, so printing or
 // logging it reveals nothing.
 type KEK struct {
-	aead   cipher.AEAD
+	aead cipher.AEAD
+	// prk is the HKDF pseudorandom key of the KEK, from which Derive
+	// expands keys for other purposes: the raw bytes are not kept.
+	prk    []byte
 	source string
 	def    bool
 }
@@ -60,7 +64,11 @@ func New(raw []byte) (*KEK, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kek: %w", err)
 	}
-	return &KEK{aead: aead, source: "bytes"}, nil
+	prk, err := hkdf.Extract(sha256.New, raw, []byte("gatehouse kek"))
+	if err != nil {
+		return nil, fmt.Errorf("kek: %w", err)
+	}
+	return &KEK{aead: aead, prk: prk, source: "bytes"}, nil
 }
 
 // Load returns the KEK from file (when non-empty), else from envValue (the
@@ -237,17 +245,16 @@ func (k *KEK) Open(ciphertext, aad []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// Derive returns 32 bytes that depend only on the KEK and label: a key
-// for another purpose (the login page's device cookies), so one secret to
-// manage serves it too. The KEK keeps no raw bytes, so the derivation goes
-// through its cipher: AES-GCM with a fixed nonce over label is AES in
-// counter mode, a pseudorandom function of the key, which SHA-256 then
-// condenses. A label must be used for one purpose only.
+// Derive returns 32 bytes that depend only on the KEK and label (HKDF,
+// RFC 5869): a key for another purpose (the login page's device cookies),
+// so one secret to manage serves it too. A label must be used for one
+// purpose only.
 func (k *KEK) Derive(label string) []byte {
-	nonce := make([]byte, k.aead.NonceSize())
-	out := k.aead.Seal(nil, nonce, []byte("gatehouse kek derivation\x00"+label), nil)
-	sum := sha256.Sum256(out)
-	return sum[:]
+	out, err := hkdf.Expand(sha256.New, k.prk, label, 32)
+	if err != nil {
+		panic("kek: HKDF-Expand of 32 bytes cannot fail: " + err.Error())
+	}
+	return out
 }
 
 // IsDefault reports whether the KEK is the one Load keeps in the data

@@ -143,4 +143,3 @@ func assert429(t *testing.T, r response) {
 		t.Errorf("Retry-After %q, want 1 to 60 seconds", r.header.Get("Retry-After"))
 	}
 }
-
