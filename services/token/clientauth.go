@@ -185,8 +185,15 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *fo
 		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonClientDisabled, errInvalidClient(nil))
 	case cl.authMethod != creds.method:
 		// The method must be the registered token_endpoint_auth_method
-		// (RFC 7591 §2), even with the right secret.
-		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonCredentialKindNotAllowed, errInvalidClient(nil))
+		// (RFC 7591 §2), even with the right secret. The secret (or the
+		// certificate) was right, so saying which method is registered
+		// tells nothing to someone who does not hold it, and tells a
+		// library defaulting to the other method what went wrong.
+		e := errInvalidClient(nil)
+		if creds.method != authNone {
+			e.Description = "the client is registered for " + cl.authMethod + "; the request used " + creds.method
+		}
+		return nil, s.authFailed(ctx, creds, endpoint, ip, audit.ReasonCredentialKindNotAllowed, e)
 	}
 	return cl, nil
 }

@@ -181,3 +181,29 @@ func send(t *testing.T, req *http.Request) response {
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
+
+// TestInvalidClientSaysWhy: a client that authenticated with the right
+// secret by the other method learns which one it is registered for; a
+// wrong secret and an unknown client still get the same answer.
+func TestInvalidClientSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	cc := "grant_type=client_credentials"
+	for _, tc := range []struct {
+		name, want string
+		req        request
+	}{
+		{"post client using Basic", "the client is registered for client_secret_post; the request used client_secret_basic",
+			request{path: "/oauth2/token", basic: basic(e.poster.id, e.poster.secret), body: cc}},
+		{"Basic client using the body", "the client is registered for client_secret_basic; the request used client_secret_post",
+			request{path: "/oauth2/token", body: cc + "&client_id=" + url.QueryEscape(e.partner.id) + "&client_secret=" + url.QueryEscape(e.partner.secret)}},
+		{"wrong secret", "client authentication failed", request{path: "/oauth2/token", basic: basic(e.poster.id, "wrong"), body: cc}},
+		{"unknown client", "client authentication failed", request{path: "/oauth2/token", basic: basic("c_nobody", "wrong"), body: cc}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(nil, tc.req)
+			if got := r.json(t)["error_description"]; r.status != http.StatusUnauthorized || got != tc.want {
+				t.Errorf("%d %q, want 401 %q", r.status, got, tc.want)
+			}
+		})
+	}
+}
