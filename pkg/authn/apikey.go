@@ -144,6 +144,19 @@ func (a *APIKeyAuthenticator) Kind() authv1.CredentialKind {
 
 func (a *APIKeyAuthenticator) caching() bool { return a.ttl > 0 && a.max > 0 }
 
+// cached reports whether raw is a key accepted before and still cached:
+// checking it again asks no one.
+func (a *APIKeyAuthenticator) cached(raw string) bool {
+	if !a.caching() || !apikey.Looks(raw) {
+		return false
+	}
+	h := hashKey(raw)
+	a.mu.RLock()
+	e := a.entries[h]
+	a.mu.RUnlock()
+	return e != nil && a.now().Before(e.expires)
+}
+
 // Authenticate checks a raw API key.
 func (a *APIKeyAuthenticator) Authenticate(ctx context.Context, raw string) (*Principal, error) {
 	// Only strings of a key's exact length and prefix are hashed or parsed.

@@ -15,10 +15,12 @@ import (
 const maxBlockedAddrs = 100_000
 
 // failGate limits failed authentications per caller address (checklist
-// item 80): each failure spends from the address's budget, and an address
-// whose budget is empty is refused without any verification until it
-// refills, so guessing keys or tokens from one address stays slow while
-// other addresses are not affected. The limiter cannot look without
+// items 80, 89): each failure spends from the address's budget, and an
+// address whose budget is empty has its credentials refused without any
+// lookup until it refills, so guessing keys from one address stays slow
+// while other addresses are not affected; only the credentials that cost
+// nothing to check (Validator.cheapToCheck) are still checked there, so the
+// good callers sharing the address keep working. The limiter cannot look without
 // spending, so blocked addresses are kept here.
 type failGate struct {
 	lim  *ratelimit.Limiter

@@ -14,9 +14,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Failed authentications are limited per address (checklist item 80):
-// after the budget, the address is refused without verification until it
-// refills, and other addresses are not affected.
+// TestFailureGatePerAddress: failed authentications are limited per
+// address (checklist items 80, 89). After the budget, the address's
+// credentials are refused before any lookup until it refills, except those
+// that cost nothing to check (a cached API key, a JWT), which are checked
+// and answered; other addresses are not affected.
 func TestFailureGatePerAddress(t *testing.T) {
 	clk := newFakeClock()
 	fv := newFakeVerifier()
@@ -47,6 +49,10 @@ func TestFailureGatePerAddress(t *testing.T) {
 		{"failure 4 empties the budget", bad, "192.0.2.1", codes.Unauthenticated},
 		{"blocked, even with a good key", good, "192.0.2.1", codes.ResourceExhausted},
 		{"another address is not affected", good, "192.0.2.2", codes.OK},
+		// The good key is now in the validator's cache: checking it asks
+		// no one, so the good caller behind the guessing address is
+		// answered (checklist item 89).
+		{"a key already accepted is checked there, not refused", good, "192.0.2.1", codes.OK},
 		{"a missing credential does not count", "", "192.0.2.3", codes.Unauthenticated},
 	}
 	for _, s := range steps {

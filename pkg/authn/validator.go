@@ -258,19 +258,49 @@ func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (conte
 }
 
 func (v *Validator) authorize(ctx context.Context, req *request) (context.Context, error) {
+	// An address over its failure budget is not refused outright: many
+	// good callers may share it with a guesser (checklist item 89). Its
+	// credentials that cost nothing to check — a JWT, verified here with
+	// cached keys, or an API key this validator has already accepted — are
+	// checked and answered; any other (an API key that would need the
+	// registry, a certificate alone) is refused before any lookup, so the
+	// guesser gets neither answers nor lookups.
+	var blockedWait time.Duration
 	if v.fails != nil && v.fails.n.Load() > 0 && req.rule != nil && !req.rule.public {
 		if wait, blocked := v.fails.blockedFor(v.remoteOf(ctx, req)); blocked {
-			return ctx, v.refuse(ctx, req, errTooManyFailures(wait))
+			if !v.cheapToCheck(req) {
+				return ctx, v.refuse(ctx, req, errTooManyFailures(wait))
+			}
+			blockedWait = wait
 		}
 	}
 	out, ae := v.check(ctx, req)
 	if ae != nil {
 		if v.fails != nil && countsAsFailure(ae) {
 			v.fails.fail(v.remoteOf(ctx, req))
+			if blockedWait > 0 {
+				ae = errTooManyFailures(blockedWait)
+			}
 		}
 		return ctx, v.refuse(ctx, req, ae)
 	}
 	return out, nil
+}
+
+// cheapToCheck says whether the request's credential is checked without
+// asking anyone: a JWT, or an API key in the validator's cache.
+func (v *Validator) cheapToCheck(req *request) bool {
+	cred, ae := extractCredential(req.authz, req.apiKeys)
+	if ae != nil {
+		return false
+	}
+	switch a := v.auths[cred.kind].(type) {
+	case *JWTAuthenticator:
+		return true
+	case *APIKeyAuthenticator:
+		return a.cached(cred.value)
+	}
+	return false
 }
 
 // check runs the rule against the request, in the documented order.
