@@ -122,6 +122,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		authn.WithRealm(realm),
 		authn.WithService(serviceName(cfg.Service)),
 		authn.WithTrustedForwarder(isGatewayPeer),
+		authn.WithTrustedProxies(cfg.TrustedProxies...),
 	)...)
 	return a, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -146,6 +147,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
 		Limiter:         token.NewLimiter(clientTiers(cfg)),
+		RemoteIP:        func(r *http.Request) string { return authn.ClientIP(r, cfg.TrustedProxies) },
 		Revoker:         revoker,
 		Grants:          grants,
 		Users:           logins,

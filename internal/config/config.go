@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -52,6 +53,10 @@ type Config struct {
 	// GRPCReflection serves gRPC server reflection (for grpcurl and the
 	// like) to anyone who can reach the gRPC listener.
 	GRPCReflection bool
+	// TrustedProxies are the reverse proxies (load balancers, ingress) in
+	// front of the listeners: a request one of them passes on is counted
+	// against the address its X-Forwarded-For names, not the proxy's.
+	TrustedProxies []netip.Prefix
 	// RateLimitTiers maps a tier name to requests per second and burst.
 	RateLimitTiers map[string]Tier
 
@@ -446,6 +451,11 @@ var options = []option{
 		c.GRPCReflection = b
 		return nil
 	}},
+	{"trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of Gatehouse: a request from one of them is counted against the rightmost X-Forwarded-For address that is not a trusted proxy (failure budgets, rate limits, audit); a header from anyone else is ignored", func(c *Config, v string) error {
+		p, err := parsePrefixes(v)
+		c.TrustedProxies = p
+		return err
+	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -511,6 +521,36 @@ func loopbackAddr(v string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// parsePrefixes reads --trusted-proxies: addresses (one host each) or CIDR
+// prefixes. A prefix that holds every address is refused: it would let
+// anyone name the address their failures are counted against.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		var p netip.Prefix
+		if a, err := netip.ParseAddr(f); err == nil {
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		} else if p, err = netip.ParsePrefix(f); err != nil {
+			return nil, fmt.Errorf("%s: must be an IP address or a CIDR prefix such as 10.0.0.0/8", f)
+		} else {
+			p = p.Masked()
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%s: trusts every address, so anyone could choose the address their requests are counted against", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func checkAddr(v string) error {

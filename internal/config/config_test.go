@@ -79,6 +79,9 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad tier", []string{"--rate-limit-tiers", "standard=fast:1"}, nil, "rate-limit-tiers"},
 		{"unknown tier", []string{"--rate-limit-tiers", "standard=1:1,gold=5:5"}, nil, "rate-limit-tiers"},
 		{"no standard tier", []string{"--rate-limit-tiers", "high=1:1"}, nil, "rate-limit-tiers"},
+		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.0/8,proxy.example"}, nil, "trusted-proxies"},
+		{"every address a trusted proxy", []string{"--trusted-proxies", "0.0.0.0/0"}, nil, "trusted-proxies"},
+		{"every v6 address a trusted proxy", nil, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "::/0"}, "trusted-proxies"},
 		{"bad bool", nil, map[string]string{"GATEHOUSE_EXAMPLE_INVENTORY": "maybe"}, "example-inventory"},
 		{"peer in the all-in-one", []string{"--peer-clients", "127.0.0.1:1"}, nil, "peer-clients"},
 		{"split without nats", []string{"token", "--issuer", "https://a.example", "--peer-cert", "c", "--peer-key", "k", "--peer-ca", "ca"}, nil, "nats-url"},
@@ -139,6 +142,21 @@ func TestLoadTokenOptions(t *testing.T) {
 func splitArgs(extra ...string) []string {
 	return append([]string{"--nats-url", "nats://127.0.0.1:4222", "--issuer", "https://auth.example",
 		"--peer-cert", "svc.crt", "--peer-key", "svc.key", "--peer-ca", "ca.crt"}, extra...)
+}
+
+func TestLoadTrustedProxies(t *testing.T) {
+	cfg, err := Load([]string{"--trusted-proxies", " 10.1.2.3, 192.168.7.9/16,::ffff:172.16.0.1, fd00::/8 ,"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range cfg.TrustedProxies {
+		got = append(got, p.String())
+	}
+	want := []string{"10.1.2.3/32", "192.168.0.0/16", "172.16.0.1/32", "fd00::/8"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("TrustedProxies = %v, want %v", got, want)
+	}
 }
 
 func TestSplitPeers(t *testing.T) {

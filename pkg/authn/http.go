@@ -312,13 +312,26 @@ func httpRoute(r *http.Request) string {
 }
 
 // httpRemote is the client's IP: RemoteAddr's, or the rightmost
-// X-Forwarded-For entry when RemoteAddr is a trusted forwarder.
+// X-Forwarded-For entry that is not a trusted proxy when RemoteAddr is a
+// trusted forwarder or proxy.
 func (v *Validator) httpRemote(r *http.Request) string {
-	if v.trusted != nil {
+	if v.trusted != nil && !InPrefixes(r.RemoteAddr, v.proxies) {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && v.trusted(net.TCPAddrFromAddrPort(ap)) {
-			if ip := lastForwarded(r.Header.Values("X-Forwarded-For")); ip != "" {
+			if ip := v.lastForwarded(r.Header.Values("X-Forwarded-For")); ip != "" {
 				return ip
 			}
+		}
+	}
+	return ClientIP(r, v.proxies)
+}
+
+// ClientIP is the address a request is counted against: the host of
+// RemoteAddr, or, when RemoteAddr is one of the trusted proxies, the
+// rightmost X-Forwarded-For address that is not (see ForwardedClient).
+func ClientIP(r *http.Request, proxies []netip.Prefix) string {
+	if InPrefixes(r.RemoteAddr, proxies) {
+		if ip := ForwardedClient(r.Header.Values("X-Forwarded-For"), proxies); ip != "" {
+			return ip
 		}
 	}
 	return hostOnly(r.RemoteAddr)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -156,6 +157,7 @@ type Validator struct {
 	realm       string
 	service     string
 	trusted     func(net.Addr) bool
+	proxies     []netip.Prefix
 	trustedPeer func(context.Context, *peer.Peer) bool
 	fails       *failGate
 	tierOf      func(ctx context.Context, clientID string) string
@@ -472,25 +474,82 @@ func (v *Validator) grpcRemote(ctx context.Context) string {
 		return ""
 	}
 	if v.forwarder(ctx, p) {
-		if ip := lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
+		if ip := v.lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
+			return ip
+		}
+	}
+	if InPrefixes(p.Addr.String(), v.proxies) {
+		if ip := v.lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
 			return ip
 		}
 	}
 	return hostOnly(p.Addr.String())
 }
 
-// lastForwarded returns the rightmost address of X-Forwarded-For values:
-// the one the trusted forwarder added. Entries before it were set by the
-// client and are never used.
-func lastForwarded(values []string) string {
-	if len(values) == 0 {
-		return ""
+// lastForwarded returns the client's address from X-Forwarded-For values:
+// the rightmost entry that is not one of the trusted proxies (each proxy
+// appends the address it received the request from, so entries left of the
+// first untrusted one were set by the client and are never used).
+func (v *Validator) lastForwarded(values []string) string {
+	return ForwardedClient(values, v.proxies)
+}
+
+// ForwardedClient returns, from X-Forwarded-For values, the rightmost
+// address that is not in proxies: the client as the last trusted hop saw
+// it. Empty when there is none.
+func ForwardedClient(values []string, proxies []netip.Prefix) string {
+	for i := len(values) - 1; i >= 0; i-- {
+		entries := strings.Split(values[i], ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			e := strings.TrimSpace(entries[j])
+			if e == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(e)
+			if err != nil {
+				// Some proxies write host:port ([v6]:port).
+				ap, perr := netip.ParseAddrPort(e)
+				if perr != nil {
+					return e
+				}
+				a = ap.Addr()
+			}
+			a = a.Unmap()
+			if inPrefixes(a, proxies) {
+				continue
+			}
+			return a.String()
+		}
 	}
-	v := values[len(values)-1]
-	if j := strings.LastIndexByte(v, ','); j >= 0 {
-		v = v[j+1:]
+	return ""
+}
+
+// InPrefixes reports whether addr, an IP with or without a port, is in one
+// of prefixes.
+func InPrefixes(addr string, prefixes []netip.Prefix) bool {
+	if len(prefixes) == 0 {
+		return false
 	}
-	return strings.TrimSpace(v)
+	a, err := netip.ParseAddr(hostOnly(addr))
+	return err == nil && inPrefixes(a.Unmap(), prefixes)
+}
+
+func inPrefixes(a netip.Addr, prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// WithTrustedProxies names the reverse proxies in front of the service
+// (load balancers, ingress): a request whose peer is one of them, or that a
+// trusted forwarder passed on, takes the caller's address from
+// X-Forwarded-For, skipping these proxies' own entries from the right. A
+// forged header from anyone else changes nothing.
+func WithTrustedProxies(prefixes ...netip.Prefix) Option {
+	return func(v *Validator) { v.proxies = prefixes }
 }
 
 func hostOnly(addr string) string {

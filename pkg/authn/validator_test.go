@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -658,6 +661,7 @@ func TestCanceledCallerIsNotAnAuthFailure(t *testing.T) {
 }
 
 func TestTrustedForwarder(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
 	loopback := func(a net.Addr) bool {
 		ta, ok := a.(*net.TCPAddr)
 		return ok && ta.IP.IsLoopback()
@@ -672,6 +676,10 @@ func TestTrustedForwarder(t *testing.T) {
 		{name: "trusted peer: rightmost entry", opts: []Option{WithTrustedForwarder(loopback)}, xff: []string{"6.6.6.6, 203.0.113.9"}, wantRemote: "203.0.113.9"},
 		{name: "trusted peer without header", opts: []Option{WithTrustedForwarder(loopback)}, wantRemote: "127.0.0.1"},
 		{name: "peer not matched by the predicate", opts: []Option{WithTrustedForwarder(func(net.Addr) bool { return false })}, xff: []string{"203.0.113.9"}, wantRemote: "127.0.0.1"},
+		{name: "trusted proxy: rightmost untrusted entry", opts: []Option{WithTrustedProxies(proxies...)}, xff: []string{"6.6.6.6, 198.51.100.7", "10.0.0.5"}, wantRemote: "198.51.100.7"},
+		{name: "trusted proxy writing host:port", opts: []Option{WithTrustedProxies(proxies...)}, xff: []string{"[2001:db8::7]:4444"}, wantRemote: "2001:db8::7"},
+		{name: "every entry a trusted proxy", opts: []Option{WithTrustedProxies(proxies...)}, xff: []string{"10.0.0.5, 10.0.0.6"}, wantRemote: "127.0.0.1"},
+		{name: "peer not a trusted proxy", opts: []Option{WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8"))}, xff: []string{"203.0.113.9"}, wantRemote: "127.0.0.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -686,6 +694,39 @@ func TestTrustedForwarder(t *testing.T) {
 			}
 			if f := env.rec.all(); len(f) != 1 || f[0].Remote != tt.wantRemote {
 				t.Fatalf("recorded %+v, want remote %q", f, tt.wantRemote)
+			}
+		})
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:1::/48")}
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"direct caller, forged header", "203.0.113.9:5000", []string{"6.6.6.6"}, "203.0.113.9"},
+		{"through a proxy", "192.0.2.10:443", []string{"6.6.6.6, 203.0.113.9"}, "203.0.113.9"},
+		{"through two proxies", "192.0.2.10:443", []string{"203.0.113.9, 192.0.2.11"}, "203.0.113.9"},
+		{"v6 proxy, v4-mapped client", "[2001:db8:1::1]:443", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
+		{"proxy without a header", "192.0.2.10:443", nil, "192.0.2.10"},
+		{"no proxies configured", "203.0.113.9:5000", []string{"6.6.6.6"}, "203.0.113.9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, x := range tt.xff {
+				r.Header.Add("X-Forwarded-For", x)
+			}
+			p := proxies
+			if tt.name == "no proxies configured" {
+				p = nil
+			}
+			if got := ClientIP(r, p); got != tt.want {
+				t.Fatalf("ClientIP = %q, want %q", got, tt.want)
 			}
 		})
 	}
