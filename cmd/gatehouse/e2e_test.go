@@ -96,6 +96,12 @@ type server struct {
 // is ready.
 func start(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startBinary(t, binary, dataDir, extra...)
+}
+
+// startBinary is start with another build of gatehouse.
+func startBinary(t *testing.T, binary, dataDir string, extra ...string) *server {
+	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0", "--shutdown-timeout", "5s"}, extra...)
 	s := &server{t: t, dataDir: dataDir, args: args, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, args...)

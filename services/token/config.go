@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -107,6 +108,9 @@ type Config struct {
 	// LoginFailureDelay is how long a wrong password from an address that
 	// failed lately waits for its answer (default 1 s).
 	LoginFailureDelay time.Duration
+	// PasswordChecks is how many password checks (argon2id) run at once;
+	// more wait in line (passwordchecks.go). Default: GOMAXPROCS.
+	PasswordChecks int
 	// Backchannel sends back-channel logout tokens (OpenID Connect
 	// Back-Channel Logout 1.0); nil uses an http.Client with a 5 s
 	// timeout that follows no redirects.
@@ -208,6 +212,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LoginFailureDelay <= 0 {
 		c.LoginFailureDelay = time.Second
+	}
+	if c.PasswordChecks <= 0 {
+		c.PasswordChecks = runtime.GOMAXPROCS(0)
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = "ES256"

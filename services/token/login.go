@@ -256,7 +256,26 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLoginAs(w, r, req, "Too many failed attempts. Wait a moment and try again.", email, http.StatusTooManyRequests)
 		return
 	}
+	class := checkFresh
+	switch {
+	case device != "":
+		class = checkDevice
+	case d.addressFailed:
+		class = checkFailed
+	}
+	release, err := s.checks.acquire(ctx, class)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		// Not the caller's failure: no budget is spent.
+		s.record(ctx, audit.ReasonRateLimited, "", loginPath, ip)
+		w.Header().Set("Retry-After", "2")
+		s.renderLoginAs(w, r, req, "Sign-in is busy. Wait a moment and try again.", email, http.StatusServiceUnavailable)
+		return
+	}
 	u, err := s.users.Authenticate(ctx, email, password)
+	release()
 	switch {
 	case errors.Is(err, ErrInvalidLogin):
 		s.record(ctx, ReasonLoginFailed, req.client.id, loginPath, ip)

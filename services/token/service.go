@@ -25,6 +25,7 @@ type Service struct {
 	limiter   *ratelimit.Limiter
 	cache     *verifiedCache
 	failures  *failureGate
+	checks    *passwordChecks
 	// grants are the grant types served, one handler each. Grant types
 	// the registry knows but this service does not serve yet
 	// (authorization_code, refresh_token) are absent: unsupported_grant_type.
@@ -61,6 +62,7 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		limiter:   cfg.Limiter,
 		cache:     newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
 		failures:  newFailureGate(cfg.Limiter),
+		checks:    newPasswordChecks(cfg.PasswordChecks),
 	}
 	s.backchannel = newBackchannel(s)
 	s.clientCredentials = &clientCredentialsGrant{
