@@ -18,7 +18,8 @@ import (
 )
 
 // TestConfiguredTiersReachTheTokenService is checklist item 90 at the
-// introspection and revocation endpoints: the tiers given with
+// token (successful requests included), introspection and revocation
+// endpoints: the tiers given with
 // --rate-limit-tiers, not the built-in defaults, budget each caller, so a
 // low client gets 429 with Retry-After past its burst while an internal
 // client at the same rate does not.
@@ -61,11 +62,15 @@ func TestConfiguredTiersReachTheTokenService(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
 		t.Fatalf("token: %d %s", w.Code, w.Body)
 	}
-	for _, path := range []string{"/oauth2/introspect", "/oauth2/revoke"} {
+	for _, path := range []string{"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"} {
 		t.Run(path, func(t *testing.T) {
 			lowID, lowSecret := create(clientsv1.RateLimitTier_RATE_LIMIT_TIER_LOW)
 			internalID, internalSecret := create(clientsv1.RateLimitTier_RATE_LIMIT_TIER_INTERNAL)
 			form := url.Values{"token": {"not-a-token-of-anyone"}}
+			if path == "/oauth2/token" {
+				// Successful requests spend the budget too.
+				form = url.Values{"grant_type": {"client_credentials"}}
+			}
 			var lowStatus []int
 			for range 6 {
 				lowStatus = append(lowStatus, post(path, lowID, lowSecret, form).Code)

@@ -33,18 +33,21 @@ func RunAPI(ctx context.Context, cfg APIConfig) (Result, error) {
 	for i, t := range cfg.Tokens {
 		headers[i] = "Bearer " + t
 	}
-	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, n int64) (bool, error) {
+	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, n int64) (outcome, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.URL, nil)
 		if err != nil {
-			return false, err
+			return outcome{}, err
 		}
 		req.Header.Set("Authorization", headers[int(n)%len(headers)])
 		resp, err := c.Do(req)
 		if err != nil {
-			return false, err
+			return outcome{}, err
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK && err == nil, err
+		if err != nil {
+			return outcome{}, err
+		}
+		return outcome{status: resp.StatusCode, ok: resp.StatusCode == http.StatusOK}, nil
 	}), nil
 }

@@ -1,15 +1,18 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +43,10 @@ type TokenConfig struct {
 // counted.
 type Result struct {
 	Requests, OK, Failed int
-	Elapsed              time.Duration
+	// FailedBy counts the failures by what the server answered: "429",
+	// "401", ..., or "transport" when no answer came.
+	FailedBy map[string]int
+	Elapsed  time.Duration
 	// P50 and P99 are latency percentiles over the completed requests.
 	P50, P99 time.Duration
 }
@@ -51,9 +57,36 @@ func (r Result) String() string {
 	if r.Elapsed > 0 {
 		rate = float64(r.OK) / r.Elapsed.Seconds()
 	}
-	return fmt.Sprintf("%.0f ok/s: %d requests in %s (%d ok, %d failed); latency p50 %s, p99 %s",
-		rate, r.Requests, r.Elapsed.Round(time.Millisecond), r.OK, r.Failed,
+	return fmt.Sprintf("%.0f ok/s: %d requests in %s (%d ok, %d failed%s); latency p50 %s, p99 %s",
+		rate, r.Requests, r.Elapsed.Round(time.Millisecond), r.OK, r.Failed, r.failures(),
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+}
+
+// failures is the breakdown of the failures, most frequent first: a run
+// refused with 429 must say so.
+func (r Result) failures() string {
+	if len(r.FailedBy) == 0 {
+		return ""
+	}
+	kinds := slices.Collect(maps.Keys(r.FailedBy))
+	slices.SortFunc(kinds, func(a, b string) int {
+		if c := cmp.Compare(r.FailedBy[b], r.FailedBy[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", r.FailedBy[k], k)
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// outcome is one request's: the HTTP status (0 when no answer came) and
+// whether it counts as a success.
+type outcome struct {
+	status int
+	ok     bool
 }
 
 const tokenBody = "grant_type=client_credentials"
@@ -68,14 +101,14 @@ func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
 	}
 	// RFC 6749 §2.3.1: form-encode, then Base64.
 	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
-	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, _ int64) (bool, error) {
+	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, _ int64) (outcome, error) {
 		return tokenRequest(ctx, c, cfg.URL, authz)
 	}), nil
 }
 
 // run drives do from conc workers sharing one keep-alive client until
 // requests are done, duration has passed or ctx ends, and measures.
-func run(ctx context.Context, conc int, duration time.Duration, requests int, do func(ctx context.Context, c *http.Client, n int64) (bool, error)) Result {
+func run(ctx context.Context, conc int, duration time.Duration, requests int, do func(ctx context.Context, c *http.Client, n int64) (outcome, error)) Result {
 	conc = max(conc, 1)
 	if duration > 0 {
 		var cancel context.CancelFunc
@@ -95,36 +128,49 @@ func run(ctx context.Context, conc int, duration time.Duration, requests int, do
 		ok, ko    atomic.Int64
 		mu        sync.Mutex
 		latencies []time.Duration
+		failedBy  = map[string]int{}
 		wg        sync.WaitGroup
 	)
 	start := time.Now()
 	for range conc {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 1024)
+			localFailed := map[string]int{}
 			for ctx.Err() == nil {
 				n := issued.Add(1)
 				if requests > 0 && n > int64(requests) {
 					break
 				}
 				t0 := time.Now()
-				success, err := do(ctx, client, n)
+				out, err := do(ctx, client, n)
 				if err != nil && ctx.Err() != nil {
 					break // cut short by the end of the run: not counted
 				}
 				local = append(local, time.Since(t0))
-				if success {
+				switch {
+				case out.ok && err == nil:
 					ok.Add(1)
-				} else {
+				case out.status == 0:
 					ko.Add(1)
+					localFailed["transport"]++
+				default:
+					ko.Add(1)
+					localFailed[strconv.Itoa(out.status)]++
 				}
 			}
 			mu.Lock()
 			latencies = append(latencies, local...)
+			for k, n := range localFailed {
+				failedBy[k] += n
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	res := Result{OK: int(ok.Load()), Failed: int(ko.Load()), Elapsed: time.Since(start)}
+	if len(failedBy) > 0 {
+		res.FailedBy = failedBy
+	}
 	res.Requests = res.OK + res.Failed
 	slices.Sort(latencies)
 	res.P50, res.P99 = percentile(latencies, 50), percentile(latencies, 99)
@@ -132,23 +178,23 @@ func run(ctx context.Context, conc int, duration time.Duration, requests int, do
 }
 
 // tokenRequest sends one token request; success means 200 with a body.
-func tokenRequest(ctx context.Context, c *http.Client, u, authz string) (bool, error) {
+func tokenRequest(ctx context.Context, c *http.Client, u, authz string) (outcome, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(tokenBody))
 	if err != nil {
-		return false, err
+		return outcome{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", authz)
 	resp, err := c.Do(req)
 	if err != nil {
-		return false, err
+		return outcome{}, err
 	}
 	n, err := io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
 	_ = resp.Body.Close()
 	if err != nil {
-		return false, err
+		return outcome{}, err
 	}
-	return resp.StatusCode == http.StatusOK && n > 0, nil
+	return outcome{status: resp.StatusCode, ok: resp.StatusCode == http.StatusOK && n > 0}, nil
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {

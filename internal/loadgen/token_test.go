@@ -34,7 +34,12 @@ func (s *tokenStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 		return
 	}
-	if s.n.Add(1)%5 == 0 {
+	switch s.n.Add(1) % 10 {
+	case 0:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":"invalid_request","error_description":"too many requests"}`, http.StatusTooManyRequests)
+		return
+	case 5:
 		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		return
 	}
@@ -79,7 +84,10 @@ func TestRunTokenByRequests(t *testing.T) {
 	if c := stub.conns.Load(); c > 8 {
 		t.Errorf("%d connections for 4 workers and 200 requests: keep-alive is not working", c)
 	}
-	if s := res.String(); !strings.Contains(s, "ok/s") || !strings.Contains(s, "160 ok, 40 failed") || !strings.Contains(s, "p99") {
+	if res.FailedBy["401"] != 20 || res.FailedBy["429"] != 20 || len(res.FailedBy) != 2 {
+		t.Errorf("failures by status %v, want 20 401 and 20 429", res.FailedBy)
+	}
+	if s := res.String(); !strings.Contains(s, "ok/s") || !strings.Contains(s, "160 ok, 40 failed: 20 401, 20 429") || !strings.Contains(s, "p99") {
 		t.Errorf("String() = %q", s)
 	}
 }

@@ -19,7 +19,7 @@ import (
 //
 //	go test -run '^$' -bench IssueToken -benchmem ./services/token/
 func BenchmarkIssueToken(b *testing.B) {
-	e := newEnv(b)
+	e := newEnv(b, withUnlimitedClients())
 	mux := http.NewServeMux()
 	e.svc.Routes(mux)
 	authz := basicHeader(e.partner.id, e.partner.secret)
@@ -68,7 +68,7 @@ func BenchmarkIssueToken(b *testing.B) {
 //
 //	go test -run '^$' -bench TokenEndpointHTTP -benchmem ./services/token/
 func BenchmarkTokenEndpointHTTP(b *testing.B) {
-	e := newEnv(b)
+	e := newEnv(b, withUnlimitedClients())
 	const parallelism = 8 // goroutines per GOMAXPROCS
 	tr := &http.Transport{MaxIdleConnsPerHost: parallelism * runtime.GOMAXPROCS(0), MaxIdleConns: 1000}
 	defer tr.CloseIdleConnections()
@@ -111,7 +111,7 @@ func BenchmarkTokenEndpointHTTP(b *testing.B) {
 func BenchmarkTokenEndpointLoadgen(b *testing.B) {
 	for _, conc := range []int{8, 32} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			e := newEnv(b)
+			e := newEnv(b, withUnlimitedClients())
 			b.ResetTimer()
 			res, err := loadgen.RunToken(context.Background(), loadgen.TokenConfig{
 				URL: e.svc.Endpoints().Token, ClientID: e.partner.id, ClientSecret: e.partner.secret,

@@ -58,7 +58,7 @@ func BenchmarkAuthorizationCodeExchange(b *testing.B) {
 }
 
 func benchCodeExchange(b *testing.B, opt envOption, parallel bool, scopes []string) {
-	e := newEnv(b, opt)
+	e := newEnv(b, opt, withUnlimitedClients())
 	mux := http.NewServeMux()
 	e.svc.Routes(mux)
 	verifier, challenge := pkce("bench")
@@ -108,7 +108,7 @@ func benchCodeExchange(b *testing.B, opt envOption, parallel bool, scopes []stri
 func BenchmarkRefreshGrant(b *testing.B) {
 	for _, be := range flowBackends {
 		b.Run(be.name, func(b *testing.B) {
-			e := newEnv(b, be.opt)
+			e := newEnv(b, be.opt, withUnlimitedClients())
 			mux := http.NewServeMux()
 			e.svc.Routes(mux)
 			a := e.agent()

@@ -29,6 +29,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -253,7 +254,13 @@ type envConfig struct {
 	postgres    bool
 	clientCerts token.CertVerifier
 	wrapGrants  func(grantstore.Store) grantstore.Store
+	unlimited   bool
 }
+
+// withUnlimitedClients gives every client tier an infinite request budget,
+// for benchmarks that issue far more than a real client may. The failure
+// budgets stay.
+func withUnlimitedClients() envOption { return func(c *envConfig) { c.unlimited = true } }
 
 // withGrantsWrapper serves the flow (as withFlow) over wrap(the grant
 // store), for tests that need to interleave the service's store calls.
@@ -416,7 +423,14 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.issuer = "http://" + e.srv.Listener.Addr().String() + ec.issuerPath
 	e.spy = &countingClients{Clients: e.reg}
-	e.limiter = token.NewLimiter(nil, ratelimit.WithClock(e.clock.Now))
+	var tiers map[string]ratelimit.Tier
+	if ec.unlimited {
+		tiers = ratelimit.DefaultTiers()
+		for name := range tiers {
+			tiers[name] = ratelimit.Tier{Rate: rate.Inf, Burst: 1}
+		}
+	}
+	e.limiter = token.NewLimiter(tiers, ratelimit.WithClock(e.clock.Now))
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc, err = token.New(token.Config{
 		Issuer:          e.issuer,

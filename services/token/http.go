@@ -92,6 +92,9 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.record(ctx, ReasonGrantNotAllowed, cl.id, tokenPath, s.cfg.RemoteIP(r))
 		return nil, cl, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for this grant type")
 	}
+	if err := s.spendClientBudget(ctx, cl, tokenPath, s.cfg.RemoteIP(r)); err != nil {
+		return nil, cl, err
+	}
 	if cl.tls.bound {
 		// Certificate-bound tokens (RFC 8705 §3): the client authenticated
 		// with this certificate, so the token carries its thumbprint.

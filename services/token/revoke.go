@@ -30,7 +30,7 @@ const apiKeyPrefix = "gth_"
 
 // handleRevoke is RFC 7009 §2. The caller authenticates as at the token
 // endpoint (same failure budgets) and spends its request budget
-// (spendRevocationBudget): over it, 429 with Retry-After. Every token that
+// (spendClientBudget): over it, 429 with Retry-After. Every token that
 // is unknown, malformed, expired, already revoked or issued to another
 // client gets the same empty 200 and changes nothing (§2.2): the answer
 // says nothing about other clients' tokens.
@@ -62,7 +62,7 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return nil, err
 	}
-	if err := s.spendRevocationBudget(ctx, cl, s.cfg.RemoteIP(r)); err != nil {
+	if err := s.spendClientBudget(ctx, cl, revokePath, s.cfg.RemoteIP(r)); err != nil {
 		return cl, err
 	}
 	token := f.get("token")
@@ -117,17 +117,17 @@ func (s *Service) revoke(ctx context.Context, w http.ResponseWriter, r *http.Req
 	return cl, nil
 }
 
-// spendRevocationBudget spends one request of the caller's revocation
-// budget (checklist item 80): its client's rate-limit tier, as at
-// introspection. A public client proves only its client_id, so its budget
-// is per client and address: one user of an app cannot spend another's.
-func (s *Service) spendRevocationBudget(ctx context.Context, cl *client, ip string) error {
-	key := "revoke:" + cl.id
+// spendClientBudget spends one request of the client's tier at an
+// endpoint (checklist item 90): over it, 429 with Retry-After. A public
+// client is one client_id for all its users' devices, so its budget is
+// per (client, address): one device cannot spend the others'.
+func (s *Service) spendClientBudget(ctx context.Context, cl *client, endpoint, ip string) error {
+	key := endpoint + "\x00" + cl.id
 	if cl.authMethod == authNone {
-		key += "@" + ip
+		key += "\x00" + ip
 	}
 	if ok, retry := s.limiter.Allow(key, cl.tier); !ok {
-		s.record(ctx, audit.ReasonRateLimited, cl.id, revokePath, ip)
+		s.record(ctx, audit.ReasonRateLimited, cl.id, endpoint, ip)
 		return errRateLimited(descriptionTooManyRequests, retry)
 	}
 	return nil
