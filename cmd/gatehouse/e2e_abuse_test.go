@@ -414,8 +414,11 @@ func TestEndToEndNoLockout(t *testing.T) {
 		wg.Wait()
 		t.Logf("attack %s; owner with device cookie %s; another user %s; owner from fresh addresses %s", attack, &withCookie, &bystander, &fresh)
 
-		if !attack.only(http.StatusUnauthorized, http.StatusTooManyRequests) || attack.count(http.StatusTooManyRequests) == 0 {
-			t.Errorf("the attack's wrong passwords: %s, want 401s and 429s", attack)
+		// 503: the line for a check was full (a loaded machine gets
+		// through fewer argon2id hashes); nothing is counted against
+		// anyone for it.
+		if !attack.only(http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable) || attack.count(http.StatusTooManyRequests) == 0 {
+			t.Errorf("the attack's wrong passwords: %s, want 401s and 429s (503s when the line is full)", attack)
 		}
 		if !withCookie.only(http.StatusOK) || withCookie.count(http.StatusOK) < 3 {
 			t.Errorf("the owner's browser behind the guesser: %s, want every sign-in through", &withCookie)

@@ -191,11 +191,15 @@ func TestEndToEndClientCredentials(t *testing.T) {
 		})
 	}
 
-	// Introspection by a client allowed to introspect.
-	var rs createdClient
-	s.cliJSON(t, &rs, "clients", "create", "--name", "Resource server", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect")
-	introspect := func(tok string) map[string]any {
+	// Introspection: a platform introspector sees every token; a resource
+	// server registered for https://other.example/api sees only the tokens
+	// for it.
+	var rs, otherRS createdClient
+	s.cliJSON(t, &rs, "clients", "create", "--name", "Platform introspector", "--type", "first_party",
+		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect.all")
+	s.cliJSON(t, &otherRS, "clients", "create", "--name", "Other API", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect", "--resources", "https://other.example/api")
+	introspectAs := func(rs createdClient, tok string) map[string]any {
 		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+s.creds.HTTPAddr+"/oauth2/introspect", strings.NewReader("token="+tok))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(rs.ClientID, rs.ClientSecret)
@@ -209,6 +213,13 @@ func TestEndToEndClientCredentials(t *testing.T) {
 			t.Fatalf("introspect: %d %v", resp.StatusCode, err)
 		}
 		return out
+	}
+	introspect := func(tok string) map[string]any { return introspectAs(rs, tok) }
+	if got := introspectAs(otherRS, otherAud); got["active"] != true || got["aud"] != "https://other.example/api" {
+		t.Fatalf("the other API introspecting its own token: %v", got)
+	}
+	if got := introspectAs(otherRS, write); len(got) != 1 || got["active"] != false {
+		t.Fatalf("the other API introspecting a token for the platform: %v", got)
 	}
 	if got := introspect(write); got["active"] != true || got["client_id"] != m.writer.ClientID || got["scope"] != "inventory:read inventory:write" {
 		t.Fatalf("introspect active: %v", got)

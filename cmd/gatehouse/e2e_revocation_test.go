@@ -114,8 +114,8 @@ func testRevocation(t *testing.T, extra ...string) {
 	}
 
 	var rs createdClient
-	s.cliJSON(t, &rs, "clients", "create", "--name", "Resource server", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect")
+	s.cliJSON(t, &rs, "clients", "create", "--name", "Platform introspector", "--type", "first_party",
+		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect.all")
 	active := func(tok string) bool {
 		req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://"+s.creds.HTTPAddr+"/oauth2/introspect", strings.NewReader("token="+tok))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

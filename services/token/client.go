@@ -21,8 +21,13 @@ const (
 	// §2), for the grants that PKCE or a refresh token protect.
 	authNone = "none"
 	// ScopeIntrospect is the scope a client needs to call the
-	// introspection endpoint.
+	// introspection endpoint. It sees the tokens whose audience is one of
+	// its registered resources: a resource server sees its own tokens.
 	ScopeIntrospect = "gatehouse:introspect"
+	// ScopeIntrospectAll sees every token at introspection, as
+	// gatehouse:admin does.
+	ScopeIntrospectAll = "gatehouse:introspect.all"
+	scopeAdmin         = "gatehouse:admin"
 )
 
 // client is the part of a registered client the token service uses,

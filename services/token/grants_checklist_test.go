@@ -71,13 +71,13 @@ func codeForm(cl registered, code, verifier, redirect string, auth bool) url.Val
 	return f
 }
 
-// busyRS is a resource server allowed to introspect, in the high tier so
+// busyRS is an introspector that sees every token, in the high tier so
 // that the tests below never meet its request budget.
 func (e *env) busyRS() registered {
 	e.t.Helper()
 	return e.create(&clientsv1.Client{
 		Name: "Busy RS", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"client_credentials"},
-		Scopes: []string{token.ScopeIntrospect}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH,
+		Scopes: []string{token.ScopeIntrospectAll}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH,
 	})
 }
 

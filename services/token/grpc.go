@@ -95,18 +95,29 @@ func (s *Service) IssueClientCredentialsToken(ctx context.Context, req *tokenv1.
 }
 
 // Introspect implements TokenService with the HTTP endpoint's answer. The
-// interceptor authenticated the caller and checked gatehouse:introspect;
-// the scope is checked again here, and the caller's budget is spent.
+// interceptor authenticated the caller and checked its scope
+// (gatehouse:introspect, .all or admin); it is checked again here, the
+// caller's budget is spent, and it sees what introspectionView lets it.
 func (s *Service) Introspect(ctx context.Context, req *tokenv1.IntrospectRequest) (*tokenv1.IntrospectResponse, error) {
 	p, ok := authn.FromContext(ctx)
 	if !ok || p.ClientID == "" {
 		return nil, status.Error(codes.Unauthenticated, "no authenticated client")
 	}
-	if err := s.authorizeIntrospection(ctx, grpcIntrospect, p.ClientID, p.HasScope(ScopeIntrospect), p.RateLimitTier, peerIP(ctx)); err != nil {
+	view := introspectionView{all: p.HasScope(ScopeIntrospectAll) || p.HasScope(scopeAdmin)}
+	if err := s.authorizeIntrospection(ctx, grpcIntrospect, p.ClientID, view.all || p.HasScope(ScopeIntrospect), p.RateLimitTier, peerIP(ctx)); err != nil {
 		return nil, s.grpcError(ctx, err)
 	}
 	c, active := s.introspect(ctx, req.GetToken())
-	if !active {
+	if active && !view.all {
+		// The caller's resources, for a token that is active: the
+		// registry is asked only then.
+		cl, err := s.publicClient(ctx, p.ClientID)
+		if err != nil {
+			return nil, s.grpcError(ctx, err)
+		}
+		view.resources = cl.resources
+	}
+	if !active || !view.sees(c.Audience) {
 		return &tokenv1.IntrospectResponse{Active: false}, nil
 	}
 	out := &tokenv1.IntrospectResponse{

@@ -349,7 +349,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	e.store = store
 	e.reg = clients.New(store)
-	if err := e.reg.SeedScopes(ctx, []string{token.ScopeIntrospect}); err != nil {
+	if err := e.reg.SeedScopes(ctx, []string{token.ScopeIntrospect, token.ScopeIntrospectAll, "gatehouse:admin"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"orders:read", "orders:write", "billing:read"} {
@@ -369,6 +369,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.introspector = e.create(&clientsv1.Client{
 		Name: "Resource server", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"client_credentials"},
 		Scopes: []string{token.ScopeIntrospect}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_LOW,
+		// The resource server of every audience the tests' tokens have.
+		Resources: []string{defaultAudience, ordersResource, billingResource, "https://a.example"},
 	})
 	e.noScopes = e.create(&clientsv1.Client{
 		Name: "No scopes", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"client_credentials"},

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
@@ -18,7 +19,8 @@ var inactiveBody = []byte(`{"active":false}`)
 
 // handleIntrospect is RFC 7662 §2. The caller authenticates exactly as at
 // the token endpoint (same code path, same failure budgets) and must be
-// allowed the gatehouse:introspect scope.
+// allowed gatehouse:introspect (its own resources' tokens),
+// gatehouse:introspect.all or gatehouse:admin (every token).
 //
 // Choices: bad or missing caller credentials get 401 invalid_client (RFC
 // 7662 §2.3) and never token data; an authenticated client without the
@@ -50,7 +52,8 @@ func (s *Service) introspectHTTP(ctx context.Context, w http.ResponseWriter, r *
 		s.record(ctx, audit.ReasonCredentialKindNotAllowed, caller.id, introspectPath, s.cfg.RemoteIP(r))
 		return nil, errInvalidClient(nil)
 	}
-	if err := s.authorizeIntrospection(ctx, introspectPath, caller.id, caller.allowsScope(ScopeIntrospect), caller.tier, s.cfg.RemoteIP(r)); err != nil {
+	view := introspectionView{all: caller.allowsScope(ScopeIntrospectAll) || caller.allowsScope(scopeAdmin), resources: caller.resources}
+	if err := s.authorizeIntrospection(ctx, introspectPath, caller.id, view.all || caller.allowsScope(ScopeIntrospect), caller.tier, s.cfg.RemoteIP(r)); err != nil {
 		return nil, err
 	}
 	token := f.get("token")
@@ -60,10 +63,34 @@ func (s *Service) introspectHTTP(ctx context.Context, w http.ResponseWriter, r *
 	// token_type_hint is optional and only a hint (RFC 7662 §2.1): every
 	// token here is an access token, so it is ignored.
 	c, active := s.introspect(ctx, token)
-	if !active {
+	if !active || !view.sees(c.Audience) {
 		return inactiveBody, nil
 	}
 	return introspectionJSON(c), nil
+}
+
+// introspectionView is which tokens a caller may see active (checklist
+// item 91; RFC 7662 §4 lets the server answer each protected resource for
+// its own tokens): every token with gatehouse:introspect.all or
+// gatehouse:admin, otherwise those whose audience includes one of the
+// caller's registered resources. Any other token is {"active":false} to
+// it, as an unknown one would be, so a resource server cannot read the
+// scopes, subjects and clients of tokens meant for others.
+type introspectionView struct {
+	all       bool
+	resources []string
+}
+
+func (v introspectionView) sees(aud []string) bool {
+	if v.all {
+		return true
+	}
+	for _, a := range aud {
+		if slices.Contains(v.resources, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // authorizeIntrospection checks the caller's privilege and spends its

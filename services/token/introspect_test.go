@@ -118,7 +118,7 @@ func TestIntrospectInactive(t *testing.T) {
 	e := newEnv(t)
 	rs := e.create(&clientsv1.Client{
 		Name: "Busy RS", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"client_credentials"},
-		Scopes: []string{"gatehouse:introspect"}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH,
+		Scopes: []string{"gatehouse:introspect.all"}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH,
 	})
 	tok := e.accessToken(e.partner, "")
 	now := e.clock.Now()
@@ -241,7 +241,7 @@ func TestIntrospectCaller(t *testing.T) {
 		// Another caller is not affected.
 		second := e.create(&clientsv1.Client{
 			Name: "Second RS", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"client_credentials"},
-			Scopes: []string{"gatehouse:introspect"},
+			Scopes: []string{"gatehouse:introspect.all"},
 		})
 		if m := e.introspect(second, form).json(t); m["active"] != true {
 			t.Errorf("another caller is locked out: %v", m)

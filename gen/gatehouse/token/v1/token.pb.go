@@ -636,11 +636,13 @@ const file_gatehouse_token_v1_token_proto_rawDesc = "" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x14\n" +
 	"\x05email\x18\b \x01(\tR\x05email\x12%\n" +
-	"\x0eemail_verified\x18\t \x01(\bR\remailVerified2\x9b\x04\n" +
+	"\x0eemail_verified\x18\t \x01(\bR\remailVerified2\xcb\x04\n" +
 	"\fTokenService\x12\xaf\x01\n" +
-	"\x1bIssueClientCredentialsToken\x126.gatehouse.token.v1.IssueClientCredentialsTokenRequest\x1a7.gatehouse.token.v1.IssueClientCredentialsTokenResponse\"\x1f\x8a\xb5\x18\x1b\x12\x15gatehouse:token.issue\x1a\x02\x03\x02\x12w\n" +
+	"\x1bIssueClientCredentialsToken\x126.gatehouse.token.v1.IssueClientCredentialsTokenRequest\x1a7.gatehouse.token.v1.IssueClientCredentialsTokenResponse\"\x1f\x8a\xb5\x18\x1b\x12\x15gatehouse:token.issue\x1a\x02\x03\x02\x12\xa6\x01\n" +
 	"\n" +
-	"Introspect\x12%.gatehouse.token.v1.IntrospectRequest\x1a&.gatehouse.token.v1.IntrospectResponse\"\x1a\x8a\xb5\x18\x16\x12\x14gatehouse:introspect\x12x\n" +
+	"Introspect\x12%.gatehouse.token.v1.IntrospectRequest\x1a&.gatehouse.token.v1.IntrospectResponse\"I\x8a\xb5\x18E\x12\x14gatehouse:introspect\"\x1a\n" +
+	"\x18gatehouse:introspect.all\"\x11\n" +
+	"\x0fgatehouse:admin\x12x\n" +
 	"\x11GetServerMetadata\x12,.gatehouse.token.v1.GetServerMetadataRequest\x1a-.gatehouse.token.v1.GetServerMetadataResponse\"\x06\x8a\xb5\x18\x02\b\x01\x12f\n" +
 	"\bUserInfo\x12#.gatehouse.token.v1.UserInfoRequest\x1a$.gatehouse.token.v1.UserInfoResponse\"\x0f\x8a\xb5\x18\v\x12\x06openid\x1a\x01\x01BCZAgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1;tokenv1b\x06proto3"
 

@@ -38,7 +38,10 @@ type TokenServiceClient interface {
 	// IssueClientCredentialsToken runs the client_credentials grant (RFC 6749
 	// §4.4) for a caller authenticated by mTLS or its own API key.
 	IssueClientCredentialsToken(ctx context.Context, in *IssueClientCredentialsTokenRequest, opts ...grpc.CallOption) (*IssueClientCredentialsTokenResponse, error)
-	// Introspect answers as RFC 7662 does.
+	// Introspect answers as RFC 7662 does. A caller with gatehouse:introspect
+	// sees only the tokens whose audience is one of its registered resources
+	// (others are inactive to it); gatehouse:introspect.all and
+	// gatehouse:admin see every token.
 	Introspect(ctx context.Context, in *IntrospectRequest, opts ...grpc.CallOption) (*IntrospectResponse, error)
 	// GetServerMetadata returns the RFC 8414 metadata document.
 	GetServerMetadata(ctx context.Context, in *GetServerMetadataRequest, opts ...grpc.CallOption) (*GetServerMetadataResponse, error)
@@ -105,7 +108,10 @@ type TokenServiceServer interface {
 	// IssueClientCredentialsToken runs the client_credentials grant (RFC 6749
 	// §4.4) for a caller authenticated by mTLS or its own API key.
 	IssueClientCredentialsToken(context.Context, *IssueClientCredentialsTokenRequest) (*IssueClientCredentialsTokenResponse, error)
-	// Introspect answers as RFC 7662 does.
+	// Introspect answers as RFC 7662 does. A caller with gatehouse:introspect
+	// sees only the tokens whose audience is one of its registered resources
+	// (others are inactive to it); gatehouse:introspect.all and
+	// gatehouse:admin see every token.
 	Introspect(context.Context, *IntrospectRequest) (*IntrospectResponse, error)
 	// GetServerMetadata returns the RFC 8414 metadata document.
 	GetServerMetadata(context.Context, *GetServerMetadataRequest) (*GetServerMetadataResponse, error)
