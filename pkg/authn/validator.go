@@ -466,24 +466,21 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 	return ae.GRPCStatus().Err()
 }
 
-// grpcRemote is the caller's address: the peer's, or the rightmost
-// x-forwarded-for entry when the peer is a trusted forwarder.
+// grpcRemote is the caller's address: the peer's, or, when the peer is a
+// trusted forwarder or proxy, the rightmost x-forwarded-for entry that is
+// not a trusted proxy.
 func (v *Validator) grpcRemote(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return ""
 	}
-	if v.forwarder(ctx, p) {
+	addr := p.Addr.String()
+	if v.forwarder(ctx, p) || InPrefixes(addr, v.proxies) {
 		if ip := v.lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
 			return ip
 		}
 	}
-	if InPrefixes(p.Addr.String(), v.proxies) {
-		if ip := v.lastForwarded(metadata.ValueFromIncomingContext(ctx, "x-forwarded-for")); ip != "" {
-			return ip
-		}
-	}
-	return hostOnly(p.Addr.String())
+	return hostOnly(addr)
 }
 
 // lastForwarded returns the client's address from X-Forwarded-For values:
