@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
 	"golang.org/x/oauth2"
 )
 
@@ -200,6 +202,16 @@ func spray(t *testing.T, s *server, octet int, attempt func(p *peer) (int, error
 	return res
 }
 
+// randomAPIKey is a well-formed API key nobody issued.
+func randomAPIKey(t *testing.T) string {
+	t.Helper()
+	k, err := apikey.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.String()
+}
+
 // plainBinary is gatehouse built without the race detector, for the
 // attacks: it makes argon2id (the login page's cost) several times slower,
 // and a password attack's outcome depends on how many checks the server
@@ -224,7 +236,8 @@ func TestEndToEndNoLockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startBinary(t, bin, t.TempDir(), "--example-inventory")
+	// A short API-key cache, so that the REST attack below outlasts it.
+	s := startBinary(t, bin, t.TempDir(), "--example-inventory", "--apikey-cache-ttl", "1s")
 
 	t.Run("client secret", func(t *testing.T) {
 		var victim, neighbour createdClient
@@ -288,6 +301,65 @@ func TestEndToEndNoLockout(t *testing.T) {
 			t.Errorf("a client behind the guessing address: %s, want every request answered 200", &nat)
 		}
 		t.Logf("attack %s; owner %s; neighbour behind the guesser %s", attack, &good, &nat)
+	})
+
+	t.Run("REST validator", func(t *testing.T) {
+		var app createdClient
+		var key createdKey
+		s.cliJSON(t, &app, "clients", "create", "--name", "Reader", "--type", "third_party",
+			"--grant-types", "client_credentials", "--scopes", "inventory:read")
+		s.cliJSON(t, &key, "apikeys", "create", "--client", app.ClientID, "--scopes", "inventory:read")
+		leaks.add("client secret", app.ClientSecret)
+		leaks.add("API key", key.APIKey)
+		get := func(p *peer, authz string) (int, error) {
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, p.origin+"/v1/inventory/items", nil)
+			if err != nil {
+				return 0, err
+			}
+			req.Header.Set("Authorization", authz)
+			r, err := p.do(req)
+			return r.status, err
+		}
+		form := url.Values{"grant_type": {"client_credentials"}}
+		home := newPeer(t, s, "127.0.0.2")
+		r, err := home.postForm("/oauth2/token", form, func(req *http.Request) { req.SetBasicAuth(app.ClientID, app.ClientSecret) })
+		if err != nil || r.status != http.StatusOK {
+			t.Fatalf("token: %d %v", r.status, err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &tok); err != nil {
+			t.Fatal(err)
+		}
+		// The key works, and this server has seen it.
+		if st, err := get(home, "ApiKey "+key.APIKey); st != http.StatusOK {
+			t.Fatalf("the API key: %d %v", st, err)
+		}
+
+		// A guesser at 127.0.9.1 sends made-up API keys until its address
+		// is over budget.
+		guesser := newPeer(t, s, "127.0.9.1")
+		var guesses tally
+		for range 40 {
+			guesses.add(get(guesser, "ApiKey "+randomAPIKey(t)))
+		}
+		if !guesses.only(http.StatusUnauthorized, http.StatusTooManyRequests) || guesses.count(http.StatusTooManyRequests) == 0 {
+			t.Fatalf("made-up API keys: %s, want 401s then 429s", &guesses)
+		}
+		time.Sleep(1500 * time.Millisecond) // the key's cache entry expires
+		// Good callers behind the same address (a NAT) keep working: a
+		// JWT, and the API key (known to this server, its cache entry
+		// gone); the guesser's next made-up key is still refused.
+		nat := newPeer(t, s, "127.0.9.1")
+		for name, authz := range map[string]string{"access token": "Bearer " + tok.AccessToken, "API key": "ApiKey " + key.APIKey} {
+			if st, err := get(nat, authz); st != http.StatusOK {
+				t.Errorf("%s behind the guessing address: %d %v", name, st, err)
+			}
+		}
+		if st, err := get(guesser, "ApiKey "+randomAPIKey(t)); st != http.StatusTooManyRequests {
+			t.Errorf("the guesser's next key: %d %v, want 429", st, err)
+		}
 	})
 
 	t.Run("password", func(t *testing.T) {

@@ -97,6 +97,11 @@ type APIKeyAuthenticator struct {
 	byClient map[string]map[keyHash]struct{}
 	byKey    map[string]map[keyHash]struct{}
 	inflight map[keyHash]*flight
+	// known are the key ids accepted lately, until when (knownFor): at an
+	// address over its failure budget, a key with one of these ids is still
+	// checked (Validator.authorize), so that a good caller sharing the
+	// address with a guesser keeps working after its cache entry expires.
+	known map[string]time.Time
 	// gen counts invalidations: a verification that started before one
 	// is not cached, so an event cannot be undone by a slow answer.
 	gen uint64
@@ -134,7 +139,45 @@ func NewAPIKeyAuthenticator(v APIKeyVerifier, opts ...APIKeyOption) *APIKeyAuthe
 		byClient: map[string]map[keyHash]struct{}{},
 		byKey:    map[string]map[keyHash]struct{}{},
 		inflight: map[keyHash]*flight{},
+		known:    map[string]time.Time{},
 	}
+}
+
+// knownFor is how long an accepted key id stays known; maxKnown bounds
+// how many are.
+const (
+	knownFor = 24 * time.Hour
+	maxKnown = 100_000
+)
+
+// knownKeyID returns raw's key id when this authenticator accepted a key
+// with that id within knownFor (the secret is not checked here: the
+// verifier does, and failures are counted by the caller).
+func (a *APIKeyAuthenticator) knownKeyID(raw string) (string, bool) {
+	key, err := apikey.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	a.mu.RLock()
+	until, ok := a.known[key.ID]
+	a.mu.RUnlock()
+	return key.ID, ok && a.now().Before(until)
+}
+
+// rememberLocked marks keyID as accepted now. a.mu must be held.
+func (a *APIKeyAuthenticator) rememberLocked(keyID string) {
+	now := a.now()
+	if _, ok := a.known[keyID]; !ok && len(a.known) >= maxKnown {
+		for id, until := range a.known {
+			if !now.Before(until) {
+				delete(a.known, id)
+			}
+		}
+		if len(a.known) >= maxKnown {
+			return
+		}
+	}
+	a.known[keyID] = now.Add(knownFor)
 }
 
 // Kind returns CREDENTIAL_KIND_API_KEY.
@@ -205,6 +248,9 @@ func (a *APIKeyAuthenticator) Authenticate(ctx context.Context, raw string) (*Pr
 
 	a.mu.Lock()
 	delete(a.inflight, h)
+	if err == nil && a.gen == gen {
+		a.rememberLocked(key.ID)
+	}
 	if err == nil && a.caching() && a.gen == gen && a.now().Before(expires) {
 		a.insertLocked(h, p, expires)
 	}
@@ -331,6 +377,7 @@ func (a *APIKeyAuthenticator) InvalidateKey(keyID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.gen++
+	delete(a.known, keyID)
 	for h := range a.byKey[keyID] {
 		a.removeLocked(h)
 	}

@@ -94,6 +94,21 @@ func (g *failGate) fail(addr string) {
 	g.n.Store(int64(len(g.blocked)))
 }
 
+// block refuses key (an API key id at an address) for wait; "" is a no-op.
+func (g *failGate) block(key string, wait time.Duration) {
+	if g == nil || key == "" || wait <= 0 {
+		return
+	}
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.blocked) >= maxBlockedAddrs {
+		return // full of live blocks: the address's own block still holds
+	}
+	g.blocked[key] = now.Add(wait)
+	g.n.Store(int64(len(g.blocked)))
+}
+
 // countsAsFailure says which refusals spend the failure budget: a
 // credential that was presented and is wrong. A missing credential or a
 // refused scope is not guessing.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"google.golang.org/grpc/codes"
@@ -110,5 +111,58 @@ func TestTierResolver(t *testing.T) {
 	}
 	if len(asked) != 2 || asked[0] != "c_trial" {
 		t.Fatalf("resolver asked for %v", asked)
+	}
+}
+
+// TestFailureGateKnownKey: at an address over its failure budget, an API
+// key whose id this validator accepted lately is still checked after its
+// cache entry expired, so a good caller behind a guessing address keeps
+// working (checklist item 89); once that key id fails from the address, it
+// is refused there unchecked like any other.
+func TestFailureGateKnownKey(t *testing.T) {
+	clk := newFakeClock()
+	fv := newFakeVerifier()
+	good, goodID := fv.add(t, accepted("c_good", clientsv1.RateLimitTier_RATE_LIMIT_TIER_STANDARD, "things:read"))
+	other, err := apikey.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameIDWrongSecret := apikey.Key{ID: goodID, Secret: other.Secret}.String()
+	// Three failures in a burst, then one an hour: the address stays
+	// blocked through the test.
+	lim := ratelimit.New(map[string]ratelimit.Tier{"authfail": {Rate: 1.0 / 3600, Burst: 3}}, ratelimit.WithClock(clk.Now))
+	v := NewValidator(testRules(t),
+		WithAuthenticator(NewAPIKeyAuthenticator(fv, WithCacheTTL(time.Minute), WithCacheClock(clk.Now))),
+		WithLogger(discardLogger()),
+		WithFailureLimiter(lim, "authfail", clk.Now))
+	call := func(key, addr string) codes.Code {
+		md := metadata.Pairs("authorization", "ApiKey "+key)
+		_, err := v.Authorize(context.Background(), "/grpc.testing.TestService/UnaryCall", md, addr+":1234")
+		return status.Code(err)
+	}
+	if got := call(good, "192.0.2.9"); got != codes.OK {
+		t.Fatalf("the good key first: %v", got)
+	}
+	for range 4 {
+		call(unregisteredKey(t), "192.0.2.1")
+	}
+	if got := call(unregisteredKey(t), "192.0.2.1"); got != codes.ResourceExhausted {
+		t.Fatalf("the guessing address: %v, want ResourceExhausted", got)
+	}
+	clk.Advance(2 * time.Minute) // the good key's cache entry has expired
+	calls := fv.Calls()
+	if got := call(good, "192.0.2.1"); got != codes.OK || fv.Calls() != calls+1 {
+		t.Fatalf("a known key id at the blocked address: %v (verifier called %d times), want it checked and accepted", got, fv.Calls()-calls)
+	}
+	clk.Advance(2 * time.Minute)
+	if got := call(sameIDWrongSecret, "192.0.2.1"); got != codes.ResourceExhausted {
+		t.Fatalf("the known key id with a wrong secret: %v, want ResourceExhausted", got)
+	}
+	calls = fv.Calls()
+	if got := call(good, "192.0.2.1"); got != codes.ResourceExhausted || fv.Calls() != calls {
+		t.Fatalf("the key id that failed from the blocked address: %v (verifier called %d times), want it refused unchecked", got, fv.Calls()-calls)
+	}
+	if got := call(good, "192.0.2.2"); got != codes.OK {
+		t.Fatalf("the same key from another address: %v", got)
 	}
 }

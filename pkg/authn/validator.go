@@ -264,14 +264,22 @@ func (v *Validator) authorize(ctx context.Context, req *request) (context.Contex
 	// good callers may share it with a guesser (checklist item 89). Its
 	// credentials that cost nothing to check — a JWT, verified here with
 	// cached keys, or an API key this validator has already accepted — are
-	// checked and answered; any other (an API key that would need the
-	// registry, a certificate alone) is refused before any lookup, so the
-	// guesser gets neither answers nor lookups.
-	var blockedWait time.Duration
+	// checked and answered, and so is an API key whose key id this
+	// validator accepted lately, until that key id fails from this address;
+	// any other (an unknown API key, a certificate alone) is refused before
+	// any lookup, so the guesser gets neither answers nor lookups.
+	var (
+		blockedWait time.Duration
+		addr, pair  string
+	)
 	if v.fails != nil && v.fails.n.Load() > 0 && req.rule != nil && !req.rule.public {
-		if wait, blocked := v.fails.blockedFor(v.remoteOf(ctx, req)); blocked {
+		addr = v.remoteOf(ctx, req)
+		if wait, blocked := v.fails.blockedFor(addr); blocked {
 			if !v.cheapToCheck(req) {
-				return ctx, v.refuse(ctx, req, errTooManyFailures(wait))
+				pair = v.knownKeyAt(req, addr)
+				if _, spent := v.fails.blockedFor(pair); pair == "" || spent {
+					return ctx, v.refuse(ctx, req, errTooManyFailures(wait))
+				}
 			}
 			blockedWait = wait
 		}
@@ -279,14 +287,38 @@ func (v *Validator) authorize(ctx context.Context, req *request) (context.Contex
 	out, ae := v.check(ctx, req)
 	if ae != nil {
 		if v.fails != nil && countsAsFailure(ae) {
-			v.fails.fail(v.remoteOf(ctx, req))
+			if addr == "" {
+				addr = v.remoteOf(ctx, req)
+			}
+			v.fails.fail(addr)
 			if blockedWait > 0 {
+				// The known key id failed from here: it is refused from
+				// this address, unchecked, as long as the address is.
+				v.fails.block(pair, blockedWait)
 				ae = errTooManyFailures(blockedWait)
 			}
 		}
 		return ctx, v.refuse(ctx, req, ae)
 	}
 	return out, nil
+}
+
+// knownKeyAt is the failure gate's key for the request's API key at addr
+// when the key's id was accepted lately by this validator; "" otherwise.
+func (v *Validator) knownKeyAt(req *request, addr string) string {
+	cred, ae := extractCredential(req.authz, req.apiKeys)
+	if ae != nil {
+		return ""
+	}
+	a, ok := v.auths[cred.kind].(*APIKeyAuthenticator)
+	if !ok {
+		return ""
+	}
+	id, known := a.knownKeyID(cred.value)
+	if !known {
+		return ""
+	}
+	return "key:" + id + "\x00" + addr
 }
 
 // cheapToCheck says whether the request's credential is checked without
