@@ -41,7 +41,7 @@ type auth struct {
 	certs *authn.ClientCertAuthenticator
 	// jwt is nil when no key service is reachable (`serve clients`).
 	jwt   *authn.JWTAuthenticator
-	tiers *tiers
+	tiers *authn.TierCache
 	close func()
 }
 
@@ -97,8 +97,8 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		a.close = func() { stopJWT(); stopBefore() }
 		opts = append(opts, authn.WithAuthenticator(a.jwt))
 		if registry.clients != nil {
-			tiers := &tiers{registry: registry.clients, m: map[string]string{}}
-			stopTiers, err := tiers.follow(ctx, nc)
+			tiers := authn.NewTierCache(registry.clients)
+			stopTiers, err := tiers.FollowClientChanges(ctx, nc)
 			if err != nil {
 				a.close()
 				return nil, fmt.Errorf("follow client changes: %w", err)
@@ -106,7 +106,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 			a.tiers = tiers
 			stopBefore := a.close
 			a.close = func() { stopTiers(); stopBefore() }
-			opts = append(opts, authn.WithTierResolver(tiers.get))
+			opts = append(opts, authn.WithTierResolver(tiers.Tier))
 		}
 	}
 	limiter := ratelimit.New(clientTiers(cfg))

@@ -73,7 +73,7 @@ func (a *App) followCaches(auth *auth) {
 			auth.certs.InvalidateAll()
 		}
 		if auth.tiers != nil {
-			auth.tiers.drop("")
+			auth.tiers.Invalidate("")
 		}
 		if a.token != nil {
 			a.token.InvalidateAll()

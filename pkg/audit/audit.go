@@ -177,8 +177,20 @@ type Publisher interface {
 	PublishAuthFailure(ctx context.Context, ev *eventsv1.AuthFailure) error
 }
 
-// MetricName is the name of the failure counter.
+// MetricName is the name of the failure counter in the default namespace.
 const MetricName = "gatehouse_auth_failures_total"
+
+// Option configures a Logger.
+type Option func(*options)
+
+type options struct{ namespace string }
+
+// WithMetricNamespace names the failure counter <namespace>_auth_failures_total
+// instead of MetricName, so a service's failures are not mixed with
+// Gatehouse's own in a shared Prometheus; "" drops the prefix.
+func WithMetricNamespace(namespace string) Option {
+	return func(o *options) { o.namespace = namespace }
+}
 
 // Logger is the Recorder Gatehouse uses: slog, a Prometheus counter and a
 // Publisher. It is safe for concurrent use.
@@ -196,12 +208,20 @@ var _ Recorder = (*Logger)(nil)
 // the counter is not registered anywhere; a nil pub means no events. If reg
 // already holds the counter (two validators in one process), that one is
 // shared.
-func New(logger *slog.Logger, reg prometheus.Registerer, pub Publisher, service string) *Logger {
+func New(logger *slog.Logger, reg prometheus.Registerer, pub Publisher, service string, opts ...Option) *Logger {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	o := options{namespace: "gatehouse"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	name := o.namespace + "_auth_failures_total"
+	if o.namespace == "" {
+		name = "auth_failures_total"
+	}
 	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: MetricName,
+		Name: name,
 		Help: "Requests refused by authentication or authorization, by reason.",
 	}, []string{"reason"})
 	if reg != nil {
@@ -212,7 +232,7 @@ func New(logger *slog.Logger, reg prometheus.Registerer, pub Publisher, service 
 					failed = existing
 				}
 			} else {
-				logger.Error("audit: register metric", "metric", MetricName, "error", err)
+				logger.Error("audit: register metric", "metric", name, "error", err)
 			}
 		}
 	}

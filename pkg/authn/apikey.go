@@ -38,6 +38,21 @@ func (v clientVerifier) VerifyAPIKey(ctx context.Context, req *clientsv1.VerifyA
 	return v.c.VerifyAPIKey(ctx, req)
 }
 
+// ClientGetterFromClient returns a ClientGetter calling the registry over
+// gRPC, for TierCache and the certificate authenticator. The connection
+// must carry the validator's own credential (gatehouse:validator).
+func ClientGetterFromClient(c clientsv1.ClientRegistryServiceClient) ClientGetter {
+	return clientGetter{c: c}
+}
+
+type clientGetter struct {
+	c clientsv1.ClientRegistryServiceClient
+}
+
+func (g clientGetter) GetClient(ctx context.Context, req *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error) {
+	return g.c.GetClient(ctx, req)
+}
+
 // Cache defaults of the APIKeyAuthenticator.
 const (
 	DefaultCacheTTL        = 30 * time.Second

@@ -30,12 +30,19 @@ const (
 
 // ErrorInfo reasons for refusals that RFC 6750 has no code for.
 const (
-	// errRateLimited: the client exceeded its tier (ResourceExhausted).
-	errRateLimited = "rate_limited"
-	// errTemporarilyUnavailable: a verifier failed (Unavailable); the name
-	// is RFC 6749's.
-	errTemporarilyUnavailable = "temporarily_unavailable"
+	// ErrRateLimited: the client exceeded its tier. HTTP 429, gRPC
+	// ResourceExhausted, with a google.rpc.RetryInfo (HTTP Retry-After).
+	ErrRateLimited = "rate_limited"
+	// ErrTemporarilyUnavailable: a verifier failed, or the revocation list
+	// is stale. HTTP 503, gRPC Unavailable; the name is RFC 6749's.
+	ErrTemporarilyUnavailable = "temporarily_unavailable"
 )
+
+// Reasons returns every google.rpc.ErrorInfo Reason a refusal may carry,
+// besides the empty one of a request without a credential.
+func Reasons() []string {
+	return []string{ErrInvalidRequest, ErrInvalidToken, ErrInsufficientScope, ErrRateLimited, ErrTemporarilyUnavailable}
+}
 
 // ErrorInfo metadata key holding the required scopes for insufficient_scope.
 const scopeMetadataKey = "scope"
@@ -68,6 +75,9 @@ type AuthError struct {
 	RetryAfter time.Duration
 	// Err is the internal cause; logged, never sent.
 	Err error
+	// Domain is the google.rpc.ErrorInfo Domain; empty means ErrorDomain.
+	// A Validator sets it from WithErrorDomain.
+	Domain string
 }
 
 // Error describes the refusal for logs.
@@ -94,7 +104,11 @@ func (e *AuthError) GRPCStatus() *status.Status {
 		msg = e.Code.String()
 	}
 	st := status.New(e.Code, msg)
-	info := &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: e.OAuthError}
+	domain := e.Domain
+	if domain == "" {
+		domain = ErrorDomain
+	}
+	info := &errdetails.ErrorInfo{Domain: domain, Reason: e.OAuthError}
 	if e.Scope != "" {
 		info.Metadata = map[string]string{scopeMetadataKey: e.Scope}
 	}
@@ -128,7 +142,7 @@ func NewUnavailable(cause error) *AuthError {
 		Code:       codes.Unavailable,
 		Reason:     audit.ReasonVerifierUnavailable,
 		Message:    "credential verification is temporarily unavailable",
-		OAuthError: errTemporarilyUnavailable,
+		OAuthError: ErrTemporarilyUnavailable,
 		Err:        cause,
 	}
 }

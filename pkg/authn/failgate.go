@@ -121,7 +121,7 @@ func errTooManyFailures(wait time.Duration) *AuthError {
 		Code:       codes.ResourceExhausted,
 		Reason:     audit.ReasonTooManyFailures,
 		Message:    "too many failed authentications from this address",
-		OAuthError: errRateLimited,
+		OAuthError: ErrRateLimited,
 		RetryAfter: wait,
 	}
 }

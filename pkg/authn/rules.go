@@ -157,15 +157,19 @@ func (b *rulesBuilder) addService(sd protoreflect.ServiceDescriptor) {
 	methods := sd.Methods()
 	for i := range methods.Len() {
 		md := methods.Get(i)
-		full := "/" + string(sd.FullName()) + "/" + string(md.Name())
-		opts := md.Options()
-		if opts == nil || !proto.HasExtension(opts, authv1.E_Rule) {
-			b.missing = append(b.missing, full)
-			continue
-		}
-		r, _ := proto.GetExtension(opts, authv1.E_Rule).(*authv1.AuthRule)
-		b.add(full, r)
+		b.addMethod("/"+string(sd.FullName())+"/"+string(md.Name()), md)
 	}
+}
+
+// addMethod adds the rule option of md, or notes full as missing.
+func (b *rulesBuilder) addMethod(full string, md protoreflect.MethodDescriptor) {
+	opts := md.Options()
+	if opts == nil || !proto.HasExtension(opts, authv1.E_Rule) {
+		b.missing = append(b.missing, full)
+		return
+	}
+	r, _ := proto.GetExtension(opts, authv1.E_Rule).(*authv1.AuthRule)
+	b.add(full, r)
 }
 
 func (b *rulesBuilder) add(method string, r *authv1.AuthRule) {

@@ -80,6 +80,13 @@ func WithService(name string) Option {
 	return func(v *Validator) { v.service = name }
 }
 
+// WithErrorDomain sets the google.rpc.ErrorInfo Domain of every refusal
+// (default ErrorDomain, "gatehouse"), so a service's clients can tell its
+// refusals from those of the services it calls.
+func WithErrorDomain(domain string) Option {
+	return func(v *Validator) { v.domain = domain }
+}
+
 // WithTierResolver names the rate-limit tier of principals whose
 // credential does not carry one (a JWT says nothing of its client's tier;
 // an API key's verification does).
@@ -161,6 +168,7 @@ type Validator struct {
 	trustedPeer func(context.Context, *peer.Peer) bool
 	fails       *failGate
 	tierOf      func(ctx context.Context, clientID string) string
+	domain      string
 
 	revocations RevocationChecker
 	certAuth    CertAuthenticator
@@ -370,23 +378,27 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 			OAuthError: ErrInsufficientScope,
 		}
 	}
+	if p.RateLimitTier == "" && v.tierOf != nil && p.ClientID != "" {
+		if tier := v.tierOf(ctx, p.ClientID); tier != "" {
+			// On a copy: principals are shared between requests.
+			c := *p
+			c.RateLimitTier = tier
+			p = &c
+		}
+	}
 	if v.limiter != nil {
 		key := p.ClientID
 		if key == "" {
 			key = p.Subject
 		}
-		tier := p.RateLimitTier
-		if tier == "" && v.tierOf != nil && p.ClientID != "" {
-			tier = v.tierOf(ctx, p.ClientID)
-		}
 		if key != "" {
-			if ok, wait := v.limiter.Allow(key, tier); !ok {
+			if ok, wait := v.limiter.Allow(key, p.RateLimitTier); !ok {
 				return ctx, &AuthError{
 					Code:       codes.ResourceExhausted,
 					Reason:     audit.ReasonRateLimited,
 					ClientID:   p.ClientID,
 					Message:    "rate limit exceeded",
-					OAuthError: errRateLimited,
+					OAuthError: ErrRateLimited,
 					RetryAfter: wait,
 				}
 			}
@@ -495,6 +507,12 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 		Service:  v.service,
 		At:       time.Now(),
 	})
+	if v.domain != "" && ae.Domain == "" {
+		// On a copy: an authenticator may hand out one refusal many times.
+		c := *ae
+		c.Domain = v.domain
+		return c.GRPCStatus().Err()
+	}
 	return ae.GRPCStatus().Err()
 }
 

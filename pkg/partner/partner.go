@@ -15,19 +15,13 @@
 package partner
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/clientcreds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -65,120 +59,35 @@ func (c Config) HTTPClient() *http.Client {
 }
 
 // Token is an access token and when it expires.
-type Token struct {
-	AccessToken string
-	Expiry      time.Time
-}
-
-// renewBefore renews a token this long before it expires, so a call
-// never leaves with one that expires in flight.
-const renewBefore = 30 * time.Second
-
-// TokenSource returns tokens bound to the certificate, fetched with the
-// client-credentials grant over mutual TLS and reused until shortly before
-// they expire. It is safe for concurrent use.
-func (c Config) TokenSource() *TokenSource {
-	return &TokenSource{cfg: c, hc: c.HTTPClient(), now: time.Now}
-}
-
-// TokenSource caches one token.
-type TokenSource struct {
-	cfg Config
-	hc  *http.Client
-	now func() time.Time
-
-	mu  sync.Mutex
-	tok Token
-}
-
-// Token returns a valid token, fetching a new one when needed.
-func (s *TokenSource) Token(ctx context.Context) (Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok.AccessToken != "" && s.now().Add(renewBefore).Before(s.tok.Expiry) {
-		return s.tok, nil
-	}
-	tok, err := s.fetch(ctx)
-	if err != nil {
-		return Token{}, err
-	}
-	s.tok = tok
-	return tok, nil
-}
+type Token = clientcreds.Token
 
 // Error is a refusal from the token endpoint (RFC 6749 §5.2).
-type Error struct {
-	Status      int
-	Code        string
-	Description string
+type Error = clientcreds.Error
+
+// TokenSource fetches certificate-bound tokens and reuses each until
+// shortly before it expires; it is safe for concurrent use.
+type TokenSource = clientcreds.Source
+
+// TokenSource returns tokens bound to the certificate, fetched with the
+// client-credentials grant over mutual TLS (tls_client_auth: the client
+// names itself and presents its certificate, RFC 8705 §2).
+func (c Config) TokenSource() *TokenSource {
+	return clientcreds.New(clientcreds.Config{
+		TokenURL:   c.TokenURL,
+		ClientID:   c.ClientID,
+		Scopes:     c.Scopes,
+		Resource:   c.Resource,
+		HTTPClient: c.HTTPClient(),
+	})
 }
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("partner: token endpoint: %d %s: %s", e.Status, e.Code, e.Description)
-}
-
-func (s *TokenSource) fetch(ctx context.Context) (Token, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {s.cfg.ClientID}}
-	if len(s.cfg.Scopes) > 0 {
-		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
-	}
-	if s.cfg.Resource != "" {
-		form.Set("resource", s.cfg.Resource)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.TokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return Token{}, fmt.Errorf("partner: token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return Token{}, fmt.Errorf("partner: token request: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return Token{}, fmt.Errorf("partner: token response: %w", err)
-	}
-	var out struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return Token{}, fmt.Errorf("partner: token response (HTTP %d) is not JSON: %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Token{}, &Error{Status: resp.StatusCode, Code: out.Error, Description: out.Description}
-	}
-	if out.AccessToken == "" || out.ExpiresIn <= 0 {
-		return Token{}, errors.New("partner: token response without access_token or expires_in")
-	}
-	return Token{AccessToken: out.AccessToken, Expiry: s.now().Add(time.Duration(out.ExpiresIn) * time.Second)}, nil
-}
-
-// perRPC puts a bound token on every call.
-type perRPC struct{ src *TokenSource }
-
-func (p perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	tok, err := p.src.Token(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{"authorization": "Bearer " + tok.AccessToken}, nil
-}
-
-// RequireTransportSecurity: a bound token is useless without the
-// certificate, but it is still never sent in clear.
-func (perRPC) RequireTransportSecurity() bool { return true }
 
 // Dial opens a gRPC channel to target over mutual TLS; every call carries
-// a certificate-bound access token from TokenSource.
+// a certificate-bound access token from TokenSource, renewed and retried
+// once when a call is refused with Unauthenticated.
 func (c Config) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	opts = append([]grpc.DialOption{
+	opts = append(append([]grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(c.TLSConfig())),
-		grpc.WithPerRPCCredentials(perRPC{src: c.TokenSource()}),
-	}, opts...)
+	}, c.TokenSource().DialOptions()...), opts...)
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("partner: dial %s: %w", target, err)
