@@ -34,6 +34,7 @@ Commands:
   apikeys           manage API keys
   users             manage first-party users (sign-in accounts)
   certs             issue and list partners' client certificates (platform CA)
+  keys              list and rotate the token signing keys (--compromised: emergency)
   revoke            revoke a token, refresh family, API key, client, user,
                     certificate or signing key
   bench token|api|soak

@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestKeys: keys list shows the active key; keys rotate makes a new one
+// active; keys rotate --compromised removes the named key from the JWKS
+// at once.
+func TestKeys(t *testing.T) {
+	h, m := newCertsHarness(t)
+	first := h.okJSON("keys", "list")
+	keys, _ := first["keys"].([]any)
+	if len(keys) != 1 {
+		t.Fatalf("keys list -o json: %v", first)
+	}
+	oldKID := str(t, keys[0].(map[string]any), "kid")
+	if out := h.ok("keys", "list"); !strings.Contains(out, oldKID) || !strings.Contains(out, "active") {
+		t.Fatalf("keys list:\n%s", out)
+	}
+
+	rotated := h.okJSON("keys", "rotate")
+	newKID := str(t, rotated, "kid")
+	if newKID == oldKID {
+		t.Fatalf("keys rotate: %v", rotated)
+	}
+
+	out := h.ok("keys", "rotate", "--compromised", newKID)
+	if !strings.Contains(out, "Key "+newKID+" removed") {
+		t.Fatalf("keys rotate --compromised:\n%s", out)
+	}
+	jwks, _, _ := m.JWKS()
+	if strings.Contains(string(jwks), newKID) {
+		t.Fatalf("compromised key %s still in the JWKS", newKID)
+	}
+	if r := h.run("keys", "rotate", "--compromised", "no-such-kid"); r.code == 0 {
+		t.Fatal("emergency rotation of an unknown kid succeeded")
+	}
+}
