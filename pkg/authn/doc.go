@@ -22,10 +22,26 @@
 //  10. put the Principal in the context (see FromContext).
 //
 // Every refusal is recorded once through an audit.Recorder and returned as
-// a gRPC status with a google.rpc.ErrorInfo detail whose Reason is the
-// RFC 6750 error code (invalid_token, insufficient_scope, invalid_request,
-// or empty when no credential was presented). GatewayErrorHandler and the
-// HTTP middleware render those statuses with exact RFC 6750 challenges.
+// a gRPC status with a google.rpc.ErrorInfo detail (Domain ErrorDomain, or
+// WithErrorDomain's) whose Reason is one of:
+//
+//   - "" (no credential was presented): Unauthenticated, HTTP 401;
+//   - ErrInvalidRequest, "invalid_request": InvalidArgument, HTTP 400;
+//   - ErrInvalidToken, "invalid_token": Unauthenticated, HTTP 401;
+//   - ErrInsufficientScope, "insufficient_scope": PermissionDenied, HTTP
+//     403, with the required scopes in the metadata key "scope";
+//   - ErrRateLimited, "rate_limited": ResourceExhausted, HTTP 429, with a
+//     google.rpc.RetryInfo (Retry-After);
+//   - ErrTemporarilyUnavailable, "temporarily_unavailable": Unavailable,
+//     HTTP 503 (a verifier failed, or the revocation list is stale).
+//
+// Reasons lists them. GatewayErrorHandler and the HTTP middleware render
+// those statuses with exact RFC 6750 challenges.
+//
+// Rules come from the proto option, or from the helpers Scopes, AnyOf,
+// Public and Accept (NewRules, RulesFromServer); Rules.Check fails when a
+// method registered on a server has none. pkg/resourceserver builds a
+// complete validator from an issuer URL in one call.
 //
 // API keys are checked by an APIKeyVerifier (the client registry, in process
 // or over gRPC) behind a small cache of accepted keys, which follows the
