@@ -38,6 +38,9 @@ type App struct {
 
 	grpcLis net.Listener
 	httpLis net.Listener
+	// embeddedNATS is the client URL of the embedded NATS server, when
+	// this process runs one.
+	embeddedNATS string
 	mtls    *mtlsListener
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
@@ -240,12 +243,17 @@ func serviceName(s string) string {
 func (a *App) connectNATS() error {
 	url := a.cfg.NATSURL
 	if url == "" {
-		emb, err := events.StartEmbedded(a.cfg.DataDir)
+		listen := a.cfg.NATSListen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		emb, err := events.StartEmbeddedAt(a.cfg.DataDir, listen)
 		if err != nil {
 			return err
 		}
 		a.closers = append(a.closers, emb.Shutdown)
 		url = emb.URL()
+		a.embeddedNATS = url
 	}
 	nc, err := events.Connect(url, "gatehouse", a.log)
 	if err != nil {
@@ -262,7 +270,7 @@ func (a *App) connectNATS() error {
 
 func (a *App) natsDescription() string {
 	if a.cfg.NATSURL == "" {
-		return "embedded"
+		return "embedded at " + a.embeddedNATS
 	}
 	return a.nc.ConnectedUrlRedacted()
 }
@@ -272,7 +280,7 @@ func (a *App) natsDescription() string {
 func (a *App) bootstrap(ctx context.Context, registry *clients.Registry) error {
 	path := filepath.Join(a.cfg.DataDir, CredentialsFile)
 	created, err := registry.Bootstrap(ctx, func(rawKey string) error {
-		return writeCredentials(path, Credentials{APIKey: rawKey, GRPCAddr: a.GRPCAddr(), HTTPAddr: a.HTTPAddr()})
+		return writeCredentials(path, Credentials{APIKey: rawKey, GRPCAddr: a.GRPCAddr(), HTTPAddr: a.HTTPAddr(), NATSURL: a.embeddedNATS})
 	})
 	if err != nil {
 		return err
@@ -282,7 +290,7 @@ func (a *App) bootstrap(ctx context.Context, registry *clients.Registry) error {
 		a.log.Warn("bootstrapped the admin API key; it is shown once, in this file only", "path", path)
 		return nil
 	}
-	return refreshAddresses(path, a.GRPCAddr(), a.HTTPAddr())
+	return refreshAddresses(path, a.GRPCAddr(), a.HTTPAddr(), a.embeddedNATS)
 }
 
 // GRPCAddr is the bound gRPC address.

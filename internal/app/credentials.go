@@ -18,6 +18,9 @@ type Credentials struct {
 	APIKey   string `json:"api_key"`
 	GRPCAddr string `json:"grpc_addr"`
 	HTTPAddr string `json:"http_addr"`
+	// NATSURL is the embedded NATS server's URL, for services on this
+	// machine that follow Gatehouse's events; empty with --nats-url.
+	NATSURL string `json:"nats_url,omitempty"`
 }
 
 // writeCredentials writes the file with mode 0600 through a temporary file
@@ -56,7 +59,7 @@ func writeCredentials(path string, c Credentials) error {
 // refreshAddresses updates the listen addresses in an existing credentials
 // file (they change between runs when a port is 0) and keeps its key. A
 // missing file is left missing: the key was shown once.
-func refreshAddresses(path, grpcAddr, httpAddr string) error {
+func refreshAddresses(path, grpcAddr, httpAddr, natsURL string) error {
 	b, err := os.ReadFile(path) //nolint:gosec // path is <data-dir>/admin-credentials.json from configuration
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -68,9 +71,9 @@ func refreshAddresses(path, grpcAddr, httpAddr string) error {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return fmt.Errorf("credentials file %s is not valid JSON", path)
 	}
-	if c.GRPCAddr == grpcAddr && c.HTTPAddr == httpAddr {
+	if c.GRPCAddr == grpcAddr && c.HTTPAddr == httpAddr && c.NATSURL == natsURL {
 		return nil
 	}
-	c.GRPCAddr, c.HTTPAddr = grpcAddr, httpAddr
+	c.GRPCAddr, c.HTTPAddr, c.NATSURL = grpcAddr, httpAddr, natsURL
 	return writeCredentials(path, c)
 }

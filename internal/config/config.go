@@ -29,6 +29,8 @@ type Config struct {
 	GRPCAddr        string
 	DatabaseURL     string
 	NATSURL         string
+	// NATSListen is the embedded NATS server's address (loopback only).
+	NATSListen string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeyCacheTTL  time.Duration
@@ -238,6 +240,16 @@ var options = []option{
 			}
 		}
 		c.NATSURL = v
+		return nil
+	}},
+	{"nats-listen", "127.0.0.1:0", "address of the embedded NATS server when --nats-url is empty (a loopback host; port 0 picks one), so services on this machine can follow its events", func(c *Config, v string) error {
+		if err := checkAddr(v); err != nil {
+			return err
+		}
+		if !loopbackAddr(v) {
+			return errors.New("must be a loopback address: the embedded server has no authentication (run NATS yourself, with --nats-url, to share events beyond this machine)")
+		}
+		c.NATSListen = v
 		return nil
 	}},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {

@@ -82,6 +82,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.0/8,proxy.example"}, nil, "trusted-proxies"},
 		{"every address a trusted proxy", []string{"--trusted-proxies", "0.0.0.0/0"}, nil, "trusted-proxies"},
 		{"every v6 address a trusted proxy", nil, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "::/0"}, "trusted-proxies"},
+		{"embedded NATS off loopback", []string{"--nats-listen", "0.0.0.0:4222"}, nil, "nats-listen"},
+		{"embedded NATS without a port", []string{"--nats-listen", "127.0.0.1"}, nil, "nats-listen"},
 		{"bad bool", nil, map[string]string{"GATEHOUSE_EXAMPLE_INVENTORY": "maybe"}, "example-inventory"},
 		{"peer in the all-in-one", []string{"--peer-clients", "127.0.0.1:1"}, nil, "peer-clients"},
 		{"split without nats", []string{"token", "--issuer", "https://a.example", "--peer-cert", "c", "--peer-key", "k", "--peer-ca", "ca"}, nil, "nats-url"},

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
@@ -42,10 +44,27 @@ type Embedded struct {
 
 // StartEmbedded starts the server with its JetStream store under dataDir.
 func StartEmbedded(dataDir string) (*Embedded, error) {
+	return StartEmbeddedAt(dataDir, "127.0.0.1:0")
+}
+
+// StartEmbeddedAt is StartEmbedded listening on addr (port 0: a random
+// one).
+func StartEmbeddedAt(dataDir, addr string) (*Embedded, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("events: embedded nats address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("events: embedded nats address %q: bad port", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
 	opts := &server.Options{
 		ServerName: "gatehouse-embedded",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
+		Host:       host,
+		Port:       port,
 		JetStream:  true,
 		StoreDir:   filepath.Join(dataDir, "nats"),
 		NoSigs:     true,
