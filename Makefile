@@ -39,8 +39,12 @@ tools: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION)
 gen: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.plugins ## regenerate gen/ from proto/ (reproducible)
 	$(BIN)/buf format --exit-code --diff
 	$(BIN)/buf lint
-	rm -rf gen/gatehouse gen/openapiv2
+	rm -rf gen/gatehouse gen/openapiv2 gen/proto/gatehouse
 	$(BIN)/buf generate
+	@# The rule option ships with the Go module, so another team's protos can
+	@# import it from the gen version they require (gen/README.md).
+	mkdir -p gen/proto/gatehouse/auth/v1
+	cp proto/gatehouse/auth/v1/auth.proto gen/proto/gatehouse/auth/v1/auth.proto
 
 .PHONY: gen-check
 gen-check: gen ## fail if the committed generated code differs from `make gen`
