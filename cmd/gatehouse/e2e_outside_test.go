@@ -256,10 +256,12 @@ func TestOrdersExampleOutsideWorkspace(t *testing.T) {
 	if err := conn.Invoke(withToken, "/orders.v1.OrdersService/CreateOrder", &emptypb.Empty{}, &emptypb.Empty{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("gRPC CreateOrder with a token for orders:read: %v", err)
 	}
+	assertNoSecretsInLogs(t, o.logs.String(), []string{tok.AccessToken, reader.ClientSecret})
 }
 
 type ordersProcess struct {
 	httpAddr, grpcAddr string
+	logs               *syncBuffer
 }
 
 var ordersServing = regexp.MustCompile(`msg=serving grpc=(\S+) http=(\S+)`)
@@ -292,7 +294,7 @@ func startOrders(t *testing.T, binary string, args ...string) ordersProcess {
 	deadline := time.After(15 * time.Second)
 	for {
 		if m := ordersServing.FindStringSubmatch(logs.String()); m != nil {
-			return ordersProcess{grpcAddr: m[1], httpAddr: m[2]}
+			return ordersProcess{grpcAddr: m[1], httpAddr: m[2], logs: logs}
 		}
 		select {
 		case err := <-exited:
