@@ -106,9 +106,9 @@ lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) 
 	for m in $(EXAMPLES); do (cd $$m && $(BIN)/buf lint && $(BIN)/buf format --exit-code --diff); done
 	./scripts/check-secret-compare.sh
 
-.PHONY: examples-tidy
-examples-tidy: ## go mod tidy in the examples against this tree's gen and pkg (scripts/tidy-outside.sh)
-	for m in $(EXAMPLES); do ./scripts/tidy-outside.sh $$m; done
+.PHONY: tidy
+tidy: ## go mod tidy in every module and example, against this tree's gen and pkg (scripts/tidy-outside.sh)
+	for m in $(MODULES) $(EXAMPLES); do ./scripts/tidy-outside.sh $$m; done
 
 .PHONY: soak
 soak: ## soak the binary on PostgreSQL and NATS through an outage of each (SOAK_DURATION, default 60s)

@@ -5,7 +5,7 @@
 //
 // Then GOPROXY=file://DIR,file://$(go env GOMODCACHE)/cache/download with
 // GOWORK=off and a throwaway GOMODCACHE resolves them for a module outside
-// the workspace, such as examples/orders (`make examples-tidy`). The
+// the workspace, such as examples/orders (`make tidy`). The
 // module cache must be a throwaway one: its copy of a version is never
 // refreshed, and these versions change with every commit until tagged.
 package main
