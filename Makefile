@@ -11,6 +11,9 @@ GOLANGCI_LINT_VERSION := v2.15.0
 
 BIN      := $(CURDIR)/bin
 MODULES  := . ./gen ./pkg
+# Modules outside go.work: they require gen and pkg as another team's
+# service does (TestOrdersExampleOutsideWorkspace builds them that way).
+EXAMPLES := examples/orders
 GO_TEST  ?= go test -race -count=1 -timeout 20m
 
 .PHONY: help
@@ -35,17 +38,30 @@ $(BIN)/.plugins: gen/go.mod gen/go.sum
 .PHONY: tools
 tools: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) $(BIN)/.plugins ## install the pinned tools into bin/
 
+# gen/README.md: a link to the proto directory of the gen module; here the
+# repository's own gen/.
+LINK_GEN_PROTO = mkdir -p examples/orders/third_party && ln -sfn ../../../gen/proto examples/orders/third_party/gatehouse
+
 .PHONY: gen
 gen: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.plugins ## regenerate gen/ from proto/ (reproducible)
 	$(BIN)/buf format --exit-code --diff
 	$(BIN)/buf lint
-	rm -rf gen/gatehouse gen/openapiv2
+	rm -rf gen/gatehouse gen/openapiv2 gen/proto/gatehouse
 	$(BIN)/buf generate
+	@# The rule option ships with the Go module, so another team's protos can
+	@# import it from the gen version they require (gen/README.md).
+	mkdir -p gen/proto/gatehouse/auth/v1
+	cp proto/gatehouse/auth/v1/auth.proto gen/proto/gatehouse/auth/v1/auth.proto
+	@# examples/orders imports that copy as another team's protos would.
+	$(LINK_GEN_PROTO)
+	cd examples/orders && $(BIN)/buf format --exit-code --diff && $(BIN)/buf lint
+	rm -rf examples/orders/gen
+	cd examples/orders && PATH="$(BIN):$$PATH" $(BIN)/buf generate
 
 .PHONY: gen-check
 gen-check: gen ## fail if the committed generated code differs from `make gen`
-	@git diff --exit-code -- gen proto || { echo "generated code is stale: run make gen and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "untracked generated files: run make gen and commit"; exit 1; }
+	@git diff --exit-code -- gen proto examples/orders || { echo "generated code is stale: run make gen and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen examples/orders)" || { git status --porcelain -- gen examples/orders; echo "untracked generated files: run make gen and commit"; exit 1; }
 
 .PHONY: breaking
 breaking: $(BIN)/.buf-$(BUF_VERSION) ## buf breaking against the previous commit
@@ -80,7 +96,19 @@ lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) 
 		test -z "$$unformatted" || { echo "gofmt needed: $$unformatted"; exit 1; }
 	go vet work
 	for m in $(MODULES); do (cd $$m && $(BIN)/golangci-lint run ./...); done
+	@# The examples are vetted and linted in a throwaway workspace that adds
+	@# them to go.work's modules, against this tree's gen and pkg.
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		sed -E 's#(^|[[:space:]])\./#\1$(CURDIR)/#; s#^([[:space:]]+)\.$$#\1$(CURDIR)#' go.work > "$$tmp/go.work"; \
+		for m in $(EXAMPLES); do GOWORK="$$tmp/go.work" go work use "$(CURDIR)/$$m"; done; \
+		for m in $(EXAMPLES); do (cd $$m && GOWORK="$$tmp/go.work" go vet ./... && GOWORK="$$tmp/go.work" $(BIN)/golangci-lint run ./...); done
+	$(LINK_GEN_PROTO)
+	for m in $(EXAMPLES); do (cd $$m && $(BIN)/buf lint && $(BIN)/buf format --exit-code --diff); done
 	./scripts/check-secret-compare.sh
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module and example, against this tree's gen and pkg (scripts/tidy-outside.sh)
+	for m in $(MODULES) $(EXAMPLES); do ./scripts/tidy-outside.sh $$m; done
 
 .PHONY: soak
 soak: ## soak the binary on PostgreSQL and NATS through an outage of each (SOAK_DURATION, default 60s)

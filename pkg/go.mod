@@ -3,7 +3,7 @@ module github.com/gatehouse-dev/gatehouse/pkg
 go 1.26.0
 
 require (
-	github.com/gatehouse-dev/gatehouse/gen v0.0.0
+	github.com/gatehouse-dev/gatehouse/gen v0.1.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/lestrrat-go/jwx/v2 v2.1.7
 	github.com/nats-io/nats.go v1.55.0
@@ -40,5 +40,3 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e // indirect
 )
-
-replace github.com/gatehouse-dev/gatehouse/gen => ../gen

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/modproxy"
+	"golang.org/x/mod/modfile"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// buildOutsideModule builds the package pkgPath (relative to dir, e.g. ".")
+// of the module in dir as a team outside this repository would: the module
+// is not in go.work (GOWORK=off) and requires gen and pkg without replace
+// directives, at the versions this repository's go.mod files name. Those
+// versions come from a file proxy written from the gen and pkg directories,
+// every other module from the module cache's download directory, so the
+// build needs no network; the zips the workspace's own build fetched are
+// there. It returns the binary's path.
+//
+// The module cache is a temporary one: a module cache never refreshes a
+// version it holds, and gen and pkg change at every commit under the same
+// version until it is tagged. The module is copied first, because the build
+// records those modules' hashes in go.sum, where the repository keeps none.
+func buildOutsideModule(t *testing.T, dir string, pkgPath string) (binary string) {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := modproxy.SDK(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOutsideRequirements(t, dir, mods)
+
+	tmp := t.TempDir()
+	proxy := filepath.Join(tmp, "proxy")
+	if err := modproxy.Write(proxy, mods...); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(tmp, "src")
+	copyModule(t, dir, src)
+
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env GOMODCACHE: %v", err)
+	}
+	downloads := filepath.Join(strings.TrimSpace(string(out)), "cache", "download")
+	binary = filepath.Join(tmp, "bin", filepath.Base(filepath.Join(dir, pkgPath)))
+
+	// -trimpath: the packages of the temporary module cache have new paths
+	// at every run; without it none of them would come from the build cache.
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, pkgPath)
+	build.Dir = src
+	build.Env = append(goEnvWithout("GOWORK", "GOPROXY", "GOFLAGS", "GOMODCACHE", "GONOSUMDB", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOTOOLCHAIN"),
+		"GOWORK=off",
+		"GOTOOLCHAIN=local",
+		"GOPROXY="+fileURL(proxy)+","+fileURL(downloads),
+		"GOMODCACHE="+filepath.Join(tmp, "modcache"),
+		// -mod=mod lets the build add gen's and pkg's hashes to the copied
+		// go.sum; -modcacherw lets the test remove the module cache.
+		"GOFLAGS=-mod=mod -modcacherw",
+		// The checksum database has never seen these gen and pkg, and the
+		// build is offline; the copied go.sum still checks every other module.
+		"GONOSUMDB=github.com/gatehouse-dev/gatehouse",
+		"GOSUMDB=off",
+	)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s outside the workspace: %v\n%s\n(a module missing from the module cache: `make tidy` raises it to the workspace's version)", dir, err, out)
+	}
+	return binary
+}
+
+// checkOutsideRequirements fails unless the module in dir requires mods at
+// their versions and its go.sum pins none of them.
+func checkOutsideRequirements(t *testing.T, dir string, mods []modproxy.Module) {
+	t.Helper()
+	name := filepath.Join(dir, "go.mod")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := modfile.Parse(name, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Replace) > 0 {
+		t.Errorf("%s has replace directives: an outside module must build without them", name)
+	}
+	for _, m := range mods {
+		var got string
+		for _, r := range f.Require {
+			if r.Mod.Path == m.Path {
+				got = r.Mod.Version
+			}
+		}
+		if got != m.Version {
+			t.Errorf("%s requires %s %q; this repository is at %s", name, m.Path, got, m.Version)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		if strings.Contains(string(sum), m.Path+" ") {
+			t.Errorf("%s/go.sum pins %s, whose hash changes at every commit until the release is tagged", dir, m.Path)
+		}
+	}
+}
+
+// copyModule copies the regular files of the tree at from to to. Symbolic
+// links are left out, as module zips leave them out.
+func copyModule(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(dst, 0o755)
+		case !d.Type().IsRegular():
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goEnvWithout is the test's environment without the named variables and
+// without GATEHOUSE_ ones.
+func goEnvWithout(names ...string) []string {
+	var env []string
+	for _, kv := range cleanEnv() {
+		k, _, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, n := range names {
+			drop = drop || k == n
+		}
+		if !drop {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func fileURL(path string) string {
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()
+}
+
+// TestOrdersExampleOutsideWorkspace builds examples/orders, a module that
+// requires gen and pkg like any other team's service, outside the workspace
+// and without the network, and runs it against a Gatehouse: its rules come
+// from its own proto through the option gen ships, and tokens for its
+// resource are accepted by the SDK as resolved from outside.
+func TestOrdersExampleOutsideWorkspace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a module through a fresh module cache")
+	}
+	orders := buildOutsideModule(t, filepath.Join("..", "..", "examples", "orders"), ".")
+
+	s := start(t, t.TempDir())
+	if _, err := s.cli(t, "scopes", "create", "orders:read", "--description", "Read orders"); err != nil {
+		t.Fatal(err)
+	}
+	const resource = "https://orders.example/api"
+	var reader createdClient
+	s.cliJSON(t, &reader, "clients", "create", "--name", "Orders reader", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "orders:read", "--resources", resource)
+	issuer := "http://" + s.creds.HTTPAddr
+	o := startOrders(t, orders, "--issuer", issuer, "--audience", resource)
+
+	get := func(headers map[string]string) (int, http.Header, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+o.httpAddr+"/orders", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	code, header, body := get(nil)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("GET /orders without a credential: %d %s", code, body)
+	}
+	assertChallenge(t, header.Values("WWW-Authenticate"), `Bearer realm="gatehouse"`)
+
+	conn, err := grpc.NewClient(o.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// ListOrdersRequest and ListOrdersResponse have no fields: Empty has
+	// their encoding, and this module cannot import the example's code.
+	list := func(ctx context.Context) error {
+		return conn.Invoke(ctx, "/orders.v1.OrdersService/ListOrders", &emptypb.Empty{}, &emptypb.Empty{})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := list(ctx); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("gRPC ListOrders without a credential: %v", err)
+	}
+
+	m := &m2m{s: s}
+	cfg := m.config(reader, "orders:read")
+	cfg.EndpointParams = url.Values{"resource": {resource}}
+	tok, err := cfg.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := get(bearer(tok.AccessToken)); code != http.StatusOK {
+		t.Fatalf("GET /orders with a token for orders:read: %d %s", code, body)
+	}
+	withToken := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok.AccessToken)
+	if err := list(withToken); err != nil {
+		t.Fatalf("gRPC ListOrders with a token for orders:read: %v", err)
+	}
+	// The rule of CreateOrder in the example's proto asks for orders:write.
+	if err := conn.Invoke(withToken, "/orders.v1.OrdersService/CreateOrder", &emptypb.Empty{}, &emptypb.Empty{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("gRPC CreateOrder with a token for orders:read: %v", err)
+	}
+	assertNoSecretsInLogs(t, o.logs.String(), []string{tok.AccessToken, reader.ClientSecret})
+}
+
+type ordersProcess struct {
+	httpAddr, grpcAddr string
+	logs               *syncBuffer
+}
+
+var ordersServing = regexp.MustCompile(`msg=serving grpc=(\S+) http=(\S+)`)
+
+// startOrders runs the orders example on free loopback ports until the test
+// ends, then stops it with SIGTERM.
+func startOrders(t *testing.T, binary string, args ...string) ordersProcess {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := exec.Command(binary, append([]string{"--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = cleanEnv()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("orders exited with %v after SIGTERM; logs:\n%s", err, logs)
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("orders did not stop within 10s of SIGTERM; logs:\n%s", logs)
+		}
+	})
+	deadline := time.After(15 * time.Second)
+	for {
+		if m := ordersServing.FindStringSubmatch(logs.String()); m != nil {
+			return ordersProcess{grpcAddr: m[1], httpAddr: m[2], logs: logs}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("orders exited early: %v; logs:\n%s", err, logs)
+		case <-deadline:
+			t.Fatalf("orders did not start; logs:\n%s", logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
