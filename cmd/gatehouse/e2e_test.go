@@ -80,6 +80,7 @@ type credentials struct {
 	APIKey   string `json:"api_key"`
 	GRPCAddr string `json:"grpc_addr"`
 	HTTPAddr string `json:"http_addr"`
+	NATSURL  string `json:"nats_url"`
 }
 
 type server struct {
