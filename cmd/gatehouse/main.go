@@ -27,8 +27,9 @@ const usage = `usage: gatehouse <command> [arguments]
 Commands:
   serve [service]   run Gatehouse (all services, or only one: clients,
                     token, keys, revocation, gateway, inventory)
-  service-cert      issue a service's identity for a split deployment
-                    (operator, with the KEK and the database)
+  service-cert      issue a service's identity for a split deployment, or
+                    a resource service's validator identity (--role
+                    validator; operator, with the KEK and the database)
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
