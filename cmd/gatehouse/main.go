@@ -27,8 +27,9 @@ const usage = `usage: gatehouse <command> [arguments]
 Commands:
   serve [service]   run Gatehouse (all services, or only one: clients,
                     token, keys, revocation, gateway, inventory)
-  service-cert      issue a service's identity for a split deployment
-                    (operator, with the KEK and the database)
+  service-cert      issue a service's identity for a split deployment, or
+                    a resource service's validator identity (--role
+                    validator; operator, with the KEK and the database)
   scopes            manage the scope catalogue
   clients           manage OAuth clients
   apikeys           manage API keys
@@ -113,10 +114,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	return 0
 }
 
-// serviceCert is `gatehouse service-cert <service> --host h[,h] --out dir`:
-// the platform CA issues the service's identity, read from the same store
-// and KEK as `serve keys` (--database-url or the SQLite file under
-// --data-dir, --kek-file or GATEHOUSE_KEK).
+// serviceCert is `gatehouse service-cert <service> --host h[,h] --out dir`,
+// or `gatehouse service-cert --name N --role validator --host h --out dir`
+// for a resource service outside Gatehouse: the platform CA issues the
+// identity, read from the same store and KEK as `serve keys`
+// (--database-url or the SQLite file under --data-dir, --kek-file or
+// GATEHOUSE_KEK).
 func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("gatehouse service-cert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -126,25 +129,35 @@ func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv fu
 		}
 		return def
 	}
+	name := fs.String("name", "", "the service's name: a Gatehouse service's (as the positional argument), or with --role validator a resource service's own")
+	role := fs.String("role", "", "validator: the identity of a resource service outside Gatehouse that validates its own callers (scope gatehouse:validator); empty for a Gatehouse service")
 	hosts := fs.String("host", "", "comma-separated DNS names and IP addresses the service's replicas are reached at (its mTLS listener's names)")
-	out := fs.String("out", ".", "directory to write <service>.crt, <service>.key (0600) and ca.crt into")
+	out := fs.String("out", ".", "directory to write <name>.crt, <name>.key (0600) and ca.crt into")
 	validity := fs.Duration("validity", 0, "validity of the certificate (at most and by default 90 days)")
 	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
 	dbURL := fs.String("database-url", env("database-url", ""), "as for serve: the PostgreSQL store (env GATEHOUSE_DATABASE_URL)")
 	kekFile := fs.String("kek-file", env("kek-file", ""), "as for serve: the key-encryption key (env GATEHOUSE_KEK_FILE; or GATEHOUSE_KEK)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gatehouse service-cert <%s> --host names [flags]\n\n", strings.Join(config.Services, "|"))
+		fmt.Fprintf(stderr, "usage: gatehouse service-cert <%s> --host names [flags]\n", strings.Join(config.Services, "|"))
+		fmt.Fprintf(stderr, "       gatehouse service-cert --name N --role validator --host names [flags]\n\n")
 		fs.PrintDefaults()
 	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
-		return 2
+	service, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		service, rest = args[0], args[1:]
 	}
-	service := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	service, err := serviceCertName(service, *name, fs.Args())
+	if err == nil {
+		err = app.CheckServiceIdentity(service, *role)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse service-cert: %v\n", err)
 		return 2
 	}
 	cfg := &config.Config{DataDir: *dataDir, DatabaseURL: *dbURL, KEKFile: *kekFile, KEK: getenv("GATEHOUSE_KEK")}
@@ -155,9 +168,25 @@ func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv fu
 			hostList = append(hostList, h)
 		}
 	}
-	if err := app.IssueServiceCertificate(ctx, cfg, log, service, hostList, *validity, *out); err != nil {
+	if err := app.IssueIdentityCertificate(ctx, cfg, log, service, *role, hostList, *validity, *out); err != nil {
 		fmt.Fprintf(stderr, "gatehouse service-cert: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// serviceCertName is the name service-cert issues for: the positional
+// argument or --name, one of them, and nothing else on the command line.
+func serviceCertName(positional, flagged string, extra []string) (string, error) {
+	switch {
+	case len(extra) > 0:
+		return "", fmt.Errorf("unexpected argument %q: flags go after the service's name", extra[0])
+	case positional != "" && flagged != "" && positional != flagged:
+		return "", fmt.Errorf("two names, %q and --name %q: give one", positional, flagged)
+	case positional != "":
+		return positional, nil
+	case flagged != "":
+		return flagged, nil
+	}
+	return "", errors.New("name the service: gatehouse service-cert <service>, or --name N --role validator")
 }

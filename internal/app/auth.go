@@ -65,7 +65,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		// The certificate alone, for the methods whose rule takes it: a
 		// client's, or a service's of a split deployment, whose requests
 		// forwarded from a gateway service are known by its mark.
-		services := authn.NewServiceIdentities(mtls.platform, serviceScopes)
+		services := authn.NewServiceIdentities(mtls.platform, serviceScopes, authn.WithValidatorRole(validatorScopes...))
 		opts = append(opts, authn.WithTrustedForwarderPeer(authn.ForwardedBy(services, "gateway")))
 		a.certs = authn.NewClientCertAuthenticator(registry.clients, mtls.platform, mtls.trust,
 			authn.WithCacheTTL(cfg.APIKeyCacheTTL), authn.WithServiceIdentities(services))

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 )
 
@@ -37,6 +39,50 @@ var serviceScopes = map[string][]string{
 	"inventory":  {"gatehouse:internal"},
 }
 
+// validatorScopes are the validator role's: a resource service outside
+// Gatehouse that protects its own API with pkg/authn reads the revocation
+// list, verifies the API keys presented to it and reads clients' tiers and
+// names. gatehouse:internal would also let it read whole clients; the
+// narrow scope is all a validator needs.
+var validatorScopes = []string{clients.ValidatorScope}
+
+// RoleValidator is the role of `gatehouse service-cert --role validator`:
+// a resource service's identity with exactly validatorScopes.
+const RoleValidator = "validator"
+
+// CheckServiceIdentity decides what `gatehouse service-cert` may issue for
+// name in role: a built-in service's identity (role empty, or the name of
+// a built-in service), or with RoleValidator a resource service's
+// validator identity, whose name must be a valid one of no built-in
+// service. The two never meet: a validator certificate carries its own SAN
+// URI prefix (authn.ValidatorURIPrefix), which ServiceIdentities never
+// maps to a service's scopes.
+func CheckServiceIdentity(name, role string) error {
+	_, builtin := serviceScopes[name]
+	switch role {
+	case "":
+		if !builtin {
+			return fmt.Errorf("unknown service %q (want one of %s; for a resource service outside Gatehouse: --role %s)",
+				name, builtinServices(), RoleValidator)
+		}
+		return nil
+	case RoleValidator:
+		if builtin {
+			return fmt.Errorf("%q is a Gatehouse service: a validator identity needs a name of its own", name)
+		}
+		if err := authn.CheckValidatorName(name); err != nil {
+			return fmt.Errorf("--name: %w", err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unknown role %q (the only role is %s; omit --role for a Gatehouse service)", role, RoleValidator)
+	}
+}
+
+func builtinServices() string {
+	return strings.Join(slices.Sorted(maps.Keys(serviceScopes)), ", ")
+}
+
 // ServiceCertFiles names the files IssueServiceCertificate writes in its
 // output directory.
 func ServiceCertFiles(dir, service string) (cert, key, ca string) {
@@ -50,8 +96,15 @@ func ServiceCertFiles(dir, service string) (cert, key, ca string) {
 // certificate into dir. The operator runs it before the services start:
 // a service cannot ask its peers for an identity it needs to reach them.
 func IssueServiceCertificate(ctx context.Context, cfg *config.Config, log *slog.Logger, service string, hosts []string, validity time.Duration, dir string) error {
-	if _, ok := serviceScopes[service]; !ok {
-		return fmt.Errorf("unknown service %q (want one of %s)", service, strings.Join(slices.Sorted(maps.Keys(serviceScopes)), ", "))
+	return IssueIdentityCertificate(ctx, cfg, log, service, "", hosts, validity, dir)
+}
+
+// IssueIdentityCertificate is IssueServiceCertificate for name in role
+// (CheckServiceIdentity): with RoleValidator, the validator identity of a
+// resource service outside Gatehouse, written as <name>.crt and <name>.key.
+func IssueIdentityCertificate(ctx context.Context, cfg *config.Config, log *slog.Logger, service, role string, hosts []string, validity time.Duration, dir string) error {
+	if err := CheckServiceIdentity(service, role); err != nil {
+		return err
 	}
 	if len(hosts) == 0 {
 		return errors.New("--host: at least one DNS name or IP address the service is reached at")
@@ -73,7 +126,11 @@ func IssueServiceCertificate(ctx context.Context, cfg *config.Config, log *slog.
 		return err
 	}
 	defer m.Close()
-	crt, err := m.ServiceCertificate(ctx, service, hosts, validity)
+	issue := m.ServiceCertificate
+	if role == RoleValidator {
+		issue = m.ValidatorCertificate
+	}
+	crt, err := issue(ctx, service, hosts, validity)
 	if err != nil {
 		return err
 	}

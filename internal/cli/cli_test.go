@@ -50,7 +50,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	h := &harness{t: t, reg: clients.New(store), last: map[string]proto.Message{}}
 	ctx := t.Context()
-	if err := h.reg.SeedScopes(ctx, []string{clients.AdminScope}); err != nil {
+	if err := h.reg.SeedScopes(ctx, []string{clients.AdminScope, clients.ValidatorScope}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"orders:read", "orders:write"} {
@@ -587,7 +587,7 @@ func TestErrors(t *testing.T) {
 		{"unknown scope on create", nil, []string{"clients", "create", "--name", "x", "--type", "third_party", "--grant-types", "client_credentials", "--scopes", "nope:x", "--credentials", h.creds}, 1, []string{"scopes", "nope:x"}},
 		{"bad page size", nil, []string{"clients", "list", "--page-size", "1000", "--credentials", h.creds}, 1, []string{"page_size"}},
 		{"missing --type", nil, []string{"clients", "create", "--name", "x", "--grant-types", "client_credentials", "--credentials", h.creds}, 1, []string{"--type is required"}},
-		{"bad --type", nil, []string{"clients", "create", "--type", "partner", "--credentials", h.creds}, 2, []string{"-type", "first_party or third_party"}},
+		{"bad --type", nil, []string{"clients", "create", "--type", "partner", "--credentials", h.creds}, 2, []string{"-type", "first_party, third_party or service"}},
 		{"bad tier", nil, []string{"clients", "update", "c_x", "--rate-limit-tier", "huge", "--credentials", h.creds}, 2, []string{"rate-limit-tier"}},
 		{"bad delivery", nil, []string{"clients", "create", "--refresh-token-delivery", "header", "--credentials", h.creds}, 2, []string{"-refresh-token-delivery", "body or cookie"}},
 		{"cookie delivery on a third-party client", nil, []string{"clients", "create", "--name", "x", "--type", "third_party", "--public", "--grant-types", "authorization_code,refresh_token", "--redirect-uris", "https://x.example/cb", "--refresh-token-delivery", "cookie", "--credentials", h.creds}, 1, []string{"refresh_token_delivery", "first-party"}},

@@ -208,7 +208,7 @@ func clientsGroup() *group {
 		commands: []*command{
 			{
 				name:     "create",
-				synopsis: "--name N --type first_party|third_party --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m]",
+				synopsis: "--name N --type first_party|third_party|service --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m]",
 				summary:  "register an OAuth client; a confidential client's secret is shown once",
 				setup:    clientsCreate,
 			},
@@ -234,10 +234,15 @@ func clientsCreate(fs *flag.FlagSet) action {
 	var f clientFlags
 	f.register(fs, false)
 	var typ clientTypeFlag
-	fs.Var(&typ, "type", "client `type`: first_party or third_party (required)")
+	fs.Var(&typ, "type", "client `type`: first_party, third_party, or service: a confidential client_credentials client whose only scope is "+validatorScope+", for a resource service validating its own callers (required)")
 	public := fs.Bool("public", false, "a public client: no secret, PKCE required, auth method none")
 	return func(ctx context.Context, s *session, _ []string) error {
 		set := setFlags(fs)
+		if typ.service {
+			if err := serviceClientFlags(set, &f); err != nil {
+				return err
+			}
+		}
 		for _, req := range []string{"name", "type", "grant-types"} {
 			if !set[req] {
 				return fmt.Errorf("clients create: --%s is required (run 'gatehouse clients create -h')", req)
@@ -283,6 +288,44 @@ func clientsCreate(fs *flag.FlagSet) action {
 		}
 		return nil
 	}
+}
+
+// validatorScope is what a --type service client may be granted, and all
+// it may be: the scope of a resource service's validator.
+const validatorScope = "gatehouse:validator"
+
+// notForServiceClients are the create flags of a client a user signs in
+// to, or that asks for tokens for other resources, which a --type service
+// client is not.
+var notForServiceClients = []string{
+	"public", "redirect-uris", "resources", "require-consent", "refresh-token-delivery",
+	"post-logout-redirect-uris", "post-logout-redirect-uri", "backchannel-logout-uri",
+	"backchannel-logout-session-required", "id-token-lifetime",
+}
+
+// serviceClientFlags checks the flags given with --type service and fills
+// in what such a client is: the client_credentials grant, the one scope
+// gatehouse:validator and, unless given, the internal rate-limit tier that
+// a service's certificate gets too. Its token endpoint auth method may be
+// any confidential one.
+func serviceClientFlags(set map[string]bool, f *clientFlags) error {
+	for _, name := range notForServiceClients {
+		if set[name] {
+			return fmt.Errorf("clients create: --%s does not apply to --type service (a confidential client_credentials client with the scope %s)", name, validatorScope)
+		}
+	}
+	if set["grant-types"] && !slices.Equal(f.grantTypes.vals, []string{"client_credentials"}) {
+		return fmt.Errorf("clients create: --type service uses the client_credentials grant alone, not --grant-types %s", strings.Join(f.grantTypes.vals, ","))
+	}
+	if set["scopes"] && !slices.Equal(f.scopes.vals, []string{validatorScope}) {
+		return fmt.Errorf("clients create: --type service has the scope %s alone, not --scopes %s; create a first_party client for other scopes", validatorScope, strings.Join(f.scopes.vals, ","))
+	}
+	f.grantTypes.vals, f.scopes.vals = []string{"client_credentials"}, []string{validatorScope}
+	set["grant-types"] = true
+	if !set["rate-limit-tier"] {
+		f.tier.v = clientsv1.RateLimitTier_RATE_LIMIT_TIER_INTERNAL
+	}
+	return nil
 }
 
 func getClient(ctx context.Context, s *session, id string) (*clientsv1.Client, error) {

@@ -171,3 +171,52 @@ func TestClientsOpenIDHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestClientsCreateService: --type service registers what a resource
+// service's validator needs, a confidential client_credentials client
+// whose one scope is gatehouse:validator, and refuses anything more.
+func TestClientsCreateService(t *testing.T) {
+	h := newHarness(t)
+	internal, high := clientsv1.RateLimitTier_RATE_LIMIT_TIER_INTERNAL, clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantTier   clientsv1.RateLimitTier
+		wantMethod string
+	}{
+		{"defaults", nil, internal, ""},
+		{"the grant and scope it has anyway", []string{"--grant-types", "client_credentials", "--scopes", "gatehouse:validator"}, internal, ""},
+		{"a tier and an auth method", []string{"--rate-limit-tier", "high", "--auth-method", "client_secret_post"}, high, "client_secret_post"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			created := h.okJSON(append([]string{"clients", "create", "--name", "orders", "--type", "service"}, tc.args...)...)
+			sent := h.lastRequest("CreateClient").(*clientsv1.CreateClientRequest).GetClient()
+			if sent.GetType() != clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY || sent.GetPublic() ||
+				!slices.Equal(sent.GetGrantTypes(), []string{"client_credentials"}) || !slices.Equal(sent.GetScopes(), []string{"gatehouse:validator"}) ||
+				sent.GetRateLimitTier() != tc.wantTier || sent.GetTokenEndpointAuthMethod() != tc.wantMethod {
+				t.Fatalf("create sent %v", sent)
+			}
+			if created["client_secret"] == nil || str(t, created, "client_id") == "" {
+				t.Fatalf("no client secret: %v", created)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"another scope", []string{"--scopes", "orders:read"}, []string{"--type service", "gatehouse:validator alone", "orders:read"}},
+		{"one scope more", []string{"--scopes", "gatehouse:validator,gatehouse:admin"}, []string{"gatehouse:validator alone"}},
+		{"another grant", []string{"--grant-types", "authorization_code"}, []string{"client_credentials grant alone"}},
+		{"public", []string{"--public"}, []string{"--public does not apply to --type service"}},
+		{"redirect URIs", []string{"--redirect-uris", "https://orders.example/cb"}, []string{"--redirect-uris does not apply"}},
+		{"resources", []string{"--resources", "https://orders.example"}, []string{"--resources does not apply"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assertFailed(t, h.run(append([]string{"clients", "create", "--name", "orders", "--type", "service"}, tc.args...)...), 1, tc.want...)
+		})
+	}
+	assertFailed(t, h.run("clients", "create", "--type", "service"), 1, "--name is required")
+	assertFailed(t, h.run("clients", "create", "--name", "x", "--type", "services"), 2, "first_party, third_party or service")
+}

@@ -197,22 +197,34 @@ func formatDuration(d time.Duration) string {
 	return sign + out
 }
 
-// clientTypeFlag is --type: first_party or third_party.
-type clientTypeFlag struct{ v clientsv1.ClientType }
+// clientTypeFlag is --type: first_party, third_party, or service (a
+// first-party client made for a resource service's validator, which the
+// registry stores as any first-party client).
+type clientTypeFlag struct {
+	v       clientsv1.ClientType
+	service bool
+}
 
 func (f *clientTypeFlag) String() string {
-	if f == nil || f.v == clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED {
+	switch {
+	case f == nil || f.v == clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED:
 		return ""
+	case f.service:
+		return "service"
 	}
 	return enumName(f.v.String(), "CLIENT_TYPE_")
 }
 
 func (f *clientTypeFlag) Set(v string) error {
+	if enumKey(v) == "SERVICE" {
+		f.v, f.service = clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, true
+		return nil
+	}
 	n, ok := clientsv1.ClientType_value["CLIENT_TYPE_"+enumKey(v)]
 	if !ok || n == 0 {
-		return errors.New("must be first_party or third_party")
+		return errors.New("must be first_party, third_party or service")
 	}
-	f.v = clientsv1.ClientType(n)
+	f.v, f.service = clientsv1.ClientType(n), false
 	return nil
 }
 

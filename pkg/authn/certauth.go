@@ -163,6 +163,15 @@ func (a *ClientCertAuthenticator) resolve(ctx context.Context, cert *x509.Certif
 		}
 		return a.services.principal(name, cert, thumb), nil
 	}
+	if _, ok := CertValidatorName(cert); ok {
+		// A resource service's validator identity: its role's scopes
+		// whatever its name, without the registry either.
+		name, ok := a.services.IdentifyValidator(cert)
+		if !ok {
+			return nil, errUnknownCert("", "the client certificate names a validator the platform does not accept")
+		}
+		return a.services.validatorPrincipal(name, cert, thumb), nil
+	}
 	id, ok := CertClientID(cert)
 	if !ok {
 		return nil, errUnknownCert("", "the client certificate names no client")
@@ -216,9 +225,9 @@ func (a *ClientCertAuthenticator) belongs(cert *x509.Certificate, cl *clientsv1.
 
 // CertClientID returns the client a certificate names: the id in its one
 // ClientURIPrefix SAN URI. A certificate with none, or more than one, or
-// one that also names a service, names no client.
+// one that also names a service or a validator, names no client.
 func CertClientID(cert *x509.Certificate) (string, bool) {
-	return certURIName(cert, ClientURIPrefix, ServiceURIPrefix)
+	return certURIName(cert, ClientURIPrefix, ServiceURIPrefix, ValidatorURIPrefix)
 }
 
 // ClientCertificateMatches is RFC 8705 §2's decision for a client whose

@@ -13,6 +13,18 @@ const AdminClientID = "gatehouse-admin"
 // AdminScope is the scope of the admin APIs.
 const AdminScope = "gatehouse:admin"
 
+// InternalScope is what every service of a split deployment holds to
+// validate requests: the revocation list, API-key verification and client
+// lookups, with the full client.
+const InternalScope = "gatehouse:internal"
+
+// ValidatorScope is the narrow scope of a resource service outside
+// Gatehouse that validates its own callers with pkg/authn: it reads the
+// revocation list, verifies the API keys presented to it and reads
+// clients' validation settings (GetClient's validator view), and nothing
+// else: no client secrets, no signing keys, no revoking, no admin.
+const ValidatorScope = "gatehouse:validator"
+
 // Bootstrap creates the admin client and its first API key on an empty
 // registry. save receives the raw key and must persist it before Bootstrap
 // commits, so a failure to save leaves nothing behind and the next start

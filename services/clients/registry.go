@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/pagetoken"
 	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -124,6 +125,15 @@ func IsStandardScope(name string) bool {
 	return slices.ContainsFunc(standardScopes, func(s Scope) bool { return s.Name == name })
 }
 
+// platformScopeDescriptions tell admins what the platform scopes they
+// grant by hand are for; the others are described generically.
+var platformScopeDescriptions = map[string]string{
+	AdminScope: "Gatehouse administration: every admin API",
+	ValidatorScope: "A resource service validating its own callers: read the revocation list, " +
+		"verify the API keys presented to it, read clients' tiers and names; " +
+		"no client secrets, signing keys, revoking or admin",
+}
+
 // SeedScopes makes sure the given platform scopes, and the OpenID Connect
 // scopes openid, profile and email, are in the catalogue as system scopes.
 // Scopes already there are left as they are.
@@ -131,7 +141,11 @@ func (r *Registry) SeedScopes(ctx context.Context, names []string) error {
 	now := r.clock()
 	scopes := make([]Scope, 0, len(names)+len(standardScopes))
 	for _, n := range names {
-		scopes = append(scopes, Scope{Name: n, Description: "Gatehouse platform scope", System: true, CreatedAt: now})
+		d := platformScopeDescriptions[n]
+		if d == "" {
+			d = "Gatehouse platform scope"
+		}
+		scopes = append(scopes, Scope{Name: n, Description: d, System: true, CreatedAt: now})
 	}
 	for _, s := range standardScopes {
 		s.System, s.CreatedAt = true, now
@@ -202,7 +216,30 @@ func (r *Registry) GetClient(ctx context.Context, req *clientsv1.GetClientReques
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
+	if p, ok := authn.FromContext(ctx); ok && !p.HasScope(AdminScope) && !p.HasScope(InternalScope) {
+		// gatehouse:validator alone: a resource service outside Gatehouse
+		// has no use for where a client redirects or logs out.
+		return &clientsv1.GetClientResponse{Client: validatorView(clientToProto(c))}, nil
+	}
 	return &clientsv1.GetClientResponse{Client: clientToProto(c)}, nil
+}
+
+// validatorView is what pkg/authn reads of a client to validate its
+// callers: the certificate binding and scopes (the certificate alone as a
+// credential), the rate-limit tier, whether it is disabled, and its name
+// for logs.
+func validatorView(c *clientsv1.Client) *clientsv1.Client {
+	return &clientsv1.Client{
+		ClientId:                c.GetClientId(),
+		Name:                    c.GetName(),
+		Type:                    c.GetType(),
+		Public:                  c.GetPublic(),
+		Scopes:                  c.GetScopes(),
+		TokenEndpointAuthMethod: c.GetTokenEndpointAuthMethod(),
+		TlsClientAuth:           c.GetTlsClientAuth(),
+		RateLimitTier:           c.GetRateLimitTier(),
+		Disabled:                c.GetDisabled(),
+	}
 }
 
 // ListClients implements ClientRegistryService.

@@ -13,6 +13,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -1032,5 +1033,63 @@ func TestStandardScopes(t *testing.T) {
 		if _, err := f.r.DeleteScope(ctx, &clientsv1.DeleteScopeRequest{Name: name}); status.Code(err) != codes.FailedPrecondition {
 			t.Fatalf("DeleteScope(%s): %v, want FailedPrecondition", name, err)
 		}
+	}
+}
+
+// TestGetClientValidatorView: a caller with gatehouse:validator alone reads
+// what validating needs of a client, not where it redirects or logs out;
+// admins and Gatehouse's own services read the whole client.
+func TestGetClientValidatorView(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.r.SeedScopes(ctx, []string{clients.ValidatorScope}); err != nil {
+		t.Fatal(err)
+	}
+	scopes, err := f.r.ListScopes(ctx, &clientsv1.ListScopesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(scopes.GetScopes(), func(s *clientsv1.Scope) bool { return s.GetName() == clients.ValidatorScope }); i < 0 ||
+		!strings.Contains(scopes.GetScopes()[i].GetDescription(), "revocation list") {
+		t.Fatalf("%s not seeded with its description: %v", clients.ValidatorScope, scopes.GetScopes())
+	}
+	app := spa()
+	app.PostLogoutRedirectUris = []string{"https://app.example/bye"}
+	app.RateLimitTier = clientsv1.RateLimitTier_RATE_LIMIT_TIER_HIGH
+	created, err := f.r.CreateClient(ctx, &clientsv1.CreateClientRequest{Client: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetClient().GetClientId()
+	full := created.GetClient()
+	validatorView := &clientsv1.Client{
+		ClientId: id, Name: full.GetName(), Type: full.GetType(), Public: full.GetPublic(), Scopes: full.GetScopes(),
+		TokenEndpointAuthMethod: full.GetTokenEndpointAuthMethod(), RateLimitTier: full.GetRateLimitTier(),
+	}
+	tests := []struct {
+		name   string
+		scopes []string // nil: no principal (an in-process caller)
+		want   *clientsv1.Client
+	}{
+		{"validator", []string{clients.ValidatorScope}, validatorView},
+		{"internal", []string{clients.InternalScope}, full},
+		{"admin", []string{clients.AdminScope}, full},
+		{"validator and internal", []string{clients.ValidatorScope, clients.InternalScope}, full},
+		{"in process", nil, full},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctx
+			if tc.scopes != nil {
+				ctx = authn.NewContext(ctx, &authn.Principal{ClientID: "caller", Scopes: tc.scopes})
+			}
+			got, err := f.r.GetClient(ctx, &clientsv1.GetClientRequest{ClientId: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got.GetClient(), tc.want) {
+				t.Fatalf("got %v\nwant %v", got.GetClient(), tc.want)
+			}
+		})
 	}
 }

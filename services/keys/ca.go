@@ -439,15 +439,35 @@ func (m *Manager) ServiceCertificate(ctx context.Context, service string, hosts 
 	if err := checkClientID(service); err != nil {
 		return tls.Certificate{}, fmt.Errorf("service name: %w", err)
 	}
+	return m.identityCertificate(ctx, authn.ServiceURIPrefix, service, hosts, validity)
+}
+
+// ValidatorCertificate issues the validator identity of a resource service
+// outside Gatehouse: ServiceCertificate's certificate, with the SAN URI
+// authn.ValidatorURIPrefix+name instead of a service's, which validators
+// map to the validator role's scopes whatever the name. name must pass
+// authn.CheckValidatorName; that it is no built-in service's is the
+// caller's to check. Only the operator issues these, as service
+// certificates.
+func (m *Manager) ValidatorCertificate(ctx context.Context, name string, hosts []string, validity time.Duration) (tls.Certificate, error) {
+	if err := authn.CheckValidatorName(name); err != nil {
+		return tls.Certificate{}, fmt.Errorf("validator name: %w", err)
+	}
+	return m.identityCertificate(ctx, authn.ValidatorURIPrefix, name, hosts, validity)
+}
+
+// identityCertificate issues a service or validator identity: name in
+// the subject CN and after uriPrefix in the one SAN URI.
+func (m *Manager) identityCertificate(ctx context.Context, uriPrefix, name string, hosts []string, validity time.Duration) (tls.Certificate, error) {
 	if validity <= 0 || validity > MaxServiceCertValidity {
 		validity = MaxServiceCertValidity
 	}
-	u, err := url.Parse(authn.ServiceURIPrefix + service)
+	u, err := url.Parse(uriPrefix + name)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("service name: %w", err)
 	}
 	return m.issueLeaf(ctx, leafSpec{
-		subject:  pkix.Name{CommonName: service, Organization: []string{ServiceOrganization}},
+		subject:  pkix.Name{CommonName: name, Organization: []string{ServiceOrganization}},
 		usages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		uris:     []*url.URL{u},
 		hosts:    hosts,

@@ -572,3 +572,42 @@ func TestServiceCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestValidatorCertificate: a resource service's validator identity names
+// a validator, never a service or a client, and its name is a DNS label.
+func TestValidatorCertificate(t *testing.T) {
+	stores, _ := openSQLite(t, 1)
+	clock := newClock()
+	m := newManager(t, stores[0], newKEK(t), testOptions(clock)...)
+	start(t, m)
+	pool, err := m.CAPool(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := m.ValidatorCertificate(t.Context(), "orders", []string{"orders.example.internal"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := cert.Leaf
+	if got, ok := authn.CertValidatorName(leaf); !ok || got != "orders" {
+		t.Fatalf("names validator %q %v", got, ok)
+	}
+	if got, ok := authn.CertServiceName(leaf); ok {
+		t.Fatalf("a validator certificate names service %q", got)
+	}
+	if got, ok := authn.CertClientID(leaf); ok {
+		t.Fatalf("a validator certificate names client %q", got)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "orders.example.internal", CurrentTime: clock.Now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := clock.Now().Add(keys.MaxServiceCertValidity).Truncate(time.Second); !leaf.NotAfter.Equal(want) {
+		t.Errorf("NotAfter %v, want %v", leaf.NotAfter, want)
+	}
+	for _, bad := range []string{"", "Orders", "orders.api", "orders~", "-orders"} {
+		if _, err := m.ValidatorCertificate(t.Context(), bad, []string{"x"}, 0); err == nil {
+			t.Errorf("validator %q: issued", bad)
+		}
+	}
+}

@@ -2552,11 +2552,12 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x17API_KEY_FAILURE_UNKNOWN\x10\x02\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_REVOKED\x10\x03\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_EXPIRED\x10\x04\x12#\n" +
-	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\xbf\x0f\n" +
+	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\xed\x0f\n" +
 	"\x15ClientRegistryService\x12|\n" +
-	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8e\x01\n" +
-	"\tGetClient\x12&.gatehouse.clients.v1.GetClientRequest\x1a'.gatehouse.clients.v1.GetClientResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x14\n" +
-	"\x12gatehouse:internal\x12y\n" +
+	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\xa5\x01\n" +
+	"\tGetClient\x12&.gatehouse.clients.v1.GetClientRequest\x1a'.gatehouse.clients.v1.GetClientResponse\"G\x8a\xb5\x18C\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x14\n" +
+	"\x12gatehouse:internal\"\x15\n" +
+	"\x13gatehouse:validator\x12y\n" +
 	"\vListClients\x12(.gatehouse.clients.v1.ListClientsRequest\x1a).gatehouse.clients.v1.ListClientsResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fUpdateClient\x12).gatehouse.clients.v1.UpdateClientRequest\x1a*.gatehouse.clients.v1.UpdateClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fDeleteClient\x12).gatehouse.clients.v1.DeleteClientRequest\x1a*.gatehouse.clients.v1.DeleteClientResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x8e\x01\n" +
@@ -2569,8 +2570,9 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\fCreateAPIKey\x12).gatehouse.clients.v1.CreateAPIKeyRequest\x1a*.gatehouse.clients.v1.CreateAPIKeyResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12y\n" +
 	"\vListAPIKeys\x12(.gatehouse.clients.v1.ListAPIKeysRequest\x1a).gatehouse.clients.v1.ListAPIKeysResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
 	"\fRotateAPIKey\x12).gatehouse.clients.v1.RotateAPIKeyRequest\x1a*.gatehouse.clients.v1.RotateAPIKeyResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12|\n" +
-	"\fRevokeAPIKey\x12).gatehouse.clients.v1.RevokeAPIKeyRequest\x1a*.gatehouse.clients.v1.RevokeAPIKeyResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x84\x01\n" +
-	"\fVerifyAPIKey\x12).gatehouse.clients.v1.VerifyAPIKeyRequest\x1a*.gatehouse.clients.v1.VerifyAPIKeyResponse\"\x1d\x8a\xb5\x18\x19\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03BGZEgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1;clientsv1b\x06proto3"
+	"\fRevokeAPIKey\x12).gatehouse.clients.v1.RevokeAPIKeyRequest\x1a*.gatehouse.clients.v1.RevokeAPIKeyResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12\x9b\x01\n" +
+	"\fVerifyAPIKey\x12).gatehouse.clients.v1.VerifyAPIKeyRequest\x1a*.gatehouse.clients.v1.VerifyAPIKeyResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
+	"\x13gatehouse:validatorBGZEgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1;clientsv1b\x06proto3"
 
 var (
 	file_gatehouse_clients_v1_clients_proto_rawDescOnce sync.Once

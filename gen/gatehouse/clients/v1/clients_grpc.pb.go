@@ -52,7 +52,10 @@ type ClientRegistryServiceClient interface {
 	CreateClient(ctx context.Context, in *CreateClientRequest, opts ...grpc.CallOption) (*CreateClientResponse, error)
 	// GetClient returns one client by id. Admins call it, and so do the
 	// validators of a split deployment (rate-limit tiers, the certificate
-	// alone as a credential) with gatehouse:internal.
+	// alone as a credential) with gatehouse:internal. A caller with
+	// gatehouse:validator alone gets what validating needs: client_id, name,
+	// type, public, scopes, token_endpoint_auth_method, tls_client_auth,
+	// rate_limit_tier and disabled; the other fields are left unset.
 	GetClient(ctx context.Context, in *GetClientRequest, opts ...grpc.CallOption) (*GetClientResponse, error)
 	// ListClients pages through the registered clients, oldest first.
 	ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error)
@@ -84,7 +87,9 @@ type ClientRegistryServiceClient interface {
 	// RevokeAPIKey stops a key at once.
 	RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error)
 	// VerifyAPIKey checks a raw API key and returns the principal it stands
-	// for, or why it is refused. Internal: validators in other processes call it.
+	// for, or why it is refused. Internal: validators in other processes call
+	// it, Gatehouse's own (gatehouse:internal) and resource services'
+	// (gatehouse:validator).
 	VerifyAPIKey(ctx context.Context, in *VerifyAPIKeyRequest, opts ...grpc.CallOption) (*VerifyAPIKeyResponse, error)
 }
 
@@ -259,7 +264,10 @@ type ClientRegistryServiceServer interface {
 	CreateClient(context.Context, *CreateClientRequest) (*CreateClientResponse, error)
 	// GetClient returns one client by id. Admins call it, and so do the
 	// validators of a split deployment (rate-limit tiers, the certificate
-	// alone as a credential) with gatehouse:internal.
+	// alone as a credential) with gatehouse:internal. A caller with
+	// gatehouse:validator alone gets what validating needs: client_id, name,
+	// type, public, scopes, token_endpoint_auth_method, tls_client_auth,
+	// rate_limit_tier and disabled; the other fields are left unset.
 	GetClient(context.Context, *GetClientRequest) (*GetClientResponse, error)
 	// ListClients pages through the registered clients, oldest first.
 	ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)
@@ -291,7 +299,9 @@ type ClientRegistryServiceServer interface {
 	// RevokeAPIKey stops a key at once.
 	RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error)
 	// VerifyAPIKey checks a raw API key and returns the principal it stands
-	// for, or why it is refused. Internal: validators in other processes call it.
+	// for, or why it is refused. Internal: validators in other processes call
+	// it, Gatehouse's own (gatehouse:internal) and resource services'
+	// (gatehouse:validator).
 	VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error)
 	mustEmbedUnimplementedClientRegistryServiceServer()
 }
