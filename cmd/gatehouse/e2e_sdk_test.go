@@ -41,7 +41,7 @@ const ordersAudience = "https://orders.example"
 type sdkWorld struct {
 	s       *server
 	reader  createdClient // orders:read, for the orders audience
-	other   createdClient // inventory:read only
+	other   createdClient // orders:write only
 	low     createdClient // orders:read, the low rate-limit tier
 	key     createdKey    // an API key with orders:read
 	service createdClient // the protected service's own client
@@ -57,8 +57,8 @@ func setupSDK(t *testing.T, s *server) *sdkWorld {
 	}
 	s.cliJSON(t, &w.reader, "clients", "create", "--name", "Orders reader", "--type", "third_party",
 		"--grant-types", "client_credentials", "--scopes", "orders:read", "--resources", ordersAudience)
-	s.cliJSON(t, &w.other, "clients", "create", "--name", "Inventory reader", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--resources", ordersAudience)
+	s.cliJSON(t, &w.other, "clients", "create", "--name", "Orders writer", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "orders:write", "--resources", ordersAudience)
 	s.cliJSON(t, &w.low, "clients", "create", "--name", "Slow reader", "--type", "third_party",
 		"--grant-types", "client_credentials", "--scopes", "orders:read", "--resources", ordersAudience,
 		"--rate-limit-tier", "low")
