@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -189,74 +188,40 @@ func TestOrdersExampleOutsideWorkspace(t *testing.T) {
 	orders := buildOutsideModule(t, filepath.Join("..", "..", "examples", "orders"), ".")
 
 	s := start(t, t.TempDir())
-	if _, err := s.cli(t, "scopes", "create", "orders:read", "--description", "Read orders"); err != nil {
+	w := setupSDK(t, s)
+	o := startOrders(t, orders, []string{"ORDERS_CLIENT_SECRET=" + w.service.ClientSecret},
+		"--issuer", "http://"+s.creds.HTTPAddr, "--audience", ordersAudience,
+		"--gatehouse", s.creds.GRPCAddr, "--insecure", "--client-id", w.service.ClientID)
+	api := protectedAPI{httpURL: "http://" + o.httpAddr, grpcAddr: o.grpcAddr, grpcMethod: "/orders.v1.OrdersService/ListOrders"}
+	api.waitReady(t)
+
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, api.httpURL+"/orders", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	const resource = "https://orders.example/api"
-	var reader createdClient
-	s.cliJSON(t, &reader, "clients", "create", "--name", "Orders reader", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "orders:read", "--resources", resource)
-	issuer := "http://" + s.creds.HTTPAddr
-	o := startOrders(t, orders, "--issuer", issuer, "--audience", resource)
-
-	get := func(headers map[string]string) (int, http.Header, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+o.httpAddr+"/orders", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, header, body := get(nil)
-	if code != http.StatusUnauthorized {
-		t.Fatalf("GET /orders without a credential: %d %s", code, body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /orders without a credential: %d", resp.StatusCode)
 	}
-	assertChallenge(t, header.Values("WWW-Authenticate"), `Bearer realm="gatehouse"`)
-
+	assertChallenge(t, resp.Header.Values("WWW-Authenticate"), `Bearer realm="gatehouse"`)
+	// The rule of CreateOrder in the example's proto asks for orders:write.
 	conn, err := grpc.NewClient(o.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// ListOrdersRequest and ListOrdersResponse have no fields: Empty has
-	// their encoding, and this module cannot import the example's code.
-	list := func(ctx context.Context) error {
-		return conn.Invoke(ctx, "/orders.v1.OrdersService/ListOrders", &emptypb.Empty{}, &emptypb.Empty{})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := list(ctx); status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("gRPC ListOrders without a credential: %v", err)
-	}
-
-	m := &m2m{s: s}
-	cfg := m.config(reader, "orders:read")
-	cfg.EndpointParams = url.Values{"resource": {resource}}
-	tok, err := cfg.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, _, body := get(bearer(tok.AccessToken)); code != http.StatusOK {
-		t.Fatalf("GET /orders with a token for orders:read: %d %s", code, body)
-	}
-	withToken := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok.AccessToken)
-	if err := list(withToken); err != nil {
-		t.Fatalf("gRPC ListOrders with a token for orders:read: %v", err)
-	}
-	// The rule of CreateOrder in the example's proto asks for orders:write.
-	if err := conn.Invoke(withToken, "/orders.v1.OrdersService/CreateOrder", &emptypb.Empty{}, &emptypb.Empty{}); status.Code(err) != codes.PermissionDenied {
+	tok := w.token(t, w.reader)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok)
+	if err := conn.Invoke(ctx, "/orders.v1.OrdersService/CreateOrder", &emptypb.Empty{}, &emptypb.Empty{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("gRPC CreateOrder with a token for orders:read: %v", err)
 	}
-	assertNoSecretsInLogs(t, o.logs.String(), []string{tok.AccessToken, reader.ClientSecret})
+
+	exerciseProtected(t, s, w, api)
+	assertNoSecretsInLogs(t, o.logs.String(), []string{tok, w.reader.ClientSecret, w.service.ClientSecret, w.key.APIKey})
 }
 
 type ordersProcess struct {
@@ -268,12 +233,12 @@ var ordersServing = regexp.MustCompile(`msg=serving grpc=(\S+) http=(\S+)`)
 
 // startOrders runs the orders example on free loopback ports until the test
 // ends, then stops it with SIGTERM.
-func startOrders(t *testing.T, binary string, args ...string) ordersProcess {
+func startOrders(t *testing.T, binary string, env []string, args ...string) ordersProcess {
 	t.Helper()
 	logs := &syncBuffer{}
 	cmd := exec.Command(binary, append([]string{"--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
