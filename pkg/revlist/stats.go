@@ -22,6 +22,9 @@ type Stats struct {
 	Resyncs, Gaps uint64
 	// Ready reports whether the first snapshot is loaded.
 	Ready bool
+	// Watching reports whether a Watch stream is open (followers without
+	// NATS).
+	Watching bool
 	// Stale reports whether the list is ready but out of contact for
 	// longer than the maximum staleness.
 	Stale bool
@@ -43,6 +46,7 @@ func (f *Follower) Stats() Stats {
 		s.LastContact = time.Unix(0, c)
 	}
 	s.Ready = f.ready.Load()
+	s.Watching = f.watching.Load()
 	s.Stale = s.Ready && unixNanos(f.now()) > f.freshUntil.Load()
 	return s
 }

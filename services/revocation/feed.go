@@ -1,0 +1,230 @@
+package revocation
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+)
+
+// feedItem is one thing every open Watch stream sends: an entry or a key
+// change.
+type feedItem struct {
+	entry *revocationv1.Entry
+	key   *eventsv1.KeyRotated
+	// through is what the stream is complete up to once it sent this item:
+	// the entry's seq, or more when the store's head showed that the seqs
+	// after it are gone (expired entries leave gaps).
+	through int64
+}
+
+// feed is what the Watch streams of this process share: one reader of the
+// store appends new entries, and the key-change listener appends key
+// changes, in the order the server learns of them. It is a ring: memory is
+// bounded by its size whatever the number and speed of the streams, and a
+// stream that falls more than a ring behind ends and resumes from the
+// store.
+type feed struct {
+	mu    sync.Mutex
+	items []feedItem
+	// Absolute positions: items from start (included) to end (excluded)
+	// are in the ring, at position % len(items).
+	start, end uint64
+	// through: every entry with seq <= through was appended (or was
+	// committed before the feed began and is read by a stream's catch-up).
+	through int64
+	// based: through was set from the store's head; streams wait for it,
+	// and the feed never reads the whole list into the ring.
+	based bool
+	// changed is closed, and replaced, at every append: a broadcast that
+	// holds no per-stream state.
+	changed chan struct{}
+	// lastRead is when the store was last read successfully (Unix
+	// nanoseconds): heartbeats stop when it is old, so a follower does not
+	// take a stream whose source is unreachable for a fresh one.
+	lastRead int64
+}
+
+func newFeed(size int) *feed {
+	return &feed{items: make([]feedItem, size), changed: make(chan struct{})}
+}
+
+// join returns the position a new stream reads the feed from; ok is false
+// until the feed is based.
+func (f *feed) join() (pos uint64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.end, f.based
+}
+
+// base starts the feed at head, the store's head.
+func (f *feed) base(head int64, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.through, f.based, f.lastRead = head, true, now.UnixNano()
+}
+
+// appendLocked adds it, dropping the oldest item when the ring is full.
+func (f *feed) appendLocked(it feedItem) {
+	n := uint64(len(f.items))
+	f.items[f.end%n] = it
+	f.end++
+	if f.end-f.start > n {
+		f.items[f.start%n] = feedItem{}
+		f.start = f.end - n
+	}
+}
+
+func (f *feed) broadcastLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// appendEntries adds entries read from the store after f.through, with
+// head, the store's head of that read.
+func (f *feed) appendEntries(es []*revocationv1.Entry, head int64, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastRead = now.UnixNano()
+	appended := false
+	for i, e := range es {
+		if e.GetSeq() <= f.through {
+			continue
+		}
+		through := e.GetSeq()
+		if i == len(es)-1 {
+			through = max(through, head)
+		}
+		f.appendLocked(feedItem{entry: e, through: through})
+		f.through = through
+		appended = true
+	}
+	f.through = max(f.through, head)
+	if appended {
+		f.broadcastLocked()
+	}
+}
+
+// appendKey adds a key change.
+func (f *feed) appendKey(ev *eventsv1.KeyRotated) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.appendLocked(feedItem{key: ev, through: f.through})
+	f.broadcastLocked()
+}
+
+// feedView is what a stream reads at its position.
+type feedView struct {
+	items []feedItem
+	next  uint64
+	// atEnd: the stream has every item; through then holds.
+	atEnd   bool
+	through int64
+	changed <-chan struct{}
+	// behind: items after the position were dropped from the ring.
+	behind bool
+	// lastRead as in feed.
+	lastRead int64
+}
+
+// read copies up to len(buf) items from pos into buf.
+func (f *feed) read(pos uint64, buf []feedItem) feedView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := feedView{changed: f.changed, lastRead: f.lastRead}
+	if pos < f.start {
+		v.behind = true
+		return v
+	}
+	n := uint64(len(f.items))
+	k := 0
+	for p := pos; p < f.end && k < len(buf); p++ {
+		buf[k] = f.items[p%n]
+		k++
+	}
+	v.items = buf[:k]
+	v.next = pos + uint64(k)
+	v.atEnd = v.next == f.end
+	v.through = f.through
+	return v
+}
+
+// Tail reading bounds: a page, and the pages of one round (a round that
+// reads them all goes on at once).
+const (
+	tailPage      = 500
+	tailMaxPages  = 20
+	tailReadLimit = 10 * time.Second
+)
+
+// runTail reads the entries committed after the feed's through into the
+// feed, whenever woken (a Revoke here, a Revoked event of another replica)
+// and every poll interval, which bounds how late an entry committed at a
+// replica whose event was lost reaches the streams.
+func (s *Service) runTail(ctx context.Context) {
+	ticker := time.NewTicker(s.watchPoll)
+	defer ticker.Stop()
+	for {
+		if more := s.readTail(ctx); more {
+			s.wakeTail()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-s.tailWake:
+		}
+	}
+}
+
+// readTail reads up to tailMaxPages pages after the feed's through; it
+// returns whether there may be more.
+func (s *Service) readTail(ctx context.Context) (more bool) {
+	ctx, cancel := context.WithTimeout(ctx, tailReadLimit)
+	defer cancel()
+	s.feed.mu.Lock()
+	based := s.feed.based
+	s.feed.mu.Unlock()
+	if !based {
+		head, err := s.store.Head(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.WarnContext(ctx, "revocation watch: reading the head failed; retrying at the next poll", "error", err)
+			}
+			return false
+		}
+		s.feed.base(head, time.Now())
+	}
+	for range tailMaxPages {
+		s.feed.mu.Lock()
+		since := s.feed.through
+		s.feed.mu.Unlock()
+		es, head, err := s.store.List(ctx, since, tailPage)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.WarnContext(ctx, "revocation watch: reading new entries failed; retrying at the next poll", "error", err)
+			}
+			return false
+		}
+		entries := make([]*revocationv1.Entry, len(es))
+		for i, e := range es {
+			entries[i] = ToProto(e)
+		}
+		s.feed.appendEntries(entries, head, time.Now())
+		if len(es) < tailPage {
+			return false
+		}
+	}
+	return true
+}
+
+// wakeTail asks the tail reader for a read now; requests made during a
+// read coalesce into one more.
+func (s *Service) wakeTail() {
+	select {
+	case s.tailWake <- struct{}{}:
+	default:
+	}
+}
