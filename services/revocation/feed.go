@@ -72,7 +72,7 @@ func (f *feed) appendLocked(it feedItem) {
 	f.items[f.end%n] = it
 	f.end++
 	if f.end-f.start > n {
-		f.items[f.start%n] = feedItem{}
+		// The slot of the oldest item was just overwritten.
 		f.start = f.end - n
 	}
 }

@@ -57,6 +57,11 @@ func (s *Service) Watch(req *revocationv1.WatchRequest, stream grpc.ServerStream
 	if req.GetSinceSeq() < 0 {
 		return status.Error(codes.InvalidArgument, "since_seq must not be negative")
 	}
+	select {
+	case <-s.watchStop:
+		return errShuttingDown
+	default:
+	}
 	ctx := stream.Context()
 	// Joined before the catch-up reads the store, so nothing committed
 	// meanwhile falls between the two.
