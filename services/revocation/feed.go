@@ -107,6 +107,22 @@ func (f *feed) appendEntries(es []*revocationv1.Entry, head int64, now time.Time
 	}
 }
 
+// appendNext adds e, just committed here, when it is the entry right after
+// through, which saves the streams a read of the store; it reports whether
+// it did. Otherwise (an entry of another replica in between, or the feed
+// not based yet) the tail reads the store.
+func (f *feed) appendNext(e *revocationv1.Entry) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.based || e.GetSeq() != f.through+1 {
+		return false
+	}
+	f.appendLocked(feedItem{entry: e, through: e.GetSeq()})
+	f.through = e.GetSeq()
+	f.broadcastLocked()
+	return true
+}
+
 // appendKey adds a key change.
 func (f *feed) appendKey(ev *eventsv1.KeyRotated) {
 	f.mu.Lock()

@@ -215,7 +215,10 @@ func (s *Service) Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (
 	s.log.InfoContext(ctx, "revoked",
 		"kind", stored.Kind.String(), "id", stored.ID, "seq", stored.Seq, "created", created)
 	if created {
-		s.wakeTail()
+		// The feed's copy is shared by the streams, read-only.
+		if !s.feed.appendNext(ToProto(stored)) {
+			s.wakeTail()
+		}
 		s.publishNow(ctx, logID, stored)
 	}
 	return &revocationv1.RevokeResponse{Entry: ToProto(stored)}, nil
