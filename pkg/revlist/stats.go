@@ -14,8 +14,9 @@ type Stats struct {
 	// Entries is the number of entries held, expired ones not yet swept
 	// included.
 	Entries int
-	// LastContact is the later of the last successful List and the last
-	// moment NATS was seen connected; zero before either.
+	// LastContact is the latest of the last successful List, the last
+	// moment NATS was seen connected and the last message of a Watch
+	// stream; zero before any.
 	LastContact time.Time
 	// Resyncs counts the re-syncs that completed; Gaps the events that
 	// arrived ahead of the next expected sequence number.

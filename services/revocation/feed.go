@@ -5,8 +5,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
 )
 
 // feedItem is one thing every open Watch stream sends: an entry or a key
@@ -33,11 +36,18 @@ type feed struct {
 	// are in the ring, at position % len(items).
 	start, end uint64
 	// through: every entry with seq <= through was appended (or was
-	// committed before the feed began and is read by a stream's catch-up).
+	// committed before the feed was based and is read by a stream's
+	// catch-up).
 	through int64
-	// based: through was set from the store's head; streams wait for it,
-	// and the feed never reads the whole list into the ring.
-	based bool
+	// streams is the number of streams that joined and have not left.
+	// Without streams the feed reads nothing and holds nothing; the first
+	// stream to join has it based again.
+	streams int
+	// based: through was set from the store's head since the first of the
+	// current streams joined. basedCh is closed then; streams wait for it
+	// before their catch-up, whose head is then at least through.
+	based   bool
+	basedCh chan struct{}
 	// changed is closed, and replaced, at every append: a broadcast that
 	// holds no per-stream state.
 	changed chan struct{}
@@ -48,22 +58,50 @@ type feed struct {
 }
 
 func newFeed(size int) *feed {
-	return &feed{items: make([]feedItem, size), changed: make(chan struct{})}
+	return &feed{items: make([]feedItem, size), changed: make(chan struct{}), basedCh: make(chan struct{})}
 }
 
-// join returns the position a new stream reads the feed from; ok is false
-// until the feed is based.
-func (f *feed) join() (pos uint64, ok bool) {
+// join adds a stream and returns the position it reads the feed from, and
+// a channel closed once the feed is based.
+func (f *feed) join() (pos uint64, based <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.end, f.based
+	f.streams++
+	return f.end, f.basedCh
 }
 
-// base starts the feed at head, the store's head.
+// leave removes a stream; the last one to leave empties the feed.
+func (f *feed) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.streams--; f.streams > 0 {
+		return
+	}
+	clear(f.items)
+	f.start = f.end
+	if f.based {
+		f.based = false
+		f.basedCh = make(chan struct{})
+	}
+}
+
+// active reports whether streams are open, and whether the feed is based.
+func (f *feed) active() (streams, based bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.streams > 0, f.based
+}
+
+// base starts the feed at head, the store's head read after the streams
+// now open joined.
 func (f *feed) base(head int64, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.based || f.streams == 0 {
+		return
+	}
 	f.through, f.based, f.lastRead = head, true, now.UnixNano()
+	close(f.basedCh)
 }
 
 // appendLocked adds it, dropping the oldest item when the ring is full.
@@ -87,6 +125,10 @@ func (f *feed) broadcastLocked() {
 func (f *feed) appendEntries(es []*revocationv1.Entry, head int64, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.based {
+		// The streams left meanwhile.
+		return
+	}
 	f.lastRead = now.UnixNano()
 	appended := false
 	for i, e := range es {
@@ -114,7 +156,7 @@ func (f *feed) appendEntries(es []*revocationv1.Entry, head int64, now time.Time
 func (f *feed) appendNext(e *revocationv1.Entry) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.based || e.GetSeq() != f.through+1 {
+	if !f.based || f.streams == 0 || e.GetSeq() != f.through+1 {
 		return false
 	}
 	f.appendLocked(feedItem{entry: e, through: e.GetSeq()})
@@ -127,6 +169,9 @@ func (f *feed) appendNext(e *revocationv1.Entry) bool {
 func (f *feed) appendKey(ev *eventsv1.KeyRotated) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.streams == 0 {
+		return
+	}
 	f.appendLocked(feedItem{key: ev, through: f.through})
 	f.broadcastLocked()
 }
@@ -176,14 +221,23 @@ const (
 )
 
 // runTail reads the entries committed after the feed's through into the
-// feed, whenever woken (a Revoke here, a Revoked event of another replica)
-// and every poll interval, which bounds how late an entry committed at a
-// replica whose event was lost reaches the streams.
+// feed while streams are open: whenever woken (a Revoke here, a Revoked
+// event of another replica, a stream joining) and every poll interval,
+// which bounds how late an entry committed at a replica whose event was
+// lost reaches the streams.
 func (s *Service) runTail(ctx context.Context) {
 	ticker := time.NewTicker(s.watchPoll)
 	defer ticker.Stop()
+	var wake *nats.Subscription
+	defer func() {
+		if wake != nil {
+			_ = wake.Unsubscribe()
+		}
+	}()
 	for {
-		if more := s.readTail(ctx); more {
+		streams, _ := s.feed.active()
+		wake = s.followRevoked(ctx, wake, streams)
+		if streams && s.readTail(ctx) {
 			s.wakeTail()
 		}
 		select {
@@ -195,34 +249,61 @@ func (s *Service) runTail(ctx context.Context) {
 	}
 }
 
-// readTail reads up to tailMaxPages pages after the feed's through; it
-// returns whether there may be more.
+// followRevoked subscribes to Revoked events, as a wake-up, while streams
+// are open, and returns the subscription. Only then: a subscriber on the
+// subject answers for a lost JetStream stream, whose publishes then time
+// out instead of failing at once with no responders, which is how the
+// outbox learns to create it again.
+func (s *Service) followRevoked(ctx context.Context, sub *nats.Subscription, streams bool) *nats.Subscription {
+	switch {
+	case s.nc == nil || streams == (sub != nil):
+		return sub
+	case !streams:
+		_ = sub.Unsubscribe()
+		return nil
+	}
+	// The payload is not trusted: the store is read.
+	sub, err := s.nc.Subscribe(revlist.Subject, func(*nats.Msg) { s.wakeTail() })
+	if err != nil {
+		s.log.WarnContext(ctx, "revocation watch: subscribe to Revoked events failed; polling the store", "error", err)
+		return nil
+	}
+	// Bounded: with NATS away the poll covers, and the reconnect
+	// restores the subscription.
+	if err := s.nc.FlushTimeout(publishTimeout); err != nil {
+		s.log.DebugContext(ctx, "revocation watch: NATS flush after subscribing failed", "error", err)
+	}
+	return sub
+}
+
+// readTail bases the feed if needed and reads up to tailMaxPages pages
+// after its through; it returns whether there may be more.
 func (s *Service) readTail(ctx context.Context) (more bool) {
 	ctx, cancel := context.WithTimeout(ctx, tailReadLimit)
 	defer cancel()
-	s.feed.mu.Lock()
-	based := s.feed.based
-	s.feed.mu.Unlock()
-	if !based {
+	fail := func(what string, err error) bool {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "revocation watch: "+what+" failed; retrying at the next poll", "error", err)
+		}
+		return false
+	}
+	if _, based := s.feed.active(); !based {
 		head, err := s.store.Head(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				s.log.WarnContext(ctx, "revocation watch: reading the head failed; retrying at the next poll", "error", err)
-			}
-			return false
+			return fail("reading the head", err)
 		}
 		s.feed.base(head, time.Now())
 	}
 	for range tailMaxPages {
 		s.feed.mu.Lock()
-		since := s.feed.through
+		since, based := s.feed.through, s.feed.based
 		s.feed.mu.Unlock()
+		if !based {
+			return false
+		}
 		es, head, err := s.store.List(ctx, since, tailPage)
 		if err != nil {
-			if ctx.Err() == nil {
-				s.log.WarnContext(ctx, "revocation watch: reading new entries failed; retrying at the next poll", "error", err)
-			}
-			return false
+			return fail("reading new entries", err)
 		}
 		entries := make([]*revocationv1.Entry, len(es))
 		for i, e := range es {

@@ -16,7 +16,6 @@ import (
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
-	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
 )
 
 // Service is the gRPC RevocationService over a Store, and the publisher of
@@ -142,21 +141,14 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// subscribe listens for what Watch streams need from NATS: Revoked
-// events, as a wake-up for the store reader (entries committed at another
-// replica; the payload is not trusted, the store is read), and KeyRotated
-// events, forwarded as they are. The subscriptions end with Close.
+// subscribe listens for KeyRotated events, forwarded to the Watch streams
+// as they are. The subscription ends with Close.
 func (s *Service) subscribe() error {
-	revoked, err := s.nc.Subscribe(revlist.Subject, func(*nats.Msg) { s.wakeTail() })
-	if err != nil {
-		return fmt.Errorf("revocation: start: subscribe %s: %w", revlist.Subject, err)
-	}
 	keys, err := s.nc.Subscribe(authn.KeysSubject, func(m *nats.Msg) { s.onKeyEvent(m.Data) })
 	if err != nil {
-		_ = revoked.Unsubscribe()
 		return fmt.Errorf("revocation: start: subscribe %s: %w", authn.KeysSubject, err)
 	}
-	s.subs = []*nats.Subscription{revoked, keys}
+	s.subs = []*nats.Subscription{keys}
 	return nil
 }
 

@@ -63,18 +63,19 @@ func (s *Service) Watch(req *revocationv1.WatchRequest, stream grpc.ServerStream
 	default:
 	}
 	ctx := stream.Context()
-	// Joined before the catch-up reads the store, so nothing committed
-	// meanwhile falls between the two.
-	pos, ok := s.feed.join()
-	if !ok {
-		return status.Error(codes.Unavailable, "revocation watch not ready yet")
-	}
-	caller := callerOf(ctx)
-	release, err := s.watches.acquire(caller)
+	release, err := s.watches.acquire(callerOf(ctx))
 	if err != nil {
 		return err
 	}
 	defer release()
+	// Joined, and the feed based, before the catch-up reads the store, so
+	// nothing committed meanwhile falls between the two.
+	pos, based := s.feed.join()
+	defer s.feed.leave()
+	s.wakeTail()
+	if err := s.waitBased(ctx, based); err != nil {
+		return err
+	}
 
 	w := &watch{svc: s, stream: stream, logID: logID, cursor: req.GetSinceSeq()}
 	if l := req.GetLogId(); l != "" && l != logID {
@@ -90,6 +91,23 @@ func (s *Service) Watch(req *revocationv1.WatchRequest, stream grpc.ServerStream
 		return err
 	}
 	return w.live(ctx, pos, s.lifetime(ctx))
+}
+
+// waitBased waits until the feed is based: at once, or after one read of
+// the store's head.
+func (s *Service) waitBased(ctx context.Context, based <-chan struct{}) error {
+	timer := time.NewTimer(tailReadLimit + s.watchPoll)
+	defer timer.Stop()
+	select {
+	case <-based:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-s.watchStop:
+		return errShuttingDown
+	case <-timer.C:
+		return status.Error(codes.Unavailable, "revocation watch: the revocation list cannot be read; retry later")
+	}
 }
 
 // watch is one open stream.

@@ -186,29 +186,10 @@ func startService(t testing.TB, st revocation.Store, opts ...revocation.Option) 
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	waitWatchReady(t, svc)
 	return svc
 }
 
-// waitWatchReady waits until the service accepts streams: its store
-// reader has read the head.
-func waitWatchReady(t testing.TB, svc *revocation.Service) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := svc.Watch(&revocationv1.WatchRequest{}, endedStream{})
-		if status.Code(err) != codes.Unavailable {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Watch not ready: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// endedStream is a stream whose client has gone: Watch returns at once
-// once it is ready.
+// endedStream is a stream whose client has gone.
 type endedStream struct {
 	grpc.ServerStreamingServer[revocationv1.WatchResponse]
 }
