@@ -139,14 +139,17 @@ func TestFollowerOverWatchKeyHook(t *testing.T) {
 
 // BenchmarkWatchPropagation reports the delay until followers without
 // NATS, streaming from Watch over a loopback gRPC connection, have applied
-// a revocation (SQLite): from Revoke returning, and from Revoke being
-// called. The followers' OnApply hook marks the moment, so no poller
+// a revocation: from Revoke returning, and from Revoke being called. The followers' OnApply hook marks the moment, so no poller
 // competes with them for the machine's cores; each token is then checked
 // refused. The time per op is Revoke plus the wait.
 func BenchmarkWatchPropagation(b *testing.B) {
-	for _, followers := range []int{1, 3} {
-		b.Run(fmt.Sprintf("followers=%d", followers), func(b *testing.B) {
-			svc := startService(b, backends["sqlite"](b))
+	for _, run := range []struct {
+		store     string
+		followers int
+	}{{"sqlite", 1}, {"sqlite", 3}, {"postgres", 3}} {
+		followers := run.followers
+		b.Run(fmt.Sprintf("%s/followers=%d", run.store, followers), func(b *testing.B) {
+			svc := startService(b, backends[run.store](b))
 			s := serve(b, svc)
 			applied := make(chan string, 16*followers)
 			var fls []*revlist.Follower

@@ -21,6 +21,7 @@ import (
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/services/revocation"
@@ -316,48 +317,54 @@ func waitWatches(t testing.TB, svc *revocation.Service, n int) {
 // of the other, woken by the Revoked event on NATS, or without NATS by the
 // poll of the store.
 func TestWatchEntriesOfAnotherReplica(t *testing.T) {
-	db := dbtest.SQLiteDB(t)
-	store := func() revocation.Store {
-		st, err := sqlstore.New(t.Context(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	t.Run("woken by NATS", func(t *testing.T) {
-		b := newBroker(t)
-		// The poll is far beyond the test: only the event can wake.
-		writer := startService(t, store(), revocation.WithNATS(b.connect("writer")))
-		reader := startService(t, store(), revocation.WithNATS(b.connect("reader")), revocation.WithWatchPoll(time.Hour))
-		s := serve(t, reader)
-		w := s.watch(t, "internal", &revocationv1.WatchRequest{SinceSeq: headOf(t, reader), LogId: reader.LogID()})
-		w.opened(reader.LogID(), headOf(t, reader))
-		e := revokeJTI(t, writer, "from-the-writer", time.Now().Add(time.Hour))
-		entry(t, w.nextNonHeartbeat(), e.GetSeq(), e.GetSeq())
+	for _, be := range dbtest.Backends {
+		t.Run(be.Name, func(t *testing.T) {
+			db := be.Open(t)
+			open := func(db database.DB) revocation.Store {
+				st, err := sqlstore.New(t.Context(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			writerStore, readerStore := open(db), open(dbtest.Reopen(t, db))
+			t.Run("woken by NATS", func(t *testing.T) {
+				b := newBroker(t)
+				// The poll is far beyond the test: only the event can wake.
+				writer := startService(t, writerStore, revocation.WithNATS(b.connect("writer")))
+				reader := startService(t, readerStore, revocation.WithNATS(b.connect("reader")), revocation.WithWatchPoll(time.Hour))
+				s := serve(t, reader)
+				since := headOf(t, reader)
+				w := s.watch(t, "internal", &revocationv1.WatchRequest{SinceSeq: since, LogId: reader.LogID()})
+				w.opened(reader.LogID(), since)
+				e := revokeJTI(t, writer, "from-the-writer", time.Now().Add(time.Hour))
+				entry(t, w.nextNonHeartbeat(), e.GetSeq(), e.GetSeq())
 
-		// Key changes published on NATS reach the streams too.
-		ev, err := proto.Marshal(&eventsv1.KeyRotated{Kid: "k2", State: "RETIRED", JwksVersion: 9})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc := b.connect("keys")
-		if err := nc.Publish(authn.KeysSubject, ev); err != nil {
-			t.Fatal(err)
-		}
-		if m := w.nextNonHeartbeat(); m.GetKeyRotated().GetKid() != "k2" {
-			t.Fatalf("message = %v, want the key change", m)
-		}
-	})
-	t.Run("polled without NATS", func(t *testing.T) {
-		writer := startService(t, store())
-		reader := startService(t, store(), revocation.WithWatchPoll(20*time.Millisecond))
-		s := serve(t, reader)
-		since := headOf(t, reader)
-		w := s.watch(t, "internal", &revocationv1.WatchRequest{SinceSeq: since, LogId: reader.LogID()})
-		w.opened(reader.LogID(), since)
-		e := revokeJTI(t, writer, "polled", time.Now().Add(time.Hour))
-		entry(t, w.nextNonHeartbeat(), e.GetSeq(), e.GetSeq())
-	})
+				// Key changes published on NATS reach the streams too.
+				ev, err := proto.Marshal(&eventsv1.KeyRotated{Kid: "k2", State: "RETIRED", JwksVersion: 9})
+				if err != nil {
+					t.Fatal(err)
+				}
+				nc := b.connect("keys")
+				if err := nc.Publish(authn.KeysSubject, ev); err != nil {
+					t.Fatal(err)
+				}
+				if m := w.nextNonHeartbeat(); m.GetKeyRotated().GetKid() != "k2" {
+					t.Fatalf("message = %v, want the key change", m)
+				}
+			})
+			t.Run("polled without NATS", func(t *testing.T) {
+				writer := startService(t, writerStore)
+				reader := startService(t, readerStore, revocation.WithWatchPoll(20*time.Millisecond))
+				s := serve(t, reader)
+				since := headOf(t, reader)
+				w := s.watch(t, "internal", &revocationv1.WatchRequest{SinceSeq: since, LogId: reader.LogID()})
+				w.opened(reader.LogID(), since)
+				e := revokeJTI(t, writer, "polled", time.Now().Add(time.Hour))
+				entry(t, w.nextNonHeartbeat(), e.GetSeq(), e.GetSeq())
+			})
+		})
+	}
 }
 
 func headOf(t testing.TB, svc *revocation.Service) int64 {
