@@ -325,6 +325,12 @@ func (a *App) Shutdown() {
 	a.stopOnce.Do(func() {
 		a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
 		a.health.Shutdown()
+		if a.revs != nil && a.revs.svc != nil {
+			// Watch streams last as long as their clients: end them,
+			// so that the graceful stops wait for requests only. Their
+			// clients resume at another replica.
+			a.revs.svc.EndWatches()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()
 		if err := a.httpSrv.Shutdown(ctx); err != nil {

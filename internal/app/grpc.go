@@ -71,6 +71,13 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 				start := time.Now()
 				defer func() { observe(info.FullMethod, start, err) }()
+				if info.FullMethod == revocationv1.RevocationService_Watch_FullMethodName {
+					// Open for as long as the follower runs, mostly
+					// idle: the revocation service bounds these streams
+					// itself, and they must not hold the slots of
+					// requests.
+					return h(srv, ss)
+				}
 				if !inFlight.acquire() {
 					return errBusy
 				}

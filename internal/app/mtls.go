@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/mtls"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -172,6 +173,20 @@ func (m *mtlsListener) serve(grpcSrv interface {
 		routes.ServeHTTP(w, r)
 	})
 	m.srv = newHTTPServer(h)
+	limited := m.srv.Handler
+	m.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && r.URL.Path == revocationv1.RevocationService_Watch_FullMethodName {
+			// A Watch stream lasts as long as its follower: neither
+			// the listener's read and write timeouts nor its in-flight
+			// slots apply (the revocation service bounds the streams).
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+			grpcSrv.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
 	m.srv.TLSConfig = mtls.ServerConfig(m.cert, m.trust)
 	go func() {
 		if err := m.srv.ServeTLS(m.lis, "", ""); !errors.Is(err, http.ErrServerClosed) {

@@ -6,6 +6,7 @@ import (
 	"log"
 	"time"
 
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
@@ -20,7 +21,7 @@ import (
 func ExampleFollower() {
 	var (
 		conn *grpc.ClientConn // to the revocation service, with the validator's credentials
-		nc   *nats.Conn       // to NATS; nil re-syncs on the tick alone
+		nc   *nats.Conn       // to NATS; nil streams from the service's Watch instead
 	)
 	f := revlist.NewFollower(revlist.ClientSource(revocationv1.NewRevocationServiceClient(conn)), nc)
 	if err := f.Start(context.Background()); err != nil {
@@ -31,6 +32,26 @@ func ExampleFollower() {
 	validator := authn.NewValidator(nil, authn.WithRevocationChecker(f))
 	jwtOpt := authn.WithRevocationList(f)
 	_, _ = validator, jwtOpt
+}
+
+// A resource service that cannot reach NATS streams the list from Watch,
+// and refetches the signing keys as soon as they change.
+func ExampleWithOnKeyEvent() {
+	var (
+		conn *grpc.ClientConn        // to the revocation service, with the service's credentials
+		jwt  *authn.JWTAuthenticator // the service's JWT validation
+	)
+	f := revlist.NewFollower(revlist.ClientSource(revocationv1.NewRevocationServiceClient(conn)), nil,
+		// Called for each KeyRotated, and with nil after each (re)connect:
+		// changes made meanwhile were not replayed. Quick: the fetch runs
+		// on its own.
+		revlist.WithOnKeyEvent(func(*eventsv1.KeyRotated) {
+			go func() { _ = jwt.Refresh(context.Background()) }()
+		}))
+	if err := f.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
 }
 
 func ExampleList() {

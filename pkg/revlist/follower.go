@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/nats-io/nats.go"
@@ -37,7 +38,10 @@ const (
 // sequence order, and re-syncs from its last applied sequence number on a
 // gap, a NATS reconnect and a periodic tick. NATS is the fast path, never
 // the only path: a lost event delays a revocation by at most the re-sync
-// interval, and none is lost.
+// interval, and none is lost. Without NATS the fast path is the
+// revocation service's Watch stream, resumed from the last applied
+// sequence number after every break; the periodic re-sync stays as the
+// safety net.
 //
 // A follower implements authn.RevocationChecker and authn.RevocationList.
 // It fails closed: before the first snapshot (after the start wait) and
@@ -53,6 +57,9 @@ type Follower struct {
 	startWait   time.Duration
 	failOpen    bool
 	onApply     func(*revocationv1.Entry)
+	onKey       func(*eventsv1.KeyRotated)
+	watcher     Watcher
+	watcherSet  bool // WithWatch was given, nil included
 	log         *slog.Logger
 	now         func() time.Time
 	pageSize    int32
@@ -71,6 +78,7 @@ type Follower struct {
 	lastContact atomic.Int64 // Unix nanoseconds; 0 before any contact
 	ready       atomic.Bool
 	readyCh     chan struct{} // closed when ready
+	watching    atomic.Bool   // a Watch stream is open
 
 	// mu guards the sequence state. Events and re-syncs apply entries
 	// with it held, one seq check at a time, so applied never moves
@@ -99,6 +107,7 @@ type Follower struct {
 	startedAt time.Time
 	cancel    context.CancelFunc
 	stopSub   func()
+	stopKeys  func()
 	statusCh  chan nats.Status
 	wg        sync.WaitGroup
 
@@ -114,8 +123,10 @@ var (
 )
 
 // NewFollower returns a follower reading src and, when nc is not nil,
-// Revoked events from nc. Without NATS it relies on periodic re-syncs
-// alone. Call Start to begin.
+// Revoked events from nc. Without NATS it streams from the revocation
+// service's Watch when src is a Watcher (ClientSource is one) or WithWatch
+// names one, and otherwise relies on periodic re-syncs alone. Call Start
+// to begin.
 func NewFollower(src Source, nc *nats.Conn, opts ...Option) *Follower {
 	f := &Follower{
 		src:         src,
@@ -132,6 +143,9 @@ func NewFollower(src Source, nc *nats.Conn, opts ...Option) *Follower {
 	}
 	for _, opt := range opts {
 		opt(f)
+	}
+	if w, ok := src.(Watcher); ok && !f.watcherSet {
+		f.watcher = w
 	}
 	// Look at NATS often enough that staleness is judged to within a
 	// quarter of its bound, at most every second.
@@ -162,6 +176,15 @@ func (f *Follower) Start(ctx context.Context) error {
 			return fmt.Errorf("revlist: start: %w", err)
 		}
 		f.stopSub = stop
+		if f.onKey != nil {
+			stopKeys, err := authn.Follow(ctx, f.nc, authn.KeysSubject, f.onKeyData)
+			if err != nil {
+				stop()
+				cancel()
+				return fmt.Errorf("revlist: start: %w", err)
+			}
+			f.stopKeys = stopKeys
+		}
 		// A listener channel, not the connection's reconnect handler,
 		// which belongs to whoever made the connection.
 		f.statusCh = f.nc.StatusChanged(nats.CONNECTED)
@@ -175,6 +198,10 @@ func (f *Follower) Start(ctx context.Context) error {
 	f.wg.Add(2)
 	go f.syncLoop(ctx, f.statusCh)
 	go f.healthLoop(ctx)
+	if f.nc == nil && f.watcher != nil {
+		f.wg.Add(1)
+		go f.watchLoop(ctx)
+	}
 	return nil
 }
 
@@ -188,10 +215,13 @@ func (f *Follower) Close() {
 		return
 	}
 	f.closed = true
-	cancel, stop, status := f.cancel, f.stopSub, f.statusCh
+	cancel, stop, stopKeys, status := f.cancel, f.stopSub, f.stopKeys, f.statusCh
 	f.lifeMu.Unlock()
 	if stop != nil {
 		stop()
+	}
+	if stopKeys != nil {
+		stopKeys()
 	}
 	if status != nil {
 		f.nc.RemoveStatusListener(status)
@@ -289,6 +319,7 @@ func (f *Follower) waitTrigger(ctx context.Context, timer *time.Timer, status *c
 			if ok {
 				// Reconnected: events published while disconnected
 				// are lost to us, so catch up.
+				f.keyEvent(nil)
 				return true
 			}
 			*status = nil // listener removed; a nil channel blocks

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 )
 
@@ -95,4 +96,26 @@ func WithPageSize(n int32) Option {
 			f.pageSize = min(n, maxPageSize)
 		}
 	}
+}
+
+// WithWatch sets the stream a follower without NATS reads entries from (the
+// revocation service's Watch, e.g. ClientWatcher). Without this option a
+// Source that is a Watcher is used; nil turns streaming off, leaving the
+// periodic re-sync alone. A follower with a NATS connection never streams.
+func WithWatch(w Watcher) Option {
+	return func(f *Follower) {
+		f.watcher = w
+		f.watcherSet = true
+	}
+}
+
+// WithOnKeyEvent calls fn for each signing-key change (KeyRotated) the
+// follower hears, on the Watch stream or, with NATS, on gatehouse.keys.v1;
+// and with nil after every (re)connect of the stream or of NATS, since
+// changes made while disconnected are not replayed. A JWT validator
+// refetches its key set in fn (authn.JWTAuthenticator.Refresh), so a new
+// key is known before its first token. fn runs on the follower's
+// goroutines: it must be quick (start the fetch, do not wait for it).
+func WithOnKeyEvent(fn func(*eventsv1.KeyRotated)) Option {
+	return func(f *Follower) { f.onKey = fn }
 }

@@ -14,14 +14,18 @@ type Stats struct {
 	// Entries is the number of entries held, expired ones not yet swept
 	// included.
 	Entries int
-	// LastContact is the later of the last successful List and the last
-	// moment NATS was seen connected; zero before either.
+	// LastContact is the latest of the last successful List, the last
+	// moment NATS was seen connected and the last message of a Watch
+	// stream; zero before any.
 	LastContact time.Time
 	// Resyncs counts the re-syncs that completed; Gaps the events that
 	// arrived ahead of the next expected sequence number.
 	Resyncs, Gaps uint64
 	// Ready reports whether the first snapshot is loaded.
 	Ready bool
+	// Watching reports whether a Watch stream is open (followers without
+	// NATS).
+	Watching bool
 	// Stale reports whether the list is ready but out of contact for
 	// longer than the maximum staleness.
 	Stale bool
@@ -43,6 +47,7 @@ func (f *Follower) Stats() Stats {
 		s.LastContact = time.Unix(0, c)
 	}
 	s.Ready = f.ready.Load()
+	s.Watching = f.watching.Load()
 	s.Stale = s.Ready && unixNanos(f.now()) > f.freshUntil.Load()
 	return s
 }

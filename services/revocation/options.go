@@ -74,3 +74,61 @@ func WithCleanupInterval(d time.Duration) Option {
 		}
 	}
 }
+
+// WithWatchHeartbeat sets how long a Watch stream stays silent before a
+// heartbeat (default 5 s). A non-positive d keeps the default.
+func WithWatchHeartbeat(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.watchHeartbeat = d
+		}
+	}
+}
+
+// WithWatchPoll sets how often the store is read for new entries while
+// nothing announces them (default 1 s): the bound on how late an entry
+// committed at another replica reaches this one's Watch streams when its
+// NATS event is lost, or without NATS. A non-positive d keeps the default.
+func WithWatchPoll(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.watchPoll = d
+		}
+	}
+}
+
+// WithWatchLifetime bounds one Watch stream (default 30 min, spread over
+// its last quarter; never past the caller's token expiry), so a caller
+// authenticates again now and then. A non-positive d keeps the default.
+func WithWatchLifetime(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.watchLifetime = d
+		}
+	}
+}
+
+// WithWatchLimits bounds the open Watch streams in total (default 1024) and
+// per client (default 64). A non-positive value keeps its default.
+func WithWatchLimits(total, perCaller int) Option {
+	return func(s *Service) {
+		if total > 0 {
+			s.watches.total = total
+		}
+		if perCaller > 0 {
+			s.watches.perCaller = perCaller
+		}
+	}
+}
+
+// WithWatchBuffer sets how many recent entries and key changes the Watch
+// streams share in memory (default 4096). A stream further behind than
+// that ends with RESOURCE_EXHAUSTED and resumes from the store. A
+// non-positive n keeps the default.
+func WithWatchBuffer(n int) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.watchBuffer = n
+		}
+	}
+}

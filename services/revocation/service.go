@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // Service is the gRPC RevocationService over a Store, and the publisher of
@@ -42,6 +43,19 @@ type Service struct {
 	closed  bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	subs    []*nats.Subscription
+
+	// Watch streams: the feed they share, its reader's wake-up, their
+	// limits, and the channel closed to end them all.
+	feed           *feed
+	tailWake       chan struct{}
+	watches        watchLimits
+	watchStop      chan struct{}
+	endOnce        sync.Once
+	watchHeartbeat time.Duration
+	watchPoll      time.Duration
+	watchLifetime  time.Duration
+	watchBuffer    int
 }
 
 var _ revocationv1.RevocationServiceServer = (*Service)(nil)
@@ -57,10 +71,19 @@ func New(store Store, opts ...Option) *Service {
 		outboxEvery:  DefaultOutboxInterval,
 		cleanupEvery: DefaultCleanupInterval,
 		replicas:     1,
+
+		tailWake:       make(chan struct{}, 1),
+		watches:        watchLimits{total: DefaultMaxWatches, perCaller: DefaultMaxWatchesPerCaller, byCaller: map[string]int{}},
+		watchStop:      make(chan struct{}),
+		watchHeartbeat: DefaultWatchHeartbeat,
+		watchPoll:      DefaultWatchPoll,
+		watchLifetime:  DefaultWatchLifetime,
+		watchBuffer:    DefaultWatchBuffer,
 	}
 	for _, opt := range opts {
 		opt(s)
 	}
+	s.feed = newFeed(s.watchBuffer)
 	return s
 }
 
@@ -98,6 +121,11 @@ func (s *Service) Start(ctx context.Context) error {
 			}
 		}
 	}
+	if s.nc != nil {
+		if err := s.subscribe(); err != nil {
+			return err
+		}
+	}
 	s.logID.Store(&logID)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -108,17 +136,34 @@ func (s *Service) Start(ctx context.Context) error {
 		s.wg.Go(func() { s.runOutbox(runCtx, logID, connected) })
 	}
 	s.wg.Go(func() { s.runCleanup(runCtx) })
+	s.wg.Go(func() { s.runTail(runCtx) })
 	s.log.InfoContext(ctx, "revocation list ready", "log_id", logID, "nats", s.nc != nil)
 	return nil
 }
 
-// Close stops the loops and waits for them. It is safe to call more than
-// once, and before Start.
+// subscribe listens for KeyRotated events, forwarded to the Watch streams
+// as they are. The subscription ends with Close.
+func (s *Service) subscribe() error {
+	keys, err := s.nc.Subscribe(authn.KeysSubject, func(m *nats.Msg) { s.onKeyEvent(m.Data) })
+	if err != nil {
+		return fmt.Errorf("revocation: start: subscribe %s: %w", authn.KeysSubject, err)
+	}
+	s.subs = []*nats.Subscription{keys}
+	return nil
+}
+
+// Close ends the Watch streams, stops the loops and waits for them. It is
+// safe to call more than once, and before Start.
 func (s *Service) Close() {
+	s.EndWatches()
 	s.runMu.Lock()
 	s.closed = true
-	cancel := s.cancel
+	cancel, subs := s.cancel, s.subs
+	s.subs = nil
 	s.runMu.Unlock()
+	for _, sub := range subs {
+		_ = sub.Unsubscribe()
+	}
 	if cancel != nil {
 		cancel()
 	}
@@ -162,6 +207,10 @@ func (s *Service) Revoke(ctx context.Context, req *revocationv1.RevokeRequest) (
 	s.log.InfoContext(ctx, "revoked",
 		"kind", stored.Kind.String(), "id", stored.ID, "seq", stored.Seq, "created", created)
 	if created {
+		// The feed's copy is shared by the streams, read-only.
+		if !s.feed.appendNext(ToProto(stored)) {
+			s.wakeTail()
+		}
 		s.publishNow(ctx, logID, stored)
 	}
 	return &revocationv1.RevokeResponse{Entry: ToProto(stored)}, nil

@@ -11,8 +11,10 @@ package revocationv1
 
 import (
 	_ "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
+	v1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -632,11 +634,297 @@ func (x *HeadResponse) GetLogId() string {
 	return ""
 }
 
+// WatchRequest says where a stream resumes.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Entries with seq greater than this are sent: the last sequence number
+	// the client applied, 0 for everything.
+	SinceSeq int64 `protobuf:"varint,1,opt,name=since_seq,json=sinceSeq,proto3" json:"since_seq,omitempty"`
+	// The list since_seq belongs to, when the client follows one. When it is
+	// not this server's list, since_seq means nothing here and the stream
+	// starts from sequence 0.
+	LogId         string `protobuf:"bytes,2,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_revocation_v1_revocation_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *WatchRequest) GetSinceSeq() int64 {
+	if x != nil {
+		return x.SinceSeq
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+// WatchResponse is one message of a Watch stream.
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies the revocation list (see ListResponse.log_id). A follower
+	// that sees another list than the one it holds re-syncs.
+	LogId string `protobuf:"bytes,1,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// Every entry with a seq up to head_seq that still exists has been sent
+	// on this stream when this message arrives (expired entries leave gaps):
+	// a follower that applied the stream so far is complete up to head_seq.
+	HeadSeq int64 `protobuf:"varint,2,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
+	// What the message carries.
+	//
+	// Types that are valid to be assigned to Message:
+	//
+	//	*WatchResponse_Opened
+	//	*WatchResponse_Entry
+	//	*WatchResponse_KeyRotated
+	//	*WatchResponse_Heartbeat
+	Message       isWatchResponse_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_revocation_v1_revocation_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchResponse) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *WatchResponse) GetHeadSeq() int64 {
+	if x != nil {
+		return x.HeadSeq
+	}
+	return 0
+}
+
+func (x *WatchResponse) GetMessage() isWatchResponse_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetOpened() *WatchOpened {
+	if x != nil {
+		if x, ok := x.Message.(*WatchResponse_Opened); ok {
+			return x.Opened
+		}
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetEntry() *Entry {
+	if x != nil {
+		if x, ok := x.Message.(*WatchResponse_Entry); ok {
+			return x.Entry
+		}
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetKeyRotated() *v1.KeyRotated {
+	if x != nil {
+		if x, ok := x.Message.(*WatchResponse_KeyRotated); ok {
+			return x.KeyRotated
+		}
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetHeartbeat() *WatchHeartbeat {
+	if x != nil {
+		if x, ok := x.Message.(*WatchResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isWatchResponse_Message interface {
+	isWatchResponse_Message()
+}
+
+type WatchResponse_Opened struct {
+	// The stream is open; first message of every stream. Signing-key
+	// changes made while the client was not connected are not replayed:
+	// refetch the key set.
+	Opened *WatchOpened `protobuf:"bytes,3,opt,name=opened,proto3,oneof"`
+}
+
+type WatchResponse_Entry struct {
+	// A revocation entry, in sequence order.
+	Entry *Entry `protobuf:"bytes,4,opt,name=entry,proto3,oneof"`
+}
+
+type WatchResponse_KeyRotated struct {
+	// A signing-key state change, as published on gatehouse.keys.v1.
+	KeyRotated *v1.KeyRotated `protobuf:"bytes,5,opt,name=key_rotated,json=keyRotated,proto3,oneof"`
+}
+
+type WatchResponse_Heartbeat struct {
+	// Nothing else was sent for a while: the stream is alive.
+	Heartbeat *WatchHeartbeat `protobuf:"bytes,6,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*WatchResponse_Opened) isWatchResponse_Message() {}
+
+func (*WatchResponse_Entry) isWatchResponse_Message() {}
+
+func (*WatchResponse_KeyRotated) isWatchResponse_Message() {}
+
+func (*WatchResponse_Heartbeat) isWatchResponse_Message() {}
+
+// WatchOpened starts a stream.
+type WatchOpened struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How often the server sends a message on an idle stream; a client that
+	// hears nothing for several of these intervals may reconnect.
+	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,1,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *WatchOpened) Reset() {
+	*x = WatchOpened{}
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchOpened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchOpened) ProtoMessage() {}
+
+func (x *WatchOpened) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchOpened.ProtoReflect.Descriptor instead.
+func (*WatchOpened) Descriptor() ([]byte, []int) {
+	return file_gatehouse_revocation_v1_revocation_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchOpened) GetHeartbeatInterval() *durationpb.Duration {
+	if x != nil {
+		return x.HeartbeatInterval
+	}
+	return nil
+}
+
+// WatchHeartbeat keeps an idle stream observably alive.
+type WatchHeartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchHeartbeat) Reset() {
+	*x = WatchHeartbeat{}
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchHeartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchHeartbeat) ProtoMessage() {}
+
+func (x *WatchHeartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_revocation_v1_revocation_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchHeartbeat.ProtoReflect.Descriptor instead.
+func (*WatchHeartbeat) Descriptor() ([]byte, []int) {
+	return file_gatehouse_revocation_v1_revocation_proto_rawDescGZIP(), []int{12}
+}
+
 var File_gatehouse_revocation_v1_revocation_proto protoreflect.FileDescriptor
 
 const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
 	"\n" +
-	"(gatehouse/revocation/v1/revocation.proto\x12\x17gatehouse.revocation.v1\x1a\x1cgatehouse/auth/v1/auth.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
+	"(gatehouse/revocation/v1/revocation.proto\x12\x17gatehouse.revocation.v1\x1a\x1cgatehouse/auth/v1/auth.proto\x1a gatehouse/events/v1/events.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x121\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1d.gatehouse.revocation.v1.KindR\x04kind\x12\x0e\n" +
@@ -670,7 +958,22 @@ const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
 	"\vHeadRequest\"7\n" +
 	"\fHeadResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x15\n" +
-	"\x06log_id\x18\x02 \x01(\tR\x05logId*\xad\x01\n" +
+	"\x06log_id\x18\x02 \x01(\tR\x05logId\"B\n" +
+	"\fWatchRequest\x12\x1b\n" +
+	"\tsince_seq\x18\x01 \x01(\x03R\bsinceSeq\x12\x15\n" +
+	"\x06log_id\x18\x02 \x01(\tR\x05logId\"\xd1\x02\n" +
+	"\rWatchResponse\x12\x15\n" +
+	"\x06log_id\x18\x01 \x01(\tR\x05logId\x12\x19\n" +
+	"\bhead_seq\x18\x02 \x01(\x03R\aheadSeq\x12>\n" +
+	"\x06opened\x18\x03 \x01(\v2$.gatehouse.revocation.v1.WatchOpenedH\x00R\x06opened\x126\n" +
+	"\x05entry\x18\x04 \x01(\v2\x1e.gatehouse.revocation.v1.EntryH\x00R\x05entry\x12B\n" +
+	"\vkey_rotated\x18\x05 \x01(\v2\x1f.gatehouse.events.v1.KeyRotatedH\x00R\n" +
+	"keyRotated\x12G\n" +
+	"\theartbeat\x18\x06 \x01(\v2'.gatehouse.revocation.v1.WatchHeartbeatH\x00R\theartbeatB\t\n" +
+	"\amessage\"W\n" +
+	"\vWatchOpened\x12H\n" +
+	"\x12heartbeat_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"\x10\n" +
+	"\x0eWatchHeartbeat*\xad\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11KIND_ACCESS_TOKEN\x10\x01\x12\x17\n" +
@@ -679,7 +982,7 @@ const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
 	"\vKIND_CLIENT\x10\x04\x12\x10\n" +
 	"\fKIND_SUBJECT\x10\x05\x12\x14\n" +
 	"\x10KIND_CERTIFICATE\x10\x06\x12\x14\n" +
-	"\x10KIND_SIGNING_KEY\x10\a2\xcf\x04\n" +
+	"\x10KIND_SIGNING_KEY\x10\a2\xe0\x05\n" +
 	"\x11RevocationService\x12\x92\x01\n" +
 	"\x06Revoke\x12&.gatehouse.revocation.v1.RevokeRequest\x1a'.gatehouse.revocation.v1.RevokeResponse\"7\x8a\xb5\x183\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x1b\n" +
 	"\x19gatehouse:internal.revoke\x12\x8c\x01\n" +
@@ -688,7 +991,9 @@ const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
 	"\x04List\x12$.gatehouse.revocation.v1.ListRequest\x1a%.gatehouse.revocation.v1.ListResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
 	"\x13gatehouse:validator\x12\x89\x01\n" +
 	"\x04Head\x12$.gatehouse.revocation.v1.HeadRequest\x1a%.gatehouse.revocation.v1.HeadResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
-	"\x13gatehouse:validatorBMZKgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1;revocationv1b\x06proto3"
+	"\x13gatehouse:validator\x12\x8e\x01\n" +
+	"\x05Watch\x12%.gatehouse.revocation.v1.WatchRequest\x1a&.gatehouse.revocation.v1.WatchResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
+	"\x13gatehouse:validator0\x01BMZKgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1;revocationv1b\x06proto3"
 
 var (
 	file_gatehouse_revocation_v1_revocation_proto_rawDescOnce sync.Once
@@ -703,7 +1008,7 @@ func file_gatehouse_revocation_v1_revocation_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_revocation_v1_revocation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_revocation_v1_revocation_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_gatehouse_revocation_v1_revocation_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_gatehouse_revocation_v1_revocation_proto_goTypes = []any{
 	(Kind)(0),                     // 0: gatehouse.revocation.v1.Kind
 	(*Entry)(nil),                 // 1: gatehouse.revocation.v1.Entry
@@ -715,31 +1020,44 @@ var file_gatehouse_revocation_v1_revocation_proto_goTypes = []any{
 	(*ListResponse)(nil),          // 7: gatehouse.revocation.v1.ListResponse
 	(*HeadRequest)(nil),           // 8: gatehouse.revocation.v1.HeadRequest
 	(*HeadResponse)(nil),          // 9: gatehouse.revocation.v1.HeadResponse
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*WatchRequest)(nil),          // 10: gatehouse.revocation.v1.WatchRequest
+	(*WatchResponse)(nil),         // 11: gatehouse.revocation.v1.WatchResponse
+	(*WatchOpened)(nil),           // 12: gatehouse.revocation.v1.WatchOpened
+	(*WatchHeartbeat)(nil),        // 13: gatehouse.revocation.v1.WatchHeartbeat
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*v1.KeyRotated)(nil),         // 15: gatehouse.events.v1.KeyRotated
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 }
 var file_gatehouse_revocation_v1_revocation_proto_depIdxs = []int32{
 	0,  // 0: gatehouse.revocation.v1.Entry.kind:type_name -> gatehouse.revocation.v1.Kind
-	10, // 1: gatehouse.revocation.v1.Entry.revoke_time:type_name -> google.protobuf.Timestamp
-	10, // 2: gatehouse.revocation.v1.Entry.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 1: gatehouse.revocation.v1.Entry.revoke_time:type_name -> google.protobuf.Timestamp
+	14, // 2: gatehouse.revocation.v1.Entry.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: gatehouse.revocation.v1.RevokeRequest.kind:type_name -> gatehouse.revocation.v1.Kind
-	10, // 4: gatehouse.revocation.v1.RevokeRequest.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 4: gatehouse.revocation.v1.RevokeRequest.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: gatehouse.revocation.v1.RevokeResponse.entry:type_name -> gatehouse.revocation.v1.Entry
 	0,  // 6: gatehouse.revocation.v1.CheckRequest.kind:type_name -> gatehouse.revocation.v1.Kind
 	1,  // 7: gatehouse.revocation.v1.CheckResponse.entry:type_name -> gatehouse.revocation.v1.Entry
 	1,  // 8: gatehouse.revocation.v1.ListResponse.entries:type_name -> gatehouse.revocation.v1.Entry
-	2,  // 9: gatehouse.revocation.v1.RevocationService.Revoke:input_type -> gatehouse.revocation.v1.RevokeRequest
-	4,  // 10: gatehouse.revocation.v1.RevocationService.Check:input_type -> gatehouse.revocation.v1.CheckRequest
-	6,  // 11: gatehouse.revocation.v1.RevocationService.List:input_type -> gatehouse.revocation.v1.ListRequest
-	8,  // 12: gatehouse.revocation.v1.RevocationService.Head:input_type -> gatehouse.revocation.v1.HeadRequest
-	3,  // 13: gatehouse.revocation.v1.RevocationService.Revoke:output_type -> gatehouse.revocation.v1.RevokeResponse
-	5,  // 14: gatehouse.revocation.v1.RevocationService.Check:output_type -> gatehouse.revocation.v1.CheckResponse
-	7,  // 15: gatehouse.revocation.v1.RevocationService.List:output_type -> gatehouse.revocation.v1.ListResponse
-	9,  // 16: gatehouse.revocation.v1.RevocationService.Head:output_type -> gatehouse.revocation.v1.HeadResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	12, // 9: gatehouse.revocation.v1.WatchResponse.opened:type_name -> gatehouse.revocation.v1.WatchOpened
+	1,  // 10: gatehouse.revocation.v1.WatchResponse.entry:type_name -> gatehouse.revocation.v1.Entry
+	15, // 11: gatehouse.revocation.v1.WatchResponse.key_rotated:type_name -> gatehouse.events.v1.KeyRotated
+	13, // 12: gatehouse.revocation.v1.WatchResponse.heartbeat:type_name -> gatehouse.revocation.v1.WatchHeartbeat
+	16, // 13: gatehouse.revocation.v1.WatchOpened.heartbeat_interval:type_name -> google.protobuf.Duration
+	2,  // 14: gatehouse.revocation.v1.RevocationService.Revoke:input_type -> gatehouse.revocation.v1.RevokeRequest
+	4,  // 15: gatehouse.revocation.v1.RevocationService.Check:input_type -> gatehouse.revocation.v1.CheckRequest
+	6,  // 16: gatehouse.revocation.v1.RevocationService.List:input_type -> gatehouse.revocation.v1.ListRequest
+	8,  // 17: gatehouse.revocation.v1.RevocationService.Head:input_type -> gatehouse.revocation.v1.HeadRequest
+	10, // 18: gatehouse.revocation.v1.RevocationService.Watch:input_type -> gatehouse.revocation.v1.WatchRequest
+	3,  // 19: gatehouse.revocation.v1.RevocationService.Revoke:output_type -> gatehouse.revocation.v1.RevokeResponse
+	5,  // 20: gatehouse.revocation.v1.RevocationService.Check:output_type -> gatehouse.revocation.v1.CheckResponse
+	7,  // 21: gatehouse.revocation.v1.RevocationService.List:output_type -> gatehouse.revocation.v1.ListResponse
+	9,  // 22: gatehouse.revocation.v1.RevocationService.Head:output_type -> gatehouse.revocation.v1.HeadResponse
+	11, // 23: gatehouse.revocation.v1.RevocationService.Watch:output_type -> gatehouse.revocation.v1.WatchResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_revocation_v1_revocation_proto_init() }
@@ -747,13 +1065,19 @@ func file_gatehouse_revocation_v1_revocation_proto_init() {
 	if File_gatehouse_revocation_v1_revocation_proto != nil {
 		return
 	}
+	file_gatehouse_revocation_v1_revocation_proto_msgTypes[10].OneofWrappers = []any{
+		(*WatchResponse_Opened)(nil),
+		(*WatchResponse_Entry)(nil),
+		(*WatchResponse_KeyRotated)(nil),
+		(*WatchResponse_Heartbeat)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_revocation_v1_revocation_proto_rawDesc), len(file_gatehouse_revocation_v1_revocation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

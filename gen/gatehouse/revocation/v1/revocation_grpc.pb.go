@@ -26,6 +26,7 @@ const (
 	RevocationService_Check_FullMethodName  = "/gatehouse.revocation.v1.RevocationService/Check"
 	RevocationService_List_FullMethodName   = "/gatehouse.revocation.v1.RevocationService/List"
 	RevocationService_Head_FullMethodName   = "/gatehouse.revocation.v1.RevocationService/Head"
+	RevocationService_Watch_FullMethodName  = "/gatehouse.revocation.v1.RevocationService/Watch"
 )
 
 // RevocationServiceClient is the client API for RevocationService service.
@@ -51,6 +52,18 @@ type RevocationServiceClient interface {
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 	// Head returns the latest sequence number.
 	Head(ctx context.Context, in *HeadRequest, opts ...grpc.CallOption) (*HeadResponse, error)
+	// Watch streams the entries after since_seq, then every new entry and
+	// every signing-key change (KeyRotated) as the server learns of them: the
+	// path of a follower that cannot reach NATS. The first message is
+	// `opened`; entries follow in sequence order, read from the store page by
+	// page and then live; `heartbeat` comes when nothing else was sent for a
+	// few seconds. A stream ends with a status (UNAVAILABLE when the server
+	// shuts down or the stream reached its lifetime, RESOURCE_EXHAUSTED when
+	// the client fell behind or too many streams are open): the client
+	// reconnects with the last sequence number it applied and loses nothing.
+	// Key changes have no sequence number and are not replayed: after every
+	// `opened` the client treats its key set as possibly changed.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
 type revocationServiceClient struct {
@@ -101,6 +114,25 @@ func (c *revocationServiceClient) Head(ctx context.Context, in *HeadRequest, opt
 	return out, nil
 }
 
+func (c *revocationServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RevocationService_ServiceDesc.Streams[0], RevocationService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RevocationService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
 // RevocationServiceServer is the server API for RevocationService service.
 // All implementations must embed UnimplementedRevocationServiceServer
 // for forward compatibility.
@@ -124,6 +156,18 @@ type RevocationServiceServer interface {
 	List(context.Context, *ListRequest) (*ListResponse, error)
 	// Head returns the latest sequence number.
 	Head(context.Context, *HeadRequest) (*HeadResponse, error)
+	// Watch streams the entries after since_seq, then every new entry and
+	// every signing-key change (KeyRotated) as the server learns of them: the
+	// path of a follower that cannot reach NATS. The first message is
+	// `opened`; entries follow in sequence order, read from the store page by
+	// page and then live; `heartbeat` comes when nothing else was sent for a
+	// few seconds. A stream ends with a status (UNAVAILABLE when the server
+	// shuts down or the stream reached its lifetime, RESOURCE_EXHAUSTED when
+	// the client fell behind or too many streams are open): the client
+	// reconnects with the last sequence number it applied and loses nothing.
+	// Key changes have no sequence number and are not replayed: after every
+	// `opened` the client treats its key set as possibly changed.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedRevocationServiceServer()
 }
 
@@ -145,6 +189,9 @@ func (UnimplementedRevocationServiceServer) List(context.Context, *ListRequest) 
 }
 func (UnimplementedRevocationServiceServer) Head(context.Context, *HeadRequest) (*HeadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Head not implemented")
+}
+func (UnimplementedRevocationServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedRevocationServiceServer) mustEmbedUnimplementedRevocationServiceServer() {}
 func (UnimplementedRevocationServiceServer) testEmbeddedByValue()                           {}
@@ -239,6 +286,17 @@ func _RevocationService_Head_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RevocationService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RevocationServiceServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RevocationService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
 // RevocationService_ServiceDesc is the grpc.ServiceDesc for RevocationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -263,6 +321,12 @@ var RevocationService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RevocationService_Head_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _RevocationService_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "gatehouse/revocation/v1/revocation.proto",
 }
