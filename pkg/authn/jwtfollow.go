@@ -35,10 +35,24 @@ func (a *JWTAuthenticator) FollowKeyRotations(ctx context.Context, nc *nats.Conn
 // cannot be decoded, causes a fetch.
 func (a *JWTAuthenticator) applyKeyRotated(ctx context.Context, data []byte) {
 	ev := &eventsv1.KeyRotated{}
-	if err := proto.Unmarshal(data, ev); err == nil && ev.GetKid() != "" && strings.EqualFold(ev.GetState(), keyStateRemoved) {
+	if err := proto.Unmarshal(data, ev); err != nil {
+		ev = nil
+	}
+	a.ApplyKeyEvent(ctx, ev)
+}
+
+// ApplyKeyEvent applies a signing-key change however it arrived (NATS, the
+// revocation service's Watch stream): a key REMOVED is dropped at once, so
+// the removal holds even if the fetch fails, and the JWKS is fetched now,
+// whatever the unknown-kid cooldown, so a new key is known before its first
+// token. A nil event (a stream or connection was re-established, and
+// changes may have been missed) only fetches. It waits for the fetch: call
+// it from a goroutine of its own where the caller must not block.
+func (a *JWTAuthenticator) ApplyKeyEvent(ctx context.Context, ev *eventsv1.KeyRotated) {
+	if ev.GetKid() != "" && strings.EqualFold(ev.GetState(), keyStateRemoved) {
 		a.dropKID(ev.GetKid())
 	}
 	if err := a.Refresh(ctx); err != nil && ctx.Err() == nil {
-		a.log.Warn("authn: JWKS refresh after KeyRotated failed", slog.String("error", err.Error()))
+		a.log.Warn("authn: JWKS refresh after a key change failed", slog.String("error", err.Error()))
 	}
 }

@@ -39,6 +39,7 @@ import (
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -178,6 +179,11 @@ type Server struct {
 	conn      *grpc.ClientConn
 	log       *slog.Logger
 
+	// life is cancelled by Close; bg counts the goroutines that use it.
+	life   context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+
 	closeOnce sync.Once
 	stops     []func()
 }
@@ -263,6 +269,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{rules: cfg.Rules, meta: meta, log: log}
+	s.life, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
 		if !ok {
@@ -322,11 +329,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// The first JWKS fetch, in the background: a token that arrives
 	// first waits for it or fetches itself.
-	go func() {
-		if err := s.jwt.Refresh(ctx); err != nil && ctx.Err() == nil {
+	s.bg.Go(func() {
+		if err := s.jwt.Refresh(s.life); err != nil && s.life.Err() == nil {
 			log.Warn("resourceserver: first JWKS fetch failed; retried on demand", "jwks_uri", meta.JWKSURI, "error", err)
 		}
-	}()
+	})
 
 	ns := cfg.MetricNamespace
 	if ns == "" {
@@ -408,6 +415,11 @@ func (s *Server) followRevocations(ctx context.Context, cfg *Config, log *slog.L
 		revlist.WithLogger(log.With("component", "revlist")),
 		revlist.WithOnApply(s.applied),
 	}
+	if cfg.NATS == nil {
+		// Key changes come on the Watch stream; with NATS the JWT
+		// authenticator follows them itself (followNATS).
+		opts = append(opts, revlist.WithOnKeyEvent(s.keyEvent))
+	}
 	if cfg.RevocationMaxStaleness > 0 {
 		opts = append(opts, revlist.WithMaxStaleness(cfg.RevocationMaxStaleness))
 	}
@@ -440,15 +452,21 @@ func (s *Server) applied(e *revocationv1.Entry) {
 }
 
 // keysChanged fetches the JWKS now, bypassing the unknown-kid cooldown.
-func (s *Server) keysChanged() {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (s *Server) keysChanged() { s.keyEvent(nil) }
+
+// keyEvent applies a key change from the Watch stream (nil: the stream
+// was re-established) without blocking the follower: the fetch runs on a
+// goroutine of its own, bounded by keyFetchTimeout.
+func (s *Server) keyEvent(ev *eventsv1.KeyRotated) {
+	s.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(s.life, keyFetchTimeout)
 		defer cancel()
-		if err := s.jwt.Refresh(ctx); err != nil {
-			s.log.Warn("resourceserver: JWKS refresh after a key event failed", "error", err)
-		}
-	}()
+		s.jwt.ApplyKeyEvent(ctx, ev)
+	})
 }
+
+// keyFetchTimeout bounds a JWKS fetch caused by a key event.
+const keyFetchTimeout = 30 * time.Second
 
 // followNATS subscribes the caches to Gatehouse's events.
 func (s *Server) followNATS(ctx context.Context, nc *nats.Conn) error {
@@ -534,6 +552,8 @@ func (s *Server) Close() {
 		for i := len(s.stops) - 1; i >= 0; i-- {
 			s.stops[i]()
 		}
+		s.cancel()
+		s.bg.Wait()
 		if s.conn != nil {
 			_ = s.conn.Close()
 		}
