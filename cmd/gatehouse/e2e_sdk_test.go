@@ -104,6 +104,9 @@ func (w *sdkWorld) token(t *testing.T, c createdClient) string {
 type protectedAPI struct {
 	httpURL  string
 	grpcAddr string
+	// resyncs is the count of the service's completed re-syncs of the
+	// revocation list; nil when the service runs in another process.
+	resyncs func() uint64
 	// grpcMethod takes an empty request: emptypb.Empty has its encoding.
 	grpcMethod string
 }
@@ -136,6 +139,9 @@ func startProtected(t *testing.T, s *server, creds resourceserver.Credentials, g
 		Insecure:    creds.Certificate == nil,
 		NATS:        nc,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Re-sync with List often, so the test sees the service's own
+		// credential used after an emergency rotation.
+		RevocationResyncInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +176,10 @@ func startProtected(t *testing.T, s *server, creds resourceserver.Credentials, g
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(hl) }()
 	t.Cleanup(func() { _ = hs.Close() })
-	return protectedAPI{httpURL: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String(), grpcMethod: "/grpc.health.v1.Health/Check"}
+	return protectedAPI{
+		httpURL: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String(), grpcMethod: "/grpc.health.v1.Health/Check",
+		resyncs: func() uint64 { return rs.RevocationStats().Resyncs },
+	}
 }
 
 // get calls GET /orders with header name: value (none when name is "")
@@ -284,7 +293,12 @@ func exerciseProtected(t *testing.T, s *server, w *sdkWorld, o protectedAPI) {
 	t.Logf("new key's token accepted %v after the rotation", took)
 	// The service's own token, if it has one, was signed by the
 	// compromised key too: the service must renew it and keep its list
-	// fresh, so a revocation made now still arrives.
+	// fresh, so its re-syncs go on succeeding and a revocation made now
+	// still arrives.
+	if o.resyncs != nil {
+		before := o.resyncs()
+		within(t, 3*time.Second, "re-syncs of the list after the rotation", func() bool { return o.resyncs() >= before+3 })
+	}
 	victim := w.token(t, w.low)
 	if _, err := s.cli(t, "revoke", "client", w.low.ClientID, "--reason", "after the rotation"); err != nil {
 		t.Fatal(err)

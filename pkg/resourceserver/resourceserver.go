@@ -110,6 +110,10 @@ type Config struct {
 	// APIKeyCacheTTL is how long an accepted API key is trusted without
 	// asking the registry again; zero means authn.DefaultCacheTTL.
 	APIKeyCacheTTL time.Duration
+	// RevocationResyncInterval is how often the list is re-read with List
+	// as a safety net besides the pushed entries; zero means revlist's
+	// default.
+	RevocationResyncInterval time.Duration
 	// RevocationMaxStaleness is how long the list may go without contact
 	// before requests are refused (fail closed); zero means revlist's
 	// default.
@@ -423,6 +427,9 @@ func (s *Server) followRevocations(ctx context.Context, cfg *Config, log *slog.L
 	if cfg.RevocationMaxStaleness > 0 {
 		opts = append(opts, revlist.WithMaxStaleness(cfg.RevocationMaxStaleness))
 	}
+	if cfg.RevocationResyncInterval > 0 {
+		opts = append(opts, revlist.WithResyncInterval(cfg.RevocationResyncInterval))
+	}
 	src := revocationv1.NewRevocationServiceClient(s.conn)
 	s.follower = revlist.NewFollower(revlist.ClientSource(src), cfg.NATS, opts...)
 	if err := s.follower.Start(ctx); err != nil {
@@ -527,6 +534,15 @@ func (s *Server) Validator() *authn.Validator { return s.validator }
 
 // Metadata is the issuer's discovery document as read by New.
 func (s *Server) Metadata() *Metadata { return s.meta }
+
+// RevocationStats is the revocation follower's state, for metrics and
+// admin pages; the zero Stats when revocation is disabled.
+func (s *Server) RevocationStats() revlist.Stats {
+	if s.follower == nil {
+		return revlist.Stats{}
+	}
+	return s.follower.Stats()
+}
 
 // Ready is nil once requests can be validated: the revocation list is
 // loaded and fresh. Serve it from /readyz so that traffic is sent only
