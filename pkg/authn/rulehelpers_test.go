@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,4 +121,23 @@ func TestRequireScopes(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, w.Code, tc.want)
 		}
 	}
+}
+
+// Rules for a service whose protos carry no gatehouse.auth.v1.rule option,
+// written with the helpers.
+func ExampleNewRules_helpers() {
+	rules, err := NewRules(map[string]*authv1.AuthRule{
+		"/orders.v1.Orders/ListOrders":  Scopes("orders:read"),
+		"/orders.v1.Orders/CancelOrder": AnyOf([]string{"orders:write"}, []string{"orders:admin"}),
+		"/orders.v1.Orders/Status":      Public(),
+		"/orders.v1.Orders/Export":      Accept(Scopes("orders:read"), MTLS),
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rules.Public())
+	fmt.Println(rules.Scopes())
+	// Output:
+	// [/orders.v1.Orders/Status]
+	// [orders:admin orders:read orders:write]
 }
