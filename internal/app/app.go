@@ -41,11 +41,11 @@ type App struct {
 	// embeddedNATS is the client URL of the embedded NATS server, when
 	// this process runs one.
 	embeddedNATS string
-	mtls    *mtlsListener
-	grpcSrv *grpc.Server
-	httpSrv *http.Server
-	health  *health.Server
-	gateway *gateway
+	mtls         *mtlsListener
+	grpcSrv      *grpc.Server
+	httpSrv      *http.Server
+	health       *health.Server
+	gateway      *gateway
 	// gatewayPeers are the services `serve gateway` forwards to.
 	gatewayPeers map[string]*grpc.ClientConn
 	// jwks serves /.well-known/jwks.json where the key manager is not in

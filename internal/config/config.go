@@ -24,13 +24,13 @@ import (
 
 // Config is the configuration of `gatehouse serve`.
 type Config struct {
-	DataDir         string
-	HTTPAddr        string
-	GRPCAddr        string
-	DatabaseURL     string
-	NATSURL         string
+	DataDir     string
+	HTTPAddr    string
+	GRPCAddr    string
+	DatabaseURL string
+	NATSURL     string
 	// NATSListen is the embedded NATS server's address (loopback only).
-	NATSListen string
+	NATSListen      string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeyCacheTTL  time.Duration

@@ -211,34 +211,34 @@ func (c *Config) needsGatehouse() bool {
 func (c *Config) check() error {
 	var errs []error
 	if c.Issuer == "" {
-		errs = append(errs, errors.New("Issuer is required"))
+		errs = append(errs, errors.New("an Issuer is required"))
 	}
 	if c.Audience == "" {
-		errs = append(errs, errors.New("Audience is required: a token for another service must be refused"))
+		errs = append(errs, errors.New("an Audience is required: a token for another service must be refused"))
 	}
 	if !serviceName.MatchString(c.Service) {
-		errs = append(errs, fmt.Errorf("Service %q: lower-case letters, digits and _, starting with a letter", c.Service))
+		errs = append(errs, fmt.Errorf("the Service name %q: lower-case letters, digits and _, starting with a letter", c.Service))
 	}
 	if c.Rules == nil {
-		errs = append(errs, errors.New("Rules is required (authn.RulesFromServer, authn.NewRules)"))
+		errs = append(errs, errors.New("the Rules are required (authn.RulesFromServer, authn.NewRules)"))
 	}
 	if c.needsGatehouse() {
 		if c.Gatehouse == "" {
-			errs = append(errs, errors.New("Gatehouse (its gRPC address) is required for API keys, revocation and tiers (or Disable them)"))
+			errs = append(errs, errors.New("the Gatehouse gRPC address is required for API keys, revocation and tiers (or Disable them)"))
 		}
 		cr := c.Credentials
 		switch {
 		case cr.Certificate != nil && cr.ClientID != "":
-			errs = append(errs, errors.New("Credentials: a certificate or a client, not both"))
+			errs = append(errs, errors.New("the Credentials: a certificate or a client, not both"))
 		case cr.Certificate == nil && (cr.ClientID == "" || cr.ClientSecret == ""):
-			errs = append(errs, errors.New("Credentials: a validator certificate, or a service client's id and secret, is required"))
+			errs = append(errs, errors.New("the Credentials: a validator certificate, or a service client's id and secret, is required"))
 		case cr.Certificate != nil && c.Insecure:
-			errs = append(errs, errors.New("Credentials: a certificate needs TLS; Insecure is for a client secret on loopback"))
+			errs = append(errs, errors.New("the Credentials: a certificate needs TLS; Insecure is for a client secret on loopback"))
 		}
 		if c.Insecure {
 			host, _, err := net.SplitHostPort(c.Gatehouse)
 			if err != nil || !clientcreds.IsLoopback(host) {
-				errs = append(errs, fmt.Errorf("Insecure: %q is not a loopback address", c.Gatehouse))
+				errs = append(errs, fmt.Errorf("the Insecure option: %q is not a loopback address", c.Gatehouse))
 			}
 		}
 	}

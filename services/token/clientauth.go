@@ -141,7 +141,7 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, f *fo
 	// never lock a correct secret out (failures.go).
 	if d := s.failures.check(creds.clientID, ip, now); d.wait > 0 {
 		s.record(ctx, audit.ReasonTooManyFailures, creds.clientID, endpoint, ip)
-		return nil, ErrRateLimited(descriptionTooManyFailures, d.wait)
+		return nil, errRateLimited(descriptionTooManyFailures, d.wait)
 	}
 	if creds.clientID == "" && len(peerCerts(r)) > 0 {
 		// RFC 8705 §2: an mTLS client names itself with client_id.
@@ -250,7 +250,7 @@ func (s *Service) authFailed(ctx context.Context, c credentials, endpoint, ip st
 		e.Challenge = true // RFC 6749 §5.2
 	}
 	if wait, over := s.failures.fail(c.clientID, ip, s.cfg.Now()); over {
-		return ErrRateLimited(descriptionTooManyFailures, wait)
+		return errRateLimited(descriptionTooManyFailures, wait)
 	}
 	return e
 }

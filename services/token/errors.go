@@ -118,7 +118,7 @@ func errUnavailable(cause error) *Error {
 	}
 }
 
-func ErrRateLimited(description string, retryAfter time.Duration) *Error {
+func errRateLimited(description string, retryAfter time.Duration) *Error {
 	return &Error{Code: CodeInvalidRequest, Status: http.StatusTooManyRequests, Description: description, RetryAfter: retryAfter}
 }
 

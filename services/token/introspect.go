@@ -102,7 +102,7 @@ func (s *Service) authorizeIntrospection(ctx context.Context, endpoint, clientID
 	}
 	if ok, retry := s.limiter.Allow("introspect:"+clientID, tier); !ok {
 		s.record(ctx, audit.ReasonRateLimited, clientID, endpoint, ip)
-		return ErrRateLimited(descriptionTooManyRequests, retry)
+		return errRateLimited(descriptionTooManyRequests, retry)
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func (s *Service) spendClientBudget(ctx context.Context, cl *client, endpoint, i
 	}
 	if ok, retry := s.limiter.Allow(key, cl.tier); !ok {
 		s.record(ctx, audit.ReasonRateLimited, cl.id, endpoint, ip)
-		return ErrRateLimited(descriptionTooManyRequests, retry)
+		return errRateLimited(descriptionTooManyRequests, retry)
 	}
 	return nil
 }
