@@ -216,9 +216,12 @@ func (r *Registry) GetClient(ctx context.Context, req *clientsv1.GetClientReques
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
-	if p, ok := authn.FromContext(ctx); ok && !p.HasScope(AdminScope) && !p.HasScope(InternalScope) {
+	if p, ok := authn.FromContext(ctx); ok && p.HasScope(ValidatorScope) && !p.HasScope(AdminScope) && !p.HasScope(InternalScope) {
 		// gatehouse:validator alone: a resource service outside Gatehouse
-		// has no use for where a client redirects or logs out.
+		// has no use for where a client redirects or logs out. Only that
+		// caller is narrowed: the token service calls in process with the
+		// context of its own caller's request, whose principal may hold
+		// any scope, and needs the whole client.
 		return &clientsv1.GetClientResponse{Client: validatorView(clientToProto(c))}, nil
 	}
 	return &clientsv1.GetClientResponse{Client: clientToProto(c)}, nil

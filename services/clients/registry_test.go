@@ -1076,6 +1076,9 @@ func TestGetClientValidatorView(t *testing.T) {
 		{"admin", []string{clients.AdminScope}, full},
 		{"validator and internal", []string{clients.ValidatorScope, clients.InternalScope}, full},
 		{"in process", nil, full},
+		// The token service calls in process with its own caller's
+		// context: that principal's scopes say nothing of the view.
+		{"in process under another caller's request", []string{"orders:read"}, full},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
