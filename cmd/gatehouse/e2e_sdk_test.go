@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -74,29 +73,17 @@ func setupSDK(t *testing.T, s *server) *sdkWorld {
 	return w
 }
 
-// token gets a client-credentials token for the orders audience.
+// token gets a client-credentials token for the orders audience, with
+// golang.org/x/oauth2 as a caller would.
 func (w *sdkWorld) token(t *testing.T, c createdClient) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "resource": {ordersAudience}}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+w.s.creds.HTTPAddr+"/oauth2/token", strings.NewReader(form.Encode()))
+	cfg := (&m2m{s: w.s}).config(c)
+	cfg.EndpointParams = url.Values{"resource": {ordersAudience}}
+	tok, err := cfg.Token(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("token for %s: %v", c.ClientID, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(c.ClientID, c.ClientSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil || out.AccessToken == "" {
-		t.Fatalf("token for %s: %d %s", c.ClientID, resp.StatusCode, body)
-	}
-	return out.AccessToken
+	return tok.AccessToken
 }
 
 // protectedAPI is a service protected with the SDK, as its callers see
