@@ -174,6 +174,12 @@ func (c *Config) checkSplit() error {
 				return &Error{Option: "peer-" + p, Source: "configuration", Err: errors.New("the all-in-one process runs every service itself; --peer-* options are for `serve <service>`")}
 			}
 		}
+		if c.Issuer == "" && wildcardAddr(c.HTTPAddr) {
+			// Without --issuer the issuer is http://<http-addr>: tokens
+			// would name http://0.0.0.0:8080, which no client can check
+			// against anything.
+			return &Error{Option: "issuer", Source: "configuration", Err: fmt.Errorf("required when --http-addr %s listens on every address: set the URL clients reach Gatehouse at (e.g. https://auth.example.com)", c.HTTPAddr)}
+		}
 		return nil
 	}
 	fail := func(option, why string) error {
@@ -520,6 +526,20 @@ func checkAddrs(addrs []string) error {
 		}
 	}
 	return nil
+}
+
+// wildcardAddr reports whether host:port listens on every address
+// (0.0.0.0, ::, or no host).
+func wildcardAddr(v string) bool {
+	host, _, err := net.SplitHostPort(v)
+	if err != nil {
+		return false
+	}
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }
 
 // loopbackAddr reports whether host:port names a loopback host.

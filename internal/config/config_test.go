@@ -84,6 +84,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"every v6 address a trusted proxy", nil, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "::/0"}, "trusted-proxies"},
 		{"embedded NATS off loopback", []string{"--nats-listen", "0.0.0.0:4222"}, nil, "nats-listen"},
 		{"embedded NATS without a port", []string{"--nats-listen", "127.0.0.1"}, nil, "nats-listen"},
+		{"issuer from a wildcard address", []string{"--http-addr", "0.0.0.0:8080"}, nil, "issuer"},
+		{"issuer from an empty host", []string{"--http-addr", ":8080"}, nil, "issuer"},
 		{"bad bool", nil, map[string]string{"GATEHOUSE_EXAMPLE_INVENTORY": "maybe"}, "example-inventory"},
 		{"peer in the all-in-one", []string{"--peer-clients", "127.0.0.1:1"}, nil, "peer-clients"},
 		{"split without nats", []string{"token", "--issuer", "https://a.example", "--peer-cert", "c", "--peer-key", "k", "--peer-ca", "ca"}, nil, "nats-url"},
