@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,9 @@ const usage = `usage: gatehouse <command> [arguments]
 Commands:
   serve [service]   run Gatehouse (all services, or only one: clients,
                     token, keys, revocation, gateway, inventory)
+  admin create-key  mint an admin API key in the registry's store, no server
+                    needed: the first key of a deployment, or a lost one's
+                    replacement (operator, with the database)
   service-cert      issue a service's identity for a split deployment, or
                     a resource service's validator identity (--role
                     validator; operator, with the KEK and the database)
@@ -63,6 +67,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return bench(ctx, args[1:], stdout, stderr, getenv)
 	case "service-cert":
 		return serviceCert(ctx, args[1:], stderr, getenv)
+	case "admin":
+		return admin(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -189,4 +195,77 @@ func serviceCertName(positional, flagged string, extra []string) (string, error)
 		return flagged, nil
 	}
 	return "", errors.New("name the service: gatehouse service-cert <service>, or --name N --role validator")
+}
+
+// admin is `gatehouse admin create-key --name N [--out FILE] [-o json]`:
+// an admin API key made in the registry's store (app.MintAdminKey),
+// printed once or written, with mode 0600, to a credentials file the
+// other commands read with --credentials.
+func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 || args[0] != "create-key" {
+		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--out FILE] [--grpc-addr host:port] [-o text|json]")
+		return 2
+	}
+	fs := flag.NewFlagSet("gatehouse admin create-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(config.EnvName(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	name := fs.String("name", "", "whose key it is, e.g. an operator's name or a deployment job's (required; shown where keys are listed)")
+	out := fs.String("out", "", "write a credentials file (api_key, grpc_addr; mode 0600) to `FILE` instead of printing the key")
+	grpcAddr := fs.String("grpc-addr", "", "the registry's gRPC address to record in the --out file, for the other commands")
+	format := fs.String("o", "text", "output format: text or json")
+	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
+	dbURL := fs.String("database-url", env("database-url", ""), "as for serve: the PostgreSQL store (env GATEHOUSE_DATABASE_URL)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--out FILE] [--grpc-addr host:port] [-o text|json]")
+		fmt.Fprintln(stderr, "\nMint an admin API key (scope gatehouse:admin) directly in the registry's store; no server needs to run.")
+		fmt.Fprintln(stderr, "The key is shown once. List and revoke it like any key: gatehouse apikeys list --client gatehouse-admin.")
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || *name == "" || (*format != "text" && *format != "json") {
+		fmt.Fprintln(stderr, "gatehouse admin create-key: --name is required, -o is text or json, and nothing else is taken (run 'gatehouse admin create-key -h')")
+		return 2
+	}
+	cfg := &config.Config{DataDir: *dataDir, DatabaseURL: *dbURL}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	raw, key, err := app.MintAdminKey(ctx, cfg, log, *name)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse admin create-key: %v\n", err)
+		return 1
+	}
+	if *out != "" {
+		if err := app.WriteCredentials(*out, app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}); err != nil {
+			fmt.Fprintf(stderr, "gatehouse admin create-key: %v (the key %s was made: revoke it)\n", err, key.KeyID)
+			return 1
+		}
+		raw = ""
+	}
+	if *format == "json" {
+		v := map[string]string{"key_id": key.KeyID, "client_id": key.ClientID, "name": key.Description}
+		if raw != "" {
+			v["api_key"] = raw
+		} else {
+			v["credentials_file"] = *out
+		}
+		b, _ := json.MarshalIndent(v, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	}
+	if raw == "" {
+		fmt.Fprintf(stdout, "Admin key %s (%s) written to %s.\n", key.KeyID, key.Description, *out)
+		return 0
+	}
+	fmt.Fprintf(stdout, "Admin key %s (%s); it is shown once:\n%s\n", key.KeyID, key.Description, raw)
+	return 0
 }

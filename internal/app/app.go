@@ -280,7 +280,7 @@ func (a *App) natsDescription() string {
 func (a *App) bootstrap(ctx context.Context, registry *clients.Registry) error {
 	path := filepath.Join(a.cfg.DataDir, CredentialsFile)
 	created, err := registry.Bootstrap(ctx, func(rawKey string) error {
-		return writeCredentials(path, Credentials{APIKey: rawKey, GRPCAddr: a.GRPCAddr(), HTTPAddr: a.HTTPAddr(), NATSURL: a.embeddedNATS})
+		return WriteCredentials(path, Credentials{APIKey: rawKey, GRPCAddr: a.GRPCAddr(), HTTPAddr: a.HTTPAddr(), NATSURL: a.embeddedNATS})
 	})
 	if err != nil {
 		return err

@@ -23,9 +23,9 @@ type Credentials struct {
 	NATSURL string `json:"nats_url,omitempty"`
 }
 
-// writeCredentials writes the file with mode 0600 through a temporary file
+// WriteCredentials writes the file with mode 0600 through a temporary file
 // and a rename, so a reader never sees half a file.
-func writeCredentials(path string, c Credentials) error {
+func WriteCredentials(path string, c Credentials) error {
 	b, err := json.MarshalIndent(c, "", "  ") //nolint:gosec // writing the key to its 0600 file is the point
 	if err != nil {
 		return err
@@ -75,5 +75,5 @@ func refreshAddresses(path, grpcAddr, httpAddr, natsURL string) error {
 		return nil
 	}
 	c.GRPCAddr, c.HTTPAddr, c.NATSURL = grpcAddr, httpAddr, natsURL
-	return writeCredentials(path, c)
+	return WriteCredentials(path, c)
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 )
 
 // AdminClientID is the client that owns the bootstrap admin API key.
@@ -40,20 +43,7 @@ func (r *Registry) Bootstrap(ctx context.Context, save func(rawKey string) error
 		return false, err
 	}
 	now := r.clock()
-	c := Client{
-		ID:   AdminClientID,
-		Name: "Gatehouse administrator",
-		Type: FirstParty,
-		// No secret is ever issued to this client: it authenticates only
-		// with the API key written to the credentials file.
-		AuthMethod:          AuthSecretBasic,
-		GrantTypes:          []string{GrantClientCredentials},
-		Scopes:              []string{AdminScope},
-		AccessTokenLifetime: 15 * time.Minute,
-		RateLimitTier:       "internal",
-		CreatedAt:           now,
-		UpdatedAt:           now,
-	}
+	c := adminClient(now)
 	k := APIKey{ClientID: c.ID, Scopes: []string{AdminScope}, Description: "bootstrap admin key", CreatedAt: now}
 	raw, err := r.fillKey(&k)
 	if err != nil {
@@ -70,4 +60,70 @@ func (r *Registry) Bootstrap(ctx context.Context, save func(rawKey string) error
 		return false, fmt.Errorf("clients: bootstrap: %w", err)
 	}
 	return true, nil
+}
+
+// adminClient is the client that owns the admin API keys.
+func adminClient(now time.Time) Client {
+	return Client{
+		ID:   AdminClientID,
+		Name: "Gatehouse administrator",
+		Type: FirstParty,
+		// No secret is ever issued to this client: it authenticates only
+		// with its API keys.
+		AuthMethod:          AuthSecretBasic,
+		GrantTypes:          []string{GrantClientCredentials},
+		Scopes:              []string{AdminScope},
+		AccessTokenLifetime: 15 * time.Minute,
+		RateLimitTier:       "internal",
+		CreatedAt:           now,
+		UpdatedAt:           now,
+	}
+}
+
+// MintAdminKey is `gatehouse admin create-key`: a new API key of the admin
+// client, with name as its description (shown wherever the key is listed),
+// made directly in the store, without a running server. It creates the
+// admin client first when the store has none. It is how a deployment gets
+// its first admin key, and how an operator who lost every admin key gets
+// one back; the key is listed and revoked like any other.
+func (r *Registry) MintAdminKey(ctx context.Context, name string) (raw string, k APIKey, err error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return "", APIKey{}, errors.New("clients: admin key: a name of 1 to 200 characters is required (it says whose key it is)")
+	}
+	now := r.clock()
+	k = APIKey{ClientID: AdminClientID, Scopes: []string{AdminScope}, Description: name, CreatedAt: now}
+	if raw, err = r.fillKey(&k); err != nil {
+		return "", APIKey{}, err
+	}
+	c, err := r.store.GetClient(ctx, AdminClientID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// A store no server has bootstrapped: the admin client is made
+		// with this key as its first, and the server that starts on it
+		// later writes no credentials file (the key is this one).
+		if err := r.SeedScopes(ctx, []string{AdminScope}); err != nil {
+			return "", APIKey{}, err
+		}
+		err = r.store.CreateClient(ctx, adminClient(now), nil, k)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrAlreadyExists) {
+			return "", APIKey{}, fmt.Errorf("clients: admin key: %w", err)
+		}
+		// A server bootstrapped meanwhile: add the key to its client.
+		fallthrough
+	case err == nil:
+		if c.Disabled {
+			return "", APIKey{}, errors.New("clients: admin key: the admin client is disabled")
+		}
+		if err := r.store.CreateAPIKey(ctx, k); err != nil {
+			return "", APIKey{}, fmt.Errorf("clients: admin key: %w", err)
+		}
+	default:
+		return "", APIKey{}, fmt.Errorf("clients: admin key: %w", err)
+	}
+	r.publish(ctx, AdminClientID, eventsv1.ClientChanged_CHANGE_API_KEY_CREATED, k.KeyID)
+	return raw, k, nil
 }

@@ -1096,3 +1096,46 @@ func TestGetClientValidatorView(t *testing.T) {
 		})
 	}
 }
+
+// TestMintAdminKey: an admin key is made in the store, with its name, on
+// a store without the admin client as on one with it; it verifies with
+// gatehouse:admin and is listed like any key; a name is required.
+func TestMintAdminKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	first, k1, err := f.r.MintAdminKey(ctx, "first operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, k2, err := f.r.MintAdminKey(ctx, "  recovery job  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2.Description != "recovery job" || k1.KeyID == k2.KeyID || first == second {
+		t.Fatalf("keys %+v %+v", k1, k2)
+	}
+	for _, raw := range []string{first, second} {
+		v, err := f.r.VerifyAPIKey(ctx, &clientsv1.VerifyAPIKeyRequest{ApiKey: raw})
+		if err != nil || v.GetFailure() != clientsv1.APIKeyFailure_API_KEY_FAILURE_UNSPECIFIED ||
+			v.GetClientId() != clients.AdminClientID || !slices.Equal(v.GetScopes(), []string{clients.AdminScope}) {
+			t.Fatalf("verify: %v %v", v, err)
+		}
+	}
+	list, err := f.r.ListAPIKeys(ctx, &clientsv1.ListAPIKeysRequest{ClientId: clients.AdminClientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, k := range list.GetKeys() {
+		names = append(names, k.GetDescription())
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"first operator", "recovery job"}) {
+		t.Fatalf("listed keys %v", names)
+	}
+	for _, name := range []string{"", "   ", strings.Repeat("n", 201)} {
+		if _, _, err := f.r.MintAdminKey(ctx, name); err == nil {
+			t.Errorf("name %q accepted", name)
+		}
+	}
+}
