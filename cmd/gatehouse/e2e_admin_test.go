@@ -71,3 +71,41 @@ func TestAdminCreateKey(t *testing.T) {
 		}
 	})
 }
+
+// TestRevocationsList: an admin reads the revocation list, all of it or
+// one kind, in sequence order.
+func TestRevocationsList(t *testing.T) {
+	s := start(t, t.TempDir())
+	for _, args := range [][]string{
+		{"revoke", "api-key", "k-one", "--reason", "leaked"},
+		{"revoke", "client", "c-two"},
+		{"revoke", "api-key", "k-three"},
+	} {
+		if out, err := s.cli(t, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	var all struct {
+		Entries []struct {
+			Seq    string `json:"seq"`
+			Kind   string `json:"kind"`
+			ID     string `json:"id"`
+			Reason string `json:"reason"`
+		} `json:"entries"`
+	}
+	s.cliJSON(t, &all, "revocations", "list")
+	var ids []string
+	for _, e := range all.Entries {
+		ids = append(ids, e.Kind+":"+e.ID)
+	}
+	if strings.Join(ids, " ") != "api_key:k-one client:c-two api_key:k-three" || all.Entries[0].Reason != "leaked" {
+		t.Fatalf("revocations list: %+v", all.Entries)
+	}
+	out, err := s.cli(t, "revocations", "list", "--kind", "api_key", "--since", all.Entries[0].Seq)
+	if err != nil || !strings.Contains(out, "k-three") || strings.Contains(out, "k-one") || strings.Contains(out, "c-two") {
+		t.Fatalf("revocations list --kind api_key --since: %v\n%s", err, out)
+	}
+	if _, err := s.cli(t, "revocations", "list", "--kind", "nonsense"); err == nil {
+		t.Fatal("an unknown kind was accepted")
+	}
+}

@@ -40,6 +40,7 @@ Commands:
   users             manage first-party users (sign-in accounts)
   certs             issue and list partners' client certificates (platform CA)
   keys              list and rotate the token signing keys (--compromised: emergency)
+  revocations       list the revocation list (admins)
   revoke            revoke a token, refresh family, API key, client, user,
                     certificate or signing key
   bench token|api|soak
