@@ -132,6 +132,14 @@ func TestCheckerCatchesRot(t *testing.T) {
 			c := k8sContainer(t, fx, "token")
 			c["args"] = slices.DeleteFunc(listOf(c["args"]), func(a any) bool { return a == "--peer-keys=dns:///keys-peers:8443" })
 		}, []string{"deploy/k8s/base/token.yaml: Deployment token container gatehouse", "peer-keys"}},
+		{"admin key minted at every up", func(t *testing.T, fx *fixture) {
+			svc := composeService(t, fx, "admin-key")
+			cmd := listOf(svc["command"])
+			cmd[0] = strings.ReplaceAll(cmd[0].(string), "[ -e /admin/admin-credentials.json ] && exit 0", "")
+		}, []string{"service admin-key", "every up would mint another admin key"}},
+		{"admin key in the container only", func(t *testing.T, fx *fixture) {
+			delete(composeService(t, fx, "admin-key"), "volumes")
+		}, []string{"service admin-key", "not on a named volume"}},
 		{"extra peer (compose)", func(t *testing.T, fx *fixture) {
 			svc := composeService(t, fx, "clients")
 			svc["command"] = append(listOf(svc["command"]), "--peer-token=token:8443")
@@ -759,6 +767,9 @@ func composeDeployment(fx *fixture, file string, doc map[string]any, p *problems
 	for _, job := range certsJobs {
 		checkCertsJob(fx, dir, fmt.Sprintf("deploy/%s: service %s", file, job), mapOf(services[job]), keys, p)
 	}
+	if file == composeFile {
+		checkAdminKeyJob(file, services, p)
+	}
 	checkDependsOn(d.where, services, p)
 	d.peerTarget = func(host string, port int) (*container, int, string) {
 		if _, ok := services[host]; !ok {
@@ -1029,6 +1040,44 @@ func checkCertsJob(fx *fixture, dir, where string, svc map[string]any, keys *con
 				p.addf("%s: service-cert's --%s %s is not on a writable mount, and the root filesystem is read-only", where, flag, dirs[flag])
 			}
 		}
+	}
+}
+
+// checkAdminKeyJob: the compose deployment mints its first admin key
+// with a job of its own (`serve clients` would write it into a tmpfs): into
+// a named volume, once (a later run finds the file and mints nothing),
+// with the registry's database, and with its key file kept private.
+func checkAdminKeyJob(file string, services map[string]any, p *problems) {
+	var jobs []string
+	for name, v := range services {
+		if strings.Contains(strings.Join(stringsOf(mapOf(v)["command"]), " "), "admin create-key") {
+			jobs = append(jobs, name)
+		}
+	}
+	if len(jobs) != 1 {
+		p.addf("deploy/%s: %d services run gatehouse admin create-key, want one job minting the first admin key", file, len(jobs))
+		return
+	}
+	svc := mapOf(services[jobs[0]])
+	where := fmt.Sprintf("deploy/%s: service %s", file, jobs[0])
+	script := strings.Join(stringsOf(svc["command"]), "\n")
+	out := regexp.MustCompile(`--out\s+(\S+)`).FindStringSubmatch(script)
+	if out == nil {
+		p.addf("%s: admin create-key without --out: the key would only be printed into the container's log", where)
+		return
+	}
+	if !strings.Contains(script, "[ -e "+out[1]+" ] && exit 0") {
+		p.addf("%s: does not stop when %s exists: every up would mint another admin key", where, out[1])
+	}
+	if !strings.Contains(script, "umask 077") {
+		p.addf("%s: no umask 077 before the key file is written", where)
+	}
+	dir := path.Dir(out[1])
+	if !slices.ContainsFunc(composeMounts(svc), func(m mount) bool { return m.kind == "volume" && m.target == dir }) {
+		p.addf("%s: %s is not on a named volume: the key would be lost with the container", where, dir)
+	}
+	if !slices.Contains(stringsOf(svc["env_file"]), "secrets/database.env") {
+		p.addf("%s: without secrets/database.env it mints into a store no service uses", where)
 	}
 }
 
