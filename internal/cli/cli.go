@@ -201,6 +201,7 @@ const commonFlagsUsage = `Common flags (every command):
   --credentials FILE   admin credentials written by 'gatehouse serve' (default ` + DefaultCredentialsFile + `)
   -o text|json         output format (default text)
   --timeout 10s        deadline of each call to the server
+  --tls, --ca-file F   TLS to the server (required beyond loopback); --client-cert F --client-key F
 The API key is read from $` + EnvAPIKey + `, else from the credentials file.
 `
 

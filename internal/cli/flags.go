@@ -18,6 +18,12 @@ type commonOptions struct {
 	credentials string
 	output      outputFormat
 	timeout     durationFlag
+	// TLS to the server: on with --tls, or implied by --ca-file or
+	// --client-cert.
+	tls      bool
+	caFile   string
+	certFile string
+	keyFile  string
 }
 
 func (o *commonOptions) register(fs *flag.FlagSet) {
@@ -29,6 +35,10 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	fs.Var(&o.output, "o", "output `format`: text or json")
 	fs.Var(&o.output, "output", "same as -o `format`")
 	fs.Var(positive{&o.timeout}, "timeout", "`duration` of the deadline of each call to the server")
+	fs.BoolVar(&o.tls, "tls", false, "speak TLS to the server (required for an address that is not loopback)")
+	fs.StringVar(&o.caFile, "ca-file", "", "PEM `file` of the CA that signs the server's certificate (default: the system roots); implies --tls")
+	fs.StringVar(&o.certFile, "client-cert", "", "client certificate `file` (PEM) for a server that asks for one, e.g. the mTLS listener; implies --tls")
+	fs.StringVar(&o.keyFile, "client-key", "", "the --client-cert's private key `file` (PEM)")
 }
 
 // outputFormat is -o: text or json.

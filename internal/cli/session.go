@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -70,11 +73,12 @@ func (s *session) connect() (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport, err := s.transport(addr)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := grpc.NewClient(addr,
-		// Plain gRPC: the server listens on loopback by default
-		// (127.0.0.1:9090), so the key does not leave the host. TLS for the
-		// CLI comes with the server's mTLS listener.
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(transport),
 		grpc.WithPerRPCCredentials(apiKeyAuth(key)),
 	)
 	if err != nil {
@@ -82,6 +86,48 @@ func (s *session) connect() (*grpc.ClientConn, error) {
 	}
 	s.addr, s.conn = addr, conn
 	return conn, nil
+}
+
+// transport is TLS when asked for (--tls, --ca-file, --client-cert), and plain
+// gRPC otherwise, which is allowed to a loopback address only: the admin
+// key must not cross a network in clear.
+func (s *session) transport(addr string) (credentials.TransportCredentials, error) {
+	o := s.opts
+	if !o.tls && o.caFile == "" && o.certFile == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil || !loopbackHost(host) {
+			return nil, fmt.Errorf("refusing to send the admin API key in plaintext to %s: pass --tls (and --ca-file for a private CA), or use a loopback address", addr)
+		}
+		return insecure.NewCredentials(), nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate", o.caFile)
+		}
+	}
+	if o.certFile != "" || o.keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--client-cert/--client-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // resolve finds the API key and server address: $GATEHOUSE_API_KEY and
