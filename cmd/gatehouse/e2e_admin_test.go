@@ -39,11 +39,18 @@ func TestAdminCreateKey(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		var m map[string]string
+		var m struct {
+			APIKey   string   `json:"api_key"`
+			KeyID    string   `json:"key_id"`
+			ClientID string   `json:"client_id"`
+			Name     string   `json:"name"`
+			Scopes   []string `json:"scopes"`
+		}
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(m["api_key"], "gth_") || m["key_id"] == "" || m["client_id"] != "gatehouse-admin" || m["name"] != "first operator" {
+		if !strings.HasPrefix(m.APIKey, "gth_") || m.KeyID == "" || m.ClientID != "gatehouse-admin" || m.Name != "first operator" ||
+			len(m.Scopes) != 1 || m.Scopes[0] != "gatehouse:admin" {
 			t.Fatalf("output %s", out)
 		}
 	})
@@ -68,6 +75,30 @@ func TestAdminCreateKey(t *testing.T) {
 		}
 		if _, err := adminCreateKey(t, "--data-dir", dir); err == nil {
 			t.Fatal("a key without a name was made")
+		}
+
+		// A support engineer's key reads and does not write.
+		reader := filepath.Join(t.TempDir(), "support.json")
+		if out, err := adminCreateKey(t, "--name", "support", "--scopes", "gatehouse:admin.read", "--data-dir", dir, "--out", reader, "--grpc-addr", s.creds.GRPCAddr); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		run := func(args ...string) (string, error) {
+			cmd := exec.Command(binary, append(args, "--credentials", reader)...)
+			cmd.Env = cleanEnv()
+			b, err := cmd.CombinedOutput()
+			return string(b), err
+		}
+		if out, err := run("clients", "list"); err != nil || !strings.Contains(out, "gatehouse-admin") {
+			t.Fatalf("clients list with gatehouse:admin.read: %v\n%s", err, out)
+		}
+		if out, err := run("scopes", "create", "support:write"); err == nil || !strings.Contains(out, "insufficient_scope") && !strings.Contains(out, "permission") {
+			t.Fatalf("scopes create with gatehouse:admin.read: %v\n%s", err, out)
+		}
+		if out, err := run("keys", "rotate"); err == nil {
+			t.Fatalf("keys rotate with gatehouse:admin.read succeeded\n%s", out)
+		}
+		if out, err := adminCreateKey(t, "--name", "x", "--scopes", "gatehouse:internal", "--data-dir", dir); err == nil {
+			t.Fatalf("an admin key with gatehouse:internal was made\n%s", out)
 		}
 	})
 }

@@ -204,7 +204,7 @@ func serviceCertName(positional, flagged string, extra []string) (string, error)
 // other commands read with --credentials.
 func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 || args[0] != "create-key" {
-		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--out FILE] [--grpc-addr host:port] [-o text|json]")
+		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--scopes S] [--out FILE] [--grpc-addr host:port] [-o text|json]")
 		return 2
 	}
 	fs := flag.NewFlagSet("gatehouse admin create-key", flag.ContinueOnError)
@@ -219,10 +219,11 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	out := fs.String("out", "", "write a credentials file (api_key, grpc_addr; mode 0600) to `FILE` instead of printing the key")
 	grpcAddr := fs.String("grpc-addr", "", "the registry's gRPC address to record in the --out file, for the other commands")
 	format := fs.String("o", "text", "output format: text or json")
+	scopes := fs.String("scopes", "", "comma-separated admin scopes narrowing the key: gatehouse:admin.read, .clients, .users, .keys, .revoke (default gatehouse:admin: every admin API)")
 	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
 	dbURL := fs.String("database-url", env("database-url", ""), "as for serve: the PostgreSQL store (env GATEHOUSE_DATABASE_URL)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--out FILE] [--grpc-addr host:port] [-o text|json]")
+		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--scopes S] [--out FILE] [--grpc-addr host:port] [-o text|json]")
 		fmt.Fprintln(stderr, "\nMint an admin API key (scope gatehouse:admin) directly in the registry's store; no server needs to run.")
 		fmt.Fprintln(stderr, "The key is shown once. List and revoke it like any key: gatehouse apikeys list --client gatehouse-admin.")
 		fmt.Fprintln(stderr, "\nFlags:")
@@ -240,7 +241,13 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	cfg := &config.Config{DataDir: *dataDir, DatabaseURL: *dbURL}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	raw, key, err := app.MintAdminKey(ctx, cfg, log, *name)
+	var scopeList []string
+	for _, sc := range strings.Split(*scopes, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" {
+			scopeList = append(scopeList, sc)
+		}
+	}
+	raw, key, err := app.MintAdminKey(ctx, cfg, log, *name, scopeList...)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse admin create-key: %v\n", err)
 		return 1
@@ -253,7 +260,7 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		raw = ""
 	}
 	if *format == "json" {
-		v := map[string]string{"key_id": key.KeyID, "client_id": key.ClientID, "name": key.Description}
+		v := map[string]any{"key_id": key.KeyID, "client_id": key.ClientID, "name": key.Description, "scopes": key.Scopes}
 		if raw != "" {
 			v["api_key"] = raw
 		} else {

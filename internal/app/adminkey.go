@@ -14,7 +14,7 @@ import (
 // there. No server needs to run: this is the bootstrap of a deployment
 // whose registry runs where no file can be read back (a pod without a
 // shell), and the recovery when every admin key is lost.
-func MintAdminKey(ctx context.Context, cfg *config.Config, log *slog.Logger, name string) (raw string, key clients.APIKey, err error) {
+func MintAdminKey(ctx context.Context, cfg *config.Config, log *slog.Logger, name string, scopes ...string) (raw string, key clients.APIKey, err error) {
 	regCfg := *cfg
 	regCfg.Service = "clients"
 	st, err := openStorage(ctx, &regCfg, log)
@@ -22,5 +22,5 @@ func MintAdminKey(ctx context.Context, cfg *config.Config, log *slog.Logger, nam
 		return "", clients.APIKey{}, err
 	}
 	defer st.close()
-	return clients.New(st.clients, clients.WithLogger(log)).MintAdminKey(ctx, name)
+	return clients.New(st.clients, clients.WithLogger(log)).MintAdminKey(ctx, name, scopes...)
 }

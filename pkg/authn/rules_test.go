@@ -158,7 +158,7 @@ func TestRulesFromServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.Scopes(), []string{"gatehouse:admin", "gatehouse:internal", "gatehouse:internal.client_secret", "gatehouse:validator"}; !slices.Equal(got, want) {
+	if got, want := r.Scopes(), []string{"gatehouse:admin", "gatehouse:admin.clients", "gatehouse:admin.read", "gatehouse:internal", "gatehouse:internal.client_secret", "gatehouse:validator"}; !slices.Equal(got, want) {
 		t.Fatalf("Scopes() = %v, want %v", got, want)
 	}
 	if len(r.Missing()) != 0 {

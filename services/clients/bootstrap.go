@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,25 @@ const AdminClientID = "gatehouse-admin"
 
 // AdminScope is the scope of the admin APIs.
 const AdminScope = "gatehouse:admin"
+
+// The narrower admin scopes: each admin RPC's rule takes gatehouse:admin
+// or one of these, so a support engineer can read without writing.
+const (
+	// AdminReadScope reads clients, scopes, API keys, users, signing keys,
+	// certificates and the revocation list.
+	AdminReadScope = "gatehouse:admin.read"
+	// AdminClientsScope manages clients, scopes and API keys.
+	AdminClientsScope = "gatehouse:admin.clients"
+	// AdminUsersScope manages users.
+	AdminUsersScope = "gatehouse:admin.users"
+	// AdminKeysScope rotates signing keys and issues client certificates.
+	AdminKeysScope = "gatehouse:admin.keys"
+	// AdminRevokeScope adds to the revocation list.
+	AdminRevokeScope = "gatehouse:admin.revoke"
+)
+
+// AdminScopes are every scope an admin key may hold.
+var AdminScopes = []string{AdminScope, AdminReadScope, AdminClientsScope, AdminUsersScope, AdminKeysScope, AdminRevokeScope}
 
 // InternalScope is what every service of a split deployment holds to
 // validate requests: the revocation list, API-key verification and client
@@ -39,7 +59,7 @@ func (r *Registry) Bootstrap(ctx context.Context, save func(rawKey string) error
 	} else if !errors.Is(err, ErrNotFound) {
 		return false, fmt.Errorf("clients: bootstrap: %w", err)
 	}
-	if err := r.SeedScopes(ctx, []string{AdminScope}); err != nil {
+	if err := r.SeedScopes(ctx, AdminScopes); err != nil {
 		return false, err
 	}
 	now := r.clock()
@@ -72,7 +92,7 @@ func adminClient(now time.Time) Client {
 		// with its API keys.
 		AuthMethod:          AuthSecretBasic,
 		GrantTypes:          []string{GrantClientCredentials},
-		Scopes:              []string{AdminScope},
+		Scopes:              slices.Clone(AdminScopes),
 		AccessTokenLifetime: 15 * time.Minute,
 		RateLimitTier:       "internal",
 		CreatedAt:           now,
@@ -86,13 +106,28 @@ func adminClient(now time.Time) Client {
 // admin client first when the store has none. It is how a deployment gets
 // its first admin key, and how an operator who lost every admin key gets
 // one back; the key is listed and revoked like any other.
-func (r *Registry) MintAdminKey(ctx context.Context, name string) (raw string, k APIKey, err error) {
+//
+// scopes narrow the key (AdminScopes; empty means gatehouse:admin, every
+// admin API).
+func (r *Registry) MintAdminKey(ctx context.Context, name string, scopes ...string) (raw string, k APIKey, err error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return "", APIKey{}, errors.New("clients: admin key: a name of 1 to 200 characters is required (it says whose key it is)")
 	}
+	scopes = dedupe(scopes)
+	if len(scopes) == 0 {
+		scopes = []string{AdminScope}
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(AdminScopes, sc) {
+			return "", APIKey{}, fmt.Errorf("clients: admin key: scope %q is not an admin scope (%s)", sc, strings.Join(AdminScopes, ", "))
+		}
+	}
+	if err := r.SeedScopes(ctx, AdminScopes); err != nil {
+		return "", APIKey{}, err
+	}
 	now := r.clock()
-	k = APIKey{ClientID: AdminClientID, Scopes: []string{AdminScope}, Description: name, CreatedAt: now}
+	k = APIKey{ClientID: AdminClientID, Scopes: scopes, Description: name, CreatedAt: now}
 	if raw, err = r.fillKey(&k); err != nil {
 		return "", APIKey{}, err
 	}
@@ -118,6 +153,17 @@ func (r *Registry) MintAdminKey(ctx context.Context, name string) (raw string, k
 		if c.Disabled {
 			return "", APIKey{}, errors.New("clients: admin key: the admin client is disabled")
 		}
+		if !isSubset(scopes, c.Scopes) {
+			// An admin client bootstrapped before the narrower scopes
+			// existed: a key is bounded by its client's scopes.
+			if _, err := r.store.UpdateClient(ctx, AdminClientID, func(c *Client) error {
+				c.Scopes = dedupe(append(c.Scopes, AdminScopes...))
+				c.UpdatedAt = now
+				return nil
+			}); err != nil {
+				return "", APIKey{}, fmt.Errorf("clients: admin key: %w", err)
+			}
+		}
 		if err := r.store.CreateAPIKey(ctx, k); err != nil {
 			return "", APIKey{}, fmt.Errorf("clients: admin key: %w", err)
 		}
@@ -126,4 +172,14 @@ func (r *Registry) MintAdminKey(ctx context.Context, name string) (raw string, k
 	}
 	r.publish(ctx, AdminClientID, eventsv1.ClientChanged_CHANGE_API_KEY_CREATED, k.KeyID)
 	return raw, k, nil
+}
+
+// isSubset reports whether every one of a is in b.
+func isSubset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }

@@ -128,7 +128,12 @@ func IsStandardScope(name string) bool {
 // platformScopeDescriptions tell admins what the platform scopes they
 // grant by hand are for; the others are described generically.
 var platformScopeDescriptions = map[string]string{
-	AdminScope: "Gatehouse administration: every admin API",
+	AdminScope:        "Gatehouse administration: every admin API",
+	AdminReadScope:    "Gatehouse administration, read only: clients, scopes, API keys, users, signing keys, certificates, revocations",
+	AdminClientsScope: "Gatehouse administration: manage clients, scopes and API keys",
+	AdminUsersScope:   "Gatehouse administration: manage users",
+	AdminKeysScope:    "Gatehouse administration: rotate signing keys, issue client certificates",
+	AdminRevokeScope:  "Gatehouse administration: add to the revocation list",
 	ValidatorScope: "A resource service validating its own callers: read the revocation list, " +
 		"verify the API keys presented to it, read clients' tiers and names; " +
 		"no client secrets, signing keys, revoking or admin",

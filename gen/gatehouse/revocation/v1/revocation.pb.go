@@ -982,15 +982,17 @@ const file_gatehouse_revocation_v1_revocation_proto_rawDesc = "" +
 	"\vKIND_CLIENT\x10\x04\x12\x10\n" +
 	"\fKIND_SUBJECT\x10\x05\x12\x14\n" +
 	"\x10KIND_CERTIFICATE\x10\x06\x12\x14\n" +
-	"\x10KIND_SIGNING_KEY\x10\a2\xf3\x05\n" +
-	"\x11RevocationService\x12\x92\x01\n" +
-	"\x06Revoke\x12&.gatehouse.revocation.v1.RevokeRequest\x1a'.gatehouse.revocation.v1.RevokeResponse\"7\x8a\xb5\x183\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x1b\n" +
-	"\x19gatehouse:internal.revoke\x12\x8c\x01\n" +
+	"\x10KIND_SIGNING_KEY\x10\a2\xa5\x06\n" +
+	"\x11RevocationService\x12\xac\x01\n" +
+	"\x06Revoke\x12&.gatehouse.revocation.v1.RevokeRequest\x1a'.gatehouse.revocation.v1.RevokeResponse\"Q\x8a\xb5\x18M\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x1b\n" +
+	"\x19gatehouse:internal.revoke\"\x18\n" +
+	"\x16gatehouse:admin.revoke\x12\x8c\x01\n" +
 	"\x05Check\x12%.gatehouse.revocation.v1.CheckRequest\x1a&.gatehouse.revocation.v1.CheckResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
-	"\x13gatehouse:validator\x12\x9c\x01\n" +
-	"\x04List\x12$.gatehouse.revocation.v1.ListRequest\x1a%.gatehouse.revocation.v1.ListResponse\"G\x8a\xb5\x18C\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
+	"\x13gatehouse:validator\x12\xb4\x01\n" +
+	"\x04List\x12$.gatehouse.revocation.v1.ListRequest\x1a%.gatehouse.revocation.v1.ListResponse\"_\x8a\xb5\x18[\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
 	"\x13gatehouse:validator\"\x11\n" +
-	"\x0fgatehouse:admin\x12\x89\x01\n" +
+	"\x0fgatehouse:admin\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x89\x01\n" +
 	"\x04Head\x12$.gatehouse.revocation.v1.HeadRequest\x1a%.gatehouse.revocation.v1.HeadResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
 	"\x13gatehouse:validator\x12\x8e\x01\n" +
 	"\x05Watch\x12%.gatehouse.revocation.v1.WatchRequest\x1a&.gatehouse.revocation.v1.WatchResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +

@@ -796,15 +796,20 @@ const file_gatehouse_users_v1_users_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"C\n" +
 	"\x13SetPasswordResponse\x12,\n" +
-	"\x04user\x18\x01 \x01(\v2\x18.gatehouse.users.v1.UserR\x04user2\xc8\x04\n" +
-	"\vUserService\x12r\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.gatehouse.users.v1.UserR\x04user2\xc8\x05\n" +
+	"\vUserService\x12\x8b\x01\n" +
 	"\n" +
-	"CreateUser\x12%.gatehouse.users.v1.CreateUserRequest\x1a&.gatehouse.users.v1.CreateUserResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12i\n" +
-	"\aGetUser\x12\".gatehouse.users.v1.GetUserRequest\x1a#.gatehouse.users.v1.GetUserResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12o\n" +
-	"\tListUsers\x12$.gatehouse.users.v1.ListUsersRequest\x1a%.gatehouse.users.v1.ListUsersResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12r\n" +
+	"CreateUser\x12%.gatehouse.users.v1.CreateUserRequest\x1a&.gatehouse.users.v1.CreateUserResponse\".\x8a\xb5\x18*\x12\x0fgatehouse:admin\"\x17\n" +
+	"\x15gatehouse:admin.users\x12\x81\x01\n" +
+	"\aGetUser\x12\".gatehouse.users.v1.GetUserRequest\x1a#.gatehouse.users.v1.GetUserResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x87\x01\n" +
+	"\tListUsers\x12$.gatehouse.users.v1.ListUsersRequest\x1a%.gatehouse.users.v1.ListUsersResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x8b\x01\n" +
 	"\n" +
-	"UpdateUser\x12%.gatehouse.users.v1.UpdateUserRequest\x1a&.gatehouse.users.v1.UpdateUserResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:admin\x12u\n" +
-	"\vSetPassword\x12&.gatehouse.users.v1.SetPasswordRequest\x1a'.gatehouse.users.v1.SetPasswordResponse\"\x15\x8a\xb5\x18\x11\x12\x0fgatehouse:adminBCZAgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1;usersv1b\x06proto3"
+	"UpdateUser\x12%.gatehouse.users.v1.UpdateUserRequest\x1a&.gatehouse.users.v1.UpdateUserResponse\".\x8a\xb5\x18*\x12\x0fgatehouse:admin\"\x17\n" +
+	"\x15gatehouse:admin.users\x12\x8e\x01\n" +
+	"\vSetPassword\x12&.gatehouse.users.v1.SetPasswordRequest\x1a'.gatehouse.users.v1.SetPasswordResponse\".\x8a\xb5\x18*\x12\x0fgatehouse:admin\"\x17\n" +
+	"\x15gatehouse:admin.usersBCZAgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1;usersv1b\x06proto3"
 
 var (
 	file_gatehouse_users_v1_users_proto_rawDescOnce sync.Once
