@@ -41,6 +41,7 @@ Commands:
   bench token|api|soak
                     drive /oauth2/token or a protected API with N concurrent clients, or
                     soak Gatehouse with a mixed workload and report every outcome (loopback only)
+  version           show the module version, commit and Go version (also --version)
 
 Run 'gatehouse <command> -h' for a command's flags.
 `
