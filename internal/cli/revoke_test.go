@@ -71,7 +71,8 @@ func TestRevoke(t *testing.T) {
 					t.Errorf("expire_time %v, want now+%v", got, tc.expires)
 				}
 			}
-			if str(t, out, "id") != "id-"+tc.kind || out["seq"] == nil {
+			// The kind as the revoke command names it, not the proto enum.
+			if str(t, out, "id") != "id-"+tc.kind || out["seq"] == nil || out["kind"] != tc.kind {
 				t.Errorf("JSON output %v", out)
 			}
 		})
