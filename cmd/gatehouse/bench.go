@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,21 +14,68 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
+// benchCommand is one `gatehouse bench <command>`.
+type benchCommand struct {
+	name, synopsis, summary string
+	run                     func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int
+}
+
+func benchCommands() []benchCommand {
+	return []benchCommand{
+		{"token", "--client-id ID --client-secret S [-c 16] [-d 10s] [-n N] [--url U]",
+			"drive /oauth2/token with concurrent client_credentials requests and report throughput and latency", benchToken},
+		{"api", "--client-id ID --client-secret S [--scope S] [--tokens 1] [-c 16] [-d 10s] [--url U]",
+			"get tokens with client credentials, then drive a protected API with them and report throughput and latency", benchAPI},
+		{"soak", "--client-id ID --client-secret S [--api-key K] [--refresh-tokens T] [-c 8] [-d 1m] [--rate R]",
+			"soak Gatehouse with a mixed workload (tokens, REST and gRPC validation, API keys, revocations, refreshes) and report every outcome", benchSoak},
+	}
+}
+
 // bench runs a bounded load against a local Gatehouse and prints the
-// figures: `gatehouse bench token --client-id ID --client-secret S`.
+// figures: `gatehouse bench token --client-id ID --client-secret S`. Its
+// help and errors read as the admin commands' do.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) > 0 && args[0] == "api" {
-		return benchAPI(ctx, args[1:], stdout, stderr, getenv)
+	cmds := benchCommands()
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.name
 	}
-	if len(args) > 0 && args[0] == "soak" {
-		return benchSoak(ctx, args[1:], stdout, stderr, getenv)
-	}
-	if len(args) == 0 || args[0] != "token" {
-		fmt.Fprintln(stderr, "usage: gatehouse bench token|api|soak [flags] (-h for the flags)")
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, "gatehouse: bench: missing command, one of %s (run 'gatehouse bench -h')\n", strings.Join(names, ", "))
 		return 2
 	}
-	fs := flag.NewFlagSet("gatehouse bench token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	if slices.Contains([]string{"help", "-h", "-help", "--help"}, args[0]) {
+		fmt.Fprint(stdout, "usage: gatehouse bench <command> [flags]\n\nDrive a Gatehouse on this machine with concurrent clients and report the figures (loopback addresses only).\n\nCommands:\n")
+		for _, c := range cmds {
+			fmt.Fprintf(stdout, "  %-5s  %s\n", c.name, c.summary)
+		}
+		fmt.Fprint(stdout, "\nRun 'gatehouse bench <command> -h' for a command's flags.\n")
+		return 0
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr, getenv)
+		}
+	}
+	fmt.Fprintf(stderr, "gatehouse: bench: unknown command %q, want one of %s (run 'gatehouse bench -h')\n", args[0], strings.Join(names, ", "))
+	return 2
+}
+
+// benchFlags makes the flag set of `gatehouse bench <name>`.
+func benchFlags(name string) (*flag.FlagSet, func(args []string, stdout, stderr io.Writer) (int, bool)) {
+	for _, c := range benchCommands() {
+		if c.name == name {
+			fs := flag.NewFlagSet("gatehouse bench "+name, flag.ContinueOnError)
+			return fs, func(args []string, stdout, stderr io.Writer) (int, bool) {
+				return parseFlags(fs, args, stdout, stderr, "bench "+name, []string{"gatehouse bench " + name + " " + c.synopsis}, c.summary)
+			}
+		}
+	}
+	panic("gatehouse: no bench command " + name)
+}
+
+func benchToken(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs, parse := benchFlags("token")
 	cfg := loadgen.TokenConfig{}
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080/oauth2/token", "token endpoint (loopback only)")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "client_id of a client allowed client_credentials")
@@ -35,8 +83,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.IntVar(&cfg.Concurrency, "c", 16, "concurrent clients")
 	fs.DurationVar(&cfg.Duration, "d", 10*time.Second, "how long to run (at most 10m)")
 	fs.IntVar(&cfg.Requests, "n", 0, "stop after this many requests (0: by duration)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, done := parse(args, stdout, stderr); done {
+		return code
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" || cfg.Duration <= 0 || cfg.Duration > 10*time.Minute {
 		fmt.Fprintln(stderr, "gatehouse: bench token needs --client-id, --client-secret and 0 < -d <= 10m")
@@ -58,8 +106,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 // them: --tokens 1 measures a repeated token (the validators' cache), a
 // number above their cache size measures fresh ones.
 func benchAPI(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("gatehouse bench api", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, parse := benchFlags("api")
 	cfg := loadgen.APIConfig{}
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080/v1/inventory/items", "protected API to GET (loopback only)")
 	tokenURL := fs.String("token-url", "http://127.0.0.1:8080/oauth2/token", "token endpoint")
@@ -69,8 +116,8 @@ func benchAPI(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tokens := fs.Int("tokens", 1, "distinct tokens to cycle through (1: repeated token)")
 	fs.IntVar(&cfg.Concurrency, "c", 16, "concurrent clients")
 	fs.DurationVar(&cfg.Duration, "d", 10*time.Second, "how long to run (at most 10m)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parse(args, stdout, stderr); done {
+		return code
 	}
 	if *clientID == "" || *secret == "" || *tokens < 1 || *tokens > 100_000 || cfg.Duration <= 0 || cfg.Duration > 10*time.Minute {
 		fmt.Fprintln(stderr, "gatehouse: bench api needs --client-id, --client-secret, 1 <= --tokens <= 100000 and 0 < -d <= 10m")
@@ -105,8 +152,7 @@ func benchAPI(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 // against the API, and refreshes when given a refresh token. It exits 1
 // when any operation failed or a revocation was lost.
 func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("gatehouse bench soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, parse := benchFlags("soak")
 	cfg := loadgen.SoakConfig{}
 	fs.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8080", "Gatehouse's HTTP base URL (loopback only), serving --example-inventory")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "its plain gRPC address (loopback only)")
@@ -121,8 +167,8 @@ func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.DurationVar(&cfg.Duration, "d", time.Minute, "how long to run (at most 30m)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "cap on operations per second (0: as fast as the workers go)")
 	fs.DurationVar(&cfg.RevocationBound, "revocation-bound", 2*time.Second, "how long after a revocation's 200 the API may still accept the token (at least the server's --revocation-resync-interval while NATS is down)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parse(args, stdout, stderr); done {
+		return code
 	}
 	if *refresh != "" {
 		cfg.RefreshTokens = strings.Split(*refresh, ",")

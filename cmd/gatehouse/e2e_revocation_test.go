@@ -181,6 +181,19 @@ func testRevocation(t *testing.T, extra ...string) {
 		t.Fatal(err)
 	}
 	a.refusedSoon(t, "API key revoked in the list", "ApiKey "+k2.APIKey)
+	// The registry agrees with the list: apikeys list shows it revoked.
+	var listed struct {
+		Keys []struct {
+			KeyID   string `json:"key_id"`
+			Revoked bool   `json:"revoked"`
+		} `json:"keys"`
+	}
+	s.cliJSON(t, &listed, "apikeys", "list", "--client", m.reader.ClientID)
+	for _, k := range listed.Keys {
+		if k.KeyID == k2.KeyID && !k.Revoked {
+			t.Fatalf("apikeys list shows the key revoke api-key revoked as not revoked: %+v", listed)
+		}
+	}
 
 	// A client: every token and key it holds now is refused; a token
 	// issued afterwards works (iat is in whole seconds, so wait past the

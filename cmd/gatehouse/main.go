@@ -46,6 +46,7 @@ Commands:
   bench token|api|soak
                     drive /oauth2/token or a protected API with N concurrent clients, or
                     soak Gatehouse with a mixed workload and report every outcome (loopback only)
+  version           show the module version, commit and Go version (also --version)
 
 Run 'gatehouse <command> -h' for a command's flags.
 `
@@ -67,7 +68,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr, getenv)
 	case "service-cert":
-		return serviceCert(ctx, args[1:], stderr, getenv)
+		return serviceCert(ctx, args[1:], stdout, stderr, getenv)
 	case "admin":
 		return admin(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
@@ -127,9 +128,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 // identity, read from the same store and KEK as `serve keys`
 // (--database-url or the SQLite file under --data-dir, --kek-file or
 // GATEHOUSE_KEK).
-func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+func serviceCert(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("gatehouse service-cert", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	env := func(name, def string) string {
 		if v := getenv(config.EnvName(name)); v != "" {
 			return v
@@ -144,20 +144,17 @@ func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv fu
 	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
 	dbURL := fs.String("database-url", env("database-url", ""), "as for serve: the PostgreSQL store (env GATEHOUSE_DATABASE_URL)")
 	kekFile := fs.String("kek-file", env("kek-file", ""), "as for serve: the key-encryption key (env GATEHOUSE_KEK_FILE; or GATEHOUSE_KEK)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gatehouse service-cert <%s> --host names [flags]\n", strings.Join(config.Services, "|"))
-		fmt.Fprintf(stderr, "       gatehouse service-cert --name N --role validator --host names [flags]\n\n")
-		fs.PrintDefaults()
-	}
 	service, rest := "", args
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		service, rest = args[0], args[1:]
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	usage := []string{
+		fmt.Sprintf("gatehouse service-cert <%s> --host names [--out dir] [--validity 90d]", strings.Join(config.Services, "|")),
+		"gatehouse service-cert --name N --role validator --host names [--out dir] [--validity 90d]",
+	}
+	if code, done := parseFlags(fs, rest, stdout, stderr, "service-cert", usage,
+		"Issue a Gatehouse service's identity for a split deployment, or a resource service's validator identity, from the platform CA (run by an operator, with the KEK and the database)"); done {
+		return code
 	}
 	service, err := serviceCertName(service, *name, fs.Args())
 	if err == nil {
@@ -180,6 +177,32 @@ func serviceCert(ctx context.Context, args []string, stderr io.Writer, getenv fu
 		return 1
 	}
 	return 0
+}
+
+// parseFlags parses a command's flags as the admin commands do: -h prints
+// the usage lines, the summary and the flags on stdout (exit 0); a flag
+// that does not parse is one line on stderr (exit 2). done is false when
+// the command goes on.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, name string, usage []string, summary string) (code int, done bool) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(stdout, "usage: %s\n", usage[0])
+		for _, u := range usage[1:] {
+			fmt.Fprintf(stdout, "       %s\n", u)
+		}
+		fmt.Fprintf(stdout, "\n%s.\n\nFlags:\n", strings.ToUpper(summary[:1])+summary[1:])
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		return 0, true
+	case err != nil:
+		fmt.Fprintf(stderr, "gatehouse: %s: %v (run 'gatehouse %s -h')\n", name, err, name)
+		return 2, true
+	}
+	return 0, false
 }
 
 // serviceCertName is the name service-cert issues for: the positional

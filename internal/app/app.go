@@ -78,6 +78,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 			a.closeAll()
 		}
 	}()
+	if err := a.lockDataDir(); err != nil {
+		return nil, err
+	}
 	if a.store, err = openStorage(ctx, cfg, log); err != nil {
 		return nil, err
 	}

@@ -63,6 +63,9 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 			a.closeAll()
 		}
 	}()
+	if err := a.lockDataDir(); err != nil {
+		return nil, err
+	}
 	if len(ownedStores[name]) > 0 {
 		if a.store, err = openStorage(ctx, cfg, log); err != nil {
 			return nil, err

@@ -299,6 +299,11 @@ func certsRevoke(fs *flag.FlagSet) action {
 			return fmt.Errorf("certs revoke: --serial is required (run 'gatehouse certs revoke -h')")
 		}
 		// Client certificates live at most 90 days: the entry may go then.
-		return revokeEntry(ctx, s, revokeKindNamed("certificate"), strings.ToLower(*serial), *reason, maxCertValidity)
+		k := revokeKindNamed("certificate")
+		e, err := revokeEntry(ctx, s, k, strings.ToLower(*serial), *reason, maxCertValidity)
+		if err != nil {
+			return err
+		}
+		return printEntry(s, k, e, "")
 	}
 }

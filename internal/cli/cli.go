@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strings"
 )
@@ -83,7 +84,7 @@ func isHelp(arg string) bool {
 
 // Run runs one admin command. args are the arguments after the program
 // name, starting with the command group (scopes, clients, apikeys, users,
-// revoke, or help). Output goes to stdout; an error is one line on stderr,
+// revoke, or help) or version. Output goes to stdout; an error is one line on stderr,
 // prefixed with "gatehouse: ". getenv reads the environment (os.Getenv in
 // the binary). stdin is read only by commands given --password-stdin.
 //
@@ -98,6 +99,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if isHelp(args[0]) {
 		return help(args[1:], stdout, stderr)
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		bi, ok := debug.ReadBuildInfo()
+		return version(args[1:], stdout, stderr, bi, ok)
 	}
 	g := findGroup(args[0])
 	if g == nil {
@@ -242,6 +247,7 @@ func topUsage(w io.Writer) {
 			fmt.Fprintf(w, "    %s\n", usageLine(g, c))
 		}
 	}
+	fmt.Fprint(w, "\n  version: show the module version, commit and Go version\n    gatehouse version [-o json]\n")
 	fmt.Fprint(w, "\n"+commonFlagsUsage+"\nRun 'gatehouse <group> <command> -h' for a command's flags.\n")
 }
 

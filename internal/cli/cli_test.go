@@ -292,10 +292,10 @@ func TestClients(t *testing.T) {
 		"--redirect-uris", "https://app.example/cb,http://127.0.0.1:8000/cb", "--access-token-lifetime", "15m",
 		"--resources", "https://api.example/orders,http://127.0.0.1:9000/")
 	id, secret := str(t, created, "client_id"), str(t, created, "client_secret")
-	if len(secret) < 43 || created["client"] != nil || created["name"] != "Web app" || created["type"] != "CLIENT_TYPE_FIRST_PARTY" ||
-		created["access_token_lifetime"] != "900s" || !slices.Equal(strs(created["redirect_uris"]), []string{"https://app.example/cb", "http://127.0.0.1:8000/cb"}) ||
+	if len(secret) < 43 || created["client"] != nil || created["name"] != "Web app" || created["type"] != "first_party" ||
+		created["access_token_lifetime"] != "15m" || !slices.Equal(strs(created["redirect_uris"]), []string{"https://app.example/cb", "http://127.0.0.1:8000/cb"}) ||
 		!slices.Equal(strs(created["resources"]), []string{"https://api.example/orders", "http://127.0.0.1:9000/"}) ||
-		created["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+		created["refresh_token_delivery"] != "body" {
 		t.Fatalf("clients create -o json: %v", created)
 	}
 	if _, err := h.reg.VerifyClientSecret(t.Context(), &clientsv1.VerifyClientSecretRequest{ClientId: id, ClientSecret: secret}); err != nil {
@@ -308,7 +308,7 @@ func TestClients(t *testing.T) {
 		"--grant-types", "authorization_code,refresh_token", "--redirect-uris", "https://spa.example/cb",
 		"--refresh-token-delivery", "cookie")
 	if public["client_secret"] != nil || public["public"] != true || public["token_endpoint_auth_method"] != "none" ||
-		public["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_COOKIE" {
+		public["refresh_token_delivery"] != "cookie" {
 		t.Fatalf("public client: %v", public)
 	}
 	if req := h.lastRequest("CreateClient").(*clientsv1.CreateClientRequest); req.GetClient().GetRefreshTokenDelivery() != clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE {
@@ -324,7 +324,7 @@ func TestClients(t *testing.T) {
 		kvValue(got, "refresh_token_delivery") != "body" {
 		t.Fatalf("clients get:\n%s", got)
 	}
-	if g := h.okJSON("clients", "get", id); g["client_id"] != id || g["name"] != "Web app" || g["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+	if g := h.okJSON("clients", "get", id); g["client_id"] != id || g["name"] != "Web app" || g["refresh_token_delivery"] != "body" {
 		t.Fatalf("clients get -o json: %v", g)
 	}
 	if g := h.ok("clients", "get", textID); kvValue(g, "refresh_token_delivery") != "-" {
@@ -374,7 +374,7 @@ func TestClients(t *testing.T) {
 		t.Fatalf("update_mask %v, want [name disabled]", mask)
 	}
 	if upd["name"] != "Web app 2" || upd["disabled"] != true || !slices.Equal(strs(upd["scopes"]), []string{"orders:read"}) ||
-		upd["access_token_lifetime"] != "900s" || len(strs(upd["redirect_uris"])) != 2 || len(strs(upd["resources"])) != 2 {
+		upd["access_token_lifetime"] != "15m" || len(strs(upd["redirect_uris"])) != 2 || len(strs(upd["resources"])) != 2 {
 		t.Fatalf("clients update: %v", upd)
 	}
 	updText := h.ok("clients", "update", "--scopes", "orders:read,orders:write", id, "--disabled=false")
@@ -382,7 +382,7 @@ func TestClients(t *testing.T) {
 	if !slices.Equal(mask, []string{"scopes", "disabled"}) || !strings.Contains(updText, "Updated client "+id) {
 		t.Fatalf("update_mask %v; output:\n%s", mask, updText)
 	}
-	if g := h.okJSON("clients", "get", id); g["name"] != "Web app 2" || g["disabled"] != nil ||
+	if g := h.okJSON("clients", "get", id); g["name"] != "Web app 2" || g["disabled"] != false ||
 		!slices.Equal(strs(g["scopes"]), []string{"orders:read", "orders:write"}) {
 		t.Fatalf("after updates: %v", g)
 	}
@@ -393,7 +393,7 @@ func TestClients(t *testing.T) {
 		t.Fatalf("update --resources: mask %v, client %v", mask, upd)
 	}
 	upd = h.okJSON("clients", "update", id, "--resources", "")
-	if upd["resources"] != nil {
+	if upd["resources"] == nil || len(strs(upd["resources"])) != 0 {
 		t.Fatalf("update --resources '' did not clear them: %v", upd)
 	}
 	assertFailed(t, h.run("clients", "update", id, "--resources", "https://api.example/#frag"), 1, "resources", "fragment")
@@ -403,7 +403,7 @@ func TestClients(t *testing.T) {
 	spaID := str(t, public, "client_id")
 	upd = h.okJSON("clients", "update", spaID, "--refresh-token-delivery", "body")
 	mask = h.lastRequest("UpdateClient").(*clientsv1.UpdateClientRequest).GetUpdateMask().GetPaths()
-	if !slices.Equal(mask, []string{"refresh_token_delivery"}) || upd["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+	if !slices.Equal(mask, []string{"refresh_token_delivery"}) || upd["refresh_token_delivery"] != "body" {
 		t.Fatalf("update --refresh-token-delivery body: mask %v, client %v", mask, upd)
 	}
 	updText = h.ok("clients", "update", spaID, "--refresh-token-delivery", "cookie")
@@ -412,11 +412,11 @@ func TestClients(t *testing.T) {
 	}
 	upd = h.okJSON("clients", "update", spaID, "--refresh-token-delivery", "", "--name", "SPA 2")
 	mask = h.lastRequest("UpdateClient").(*clientsv1.UpdateClientRequest).GetUpdateMask().GetPaths()
-	if !slices.Equal(mask, []string{"name", "refresh_token_delivery"}) || upd["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+	if !slices.Equal(mask, []string{"name", "refresh_token_delivery"}) || upd["refresh_token_delivery"] != "body" {
 		t.Fatalf("update --refresh-token-delivery '': mask %v, client %v", mask, upd)
 	}
 	assertFailed(t, h.run("clients", "update", id, "--refresh-token-delivery", "cookie"), 1, "refresh_token_delivery", "public clients")
-	if g := h.okJSON("clients", "get", id); g["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+	if g := h.okJSON("clients", "get", id); g["refresh_token_delivery"] != "body" {
 		t.Fatalf("a refused update changed the delivery: %v", g)
 	}
 

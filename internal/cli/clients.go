@@ -275,6 +275,10 @@ func clientsCreate(fs *flag.FlagSet) action {
 			return err
 		}
 		if s.jsonOutput() {
+			if resp.GetClientSecret() == "" {
+				// A public client has no secret, rather than an empty one.
+				return s.printJSON(resp.GetClient())
+			}
 			return s.printJSON(resp, "client")
 		}
 		fmt.Fprintf(s.stdout, "Created client %s.\n", clean(resp.GetClient().GetClientId()))

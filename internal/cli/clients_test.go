@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,9 +31,9 @@ func TestClientsOpenID(t *testing.T) {
 	wantPostLogout := []string{"com.example.app:/logged-out", "https://app.example/bye", "https://app.example/bye2"}
 	if !slices.Equal(strs(created["post_logout_redirect_uris"]), wantPostLogout) ||
 		created["backchannel_logout_uri"] != "https://app.example/backchannel?tenant=a" ||
-		created["backchannel_logout_session_required"] != true || created["id_token_lifetime"] != "600s" ||
+		created["backchannel_logout_session_required"] != true || created["id_token_lifetime"] != "10m" ||
 		!slices.Equal(strs(created["redirect_uris"]), []string{"com.example.app:/oauth2redirect"}) ||
-		created["refresh_token_delivery"] != "REFRESH_TOKEN_DELIVERY_BODY" {
+		created["refresh_token_delivery"] != "body" {
 		t.Fatalf("clients create -o json: %v", created)
 	}
 	sent := h.lastRequest("CreateClient").(*clientsv1.CreateClientRequest).GetClient()
@@ -97,7 +99,7 @@ func TestClientsOpenID(t *testing.T) {
 	}{
 		{"ID token lifetime", []string{"--id-token-lifetime", "1h"}, []string{"id_token_lifetime"},
 			func(c map[string]any) bool {
-				return c["id_token_lifetime"] == "3600s" && len(strs(c["post_logout_redirect_uris"])) == 3
+				return c["id_token_lifetime"] == "1h" && len(strs(c["post_logout_redirect_uris"])) == 3
 			}},
 		{"ID token lifetime back to the default", []string{"--id-token-lifetime", "0"}, []string{"id_token_lifetime"},
 			func(c map[string]any) bool { return c["id_token_lifetime"] == nil }},
@@ -108,13 +110,15 @@ func TestClientsOpenID(t *testing.T) {
 		{"back-channel logout off", []string{"--backchannel-logout-session-required=false", "--backchannel-logout-uri", ""},
 			[]string{"backchannel_logout_uri", "backchannel_logout_session_required"},
 			func(c map[string]any) bool {
-				return c["backchannel_logout_uri"] == nil && c["backchannel_logout_session_required"] == nil
+				return c["backchannel_logout_uri"] == "" && c["backchannel_logout_session_required"] == false
 			}},
 		{"post-logout URIs cleared with a name", []string{"--post-logout-redirect-uris", "", "--name", "Mobile 2"}, []string{"name", "post_logout_redirect_uris"},
-			func(c map[string]any) bool { return c["post_logout_redirect_uris"] == nil && c["name"] == "Mobile 2" }},
+			func(c map[string]any) bool {
+				return c["post_logout_redirect_uris"] != nil && len(strs(c["post_logout_redirect_uris"])) == 0 && c["name"] == "Mobile 2"
+			}},
 		{"back-channel logout on", []string{"--backchannel-logout-uri", "http://127.0.0.1:9000/bc"}, []string{"backchannel_logout_uri"},
 			func(c map[string]any) bool {
-				return c["backchannel_logout_uri"] == "http://127.0.0.1:9000/bc" && c["backchannel_logout_session_required"] == nil
+				return c["backchannel_logout_uri"] == "http://127.0.0.1:9000/bc" && c["backchannel_logout_session_required"] == false
 			}},
 	}
 	for _, st := range steps {
@@ -219,4 +223,129 @@ func TestClientsCreateService(t *testing.T) {
 	}
 	assertFailed(t, h.run("clients", "create", "--type", "service"), 1, "--name is required")
 	assertFailed(t, h.run("clients", "create", "--name", "x", "--type", "services"), 2, "first_party, third_party or service")
+}
+
+// clientJSONFlags maps each field of `clients get -o json` to the
+// `clients update` flag that sets it; clientJSONReadOnly are the fields no
+// update changes.
+var (
+	clientJSONFlags = map[string]string{
+		"name":                                    "name",
+		"grant_types":                             "grant-types",
+		"redirect_uris":                           "redirect-uris",
+		"resources":                               "resources",
+		"scopes":                                  "scopes",
+		"token_endpoint_auth_method":              "auth-method",
+		"access_token_lifetime":                   "access-token-lifetime",
+		"rate_limit_tier":                         "rate-limit-tier",
+		"require_consent":                         "require-consent",
+		"disabled":                                "disabled",
+		"refresh_token_delivery":                  "refresh-token-delivery",
+		"post_logout_redirect_uris":               "post-logout-redirect-uris",
+		"backchannel_logout_uri":                  "backchannel-logout-uri",
+		"backchannel_logout_session_required":     "backchannel-logout-session-required",
+		"id_token_lifetime":                       "id-token-lifetime",
+		"tls_client_auth.subject_dn":              "tls-subject-dn",
+		"tls_client_auth.san_dns":                 "tls-san-dns",
+		"tls_client_auth.san_uri":                 "tls-san-uri",
+		"tls_client_auth.san_ip":                  "tls-san-ip",
+		"tls_client_auth.san_email":               "tls-san-email",
+		"tls_client_auth.certificate_thumbprints": "tls-thumbprints",
+		"tls_client_auth.bound_access_tokens":     "bound-access-tokens",
+	}
+	clientJSONReadOnly = []string{"client_id", "type", "public", "create_time", "update_time"}
+)
+
+// updateArgs turns a client's JSON into `clients update` flags, failing
+// on a field that no flag sets or a value of a kind flags do not take.
+func updateArgs(t *testing.T, prefix string, m map[string]any) []string {
+	t.Helper()
+	var args []string
+	for k, v := range m {
+		key := prefix + k
+		if slices.Contains(clientJSONReadOnly, key) {
+			continue
+		}
+		if inner, ok := v.(map[string]any); ok {
+			args = append(args, updateArgs(t, key+".", inner)...)
+			continue
+		}
+		flagName, ok := clientJSONFlags[key]
+		if !ok {
+			t.Errorf("clients get -o json: field %q has no clients update flag", key)
+			continue
+		}
+		var val string
+		switch v := v.(type) {
+		case string:
+			val = v
+		case bool:
+			val = strconv.FormatBool(v)
+		case []any:
+			val = strings.Join(strs(v), ",")
+		default:
+			t.Errorf("field %q: %T %v is not a flag value", key, v, v)
+			continue
+		}
+		args = append(args, "--"+flagName+"="+val)
+	}
+	return args
+}
+
+// TestClientsJSONRoundTrip: what `clients get -o json` prints, given back
+// to `clients update` as flags, is accepted and makes another client the
+// same: enums, durations and booleans are printed as the flags take them.
+func TestClientsJSONRoundTrip(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name   string
+		create []string
+		// bare creates the client the JSON is applied to: the same type
+		// and public-ness (which update does not change), nothing else.
+		bare []string
+	}{
+		{
+			name: "web app with OpenID Connect settings",
+			create: []string{"--type", "first_party", "--grant-types", "authorization_code,refresh_token",
+				"--redirect-uris", "https://app.example/cb,http://127.0.0.1:8000/cb", "--scopes", "orders:read,orders:write",
+				"--resources", "https://api.example/orders", "--access-token-lifetime", "12m", "--rate-limit-tier", "high",
+				"--require-consent", "--refresh-token-delivery", "body", "--post-logout-redirect-uris", "https://app.example/bye",
+				"--backchannel-logout-uri", "https://app.example/bc", "--backchannel-logout-session-required",
+				"--id-token-lifetime", "90s", "--auth-method", "client_secret_post"},
+			bare: []string{"--type", "first_party", "--grant-types", "client_credentials"},
+		},
+		{
+			name: "partner over mTLS",
+			create: []string{"--type", "third_party", "--grant-types", "client_credentials", "--scopes", "orders:read",
+				"--auth-method", "tls_client_auth", "--tls-san-dns", "svc.example", "--bound-access-tokens", "--rate-limit-tier", "low"},
+			bare: []string{"--type", "third_party", "--grant-types", "client_credentials"},
+		},
+		{
+			name:   "defaults",
+			create: []string{"--type", "third_party", "--grant-types", "client_credentials"},
+			bare:   []string{"--type", "third_party", "--grant-types", "client_credentials", "--scopes", "orders:read", "--access-token-lifetime", "5m"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := h.okJSON(append([]string{"clients", "create", "--name", "Source " + tc.name}, tc.create...)...)
+			want := h.okJSON("clients", "get", str(t, src, "client_id"))
+			if want["disabled"] != false || want["rate_limit_tier"] == "" {
+				t.Errorf("clients get -o json: false booleans and the tier must be present: %v", want)
+			}
+			dst := h.okJSON(append([]string{"clients", "create", "--name", "Target " + tc.name}, tc.bare...)...)
+			args := updateArgs(t, "", want)
+			h.ok(append([]string{"clients", "update", str(t, dst, "client_id")}, args...)...)
+			got := h.okJSON("clients", "get", str(t, dst, "client_id"))
+			for _, k := range []string{"client_id", "create_time", "update_time"} {
+				delete(got, k)
+				delete(want, k)
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			if !bytes.Equal(gb, wb) {
+				t.Errorf("after clients update %s:\n got %s\nwant %s", strings.Join(args, " "), gb, wb)
+			}
+		})
+	}
 }

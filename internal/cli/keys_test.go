@@ -16,6 +16,9 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("keys list -o json: %v", first)
 	}
 	oldKID := str(t, keys[0].(map[string]any), "kid")
+	if st := keys[0].(map[string]any)["state"]; st != "active" {
+		t.Errorf("keys list -o json: state %v, want active as the text shows it", st)
+	}
 	if out := h.ok("keys", "list"); !strings.Contains(out, oldKID) || !strings.Contains(out, "active") {
 		t.Fatalf("keys list:\n%s", out)
 	}

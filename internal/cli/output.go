@@ -12,17 +12,23 @@ import (
 	"unicode"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func (s *session) jsonOutput() bool { return s.opts.output == "json" }
 
 // toMap renders m as protojson with the proto field names (snake_case)
-// and decodes it into a generic map.
+// and decodes it into a generic map, then writes its values as the CLI's
+// flags take them (flagValues), so that what -o json prints can be given
+// back to a command. False booleans, zero numbers, empty strings and empty
+// lists are present: a script reads "disabled": false rather than guess
+// what a missing field means.
 func toMap(m proto.Message) (map[string]any, error) {
-	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode output: %w", err)
 	}
@@ -32,7 +38,101 @@ func toMap(m proto.Message) (map[string]any, error) {
 	if err := d.Decode(&out); err != nil {
 		return nil, fmt.Errorf("encode output: %w", err)
 	}
+	flagValues(m.ProtoReflect().Descriptor(), out)
 	return out, nil
+}
+
+// flagValues rewrites, in place, the protojson values of the fields of md
+// found in out into the CLI's own spelling: enums in lower case without
+// their prefix (first_party, standard, body; a revocation kind with
+// dashes, as the revoke command is named), durations as --ttl and the
+// like take them (10m, 90d, not "600s"). The REST API keeps protojson;
+// only the CLI's output changes.
+func flagValues(md protoreflect.MessageDescriptor, out map[string]any) {
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		v, ok := out[string(fd.Name())]
+		if !ok || fd.IsMap() {
+			continue
+		}
+		conv := fieldConverter(fd)
+		if conv == nil {
+			continue
+		}
+		if list, isList := v.([]any); isList && fd.IsList() {
+			for j, item := range list {
+				list[j] = conv(item)
+			}
+			continue
+		}
+		out[string(fd.Name())] = conv(v)
+	}
+}
+
+// fieldConverter returns how one value of fd is rewritten, or nil when it
+// is left as protojson wrote it (strings, numbers, timestamps, bytes).
+func fieldConverter(fd protoreflect.FieldDescriptor) func(any) any {
+	switch fd.Kind() {
+	case protoreflect.EnumKind:
+		ed := fd.Enum()
+		return func(v any) any {
+			name, ok := v.(string)
+			if !ok {
+				return v
+			}
+			return enumFlagValue(ed, name)
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		md := fd.Message()
+		switch md.FullName() {
+		case "google.protobuf.Duration":
+			return func(v any) any {
+				s, ok := v.(string)
+				if !ok {
+					return v
+				}
+				d, err := time.ParseDuration(s)
+				if err != nil {
+					return v
+				}
+				return formatDuration(d)
+			}
+		}
+		if md.ParentFile().Package() == "google.protobuf" {
+			return nil
+		}
+		return func(v any) any {
+			if inner, ok := v.(map[string]any); ok {
+				flagValues(md, inner)
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// enumFlagValue is the flag spelling of an enum value: its name without
+// the enum's prefix, in lower case. The unspecified value is "" (what the
+// flags that have a default take to mean it), except the rate-limit tier,
+// whose default is standard and whose flag takes no empty value.
+func enumFlagValue(ed protoreflect.EnumDescriptor, name string) string {
+	values := ed.Values()
+	if values.Len() == 0 {
+		return name
+	}
+	prefix := strings.TrimSuffix(string(values.Get(0).Name()), "UNSPECIFIED")
+	if string(values.Get(0).Name()) == name {
+		if ed.FullName() == clientsv1.RateLimitTier(0).Descriptor().FullName() {
+			return "standard"
+		}
+		return ""
+	}
+	v := strings.ToLower(strings.TrimPrefix(name, prefix))
+	if ed.FullName() == revocationv1.Kind(0).Descriptor().FullName() {
+		v = strings.ReplaceAll(v, "_", "-")
+	}
+	return v
 }
 
 // printJSON writes m as one JSON object. The fields of the nested messages

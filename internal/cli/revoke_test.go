@@ -71,7 +71,8 @@ func TestRevoke(t *testing.T) {
 					t.Errorf("expire_time %v, want now+%v", got, tc.expires)
 				}
 			}
-			if str(t, out, "id") != "id-"+tc.kind || out["seq"] == nil {
+			// The kind as the revoke command names it, not the proto enum.
+			if str(t, out, "id") != "id-"+tc.kind || out["seq"] == nil || out["kind"] != tc.kind {
 				t.Errorf("JSON output %v", out)
 			}
 		})
@@ -102,4 +103,84 @@ func TestCertsRevoke(t *testing.T) {
 		t.Errorf("output %q", out)
 	}
 	assertFailed(t, h.run("certs", "revoke"), exitError, "--serial is required")
+}
+
+// TestRevokeAPIKeyInRegistry: `revoke api-key` makes the registry agree
+// with the revocation list, so `apikeys list` shows the key revoked.
+func TestRevokeAPIKeyInRegistry(t *testing.T) {
+	tests := []struct {
+		name string
+		// args follow `revoke api-key <key>`; {client} and {other} are
+		// replaced with the owner's and another client's IDs.
+		args      []string
+		key       string // "" : the owner's key
+		wantOwner bool
+		wantErr   string
+	}{
+		{name: "owner found by listing", wantOwner: true},
+		{name: "owner given", args: []string{"--client", "{client}"}, wantOwner: true},
+		{name: "key no client holds", key: "k_nobodys0000000000000", wantOwner: false},
+		{name: "wrong client given", args: []string{"--client", "{other}"}, wantErr: "the revocation list refuses it, but the registry still lists it"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			mk := func(name string) string {
+				return str(t, h.okJSON("clients", "create", "--name", name, "--type", "third_party",
+					"--grant-types", "client_credentials", "--scopes", "orders:read"), "client_id")
+			}
+			other, client := mk("Other"), mk("Owner")
+			h.ok("apikeys", "create", "--client", other, "--scopes", "orders:read")
+			ownerKey := str(t, h.okJSON("apikeys", "create", "--client", client, "--scopes", "orders:read"), "key_id")
+			key := ownerKey
+			if tc.key != "" {
+				key = tc.key
+			}
+			args := []string{"revoke", "api-key", key}
+			for _, a := range tc.args {
+				args = append(args, strings.NewReplacer("{client}", client, "{other}", other).Replace(a))
+			}
+			if tc.wantErr != "" {
+				assertFailed(t, h.run(args...), exitError, tc.wantErr, "apikeys revoke")
+			} else {
+				out := h.okJSON(args...)
+				wantClient := ""
+				if tc.wantOwner {
+					wantClient = client
+				}
+				if out["client_id"] != wantClient || out["kind"] != "api-key" || out["id"] != key {
+					t.Errorf("revoke api-key -o json: %v, want client_id %q", out, wantClient)
+				}
+			}
+			// The list entry is made whatever the registry says.
+			if req, ok := h.lastRequest("Revoke").(*revocationv1.RevokeRequest); !ok || req.GetId() != key || req.GetKind() != revocationv1.Kind_KIND_API_KEY {
+				t.Errorf("revocation list request %v", req)
+			}
+			list := h.ok("apikeys", "list", "--client", client)
+			status := "revoked"
+			if !tc.wantOwner {
+				status = "active"
+			}
+			found := false
+			for _, line := range strings.Split(list, "\n") {
+				if f := strings.Fields(line); len(f) > 1 && f[0] == ownerKey {
+					found = true
+					if f[1] != status {
+						t.Errorf("apikeys list: %q, want %s", line, status)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("apikeys list lacks %s:\n%s", ownerKey, list)
+			}
+			if !strings.Contains(h.ok("apikeys", "list", "--client", other), "active") {
+				t.Error("another client's key was revoked")
+			}
+		})
+	}
+	h := newHarness(t)
+	text := h.ok("revoke", "api-key", "k_nobodys0000000000000")
+	if !strings.Contains(text, "No client of the registry holds this key") || kvValue(text, "client_id") != "-" {
+		t.Errorf("revoke api-key of an unknown key:\n%s", text)
+	}
 }

@@ -122,7 +122,7 @@ func TestUsers(t *testing.T) {
 	// password.
 	created := h.okJSONStdin(userPW+"\r\nsecond line\n", "users", "create", "--password-stdin", "--email", "bob@example.com")
 	bobID := str(t, created, "user_id")
-	if created["email"] != "bob@example.com" || created["disabled"] != nil || created["create_time"] == nil || created["user"] != nil {
+	if created["email"] != "bob@example.com" || created["disabled"] != false || created["create_time"] == nil || created["user"] != nil {
 		t.Fatalf("users create -o json: %v", created)
 	}
 	for k := range created {
@@ -201,7 +201,7 @@ func TestUsers(t *testing.T) {
 
 	// enable, JSON.
 	en := h.okJSON("users", "enable", annID)
-	if en["user_id"] != annID || en["disabled"] != nil {
+	if en["user_id"] != annID || en["disabled"] != false {
 		t.Fatalf("users enable -o json: %v", en)
 	}
 	if !h.authenticates("ann@example.com", userPW) || len(h.users.rev.requests()) != 1 {
@@ -305,7 +305,7 @@ func TestUsersProfile(t *testing.T) {
 		name string
 		args []string
 		mask []string
-		want map[string]any // fields of the user after the update; nil: absent (empty)
+		want map[string]any // fields of the user after the update
 	}{
 		{
 			"one flag", []string{"--given-name", "Annie"}, []string{"given_name"},
@@ -317,11 +317,11 @@ func TestUsersProfile(t *testing.T) {
 		},
 		{
 			"empty values clear", []string{"--family-name", "", "--preferred-username="}, []string{"family_name", "preferred_username"},
-			map[string]any{"name": "Ann B. Smith", "family_name": nil, "preferred_username": nil, "email_verified": true},
+			map[string]any{"name": "Ann B. Smith", "family_name": "", "preferred_username": "", "email_verified": true},
 		},
 		{
 			"email_verified false", []string{"--email-verified=false"}, []string{"email_verified"},
-			map[string]any{"name": "Ann B. Smith", "email_verified": nil},
+			map[string]any{"name": "Ann B. Smith", "email_verified": false},
 		},
 		{
 			"email_verified true", []string{"--email-verified"}, []string{"email_verified"},
@@ -329,7 +329,7 @@ func TestUsersProfile(t *testing.T) {
 		},
 		{
 			"new email clears email_verified", []string{"--email", "Ann2@Example.com"}, []string{"email"},
-			map[string]any{"email": "ann2@example.com", "email_verified": nil, "name": "Ann B. Smith"},
+			map[string]any{"email": "ann2@example.com", "email_verified": false, "name": "Ann B. Smith"},
 		},
 		{
 			"new email verified at once", []string{"--email-verified", "--email", "ann3@example.com"}, []string{"email", "email_verified"},
@@ -341,7 +341,7 @@ func TestUsersProfile(t *testing.T) {
 				"--preferred-username", "taro", "--locale", "ja-JP", "--email-verified=true", "--disabled=false",
 			},
 			[]string{"email", "name", "given_name", "family_name", "preferred_username", "locale", "email_verified", "disabled"},
-			map[string]any{"email": "ann@example.com", "name": "山田 太郎", "given_name": "太郎", "family_name": "山田", "preferred_username": "taro", "locale": "ja-JP", "email_verified": true, "disabled": nil},
+			map[string]any{"email": "ann@example.com", "name": "山田 太郎", "given_name": "太郎", "family_name": "山田", "preferred_username": "taro", "locale": "ja-JP", "email_verified": true, "disabled": false},
 		},
 	}
 	for _, tc := range tests {

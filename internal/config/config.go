@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,7 +260,15 @@ var options = []option{
 		return nil
 	}},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
-		return c.LogLevel.UnmarshalText([]byte(v))
+		// Not slog's own parsing: it also takes offsets such as INFO+2,
+		// and its errors do not say what is allowed.
+		levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+		l, ok := levels[strings.ToLower(strings.TrimSpace(v))]
+		if !ok {
+			return fmt.Errorf("%q is not a level: must be one of debug, info, warn, error", v)
+		}
+		c.LogLevel = l
+		return nil
 	}},
 	{"shutdown-timeout", "15s", "how long a graceful shutdown waits for in-flight requests", func(c *Config, v string) error {
 		d, err := positiveDuration(v)
@@ -609,10 +618,21 @@ func EnvName(name string) string {
 type Error struct {
 	Option string
 	Source string
-	Err    error
+	// Line is the line of the config file (Source) the error is on; 0
+	// when it is not from the file, or not from one line of it.
+	Line int
+	Err  error
 }
 
 func (e *Error) Error() string {
+	switch {
+	case e.Line > 0 && e.Option == "config":
+		// The file itself is wrong (a key, its syntax): where, then what,
+		// as compilers and editors expect.
+		return fmt.Sprintf("%s:%d: %v", e.Source, e.Line, e.Err)
+	case e.Line > 0:
+		return fmt.Sprintf("%s:%d: invalid option %s: %v", e.Source, e.Line, e.Option, e.Err)
+	}
 	return fmt.Sprintf("invalid option %s (from %s): %v", e.Option, e.Source, e.Err)
 }
 
@@ -659,16 +679,16 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	if !setByFlag["config"] && getenv("GATEHOUSE_CONFIG") != "" {
 		path = getenv("GATEHOUSE_CONFIG")
 	}
-	fromFile := map[string]string{}
+	fromFile := map[string]fileValue{}
 	if path != "" {
 		var err error
 		if fromFile, err = readYAML(path); err != nil {
-			return nil, &Error{Option: "config", Source: path, Err: err}
+			return nil, err
 		}
 	}
 	c.KEK = getenv("GATEHOUSE_KEK")
 	for _, o := range options {
-		v, src := o.Default, "default"
+		v, src, line := o.Default, "default", 0
 		switch {
 		case setByFlag[o.Name]:
 			v, src = *values[o.Name], "flag --"+o.Name
@@ -676,11 +696,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 			v, src = getenv(EnvName(o.Name)), EnvName(o.Name)
 		default:
 			if fv, ok := fromFile[o.Name]; ok {
-				v, src = fv, path
+				v, src, line = fv.value, path, fv.line
 			}
 		}
 		if err := o.set(c, v); err != nil {
-			return nil, &Error{Option: o.Name, Source: src, Err: err}
+			return nil, &Error{Option: o.Name, Source: src, Line: line, Err: err}
 		}
 	}
 	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopbackAddr(c.OTLPEndpoint) {
@@ -695,30 +715,70 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	return c, nil
 }
 
-func readYAML(path string) (map[string]string, error) {
+// fileValue is an option's value in the config file and the line it is on.
+type fileValue struct {
+	value string
+	line  int
+}
+
+// yamlLine finds the line number yaml.v3 puts at the start of its syntax
+// errors ("yaml: line 3: ...").
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// readYAML reads the config file as a YAML node tree rather than into a
+// map, so that every error names the line it is on.
+func readYAML(path string) (map[string]fileValue, error) {
+	fail := func(line int, err error) error {
+		return &Error{Option: "config", Source: path, Line: line, Err: err}
+	}
 	b, err := os.ReadFile(path) //nolint:gosec // the operator names the config file
 	if err != nil {
-		return nil, errors.New("cannot read the file")
+		return nil, fail(0, errors.New("cannot read the file"))
 	}
-	raw := map[string]any{}
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return nil, errors.New("not valid YAML")
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, fail(line, fmt.Errorf("not valid YAML: %s", m[2]))
+		}
+		return nil, fail(0, fmt.Errorf("not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
-	out := make(map[string]string, len(raw))
-	for k, v := range raw {
-		if !slices.ContainsFunc(options, func(o option) bool { return o.Name == k }) {
-			return nil, fmt.Errorf("unknown key %q", k)
+	out := map[string]fileValue{}
+	if len(doc.Content) == 0 {
+		return out, nil // an empty file sets nothing
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fail(root.Line, errors.New("must be a mapping of option names to values"))
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		name := k.Value
+		if !slices.ContainsFunc(options, func(o option) bool { return o.Name == name }) {
+			return nil, fail(k.Line, unknownKey(name))
 		}
-		switch v := v.(type) {
-		case string:
-			out[k] = v
-		case int, bool, float64:
-			out[k] = fmt.Sprint(v)
-		default:
-			return nil, fmt.Errorf("key %q must be a scalar", k)
+		if prev, dup := out[name]; dup {
+			return nil, fail(k.Line, fmt.Errorf("key %q given twice (first on line %d)", name, prev.line))
 		}
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			return nil, fail(v.Line, fmt.Errorf("key %q must have a single value (a string, number or boolean)", name))
+		}
+		// The value as written: 1.50 stays 1.50, and durations, addresses
+		// and booleans reach the option's parser exactly as on the command
+		// line.
+		out[name] = fileValue{value: v.Value, line: v.Line}
 	}
 	return out, nil
+}
+
+// unknownKey suggests the option a key most likely meant: the same name
+// with dashes, or with the flag's leading dashes dropped.
+func unknownKey(name string) error {
+	guess := strings.ToLower(strings.TrimLeft(strings.ReplaceAll(name, "_", "-"), "-"))
+	if guess != name && slices.ContainsFunc(options, func(o option) bool { return o.Name == guess }) {
+		return fmt.Errorf("unknown key %q (did you mean %q?)", name, guess)
+	}
+	return fmt.Errorf("unknown key %q", name)
 }
 
 // Options lists every option's name, default and environment variable, for

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +194,82 @@ func TestSplitPeers(t *testing.T) {
 	if _, err := Load(append([]string{"gateway"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3",
 		"--peer-token", "127.0.0.1:4", "--peer-inventory", "127.0.0.1:5")...), env(nil), io.Discard); err != nil {
 		t.Fatalf("gateway in front of the inventory: %v", err)
+	}
+}
+
+// TestConfigFileErrors: an error in the config file names the file and
+// the line, as an editor jumps to, and says what is wrong.
+func TestConfigFileErrors(t *testing.T) {
+	t.Chdir(t.TempDir())
+	tests := []struct {
+		name   string
+		yaml   string
+		option string
+		want   string
+	}{
+		{"unknown key", "log-level: info\n# the listener\n\nhttp_addr: 127.0.0.1:1\n", "config",
+			`config.yaml:4: unknown key "http_addr" (did you mean "http-addr"?)`},
+		{"unknown key without a near miss", "grpc-addr: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "config",
+			`config.yaml:2: unknown key "listen"`},
+		{"bad value", "data-dir: ./d\nshutdown-timeout: soon\n", "shutdown-timeout",
+			"config.yaml:2: invalid option shutdown-timeout: must be a positive duration such as 30s"},
+		{"bad level", "\n\nlog-level: loud\n", "log-level",
+			`config.yaml:3: invalid option log-level: "loud" is not a level: must be one of debug, info, warn, error`},
+		{"bad boolean", "example-inventory: yes\n", "example-inventory",
+			"config.yaml:1: invalid option example-inventory: must be true or false"},
+		{"key twice", "log-level: info\nlog-level: debug\n", "config",
+			`config.yaml:2: key "log-level" given twice (first on line 1)`},
+		{"a list, not a value", "trusted-proxies:\n  - 10.0.0.1\n", "config",
+			`config.yaml:2: key "trusted-proxies" must have a single value (a string, number or boolean)`},
+		{"no value", "data-dir:\n", "config",
+			`config.yaml:1: key "data-dir" must have a single value (a string, number or boolean)`},
+		{"not a mapping", "- data-dir\n", "config",
+			"config.yaml:1: must be a mapping of option names to values"},
+		{"bad syntax", "log-level: info\n  http-addr: x\n", "config",
+			"config.yaml:2: not valid YAML: mapping values are not allowed in this context"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile("config.yaml", []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load([]string{"--config", "config.yaml"}, env(nil), io.Discard)
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Option != tc.option {
+				t.Fatalf("err = %v, want a config error naming %s", err, tc.option)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error\n  %s\nwant\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    slog.Level
+		wantErr string
+	}{
+		{"debug", slog.LevelDebug, ""},
+		{"info", slog.LevelInfo, ""},
+		{"WARN", slog.LevelWarn, ""},
+		{"error", slog.LevelError, ""},
+		{"info+2", 0, `invalid option log-level (from flag --log-level): "info+2" is not a level: must be one of debug, info, warn, error`},
+		{"verbose", 0, `invalid option log-level (from flag --log-level): "verbose" is not a level: must be one of debug, info, warn, error`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			c, err := Load([]string{"--log-level", tc.in}, env(nil), io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.LogLevel != tc.want {
+				t.Fatalf("Load = %v, %v; want level %v", c, err, tc.want)
+			}
+		})
 	}
 }
