@@ -129,10 +129,10 @@ func TestRevocationsList(t *testing.T) {
 	for _, e := range all.Entries {
 		ids = append(ids, e.Kind+":"+e.ID)
 	}
-	if strings.Join(ids, " ") != "api_key:k-one client:c-two api_key:k-three" || all.Entries[0].Reason != "leaked" {
+	if strings.Join(ids, " ") != "api-key:k-one client:c-two api-key:k-three" || all.Entries[0].Reason != "leaked" {
 		t.Fatalf("revocations list: %+v", all.Entries)
 	}
-	out, err := s.cli(t, "revocations", "list", "--kind", "api_key", "--since", all.Entries[0].Seq)
+	out, err := s.cli(t, "revocations", "list", "--kind", "api-key", "--since", all.Entries[0].Seq)
 	if err != nil || !strings.Contains(out, "k-three") || strings.Contains(out, "k-one") || strings.Contains(out, "c-two") {
 		t.Fatalf("revocations list --kind api_key --since: %v\n%s", err, out)
 	}

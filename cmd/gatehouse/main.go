@@ -226,12 +226,16 @@ func serviceCertName(positional, flagged string, extra []string) (string, error)
 // printed once or written, with mode 0600, to a credentials file the
 // other commands read with --credentials.
 func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	usage := []string{"gatehouse admin create-key --name NAME [--scopes S] [--out FILE] [--grpc-addr host:port] [-o text|json]"}
 	if len(args) == 0 || args[0] != "create-key" {
-		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--scopes S] [--out FILE] [--grpc-addr host:port] [-o text|json]")
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprintf(stdout, "usage: %s\n\nCommands:\n  create-key  mint an admin API key in the registry's store\n\nRun 'gatehouse admin create-key -h' for its flags.\n", usage[0])
+			return 0
+		}
+		fmt.Fprintln(stderr, "gatehouse: admin: the command is create-key (run 'gatehouse admin -h')")
 		return 2
 	}
 	fs := flag.NewFlagSet("gatehouse admin create-key", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	env := func(name, def string) string {
 		if v := getenv(config.EnvName(name)); v != "" {
 			return v
@@ -245,21 +249,12 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	scopes := fs.String("scopes", "", "comma-separated admin scopes narrowing the key: gatehouse:admin.read, .clients, .users, .keys, .revoke (default gatehouse:admin: every admin API)")
 	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
 	dbURL := fs.String("database-url", env("database-url", ""), "as for serve: the PostgreSQL store (env GATEHOUSE_DATABASE_URL)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gatehouse admin create-key --name NAME [--scopes S] [--out FILE] [--grpc-addr host:port] [-o text|json]")
-		fmt.Fprintln(stderr, "\nMint an admin API key (scope gatehouse:admin) directly in the registry's store; no server needs to run.")
-		fmt.Fprintln(stderr, "The key is shown once. List and revoke it like any key: gatehouse apikeys list --client gatehouse-admin.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseFlags(fs, args[1:], stdout, stderr, "admin create-key", usage,
+		"mint an admin API key (scope gatehouse:admin, or narrower with --scopes) directly in the registry's store, no server needed: the first key of a deployment, or a lost one's replacement. It is shown once; list and revoke it like any key (gatehouse apikeys list --client gatehouse-admin)"); done {
+		return code
 	}
 	if fs.NArg() > 0 || *name == "" || (*format != "text" && *format != "json") {
-		fmt.Fprintln(stderr, "gatehouse admin create-key: --name is required, -o is text or json, and nothing else is taken (run 'gatehouse admin create-key -h')")
+		fmt.Fprintln(stderr, "gatehouse: admin create-key: --name is required, -o is text or json, and nothing else is taken (run 'gatehouse admin create-key -h')")
 		return 2
 	}
 	cfg := &config.Config{DataDir: *dataDir, DatabaseURL: *dbURL}
@@ -272,12 +267,12 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	raw, key, err := app.MintAdminKey(ctx, cfg, log, *name, scopeList...)
 	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse admin create-key: %v\n", err)
+		fmt.Fprintf(stderr, "gatehouse: admin create-key: %v\n", err)
 		return 1
 	}
 	if *out != "" {
 		if err := app.WriteCredentials(*out, app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}); err != nil {
-			fmt.Fprintf(stderr, "gatehouse admin create-key: %v (the key %s was made: revoke it)\n", err, key.KeyID)
+			fmt.Fprintf(stderr, "gatehouse: admin create-key: %v (the key %s was made: revoke it)\n", err, key.KeyID)
 			return 1
 		}
 		raw = ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
@@ -29,13 +30,13 @@ const maxRevocationsListed = 10000
 
 func revocationsList(fs *flag.FlagSet) action {
 	since := fs.Int64("since", 0, "list the entries after this sequence number")
-	kind := fs.String("kind", "", "only this kind: access_token, refresh_family, api_key, client, subject, certificate, signing_key")
+	kind := fs.String("kind", "", "only this kind, named as the revoke commands are: access-token, refresh-family, api-key, client, subject, certificate, signing-key")
 	limit := fs.Int("limit", 1000, "at most this many entries (1 to 10000)")
 	return func(ctx context.Context, s *session, _ []string) error {
 		const cmd = "revocations list"
 		want := revocationv1.Kind_KIND_UNSPECIFIED
 		if *kind != "" {
-			if want = revlist.ParseKind(*kind); want == revocationv1.Kind_KIND_UNSPECIFIED {
+			if want = revlist.ParseKind(strings.ReplaceAll(*kind, "-", "_")); want == revocationv1.Kind_KIND_UNSPECIFIED {
 				return fmt.Errorf("%s: --kind %q is not a kind (run 'gatehouse %s -h')", cmd, *kind, cmd)
 			}
 		}
@@ -72,9 +73,6 @@ func revocationsList(fs *flag.FlagSet) action {
 			if err != nil {
 				return err
 			}
-			for i, e := range entries {
-				items[i].(map[string]any)["kind"] = revlist.KindName(e.GetKind())
-			}
 			return s.printJSONValue(map[string]any{"entries": items, "head_seq": head})
 		}
 		if len(entries) == 0 {
@@ -83,7 +81,7 @@ func revocationsList(fs *flag.FlagSet) action {
 		}
 		t := newTable(s.stdout, "SEQ", "KIND", "ID", "REASON", "REVOKED", "EXPIRES")
 		for _, e := range entries {
-			t.row(fmt.Sprint(e.GetSeq()), revlist.KindName(e.GetKind()), clean(e.GetId()), orDash(clean(e.GetReason())),
+			t.row(fmt.Sprint(e.GetSeq()), strings.ReplaceAll(revlist.KindName(e.GetKind()), "_", "-"), clean(e.GetId()), orDash(clean(e.GetReason())),
 				timeText(e.GetRevokeTime()), never(e.GetExpireTime()))
 		}
 		t.flush()
