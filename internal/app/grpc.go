@@ -14,6 +14,7 @@ import (
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/inventory"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
@@ -55,6 +57,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(
+			requestIDUnary,
 			func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 				start := time.Now()
 				defer func() { observe(info.FullMethod, start, err) }()
@@ -68,6 +71,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			v.UnaryServerInterceptor(),
 		),
 		grpc.ChainStreamInterceptor(
+			requestIDStream,
 			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 				start := time.Now()
 				defer func() { observe(info.FullMethod, start, err) }()
@@ -89,6 +93,40 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		),
 	)...)
 }
+
+// incomingRequestID is the call's id: the caller's x-request-id (or
+// request-id) metadata when well formed, a fresh one otherwise.
+func incomingRequestID(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, k := range []string{requestid.Metadata, requestid.AltMetadata} {
+		if v := md.Get(k); len(v) > 0 {
+			return requestid.OrNew(v[0])
+		}
+	}
+	return requestid.New()
+}
+
+// requestIDUnary puts the call's id in its context, for every log line
+// and audit record of the call, and returns it in the header metadata.
+func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	id := incomingRequestID(ctx)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.Metadata, id)) // fails only outside a call
+	return h(requestid.NewContext(ctx, id), req)
+}
+
+func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	id := incomingRequestID(ss.Context())
+	_ = ss.SetHeader(metadata.Pairs(requestid.Metadata, id))
+	return h(srv, ctxStream{ss, requestid.NewContext(ss.Context(), id)})
+}
+
+// ctxStream is a server stream with a context of its own.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s ctxStream) Context() context.Context { return s.ctx }
 
 // errBusy refuses a call while maxInFlight others run: Unavailable is
 // what clients retry.

@@ -1,0 +1,136 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// doHTTP sends a request with the X-Request-Id header id (none when "")
+// and returns the response's status and id.
+func doHTTP(t *testing.T, method, rawURL, id string, form url.Values) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, rawURL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if id != "" {
+		req.Header.Set(requestid.Header, id)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get(requestid.Header)
+}
+
+// auditLine is the auth_failure log line with request_id id.
+func auditLine(t *testing.T, logs *lockedBuffer, id string) map[string]any {
+	t.Helper()
+	for _, l := range logs.lines(t) {
+		if l["event"] == "auth_failure" && l["request_id"] == id {
+			return l
+		}
+	}
+	t.Fatalf("no auth_failure log line with request_id %q", id)
+	return nil
+}
+
+// TestRequestIDHTTP: every HTTP response carries a request id, the
+// caller's when well formed; a refused request's audit line names it, on
+// the REST facade (refused before the gRPC call and by the gRPC side
+// behind it) and on the OAuth endpoints.
+func TestRequestIDHTTP(t *testing.T) {
+	logs := &lockedBuffer{}
+	a := startTraced(t, logs, "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	base := "http://" + a.HTTPAddr()
+
+	_, first := doHTTP(t, http.MethodGet, base+"/healthz", "", nil)
+	_, second := doHTTP(t, http.MethodGet, base+"/healthz", "", nil)
+	if !requestid.Valid(first) || len(first) != 32 || first == second {
+		t.Fatalf("generated ids %q, %q", first, second)
+	}
+	if _, got := doHTTP(t, http.MethodGet, base+"/healthz", "caller-id:42.a_b", nil); got != "caller-id:42.a_b" {
+		t.Fatalf("a well-formed id came back as %q", got)
+	}
+	for _, bad := range []string{"two words", "<script>", strings.Repeat("x", requestid.MaxLen+1)} {
+		if _, got := doHTTP(t, http.MethodGet, base+"/healthz", bad, nil); got == bad || !requestid.Valid(got) {
+			t.Fatalf("malformed id %q came back as %q", bad, got)
+		}
+	}
+	if _, got := doHTTP(t, http.MethodGet, base+"/no/such/route", "", nil); !requestid.Valid(got) {
+		t.Fatalf("an unmatched route has no id: %q", got)
+	}
+
+	if code, got := doHTTP(t, http.MethodGet, base+"/v1/clients", "rest-refused-1", nil); code != http.StatusUnauthorized || got != "rest-refused-1" {
+		t.Fatalf("REST without a credential: %d, id %q", code, got)
+	}
+	auditLine(t, logs, "rest-refused-1")
+
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"wrong"}}
+	if code, got := doHTTP(t, http.MethodPost, base+"/oauth2/token", "token-refused-1", form); code != http.StatusUnauthorized || got != "token-refused-1" {
+		t.Fatalf("token endpoint with a wrong secret: %d, id %q", code, got)
+	}
+	auditLine(t, logs, "token-refused-1")
+}
+
+// TestRequestIDGRPC: every gRPC response's header metadata carries a
+// request id, the caller's x-request-id or request-id when well formed;
+// the refused call's audit line names it.
+func TestRequestIDGRPC(t *testing.T) {
+	logs := &lockedBuffer{}
+	a := startTraced(t, logs, "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	rc := clientsv1.NewClientRegistryServiceClient(conn)
+	call := func(kv ...string) string {
+		t.Helper()
+		var hdr metadata.MD
+		ctx := metadata.AppendToOutgoingContext(context.Background(), kv...)
+		_, err := rc.ListClients(ctx, &clientsv1.ListClientsRequest{}, grpc.Header(&hdr))
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("ListClients without a credential: %v", err)
+		}
+		v := hdr.Get(requestid.Metadata)
+		if len(v) != 1 {
+			t.Fatalf("x-request-id in the header metadata: %v", hdr)
+		}
+		return v[0]
+	}
+	if first, second := call(), call(); !requestid.Valid(first) || first == second {
+		t.Fatalf("generated ids %q, %q", first, second)
+	}
+	if got := call(requestid.Metadata, "grpc-refused-1"); got != "grpc-refused-1" {
+		t.Fatalf("x-request-id came back as %q", got)
+	}
+	auditLine(t, logs, "grpc-refused-1")
+	if got := call(requestid.AltMetadata, "grpc-alt-1"); got != "grpc-alt-1" {
+		t.Fatalf("request-id came back as %q", got)
+	}
+	if got := call(requestid.Metadata, "bad id"); got == "bad id" || !requestid.Valid(got) {
+		t.Fatalf("a malformed id came back as %q", got)
+	}
+}
