@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/inventory"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -34,23 +35,19 @@ const (
 	maxConcurrentStreams = 256
 )
 
-func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gatehouse_grpc_requests_total",
-		Help: "gRPC requests by full method and status code.",
-	}, []string{"method", "code"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "gatehouse_grpc_request_duration_seconds",
-		Help:    "gRPC request latency by full method.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
-	}, []string{"method"})
-	reg.MustRegister(requests, latency)
+// newGRPCServer returns the server and its metrics, whose series of every
+// method InitializeMetrics creates once the services are registered.
+//
+// The metrics are go-grpc-middleware's (grpc_server_started_total,
+// grpc_server_handled_total, grpc_server_handling_seconds, ...), the names
+// the usual gRPC dashboards and alerts query.
+func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) (*grpc.Server, *grpcprom.ServerMetrics) {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0001, 4, 9)),
+	))
+	reg.MustRegister(metrics)
 	// MaxConcurrentStreams bounds one connection; this bounds the server.
 	inFlight := newSemaphore(maxInFlight)
-	observe := func(method string, start time.Time, err error) {
-		requests.WithLabelValues(method, status.Code(err).String()).Inc()
-		latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
-	}
 	return grpc.NewServer(append(tracing.GRPCServerOptions(),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
@@ -58,9 +55,9 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(
 			requestIDUnary,
-			func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-				start := time.Now()
-				defer func() { observe(info.FullMethod, start, err) }()
+			// Before the limit: a call refused as busy counts as Unavailable.
+			metrics.UnaryServerInterceptor(),
+			func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 				if !inFlight.acquire() {
 					return nil, errBusy
 				}
@@ -72,9 +69,8 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 		),
 		grpc.ChainStreamInterceptor(
 			requestIDStream,
-			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-				start := time.Now()
-				defer func() { observe(info.FullMethod, start, err) }()
+			metrics.StreamServerInterceptor(),
+			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 				if info.FullMethod == revocationv1.RevocationService_Watch_FullMethodName {
 					// Open for as long as the follower runs, mostly
 					// idle: the revocation service bounds these streams
@@ -91,7 +87,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			recoverStream,
 			v.StreamServerInterceptor(),
 		),
-	)...)
+	)...), metrics
 }
 
 // incomingRequestID is the call's id: the caller's x-request-id (or

@@ -5,11 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -132,5 +134,87 @@ func TestRequestIDGRPC(t *testing.T) {
 	}
 	if got := call(requestid.Metadata, "bad id"); got == "bad id" || !requestid.Valid(got) {
 		t.Fatalf("a malformed id came back as %q", got)
+	}
+}
+
+// scrape returns the process's /metrics.
+func scrape(t *testing.T, a *App) string {
+	t.Helper()
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sample is the value of the series whose line starts with series (name
+// and labels, in the exposition's label order), or -1.
+func sample(exposition, series string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// TestMetrics: the HTTP metrics count every request under its route
+// pattern (an unknown path under one label), the gRPC metrics are
+// go-grpc-middleware's, and promlint finds nothing in the exposition.
+func TestMetrics(t *testing.T) {
+	a, key := startApp(t)
+	base := "http://" + a.HTTPAddr()
+	doHTTP(t, http.MethodGet, base+"/healthz", "", nil)
+	doHTTP(t, http.MethodGet, base+"/.well-known/openid-configuration", "", nil)
+	doHTTP(t, http.MethodGet, base+"/no/such/route/a1", "", nil)
+	doHTTP(t, http.MethodGet, base+"/no/such/route/b2", "", nil)
+	doHTTP(t, http.MethodPost, base+"/oauth2/token", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"x"}})
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/v1/clients", nil)
+	req.Header.Set("Authorization", "ApiKey "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	m := scrape(t, a)
+	for series, atLeast := range map[string]float64{
+		`http_server_requests_total{code="200",method="GET",route="/healthz"}`:                                                                            1,
+		`http_server_requests_total{code="200",method="GET",route="/.well-known/openid-configuration"}`:                                                   1,
+		`http_server_requests_total{code="404",method="GET",route="unmatched"}`:                                                                           2,
+		`http_server_requests_total{code="401",method="POST",route="/oauth2/token"}`:                                                                      1,
+		`http_server_requests_total{code="200",method="GET",route="/v1/clients"}`:                                                                         1,
+		`http_server_request_duration_seconds_count{method="GET",route="/healthz"}`:                                                                       1,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="ListClients",grpc_service="gatehouse.clients.v1.ClientRegistryService",grpc_type="unary"}`: 1,
+		`grpc_server_started_total{grpc_method="ListClients",grpc_service="gatehouse.clients.v1.ClientRegistryService",grpc_type="unary"}`:                1,
+		`grpc_server_handling_seconds_count{grpc_method="ListClients",grpc_service="gatehouse.clients.v1.ClientRegistryService",grpc_type="unary"}`:       1,
+		// Every grant served from the start.
+		`gatehouse_tokens_issued_total{grant_type="client_credentials"}`: 0,
+		`gatehouse_tokens_issued_total{grant_type="authorization_code"}`: 0,
+	} {
+		if got := sample(m, series); got < atLeast {
+			t.Errorf("%s = %v, want at least %v", series, got, atLeast)
+		}
+	}
+	if strings.Contains(m, "/no/such/route") {
+		t.Error("a raw path is a label value")
+	}
+
+	problems, err := promlint.New(strings.NewReader(m)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
