@@ -89,6 +89,21 @@ func TestRequestIDHTTP(t *testing.T) {
 	}
 	auditLine(t, logs, "rest-refused-1")
 
+	// The gRPC handler behind the REST facade got the same id: it returns
+	// it in its header metadata, which the gateway passes on.
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/v1/scopes", nil)
+	req.Header.Set("Authorization", "ApiKey "+adminKeyOf(t, a.cfg.DataDir))
+	req.Header.Set(requestid.Header, "rest-ok-1")
+	req.Header.Set("Grpc-Metadata-X-Request-Id", "spoofed")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(requestid.Header) != "rest-ok-1" || resp.Header.Get("Grpc-Metadata-X-Request-Id") != "rest-ok-1" {
+		t.Fatalf("REST call: %d, headers %v", resp.StatusCode, resp.Header)
+	}
+
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"wrong"}}
 	if code, got := doHTTP(t, http.MethodPost, base+"/oauth2/token", "token-refused-1", form); code != http.StatusUnauthorized || got != "token-refused-1" {
 		t.Fatalf("token endpoint with a wrong secret: %d, id %q", code, got)
