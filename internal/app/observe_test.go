@@ -233,3 +233,22 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestRequestIDSplitGateway: `serve gateway` forwards the caller's id to
+// the service behind it, which returns it in its header metadata.
+func TestRequestIDSplitGateway(t *testing.T) {
+	a1 := startTraced(t, io.Discard, "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	split := startSplitLogged(t, a1.nc.ConnectedUrl(), io.Discard, "gateway")
+	admin := adminKeyOf(t, split["clients"].cfg.DataDir)
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+split["gateway"].HTTPAddr()+"/v1/scopes", nil)
+	req.Header.Set("Authorization", "ApiKey "+admin)
+	req.Header.Set(requestid.Header, "split-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(requestid.Header) != "split-1" || resp.Header.Get("Grpc-Metadata-X-Request-Id") != "split-1" {
+		t.Fatalf("through the gateway: %d, headers %v", resp.StatusCode, resp.Header)
+	}
+}
