@@ -39,7 +39,7 @@ const (
 
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           limitInFlight(h, maxInFlight),
+		Handler:           withRequestID(limitInFlight(h, maxInFlight)),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -106,16 +106,23 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// handler gives the request its id (the caller's X-Request-Id when well
-// formed, a fresh one otherwise), returns it in the response, and counts
-// the request under its route pattern, never its path.
+// withRequestID gives the request its id (the caller's X-Request-Id when
+// well formed, a fresh one otherwise) and returns it in the response; a
+// request refused as busy too.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestid.OrNew(r.Header.Get(requestid.Header))
+		w.Header().Set(requestid.Header, id)
+		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
+	})
+}
+
+// handler counts the request under its route pattern, never its path.
 func (m *httpMetrics) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestid.OrNew(r.Header.Get(requestid.Header))
-		w.Header().Set(requestid.Header, id)
 		route := new(string)
-		ctx := context.WithValue(requestid.NewContext(r.Context(), id), routeKey{}, route)
+		ctx := context.WithValue(r.Context(), routeKey{}, route)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		label := *route

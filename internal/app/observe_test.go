@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -250,5 +251,16 @@ func TestRequestIDSplitGateway(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(requestid.Header) != "split-1" || resp.Header.Get("Grpc-Metadata-X-Request-Id") != "split-1" {
 		t.Fatalf("through the gateway: %d, headers %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestRequestIDBusy: a request refused as busy, before any route, has an
+// id too.
+func TestRequestIDBusy(t *testing.T) {
+	h := withRequestID(limitInFlight(http.NotFoundHandler(), 0))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !requestid.Valid(rec.Header().Get(requestid.Header)) {
+		t.Fatalf("busy: %d, id %q", rec.Code, rec.Header().Get(requestid.Header))
 	}
 }
