@@ -157,7 +157,8 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
+	// 1xx are interim (103 Early Hints): the final status follows.
+	if w.code == 0 && code >= 200 {
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
