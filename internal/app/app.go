@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 	"github.com/gatehouse-dev/gatehouse/services/users"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -135,7 +136,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	a.closers = append(a.closers, auth.close)
 	if a.keys != nil {
 		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
-		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, managerKeys{a.keys}, auth, registry, a.revs.svc, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, metrics, managerKeys{a.keys}, auth, registry, a.revs.svc, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)
@@ -163,7 +164,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 // register put the process's services on it, puts the REST gateway and
 // the HTTP routes in front, and starts serving on every listener.
 func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *auth, register func() ([]service, error)) error {
-	a.grpcSrv = newGRPCServer(metrics, auth.validator)
+	var grpcMetrics *grpcprom.ServerMetrics
+	a.grpcSrv, grpcMetrics = newGRPCServer(metrics, auth.validator)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	if a.cfg.GRPCReflection {
@@ -175,6 +177,8 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 	if err != nil {
 		return err
 	}
+	// Every method's series from the start, so that rate() works from zero.
+	grpcMetrics.InitializeMetrics(a.grpcSrv)
 	if a.gatewayPeers != nil {
 		a.gateway, err = newRemoteGateway(ctx, auth.validator, a.gatewayPeers)
 	} else {

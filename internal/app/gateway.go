@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/restgw"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -73,6 +74,9 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 func gatewayMux(v *authn.Validator, annotate func(context.Context, *http.Request) metadata.MD) *runtime.ServeMux {
 	return restgw.NewServeMux(v.Realm(),
 		runtime.WithMetadata(annotate),
+		// The HTTP request's id, so that the gRPC side (in this process
+		// or a peer's) logs the same one.
+		runtime.WithMetadata(forwardRequestID),
 		// The REST route (e.g. /v1/clients/{client_id=*}) names the HTTP
 		// request's span, rather than the listener's /v1/ pattern.
 		runtime.WithMiddlewares(gatewayRoute),
@@ -100,6 +104,13 @@ func newRemoteGateway(ctx context.Context, v *authn.Validator, conns map[string]
 		}
 	}
 	return &gateway{handler: v.GatewayPreflight(mux)}, nil
+}
+
+func forwardRequestID(ctx context.Context, _ *http.Request) metadata.MD {
+	if id := requestid.FromContext(ctx); id != "" {
+		return metadata.Pairs(requestid.Metadata, id)
+	}
+	return nil
 }
 
 func (g *gateway) pick() *grpc.ClientConn {

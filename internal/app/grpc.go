@@ -14,14 +14,17 @@ import (
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"github.com/gatehouse-dev/gatehouse/services/inventory"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
@@ -32,32 +35,29 @@ const (
 	maxConcurrentStreams = 256
 )
 
-func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gatehouse_grpc_requests_total",
-		Help: "gRPC requests by full method and status code.",
-	}, []string{"method", "code"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "gatehouse_grpc_request_duration_seconds",
-		Help:    "gRPC request latency by full method.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
-	}, []string{"method"})
-	reg.MustRegister(requests, latency)
+// newGRPCServer returns the server and its metrics, whose series of every
+// method InitializeMetrics creates once the services are registered.
+//
+// The metrics are go-grpc-middleware's (grpc_server_started_total,
+// grpc_server_handled_total, grpc_server_handling_seconds, ...), the names
+// the usual gRPC dashboards and alerts query.
+func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) (*grpc.Server, *grpcprom.ServerMetrics) {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0001, 4, 9)),
+	))
+	reg.MustRegister(metrics)
 	// MaxConcurrentStreams bounds one connection; this bounds the server.
 	inFlight := newSemaphore(maxInFlight)
-	observe := func(method string, start time.Time, err error) {
-		requests.WithLabelValues(method, status.Code(err).String()).Inc()
-		latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
-	}
 	return grpc.NewServer(append(tracing.GRPCServerOptions(),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(
-			func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-				start := time.Now()
-				defer func() { observe(info.FullMethod, start, err) }()
+			requestIDUnary,
+			// Before the limit: a call refused as busy counts as Unavailable.
+			metrics.UnaryServerInterceptor(),
+			func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 				if !inFlight.acquire() {
 					return nil, errBusy
 				}
@@ -68,9 +68,9 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			v.UnaryServerInterceptor(),
 		),
 		grpc.ChainStreamInterceptor(
-			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-				start := time.Now()
-				defer func() { observe(info.FullMethod, start, err) }()
+			requestIDStream,
+			metrics.StreamServerInterceptor(),
+			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 				if info.FullMethod == revocationv1.RevocationService_Watch_FullMethodName {
 					// Open for as long as the follower runs, mostly
 					// idle: the revocation service bounds these streams
@@ -87,8 +87,42 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 			recoverStream,
 			v.StreamServerInterceptor(),
 		),
-	)...)
+	)...), metrics
 }
+
+// incomingRequestID is the call's id: the caller's x-request-id (or
+// request-id) metadata when well formed, a fresh one otherwise.
+func incomingRequestID(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, k := range []string{requestid.Metadata, requestid.AltMetadata} {
+		if v := md.Get(k); len(v) > 0 {
+			return requestid.OrNew(v[0])
+		}
+	}
+	return requestid.New()
+}
+
+// requestIDUnary puts the call's id in its context, for every log line
+// and audit record of the call, and returns it in the header metadata.
+func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	id := incomingRequestID(ctx)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.Metadata, id)) // fails only outside a call
+	return h(requestid.NewContext(ctx, id), req)
+}
+
+func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	id := incomingRequestID(ss.Context())
+	_ = ss.SetHeader(metadata.Pairs(requestid.Metadata, id))
+	return h(srv, ctxStream{ss, requestid.NewContext(ss.Context(), id)})
+}
+
+// ctxStream is a server stream with a context of its own.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s ctxStream) Context() context.Context { return s.ctx }
 
 // errBusy refuses a call while maxInFlight others run: Unavailable is
 // what clients retry.

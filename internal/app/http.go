@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/examples/spa"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,7 +39,7 @@ const (
 
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           limitInFlight(h, maxInFlight),
+		Handler:           withRequestID(limitInFlight(h, maxInFlight)),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -73,7 +75,121 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	if a.cfg.ExampleInventory {
 		mux.Handle("GET "+spa.Path, spa.Handler())
 	}
-	return traceHTTP(securityHeaders(mux, strings.HasPrefix(a.issuer, "https://")))
+	observe := newHTTPMetrics(metrics)
+	return observe.handler(traceHTTP(securityHeaders(notePattern(mux), strings.HasPrefix(a.issuer, "https://"))))
+}
+
+// httpMetrics are the per-route HTTP metrics, by the names dashboards
+// query.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// unmatchedRoute is the route label of every request no route matched, so
+// that scanners cannot grow the label set with paths of their own.
+const unmatchedRoute = "unmatched"
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_server_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_server_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// withRequestID gives the request its id (the caller's X-Request-Id when
+// well formed, a fresh one otherwise) and returns it in the response; a
+// request refused as busy too.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestid.OrNew(r.Header.Get(requestid.Header))
+		w.Header().Set(requestid.Header, id)
+		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
+	})
+}
+
+// handler counts the request under its route pattern, never its path.
+func (m *httpMetrics) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		route := new(string)
+		ctx := context.WithValue(r.Context(), routeKey{}, route)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		label := *route
+		if label == "" {
+			label = unmatchedRoute
+		}
+		method := methodLabel(r.Method, "OTHER")
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		m.requests.WithLabelValues(label, method, strconv.Itoa(code)).Inc()
+		m.duration.WithLabelValues(label, method).Observe(time.Since(start).Seconds())
+	})
+}
+
+// notePattern hands the mux's route pattern to the handlers outside it:
+// the mux sets Pattern on the request it was given, which is not theirs.
+func notePattern(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok && *p == "" && r.Pattern != "" {
+			*p = patternRoute(r.Pattern)
+		}
+	})
+}
+
+// statusWriter remembers the status code of the response.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	// 1xx are interim (103 Early Hints): the final status follows.
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps the gateway's server streams flushing through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// methodLabel is m when it is a standard method, other otherwise: a label
+// or a span name an attacker does not choose.
+func methodLabel(m, other string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return other
 }
 
 // traceHTTP makes a server span of every request on the HTTP listeners
@@ -89,6 +205,10 @@ func traceHTTP(next http.Handler) http.Handler {
 	}
 	h := otelhttp.NewHandler(routeSpan(next), "http", otelhttp.WithSpanNameFormatter(spanName))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Context().Value(routeKey{}).(*string); ok {
+			h.ServeHTTP(w, r)
+			return
+		}
 		// Where the gateway leaves the REST route for spanName.
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, new(string))))
 	})
@@ -105,13 +225,7 @@ func spanName(_ string, r *http.Request) string {
 	} else if r.Pattern != "" {
 		route = patternRoute(r.Pattern)
 	}
-	method := r.Method
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-	default:
-		method = "HTTP" // not a name an attacker chooses
-	}
+	method := methodLabel(r.Method, "HTTP")
 	if route == "" {
 		return method
 	}

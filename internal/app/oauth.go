@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 	"github.com/gatehouse-dev/gatehouse/services/users"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startKeys loads the key-encryption key, starts the key manager (which
@@ -116,7 +117,7 @@ func (u userLogins) Claims(ctx context.Context, id string) (token.UserClaims, er
 // key manager, or the key service's replicas), the registry, the revocation
 // list (revoker records, revs is followed) and the grant store.
 func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log *slog.Logger, nc *nats.Conn,
-	keys keySource, a *auth, registry token.Clients, revoker token.Revoker, revs *revocations, grants grantstore.Store, logins token.Users, mt *mtlsListener) (*token.Service, func(), error) {
+	metrics prometheus.Registerer, keys keySource, a *auth, registry token.Clients, revoker token.Revoker, revs *revocations, grants grantstore.Store, logins token.Users, mt *mtlsListener) (*token.Service, func(), error) {
 	verify := authn.NewJWTAuthenticator(keys,
 		authn.WithIssuer(issuer),
 		authn.WithAnyAudience(),
@@ -146,6 +147,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		ClockSkew:       cfg.ClockSkew,
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
+		Metrics:         metrics,
 		Limiter:         token.NewLimiter(clientTiers(cfg)),
 		RemoteIP:        func(r *http.Request) string { return authn.ClientIP(r, cfg.TrustedProxies) },
 		Revoker:         revoker,

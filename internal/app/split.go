@@ -179,7 +179,7 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 	}
 	if name == "token" {
 		a.users = users.New(a.store.users, users.WithRevoker(revoker), users.WithLogger(log.With("service", "users")))
-		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, peerKeys, auth, regClient, revoker, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
+		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, metrics, peerKeys, auth, regClient, revoker, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, stop)

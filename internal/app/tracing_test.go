@@ -675,6 +675,13 @@ func TestTracingPostgres(t *testing.T) {
 // own SQLite store, on natsURL.
 func startSplitTraced(t *testing.T, natsURL string) map[string]*App {
 	t.Helper()
+	return startSplitLogged(t, natsURL, io.Discard)
+}
+
+// startSplitLogged is startSplitTraced logging to logs, with the services extra
+// (such as the gateway) too.
+func startSplitLogged(t *testing.T, natsURL string, logs io.Writer, extra ...string) map[string]*App {
+	t.Helper()
 	ctx := context.Background()
 	root := t.TempDir()
 	dir := func(svc string) string { return filepath.Join(root, svc) }
@@ -685,7 +692,7 @@ func startSplitTraced(t *testing.T, natsURL string) map[string]*App {
 		t.Fatal(err)
 	}
 	certs := filepath.Join(root, "certs")
-	order := []string{"revocation", "clients", "keys", "token", "inventory"}
+	order := append([]string{"revocation", "clients", "keys", "token", "inventory"}, extra...)
 	mtlsAddr, httpAddr := map[string]string{}, map[string]string{}
 	for _, svc := range order {
 		if err := IssueServiceCertificate(ctx, &config.Config{DataDir: dir("keys"), KEKFile: kekFile}, slog.New(slog.DiscardHandler),
@@ -706,7 +713,7 @@ func startSplitTraced(t *testing.T, natsURL string) map[string]*App {
 		if svc == "inventory" {
 			args = append(args, "--peer-keys", mtlsAddr["keys"])
 		}
-		apps[svc] = startTraced(t, io.Discard, args...)
+		apps[svc] = startTraced(t, logs, args...)
 		waitReady(t, apps[svc].HTTPAddr())
 	}
 	return apps

@@ -110,7 +110,8 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 		grpc.WithResolvers(b),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(sc),
-		grpc.WithUnaryInterceptor(timeoutUnary(timeoutOf(cfg.Timeout))),
+		grpc.WithChainUnaryInterceptor(timeoutUnary(timeoutOf(cfg.Timeout)), requestIDUnary),
+		grpc.WithChainStreamInterceptor(requestIDStream),
 	}, tracing.GRPCDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("peers: dial %s: %w", cfg.Service, err)

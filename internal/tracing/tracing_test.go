@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -34,6 +35,26 @@ func spanContext(t *testing.T, flags trace.TraceFlags, remote bool) trace.SpanCo
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: flags, Remote: remote})
+}
+
+// TestLogHandlerRequestID: a record logged with a request's context gets
+// its request_id, without a span too, and only once when the record names
+// it already (the audit line).
+func TestLogHandlerRequestID(t *testing.T) {
+	ctx := requestid.NewContext(context.Background(), "req-7")
+	m := logLine(t, func(l *slog.Logger) { l.InfoContext(ctx, "in a request") })
+	if m["request_id"] != "req-7" {
+		t.Fatalf("request_id: %v", m)
+	}
+	var buf bytes.Buffer
+	slog.New(LogHandler(slog.NewJSONHandler(&buf, nil))).LogAttrs(ctx, slog.LevelWarn, "audit", slog.String("request_id", "req-7"))
+	if n := strings.Count(buf.String(), `"request_id"`); n != 1 {
+		t.Fatalf("request_id %d times: %s", n, buf.String())
+	}
+	m = logLine(t, func(l *slog.Logger) { l.InfoContext(context.Background(), "outside") })
+	if _, ok := m["request_id"]; ok {
+		t.Fatalf("request_id outside a request: %v", m)
+	}
 }
 
 // TestLogHandler: a record logged with a context carrying a valid span

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -164,6 +165,9 @@ type Failure struct {
 	Service string
 	// At is when it happened; zero means now.
 	At time.Time
+	// RequestID is the request's id; empty means the one its context
+	// carries (requestid.FromContext), if any.
+	RequestID string
 }
 
 // Recorder takes every refused request. Implementations must not block.
@@ -252,7 +256,10 @@ func (l *Logger) RecordFailure(ctx context.Context, f Failure) {
 	if f.At.IsZero() {
 		f.At = l.now()
 	}
-	attrs := make([]slog.Attr, 0, 6)
+	if f.RequestID == "" {
+		f.RequestID = requestid.FromContext(ctx)
+	}
+	attrs := make([]slog.Attr, 0, 7)
 	attrs = append(attrs, slog.String("event", "auth_failure"), slog.String("reason", string(f.Reason)))
 	if f.ClientID != "" {
 		attrs = append(attrs, slog.String("client_id", f.ClientID))
@@ -262,6 +269,9 @@ func (l *Logger) RecordFailure(ctx context.Context, f Failure) {
 		slog.String("remote", f.Remote),
 		slog.String("service", f.Service),
 	)
+	if f.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", f.RequestID))
+	}
 	l.log.LogAttrs(ctx, slog.LevelWarn, "auth failure", attrs...)
 
 	label := string(f.Reason)
@@ -274,12 +284,13 @@ func (l *Logger) RecordFailure(ctx context.Context, f Failure) {
 		return
 	}
 	ev := &eventsv1.AuthFailure{
-		Reason:   string(f.Reason),
-		ClientId: f.ClientID,
-		Method:   f.Method,
-		Remote:   f.Remote,
-		At:       timestamppb.New(f.At),
-		Service:  f.Service,
+		Reason:    string(f.Reason),
+		ClientId:  f.ClientID,
+		Method:    f.Method,
+		Remote:    f.Remote,
+		At:        timestamppb.New(f.At),
+		Service:   f.Service,
+		RequestId: f.RequestID,
 	}
 	if err := l.pub.PublishAuthFailure(ctx, ev); err != nil {
 		l.log.LogAttrs(ctx, slog.LevelDebug, "audit: publish auth failure", slog.String("error", err.Error()))

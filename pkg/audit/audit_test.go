@@ -13,6 +13,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -163,6 +164,27 @@ func TestRecordFailureFillsTime(t *testing.T) {
 	l.RecordFailure(context.Background(), Failure{Reason: ReasonNoAuthRule})
 	if got := pub.events[0].GetAt().AsTime(); !got.Equal(fixed) {
 		t.Fatalf("at = %v, want %v", got, fixed)
+	}
+}
+
+// TestRecordFailureRequestID: the id of the request's context goes into
+// the log line and the event, unless the Failure names its own.
+func TestRecordFailureRequestID(t *testing.T) {
+	var buf bytes.Buffer
+	pub := &fakePublisher{}
+	l := New(newTestLogger(&buf, slog.LevelInfo), nil, pub, "svc")
+	ctx := requestid.NewContext(context.Background(), "req-1")
+	l.RecordFailure(ctx, Failure{Reason: ReasonNoAuthRule})
+	l.RecordFailure(ctx, Failure{Reason: ReasonNoAuthRule, RequestID: "req-2"})
+	l.RecordFailure(context.Background(), Failure{Reason: ReasonNoAuthRule})
+	lines := logLines(t, &buf)
+	for i, want := range []string{"req-1", "req-2", ""} {
+		if got, _ := lines[i]["request_id"].(string); got != want {
+			t.Errorf("line %d: request_id %q, want %q", i, got, want)
+		}
+		if got := pub.events[i].GetRequestId(); got != want {
+			t.Errorf("event %d: request_id %q, want %q", i, got, want)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -111,6 +112,11 @@ func preflight(realm string, v *Validator, next http.Handler) http.Handler {
 func GatewayIncomingHeaderMatcher(key string) (string, bool) {
 	if strings.EqualFold(key, HeaderAPIKey) {
 		return mdAPIKey, true
+	}
+	if k, ok := strings.CutPrefix(strings.ToLower(key), "grpc-metadata-"); ok && (k == requestid.Metadata || k == requestid.AltMetadata) {
+		// The request id is the X-Request-Id header's, checked; a second,
+		// unchecked one would come first in the metadata.
+		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }

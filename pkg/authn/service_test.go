@@ -226,7 +226,8 @@ func TestForwarderPeer(t *testing.T) {
 // TestGatewayHeaderMatcherDropsGatehouseMetadata: a caller cannot state
 // what only the gateway states.
 func TestGatewayHeaderMatcherDropsGatehouseMetadata(t *testing.T) {
-	for _, h := range []string{"Grpc-Metadata-X-Gatehouse-Forwarded", "Grpc-Metadata-X-Gatehouse-Client-Cert", "grpc-metadata-x-gatehouse-client-cert-s256"} {
+	for _, h := range []string{"Grpc-Metadata-X-Gatehouse-Forwarded", "Grpc-Metadata-X-Gatehouse-Client-Cert", "grpc-metadata-x-gatehouse-client-cert-s256",
+		"Grpc-Metadata-X-Request-Id", "grpc-metadata-request-id"} {
 		if k, ok := GatewayIncomingHeaderMatcher(h); ok {
 			t.Errorf("%s forwarded as %q", h, k)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of Config.
@@ -51,6 +52,9 @@ type Config struct {
 	// Audit receives every refused client authentication and every rate
 	// limit refusal; nil discards them.
 	Audit audit.Recorder
+	// Metrics takes the service's counters (gatehouse_tokens_issued_total);
+	// nil registers them nowhere.
+	Metrics prometheus.Registerer
 	// Limiter holds the failed-authentication budgets (tiers
 	// TierAuthFailClient and TierAuthFailIP) and the introspection and
 	// revocation budgets (the caller's rate-limit tier). It must know the

@@ -89,6 +89,7 @@ func (s *Service) IssueClientCredentialsToken(ctx context.Context, req *tokenv1.
 	if err != nil {
 		return nil, s.grpcError(ctx, err)
 	}
+	s.issued.WithLabelValues(grantClientCredentials).Inc()
 	return &tokenv1.IssueClientCredentialsTokenResponse{
 		AccessToken: resp.accessToken, TokenType: "Bearer", ExpiresIn: resp.expiresIn, Scope: resp.scope,
 	}, nil

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -123,5 +125,29 @@ func TestGRPCIntrospectAndMetadata(t *testing.T) {
 	httpMD := e.do(nil, request{method: http.MethodGet, ctype: "-", path: "/.well-known/openid-configuration"})
 	if !bytes.Equal(md.GetMetadataJson(), httpMD.body) {
 		t.Errorf("gRPC metadata differs from HTTP:\n%s\n%s", md.GetMetadataJson(), httpMD.body)
+	}
+}
+
+// TestTokensIssuedMetric: gatehouse_tokens_issued_total counts the access
+// tokens the token endpoint and the gRPC method issue, by grant type, and
+// not the refused requests.
+func TestTokensIssuedMetric(t *testing.T) {
+	e := newEnv(t)
+	if r := e.tokenFor(nil, e.partner, "scope=orders%3Aread"); r.status != http.StatusOK {
+		t.Fatalf("token endpoint: %d %s", r.status, r.body)
+	}
+	if r := e.tokenFor(nil, e.partner, "scope=not%3Agranted"); r.status == http.StatusOK {
+		t.Fatal("a scope the client lacks was granted")
+	}
+	ctx := principal(e.partner.id, "orders:read", "gatehouse:token.issue")
+	if _, err := e.svc.IssueClientCredentialsToken(ctx, &tokenv1.IssueClientCredentialsTokenRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	want := `# HELP gatehouse_tokens_issued_total Access tokens issued, by grant type.
+# TYPE gatehouse_tokens_issued_total counter
+gatehouse_tokens_issued_total{grant_type="client_credentials"} 2
+`
+	if err := testutil.GatherAndCompare(e.metrics, strings.NewReader(want), "gatehouse_tokens_issued_total"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -232,6 +233,7 @@ type env struct {
 	pub     jwk.Key
 	limiter *ratelimit.Limiter
 	revoker *memRevoker
+	metrics *prometheus.Registry
 
 	partner      registered // client_credentials, basic, orders:read orders:write, resources
 	poster       registered // client_credentials, client_secret_post, orders:read
@@ -434,7 +436,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	e.limiter = token.NewLimiter(tiers, ratelimit.WithClock(e.clock.Now))
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.metrics = prometheus.NewRegistry()
 	e.svc, err = token.New(token.Config{
+		Metrics:         e.metrics,
 		Issuer:          e.issuer,
 		DefaultAudience: defaultAudience,
 		ScopesSupported: []string{"orders:read", "orders:write"},

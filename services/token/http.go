@@ -110,6 +110,9 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		f.set("refresh_token", rt)
 	}
 	resp, err := h.handle(ctx, cl, f)
+	if err == nil {
+		s.issued.WithLabelValues(gt).Inc()
+	}
 	return resp, cl, err
 }
 

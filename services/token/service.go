@@ -2,11 +2,13 @@ package token
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Service is the token service: the OAuth HTTP endpoints (Routes) and the
@@ -36,6 +38,8 @@ type Service struct {
 	oidcMetadata []byte
 	keySets      keySetCache
 	backchannel  *backchannel
+	// issued counts the access tokens issued, by grant type.
+	issued *prometheus.CounterVec
 }
 
 var _ tokenv1.TokenServiceServer = (*Service)(nil)
@@ -80,6 +84,19 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 	}
 	if s.metadata, s.oidcMetadata, err = buildDiscovery(cfg, s.endpoints); err != nil {
 		return nil, err
+	}
+	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_tokens_issued_total",
+		Help: "Access tokens issued, by grant type.",
+	}, []string{"grant_type"})
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(s.issued); err != nil {
+			return nil, fmt.Errorf("token: register metrics: %w", err)
+		}
+	}
+	// Every grant served from the start, so that rate() works from zero.
+	for gt := range s.grantHandlers {
+		s.issued.WithLabelValues(gt)
 	}
 	return s, nil
 }

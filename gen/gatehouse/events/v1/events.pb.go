@@ -355,7 +355,10 @@ type AuthFailure struct {
 	// When it happened.
 	At *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	// The service that refused the request.
-	Service       string `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	Service string `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	// The request id of the refused request (the X-Request-Id header or
+	// x-request-id metadata), to find its log lines.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -432,6 +435,13 @@ func (x *AuthFailure) GetService() string {
 	return ""
 }
 
+func (x *AuthFailure) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_gatehouse_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_gatehouse_events_v1_events_proto_rawDesc = "" +
@@ -467,14 +477,16 @@ const file_gatehouse_events_v1_events_proto_rawDesc = "" +
 	"\x15CHANGE_SECRET_ROTATED\x10\x05\x12\x1a\n" +
 	"\x16CHANGE_API_KEY_CREATED\x10\x06\x12\x1a\n" +
 	"\x16CHANGE_API_KEY_ROTATED\x10\a\x12\x1a\n" +
-	"\x16CHANGE_API_KEY_REVOKED\x10\b\"\xb8\x01\n" +
+	"\x16CHANGE_API_KEY_REVOKED\x10\b\"\xd7\x01\n" +
 	"\vAuthFailure\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x16\n" +
 	"\x06method\x18\x03 \x01(\tR\x06method\x12\x16\n" +
 	"\x06remote\x18\x04 \x01(\tR\x06remote\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
-	"\aservice\x18\x06 \x01(\tR\aserviceBEZCgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1;eventsv1b\x06proto3"
+	"\aservice\x18\x06 \x01(\tR\aservice\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestIdBEZCgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_gatehouse_events_v1_events_proto_rawDescOnce sync.Once
