@@ -32,7 +32,7 @@ const (
 	maxConcurrentStreams = 256
 )
 
-func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
+func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAudit) *grpc.Server {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_grpc_requests_total",
 		Help: "gRPC requests by full method and status code.",
@@ -65,7 +65,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) *grpc.Server {
 				return h(ctx, req)
 			},
 			recoverUnary,
-			v.UnaryServerInterceptor(),
+			admin.unary(v.UnaryServerInterceptor()),
 		),
 		grpc.ChainStreamInterceptor(
 			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {

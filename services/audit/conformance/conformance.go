@@ -141,11 +141,11 @@ func purge(t *testing.T, s audit.Store) {
 		rec(2*time.Hour, "c", "", "/x/C"),
 		rec(3*time.Hour, "c", "", "/x/D"))
 	for _, tc := range []struct {
-		name      string
-		cutoff    time.Time
-		limit     int
-		wantN     int64
-		wantLeft  []int64
+		name        string
+		cutoff      time.Time
+		limit       int
+		wantN       int64
+		wantLeft    []int64
 		wantTargets int
 	}{
 		{"bounded", base.Add(150 * time.Minute), 1, 1, []int64{in[3].Seq, in[2].Seq, in[1].Seq}, 0},
