@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	auditv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/audit/v1"
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
@@ -21,11 +22,14 @@ import (
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	usersv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/apikey"
+	pkgaudit "github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/services/audit"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Every admin RPC family leaves one record naming the admin's key and the
@@ -46,6 +50,14 @@ func TestAdminAuditTrail(t *testing.T) {
 		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "ApiKey "+k, "x-request-id", reqID)
 	}
 	ctx := as(key, "req-admin")
+	sub, err := a.nc.SubscribeSync(pkgaudit.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := a.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	reg := clientsv1.NewClientRegistryServiceClient(conn)
 	km := keysv1.NewKeyManagementServiceClient(conn)
 	us := usersv1.NewUserServiceClient(conn)
@@ -159,6 +171,25 @@ func TestAdminAuditTrail(t *testing.T) {
 			t.Errorf("a read (%s) was recorded", read)
 		}
 	}
+	t.Run("published on NATS", func(t *testing.T) {
+		for {
+			msg, err := sub.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatalf("no AdminAction event: %v", err)
+			}
+			if msg.Header.Get(audit.EventHeader) != "gatehouse.events.v1.AdminAction" {
+				continue // an AuthFailure
+			}
+			var ev eventsv1.AdminAction
+			if err := proto.Unmarshal(msg.Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetAction() != clientsv1.ClientRegistryService_CreateScope_FullMethodName || ev.GetOutcome() != "ok" || ev.GetSeq() == 0 {
+				t.Fatalf("first event %v, want the CreateScope", &ev)
+			}
+			return
+		}
+	})
 	t.Run("filters", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
