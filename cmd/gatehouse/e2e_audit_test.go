@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -72,6 +73,20 @@ func TestAdminAuditList(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A key minted beside the server, without it, is in the trail too.
+	out, err := adminCreateKey(t, "--name", "night shift", "--data-dir", s.dataDir, "-o", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var minted map[string]string
+	if err := json.Unmarshal([]byte(out), &minted); err != nil {
+		t.Fatal(err)
+	}
+	leaks.add("admin API key", minted["api_key"])
+	out, err = s.cli(t, "audit", "list", "--target", minted["key_id"])
+	if err != nil || !strings.Contains(out, "gatehouse admin create-key") || !strings.Contains(out, "ok") {
+		t.Fatalf("the minted key's record: %v\n%s", err, out)
 	}
 	if _, err := s.cli(t, "audit", "list", "--since", "last week"); err == nil {
 		t.Fatal("a nonsense --since was accepted")
