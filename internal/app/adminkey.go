@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/services/audit"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 )
 
@@ -22,5 +25,28 @@ func MintAdminKey(ctx context.Context, cfg *config.Config, log *slog.Logger, nam
 		return "", clients.APIKey{}, err
 	}
 	defer st.close()
-	return clients.New(st.clients, clients.WithLogger(log)).MintAdminKey(ctx, name, scopes...)
+	// Audited like an admin call, and fail closed the same way: the record
+	// is written before the key is made.
+	rec, err := st.audit.Append(ctx, audit.Record{
+		At: time.Now().UTC(), ActorKind: "local", Action: MintAdminKeyAction,
+		Outcome: audit.OutcomePending, Remote: "local", Service: "cli",
+	})
+	if err != nil {
+		return "", clients.APIKey{}, fmt.Errorf("admin audit trail unavailable: %w", err)
+	}
+	raw, key, err = clients.New(st.clients, clients.WithLogger(log)).MintAdminKey(ctx, name, scopes...)
+	outcome, reason, targets := audit.OutcomeOK, "", []string{"client_id=" + clients.AdminClientID}
+	if err != nil {
+		outcome, reason = "Error", err.Error()
+	} else {
+		targets = append(targets, "key_id="+key.KeyID)
+	}
+	if ferr := st.audit.Finish(ctx, rec.Seq, outcome, reason, targets); ferr != nil {
+		log.Error("admin audit: cannot store the outcome; the record stays pending", "seq", rec.Seq, "error", ferr)
+	}
+	return raw, key, err
 }
+
+// MintAdminKeyAction is the action of the audit records of `gatehouse
+// admin create-key`, which makes keys without a server.
+const MintAdminKeyAction = "gatehouse admin create-key"

@@ -134,6 +134,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		return nil, err
 	}
 	a.closers = append(a.closers, auth.close)
+	auth.admin, stop = newAdminAudit(a, auth, a.store.audit, a.nc, registry)
+	a.closers = append(a.closers, stop)
 	if a.keys != nil {
 		a.users = users.New(a.store.users, users.WithRevoker(a.revs.svc), users.WithLogger(log.With("service", "users")))
 		if a.token, stop, err = newTokenService(ctx, cfg, a.issuer, log, a.nc, metrics, managerKeys{a.keys}, auth, registry, a.revs.svc, a.revs, a.store.grants, userLogins{a.users}, a.mtls); err != nil {
@@ -151,7 +153,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 
 	err = a.serve(ctx, metrics, auth, func() ([]service, error) {
-		served := a.registerServices(registry)
+		served := append(a.registerServices(registry), auth.admin.register(a.grpcSrv, a.log)...)
 		return served, registry.SeedScopes(ctx, servedScopes(a.grpcSrv, auth.rules))
 	})
 	if err != nil {
@@ -165,7 +167,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 // the HTTP routes in front, and starts serving on every listener.
 func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *auth, register func() ([]service, error)) error {
 	var grpcMetrics *grpcprom.ServerMetrics
-	a.grpcSrv, grpcMetrics = newGRPCServer(metrics, auth.validator)
+	a.grpcSrv, grpcMetrics = newGRPCServer(metrics, auth.validator, auth.admin)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	if a.cfg.GRPCReflection {

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	adminaudit "github.com/gatehouse-dev/gatehouse/services/audit"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -43,6 +44,8 @@ type auth struct {
 	jwt   *authn.JWTAuthenticator
 	tiers *authn.TierCache
 	close func()
+	// admin is the admin audit trail, set once the stores are open.
+	admin *adminAudit
 }
 
 // newAuth builds the validator. jwks is where the JWT authenticator reads
@@ -117,7 +120,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 	a.validator = authn.NewValidator(rules, append(opts,
 		authn.WithRateLimiter(limiter),
 		authn.WithFailureLimiter(failures, "authfail", nil),
-		authn.WithRecorder(a.recorder),
+		authn.WithRecorder(adminaudit.TapFailures(a.recorder)),
 		authn.WithLogger(log),
 		authn.WithRealm(realm),
 		authn.WithService(serviceName(cfg.Service)),

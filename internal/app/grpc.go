@@ -41,7 +41,7 @@ const (
 // The metrics are go-grpc-middleware's (grpc_server_started_total,
 // grpc_server_handled_total, grpc_server_handling_seconds, ...), the names
 // the usual gRPC dashboards and alerts query.
-func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) (*grpc.Server, *grpcprom.ServerMetrics) {
+func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAudit) (*grpc.Server, *grpcprom.ServerMetrics) {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0001, 4, 9)),
 	))
@@ -65,7 +65,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator) (*grpc.Server,
 				return h(ctx, req)
 			},
 			recoverUnary,
-			v.UnaryServerInterceptor(),
+			admin.unary(v.UnaryServerInterceptor()),
 		),
 		grpc.ChainStreamInterceptor(
 			requestIDStream,

@@ -171,6 +171,18 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 		return nil, err
 	}
 	a.closers = append(a.closers, auth.close)
+	if a.store != nil {
+		// Every service with a store records the admin calls it serves
+		// in its database; with one database for all (the usual), the
+		// clients service reads the whole trail back.
+		var keys keyLister
+		if registry != nil {
+			keys = registry
+		}
+		var stopAudit func()
+		auth.admin, stopAudit = newAdminAudit(a, auth, a.store.audit, a.nc, keys)
+		a.closers = append(a.closers, stopAudit)
+	}
 	if name == "keys" {
 		// Validators in this process learn of a key change at once.
 		a.keys.OnChange(func() { go refreshJWT(auth) })
@@ -192,7 +204,8 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 		case "clients":
 			clientsv1.RegisterClientRegistryServiceServer(a.grpcSrv, registry)
 			// Every service's scopes: the catalogue is the deployment's.
-			return []service{registryREST}, registry.SeedScopes(ctx, auth.rules.Scopes())
+			served := append([]service{registryREST}, auth.admin.register(a.grpcSrv, a.log)...)
+			return served, registry.SeedScopes(ctx, auth.rules.Scopes())
 		case "keys":
 			keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(regClient)))
 			return []service{keysREST}, nil
@@ -257,7 +270,7 @@ var (
 // gatewayRoutes are the REST routes `serve gateway` fronts, by the peer
 // that serves them.
 var gatewayRoutes = map[string][]service{
-	"clients":    {registryREST},
+	"clients":    {registryREST, auditREST},
 	"keys":       {keysREST},
 	"revocation": {revocationREST},
 	"token":      {usersREST, tokenREST},

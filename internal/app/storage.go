@@ -11,6 +11,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
+	"github.com/gatehouse-dev/gatehouse/services/audit"
+	auditsql "github.com/gatehouse-dev/gatehouse/services/audit/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
 	clientsql "github.com/gatehouse-dev/gatehouse/services/clients/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
@@ -32,6 +34,7 @@ type storage struct {
 	revocations revocation.Store
 	grants      grantstore.Store
 	users       users.Store
+	audit       audit.Store
 	ping        func(context.Context) error
 	close       func()
 }
@@ -59,10 +62,10 @@ const SQLiteFile = "gatehouse.db"
 // (creating their tables): its own only. The all-in-one process ("") opens
 // every one.
 var ownedStores = map[string][]string{
-	"clients":    {"clients"},
-	"keys":       {"keys"},
-	"revocation": {"revocations"},
-	"token":      {"grants", "users"},
+	"clients":    {"clients", "audit"},
+	"keys":       {"keys", "audit"},
+	"revocation": {"revocations", "audit"},
+	"token":      {"grants", "users", "audit"},
 }
 
 // openStorage opens the stores of cfg.Service on PostgreSQL
@@ -107,6 +110,7 @@ func openStorage(ctx context.Context, cfg *config.Config, log *slog.Logger) (*st
 		{"revocations", func() (err error) { st.revocations, err = revocationsql.New(ctx, db); return err }},
 		{"grants", func() (err error) { st.grants, err = grantsql.New(ctx, db); return err }},
 		{"users", func() (err error) { st.users, err = usersql.New(ctx, db); return err }},
+		{"audit", func() (err error) { st.audit, err = auditsql.New(ctx, db); return err }},
 	} {
 		if cfg.Service != "" && !slices.Contains(ownedStores[cfg.Service], sp.store) {
 			continue

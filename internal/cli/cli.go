@@ -66,7 +66,7 @@ func (g *group) find(name string) *command {
 
 // groups lists the command groups in the order usage shows them.
 func groups() []*group {
-	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), usersGroup(), revokeGroup(), certsGroup(), keysGroup(), revocationsGroup()}
+	return []*group{scopesGroup(), clientsGroup(), apikeysGroup(), usersGroup(), revokeGroup(), certsGroup(), keysGroup(), revocationsGroup(), auditGroup()}
 }
 
 func findGroup(name string) *group {

@@ -35,6 +35,9 @@ type Config struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeyCacheTTL  time.Duration
+	// AuditRetention is how long admin audit records are kept; 0 keeps
+	// them forever.
+	AuditRetention time.Duration
 	// Service is the one service to run, or "" for all of them.
 	Service string
 
@@ -281,6 +284,11 @@ var options = []option{
 			err = errors.New("must be at most 5m")
 		}
 		c.APIKeyCacheTTL = d
+		return err
+	}},
+	{"audit-retention", "365d", "how long admin audit records are kept (a duration, or days as 365d; 0 keeps them forever)", func(c *Config, v string) error {
+		d, err := retention(v)
+		c.AuditRetention = d
 		return err
 	}},
 	{"issuer", "", "OAuth issuer URL, exactly as in every token's iss (https, or http on loopback); empty: http://<http-addr>", func(c *Config, v string) error {
@@ -825,4 +833,21 @@ func parseTiers(v string) (map[string]Tier, error) {
 		return nil, errors.New("the standard tier is required")
 	}
 	return out, nil
+}
+
+// retention reads a retention period: a Go duration, or whole days ("365d"),
+// which operators think in and time.ParseDuration lacks.
+func retention(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, errors.New("must be a duration or a number of days, as 365d")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("must be a duration or a number of days, as 365d")
+	}
+	return d, nil
 }

@@ -442,6 +442,175 @@ func (x *AuthFailure) GetRequestId() string {
 	return ""
 }
 
+// AdminAction is published on gatehouse.audit.v1 for every admin mutation and
+// every refused attempt at one (checklist item 100). It names ids only: no
+// request body, and never a secret.
+type AdminAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record's number in the audit store, increasing; 0 when the record
+	// could not be stored.
+	Seq int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When the call was made.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// The credential kind, as gatehouse.auth.v1.CredentialKind's name without
+	// prefix (e.g. "api_key"); empty when the caller was not authenticated.
+	ActorKind string `protobuf:"bytes,3,opt,name=actor_kind,json=actorKind,proto3" json:"actor_kind,omitempty"`
+	// The client that presented the credential.
+	ActorClientId string `protobuf:"bytes,4,opt,name=actor_client_id,json=actorClientId,proto3" json:"actor_client_id,omitempty"`
+	// The API key's public id, for API keys.
+	ActorKeyId string `protobuf:"bytes,5,opt,name=actor_key_id,json=actorKeyId,proto3" json:"actor_key_id,omitempty"`
+	// The API key's name (its description), for API keys.
+	ActorKeyName string `protobuf:"bytes,6,opt,name=actor_key_name,json=actorKeyName,proto3" json:"actor_key_name,omitempty"`
+	// The client certificate's serial (lower-case hex), when there was one.
+	ActorCertSerial string `protobuf:"bytes,7,opt,name=actor_cert_serial,json=actorCertSerial,proto3" json:"actor_cert_serial,omitempty"`
+	// The gRPC full method.
+	Action string `protobuf:"bytes,8,opt,name=action,proto3" json:"action,omitempty"`
+	// The ids the request and response name, as "field=value"
+	// (e.g. "client_id=c_1", "key_id=k_2").
+	Targets []string `protobuf:"bytes,9,rep,name=targets,proto3" json:"targets,omitempty"`
+	// "ok", or the gRPC code's name of the refusal (e.g. "PermissionDenied");
+	// "pending" when the outcome could not be stored.
+	Outcome string `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// The refusal's message; empty on success.
+	Reason string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The caller's address.
+	Remote string `protobuf:"bytes,12,opt,name=remote,proto3" json:"remote,omitempty"`
+	// The request id (x-request-id), when the caller sent one.
+	RequestId string `protobuf:"bytes,13,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The service that handled the call.
+	Service       string `protobuf:"bytes,14,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminAction) Reset() {
+	*x = AdminAction{}
+	mi := &file_gatehouse_events_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminAction) ProtoMessage() {}
+
+func (x *AdminAction) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_events_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminAction.ProtoReflect.Descriptor instead.
+func (*AdminAction) Descriptor() ([]byte, []int) {
+	return file_gatehouse_events_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AdminAction) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AdminAction) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AdminAction) GetActorKind() string {
+	if x != nil {
+		return x.ActorKind
+	}
+	return ""
+}
+
+func (x *AdminAction) GetActorClientId() string {
+	if x != nil {
+		return x.ActorClientId
+	}
+	return ""
+}
+
+func (x *AdminAction) GetActorKeyId() string {
+	if x != nil {
+		return x.ActorKeyId
+	}
+	return ""
+}
+
+func (x *AdminAction) GetActorKeyName() string {
+	if x != nil {
+		return x.ActorKeyName
+	}
+	return ""
+}
+
+func (x *AdminAction) GetActorCertSerial() string {
+	if x != nil {
+		return x.ActorCertSerial
+	}
+	return ""
+}
+
+func (x *AdminAction) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AdminAction) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *AdminAction) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AdminAction) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AdminAction) GetRemote() string {
+	if x != nil {
+		return x.Remote
+	}
+	return ""
+}
+
+func (x *AdminAction) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AdminAction) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 var File_gatehouse_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_gatehouse_events_v1_events_proto_rawDesc = "" +
@@ -486,7 +655,26 @@ const file_gatehouse_events_v1_events_proto_rawDesc = "" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
 	"\aservice\x18\x06 \x01(\tR\aservice\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\a \x01(\tR\trequestIdBEZCgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1;eventsv1b\x06proto3"
+	"request_id\x18\a \x01(\tR\trequestId\"\xbb\x03\n" +
+	"\vAdminAction\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1d\n" +
+	"\n" +
+	"actor_kind\x18\x03 \x01(\tR\tactorKind\x12&\n" +
+	"\x0factor_client_id\x18\x04 \x01(\tR\ractorClientId\x12 \n" +
+	"\factor_key_id\x18\x05 \x01(\tR\n" +
+	"actorKeyId\x12$\n" +
+	"\x0eactor_key_name\x18\x06 \x01(\tR\factorKeyName\x12*\n" +
+	"\x11actor_cert_serial\x18\a \x01(\tR\x0factorCertSerial\x12\x16\n" +
+	"\x06action\x18\b \x01(\tR\x06action\x12\x18\n" +
+	"\atargets\x18\t \x03(\tR\atargets\x12\x18\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x16\n" +
+	"\x06remote\x18\f \x01(\tR\x06remote\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\r \x01(\tR\trequestId\x12\x18\n" +
+	"\aservice\x18\x0e \x01(\tR\aserviceBEZCgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_gatehouse_events_v1_events_proto_rawDescOnce sync.Once
@@ -501,26 +689,28 @@ func file_gatehouse_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_gatehouse_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_gatehouse_events_v1_events_proto_goTypes = []any{
 	(ClientChanged_Change)(0),     // 0: gatehouse.events.v1.ClientChanged.Change
 	(*Revoked)(nil),               // 1: gatehouse.events.v1.Revoked
 	(*KeyRotated)(nil),            // 2: gatehouse.events.v1.KeyRotated
 	(*ClientChanged)(nil),         // 3: gatehouse.events.v1.ClientChanged
 	(*AuthFailure)(nil),           // 4: gatehouse.events.v1.AuthFailure
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*AdminAction)(nil),           // 5: gatehouse.events.v1.AdminAction
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_gatehouse_events_v1_events_proto_depIdxs = []int32{
-	5, // 0: gatehouse.events.v1.Revoked.expire_time:type_name -> google.protobuf.Timestamp
-	5, // 1: gatehouse.events.v1.Revoked.revoke_time:type_name -> google.protobuf.Timestamp
+	6, // 0: gatehouse.events.v1.Revoked.expire_time:type_name -> google.protobuf.Timestamp
+	6, // 1: gatehouse.events.v1.Revoked.revoke_time:type_name -> google.protobuf.Timestamp
 	0, // 2: gatehouse.events.v1.ClientChanged.change:type_name -> gatehouse.events.v1.ClientChanged.Change
-	5, // 3: gatehouse.events.v1.ClientChanged.change_time:type_name -> google.protobuf.Timestamp
-	5, // 4: gatehouse.events.v1.AuthFailure.at:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 3: gatehouse.events.v1.ClientChanged.change_time:type_name -> google.protobuf.Timestamp
+	6, // 4: gatehouse.events.v1.AuthFailure.at:type_name -> google.protobuf.Timestamp
+	6, // 5: gatehouse.events.v1.AdminAction.at:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_events_v1_events_proto_init() }
@@ -534,7 +724,7 @@ func file_gatehouse_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_events_v1_events_proto_rawDesc), len(file_gatehouse_events_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
