@@ -79,12 +79,15 @@ func TestAdminAuditList(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var minted map[string]string
+	var minted struct {
+		APIKey string `json:"api_key"`
+		KeyID  string `json:"key_id"`
+	}
 	if err := json.Unmarshal([]byte(out), &minted); err != nil {
 		t.Fatal(err)
 	}
-	leaks.add("admin API key", minted["api_key"])
-	out, err = s.cli(t, "audit", "list", "--target", minted["key_id"])
+	leaks.add("admin API key", minted.APIKey)
+	out, err = s.cli(t, "audit", "list", "--target", minted.KeyID)
 	if err != nil || !strings.Contains(out, "gatehouse admin create-key") || !strings.Contains(out, "ok") {
 		t.Fatalf("the minted key's record: %v\n%s", err, out)
 	}
