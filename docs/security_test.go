@@ -31,19 +31,19 @@ var sections = []struct {
 	letter      string
 	first, last int
 }{
-	{"A", 1, 17},  // access-token validation at the RS
-	{"B", 18, 21}, // JWKS publication and key rotation
-	{"C", 22, 28}, // bearer usage and error format at the RS
-	{"D", 29, 34}, // mutual TLS
-	{"E", 35, 44}, // authorization endpoint
-	{"F", 45, 51}, // token endpoint: authorization_code
-	{"G", 52, 62}, // token endpoint: client authentication and hygiene
-	{"H", 63, 67}, // refresh tokens
-	{"I", 68, 71}, // revocation
-	{"J", 72, 74}, // introspection
-	{"K", 75, 76}, // metadata
-	{"L", 77, 80}, // transport, headers, limits
-	{"M", 81, 88}, // OpenID Connect
+	{"A", 1, 17},    // access-token validation at the RS
+	{"B", 18, 21},   // JWKS publication and key rotation
+	{"C", 22, 28},   // bearer usage and error format at the RS
+	{"D", 29, 34},   // mutual TLS
+	{"E", 35, 44},   // authorization endpoint
+	{"F", 45, 51},   // token endpoint: authorization_code
+	{"G", 52, 62},   // token endpoint: client authentication and hygiene
+	{"H", 63, 67},   // refresh tokens
+	{"I", 68, 71},   // revocation
+	{"J", 72, 74},   // introspection
+	{"K", 75, 76},   // metadata
+	{"L", 77, 80},   // transport, headers, limits
+	{"M", 81, 88},   // OpenID Connect
 	{"N", 89, 93},   // abuse resistance without lockout
 	{"O", 94, 97},   // DPoP and pushed authorization requests
 	{"P", 98, 99},   // gateway integrations
