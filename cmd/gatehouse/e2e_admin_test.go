@@ -140,3 +140,39 @@ func TestRevocationsList(t *testing.T) {
 		t.Fatal("an unknown kind was accepted")
 	}
 }
+
+// TestAdminListenerCLI: with --admin-addr the CLI finds the admin listener
+// in the credentials file and reaches it over TLS, verified with the CA
+// file the server wrote; the same key sent to the public gRPC listener is
+// refused there, and the CLI never sends it in plaintext off loopback.
+func TestAdminListenerCLI(t *testing.T) {
+	s := start(t, t.TempDir(), "--admin-addr", "127.0.0.1:0")
+	var creds struct {
+		AdminAddr   string `json:"admin_addr"`
+		AdminCAFile string `json:"admin_ca_file"`
+	}
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "admin-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &creds); err != nil || creds.AdminAddr == "" || creds.AdminCAFile == "" {
+		t.Fatalf("credentials file without the admin listener: %v\n%s", err, b)
+	}
+	if out, err := s.cli(t, "scopes", "create", "orders:read"); err != nil {
+		t.Fatalf("the CLI through the admin listener: %v\n%s", err, out)
+	}
+	if out, err := s.cli(t, "scopes", "list"); err != nil || !strings.Contains(out, "orders:read") {
+		t.Fatalf("scopes list: %v\n%s", err, out)
+	}
+	out, err := s.cli(t, "scopes", "list", "--server", s.creds.GRPCAddr)
+	if err == nil || !strings.Contains(err.Error(), "admin listener") {
+		t.Fatalf("the admin key on the public gRPC listener: %v\n%s", err, out)
+	}
+	// TLS to the admin listener without its CA fails verification.
+	if out, err := s.cli(t, "scopes", "list", "--server", creds.AdminAddr, "--tls"); err == nil {
+		t.Fatalf("the admin listener verified against the system roots\n%s", out)
+	}
+	if out, err := s.cli(t, "scopes", "list", "--server", creds.AdminAddr, "--ca-file", filepath.Join(s.dataDir, creds.AdminCAFile)); err != nil {
+		t.Fatalf("--server with --ca-file: %v\n%s", err, out)
+	}
+}

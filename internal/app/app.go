@@ -43,10 +43,15 @@ type App struct {
 	// this process runs one.
 	embeddedNATS string
 	mtls         *mtlsListener
-	grpcSrv      *grpc.Server
-	httpSrv      *http.Server
-	health       *health.Server
-	gateway      *gateway
+	// admin is the admin plane's listener (--admin-addr), nil when admin
+	// calls share the public listeners.
+	admin   *mtlsListener
+	grpcSrv *grpc.Server
+	httpSrv *http.Server
+	// httpMetrics count the requests of every HTTP listener.
+	httpMetrics *httpMetrics
+	health      *health.Server
+	gateway     *gateway
 	// gatewayPeers are the services `serve gateway` forwards to.
 	gatewayPeers map[string]*grpc.ClientConn
 	// jwks serves /.well-known/jwks.json where the key manager is not in
@@ -129,6 +134,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 		}
 		a.closers = append(a.closers, func() { _ = a.mtls.lis.Close() })
 	}
+	if err := a.listenAdmin(ctx); err != nil {
+		return nil, err
+	}
 	auth, err := newAuth(ctx, cfg, a.issuer, log, metrics, a.nc, registryPeer{apiKeys: registry, clients: registry}, jwks, a.revs.follower, a.mtls)
 	if err != nil {
 		return nil, err
@@ -167,7 +175,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 // the HTTP routes in front, and starts serving on every listener.
 func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *auth, register func() ([]service, error)) error {
 	var grpcMetrics *grpcprom.ServerMetrics
-	a.grpcSrv, grpcMetrics = newGRPCServer(metrics, auth.validator, auth.admin)
+	a.grpcSrv, grpcMetrics = newGRPCServer(metrics, auth.validator, auth.admin, newAdminGuard(a.admin != nil, auth.rules))
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
 	if a.cfg.GRPCReflection {
@@ -184,13 +192,23 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 	if a.gatewayPeers != nil {
 		a.gateway, err = newRemoteGateway(ctx, auth.validator, a.gatewayPeers)
 	} else {
-		a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served)
+		a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served, nil)
 	}
 	if err != nil {
 		return err
 	}
 	a.closers = append(a.closers, a.gateway.close)
 	a.httpSrv = newHTTPServer(a.routes(metrics))
+	if a.admin != nil {
+		// The admin REST facade: its own in-memory connections, on the
+		// admin plane.
+		adminGW, err := newGateway(ctx, a.grpcSrv, auth.validator, served, func(l net.Listener) net.Listener { return adminPlaneListener{l} })
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, adminGW.close)
+		a.admin.serve(a.grpcSrv, a.adminRoutes(adminGW), a.errc)
+	}
 
 	go func() { a.errc <- a.grpcSrv.Serve(a.grpcLis) }()
 	if a.mtls != nil {
@@ -210,7 +228,7 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 		store = a.store.kind
 	}
 	a.log.Info("gatehouse serving",
-		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "mtls_addr", a.MTLSAddr(), "issuer", a.issuer,
+		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "mtls_addr", a.MTLSAddr(), "admin_addr", a.AdminAddr(), "issuer", a.issuer,
 		"store", store, "nats", a.natsDescription(), "service", serviceName(a.cfg.Service))
 	return nil
 }
@@ -289,7 +307,9 @@ func (a *App) natsDescription() string {
 func (a *App) bootstrap(ctx context.Context, registry *clients.Registry) error {
 	path := filepath.Join(a.cfg.DataDir, CredentialsFile)
 	created, err := registry.Bootstrap(ctx, func(rawKey string) error {
-		return WriteCredentials(path, Credentials{APIKey: rawKey, GRPCAddr: a.GRPCAddr(), HTTPAddr: a.HTTPAddr(), NATSURL: a.embeddedNATS})
+		c := a.credentialAddresses()
+		c.APIKey = rawKey
+		return WriteCredentials(path, c)
 	})
 	if err != nil {
 		return err
@@ -299,7 +319,17 @@ func (a *App) bootstrap(ctx context.Context, registry *clients.Registry) error {
 		a.log.Warn("bootstrapped the admin API key; it is shown once, in this file only", "path", path)
 		return nil
 	}
-	return refreshAddresses(path, a.GRPCAddr(), a.HTTPAddr(), a.embeddedNATS)
+	return refreshAddresses(path, a.credentialAddresses())
+}
+
+// credentialAddresses is what admin-credentials.json says of where the
+// process listens: the CLI calls the admin listener when there is one.
+func (a *App) credentialAddresses() Credentials {
+	c := Credentials{GRPCAddr: a.GRPCAddr(), HTTPAddr: a.HTTPAddr(), NATSURL: a.embeddedNATS, AdminAddr: a.AdminAddr()}
+	if a.admin != nil && a.cfg.TLSCertFile == "" {
+		c.AdminCAFile = AdminCAFile
+	}
+	return c
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -348,6 +378,11 @@ func (a *App) Shutdown() {
 		if a.mtls != nil {
 			if err := a.mtls.shutdown(ctx); err != nil {
 				a.log.Warn("mtls shutdown incomplete", "error", err)
+			}
+		}
+		if a.admin != nil {
+			if err := a.admin.shutdown(ctx); err != nil {
+				a.log.Warn("admin listener shutdown incomplete", "error", err)
 			}
 		}
 		done := make(chan struct{})

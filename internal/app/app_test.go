@@ -26,9 +26,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-func startApp(t *testing.T) (*App, string) {
+func startApp(t *testing.T, args ...string) (*App, string) {
 	t.Helper()
-	cfg, err := config.Load([]string{"--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
+	cfg, err := config.Load(append([]string{"--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

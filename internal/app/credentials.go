@@ -21,6 +21,13 @@ type Credentials struct {
 	// NATSURL is the embedded NATS server's URL, for services on this
 	// machine that follow Gatehouse's events; empty with --nats-url.
 	NATSURL string `json:"nats_url,omitempty"`
+	// AdminAddr is the admin listener's address (--admin-addr), where the
+	// CLI calls over TLS; empty when admin calls use grpc_addr.
+	AdminAddr string `json:"admin_addr,omitempty"`
+	// AdminCAFile is the CA certificate the admin listener's certificate
+	// chains to, relative to this file's directory; empty when the
+	// operator supplied the certificate (--tls-cert).
+	AdminCAFile string `json:"admin_ca_file,omitempty"`
 }
 
 // WriteCredentials writes the file with mode 0600 through a temporary file
@@ -59,7 +66,7 @@ func WriteCredentials(path string, c Credentials) error {
 // refreshAddresses updates the listen addresses in an existing credentials
 // file (they change between runs when a port is 0) and keeps its key. A
 // missing file is left missing: the key was shown once.
-func refreshAddresses(path, grpcAddr, httpAddr, natsURL string) error {
+func refreshAddresses(path string, addrs Credentials) error {
 	b, err := os.ReadFile(path) //nolint:gosec // path is <data-dir>/admin-credentials.json from configuration
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -71,9 +78,9 @@ func refreshAddresses(path, grpcAddr, httpAddr, natsURL string) error {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return fmt.Errorf("credentials file %s is not valid JSON", path)
 	}
-	if c.GRPCAddr == grpcAddr && c.HTTPAddr == httpAddr && c.NATSURL == natsURL {
+	addrs.APIKey = c.APIKey
+	if c == addrs {
 		return nil
 	}
-	c.GRPCAddr, c.HTTPAddr, c.NATSURL = grpcAddr, httpAddr, natsURL
-	return WriteCredentials(path, c)
+	return WriteCredentials(path, addrs)
 }

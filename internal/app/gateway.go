@@ -38,9 +38,15 @@ const gatewayConns = 4
 // whose x-forwarded-for metadata may be trusted for the caller's address.
 func isGatewayPeer(addr net.Addr) bool { return addr != nil && addr.Network() == "bufconn" }
 
-func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, served []service) (*gateway, error) {
+// newGateway serves srv on in-memory connections, through plane when it
+// is not nil (the admin plane's listener marks its connections).
+func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, served []service, plane func(net.Listener) net.Listener) (*gateway, error) {
 	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
+	var l net.Listener = lis
+	if plane != nil {
+		l = plane(lis)
+	}
+	go func() { _ = srv.Serve(l) }()
 	g := &gateway{}
 	for range gatewayConns {
 		conn, err := grpc.NewClient("passthrough:///gateway", append([]grpc.DialOption{

@@ -41,7 +41,7 @@ const (
 // The metrics are go-grpc-middleware's (grpc_server_started_total,
 // grpc_server_handled_total, grpc_server_handling_seconds, ...), the names
 // the usual gRPC dashboards and alerts query.
-func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAudit) (*grpc.Server, *grpcprom.ServerMetrics) {
+func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAudit, guard *adminGuard) (*grpc.Server, *grpcprom.ServerMetrics) {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0001, 4, 9)),
 	))
@@ -65,7 +65,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAu
 				return h(ctx, req)
 			},
 			recoverUnary,
-			admin.unary(v.UnaryServerInterceptor()),
+			admin.unary(guard.unary(v.UnaryServerInterceptor())),
 		),
 		grpc.ChainStreamInterceptor(
 			requestIDStream,
@@ -85,7 +85,7 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAu
 				return h(srv, ss)
 			},
 			recoverStream,
-			v.StreamServerInterceptor(),
+			guard.stream(v.StreamServerInterceptor()),
 		),
 	)...), metrics
 }

@@ -75,8 +75,14 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	if a.cfg.ExampleInventory {
 		mux.Handle("GET "+spa.Path, spa.Handler())
 	}
-	observe := newHTTPMetrics(metrics)
-	return observe.handler(traceHTTP(securityHeaders(notePattern(mux), strings.HasPrefix(a.issuer, "https://"))))
+	a.httpMetrics = newHTTPMetrics(metrics)
+	return a.observeHTTP(mux)
+}
+
+// observeHTTP wraps a listener's routes in the metrics, tracing and
+// security headers every HTTP listener has.
+func (a *App) observeHTTP(mux *http.ServeMux) http.Handler {
+	return a.httpMetrics.handler(traceHTTP(securityHeaders(notePattern(mux), strings.HasPrefix(a.issuer, "https://"))))
 }
 
 // httpMetrics are the per-route HTTP metrics, by the names dashboards

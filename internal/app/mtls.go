@@ -46,10 +46,16 @@ type platformCA interface {
 // (when this process runs the key service) and --tls-client-ca. Serving
 // starts once the handlers exist (serve).
 func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revoked authn.RevocationChecker, ca platformCA) (*mtlsListener, error) {
+	return listenTLS(ctx, "mtls-addr", cfg.MTLSAddr, cfg, log, revoked, ca)
+}
+
+// listenTLS binds a TLS listener (the mTLS one, or the admin one) on
+// addr, named by its option in errors and logs.
+func listenTLS(ctx context.Context, option, addr string, cfg *config.Config, log *slog.Logger, revoked authn.RevocationChecker, ca platformCA) (*mtlsListener, error) {
 	var lc net.ListenConfig
-	lis, err := lc.Listen(ctx, "tcp", cfg.MTLSAddr)
+	lis, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on mtls-addr %s: %w", cfg.MTLSAddr, err)
+		return nil, fmt.Errorf("listen on %s %s: %w", option, addr, err)
 	}
 	m := &mtlsListener{lis: lis}
 	fail := func(err error) (*mtlsListener, error) {
@@ -101,14 +107,14 @@ func listenMTLS(ctx context.Context, cfg *config.Config, log *slog.Logger, revok
 		if m.cert, err = ca.ServerCertificate(ctx, serverHosts(lis.Addr())); err != nil {
 			return fail(fmt.Errorf("mTLS server certificate: %w", err))
 		}
-		log.Warn("the mTLS listener uses a certificate issued at start by the platform CA; production should supply --tls-cert and --tls-key",
-			"mtls_addr", lis.Addr().String())
+		log.Warn("the TLS listener uses a certificate issued at start by the platform CA; production should supply --tls-cert and --tls-key",
+			strings.ReplaceAll(option, "-", "_"), lis.Addr().String())
 	default:
 		if m.cert, err = localServerCert(serverHosts(lis.Addr())); err != nil {
 			return fail(err)
 		}
-		log.Warn("the mTLS listener uses a self-signed certificate generated at start; production should supply --tls-cert and --tls-key",
-			"mtls_addr", lis.Addr().String())
+		log.Warn("the TLS listener uses a self-signed certificate generated at start; production should supply --tls-cert and --tls-key",
+			strings.ReplaceAll(option, "-", "_"), lis.Addr().String())
 	}
 	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
@@ -40,6 +41,10 @@ type session struct {
 type credentialsFile struct {
 	APIKey   string `json:"api_key"`
 	GRPCAddr string `json:"grpc_addr"`
+	// AdminAddr is the admin listener (serve --admin-addr): TLS, verified
+	// with AdminCAFile (relative to the file) when that is set.
+	AdminAddr   string `json:"admin_addr"`
+	AdminCAFile string `json:"admin_ca_file"`
 }
 
 // registry returns the ClientRegistryService client, connecting first.
@@ -152,6 +157,18 @@ func (s *session) resolve() (key, addr string, err error) {
 	if key == "" {
 		key = strings.TrimSpace(c.APIKey)
 		s.keySource = "the api_key in " + path
+	}
+	if addr == "" && strings.TrimSpace(c.AdminAddr) != "" {
+		// The server keeps admin calls on its admin listener, which
+		// speaks TLS only.
+		addr = dialable(strings.TrimSpace(c.AdminAddr))
+		s.opts.tls = true
+		if s.opts.caFile == "" && c.AdminCAFile != "" {
+			s.opts.caFile = c.AdminCAFile
+			if !filepath.IsAbs(s.opts.caFile) {
+				s.opts.caFile = filepath.Join(filepath.Dir(path), s.opts.caFile)
+			}
+		}
 	}
 	if addr == "" {
 		addr = dialable(strings.TrimSpace(c.GRPCAddr))

@@ -92,6 +92,10 @@ type Config struct {
 	// MTLSAddr is the TLS listener for partners with client certificates
 	// (gRPC and HTTPS on one port); empty turns it off.
 	MTLSAddr string
+	// AdminAddr is the admin plane's own TLS listener (gRPC and HTTPS on
+	// one port); when set, the public listeners refuse admin methods and
+	// admin credentials. Empty: admin calls share the public listeners.
+	AdminAddr string
 	// TLSCertFile and TLSKeyFile are its server certificate; empty: a
 	// certificate generated at start (and logged as such).
 	TLSCertFile, TLSKeyFile string
@@ -188,6 +192,12 @@ func (c *Config) checkSplit() error {
 	}
 	fail := func(option, why string) error {
 		return &Error{Option: option, Source: "configuration", Err: fmt.Errorf("serve %s: %s", c.Service, why)}
+	}
+	if c.AdminAddr != "" {
+		// A split deployment keeps its services' admin methods behind
+		// `serve gateway` and the peers' mTLS: the separate admin
+		// listener is the all-in-one process's.
+		return fail("admin-addr", "not supported by one service of a split deployment; serve the admin plane from the all-in-one process, or reach the services over their mTLS listeners")
 	}
 	switch {
 	case c.NATSURL == "":
@@ -410,7 +420,14 @@ var options = []option{
 		}
 		return checkAddr(v)
 	}},
-	{"tls-cert", "", "PEM server certificate (chain) of the mTLS listener; empty: one is generated at start", func(c *Config, v string) error {
+	{"admin-addr", "", "TLS listen address of the admin plane (admin gRPC and REST on one port); when set, the public listeners refuse admin methods and admin credentials; empty: admin calls use the public listeners", func(c *Config, v string) error {
+		c.AdminAddr = v
+		if v == "" {
+			return nil
+		}
+		return checkAddr(v)
+	}},
+	{"tls-cert", "", "PEM server certificate (chain) of the mTLS and admin listeners; empty: one is generated at start", func(c *Config, v string) error {
 		c.TLSCertFile = v
 		return nil
 	}},

@@ -95,6 +95,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"split without mtls listener", append([]string{"revocation", "--mtls-addr", ""}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "mtls-addr"},
 		{"split missing a peer", append([]string{"token"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "peer-revocation"},
 		{"split with a peer it does not call", append([]string{"revocation"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2", "--peer-token", "127.0.0.1:3")...), nil, "peer-token"},
+		{"bad admin address", []string{"--admin-addr", "admin"}, nil, "admin-addr"},
+		{"admin listener in a split service", append([]string{"revocation", "--admin-addr", "127.0.0.1:0"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "admin-addr"},
 		{"bad peer address", append([]string{"inventory"}, splitArgs("--peer-clients", "nonsense", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
 		{"peer name without a host", append([]string{"inventory"}, splitArgs("--peer-clients", "dns:///:8443", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
 	}
