@@ -140,6 +140,17 @@ func TestCheckerCatchesRot(t *testing.T) {
 		{"admin key in the container only", func(t *testing.T, fx *fixture) {
 			delete(composeService(t, fx, "admin-key"), "volumes")
 		}, []string{"service admin-key", "not on a named volume"}},
+		{"admin key Job with a Role that can read every Secret", func(t *testing.T, fx *fixture) {
+			role := k8sObjectOf(t, fx, k8sBase+"/admin-key.yaml", "Role", "gatehouse-admin-key")
+			rule := mapOf(listOf(role["rules"])[0])
+			delete(rule, "resourceNames")
+			rule["verbs"] = []any{"get", "list"}
+		}, []string{"Job gatehouse-admin-key", "allows list on secrets"}},
+		{"admin key Job printing the key", func(t *testing.T, fx *fixture) {
+			job := k8sObjectOf(t, fx, k8sBase+"/admin-key.yaml", "Job", "gatehouse-admin-key")
+			c := mapOf(listOf(get(job, "spec", "template", "spec", "containers"))[0])
+			c["args"] = slices.DeleteFunc(listOf(c["args"]), func(a any) bool { return strings.HasPrefix(a.(string), "--k8s-secret") })
+		}, []string{"Job gatehouse-admin-key", "without --k8s-secret"}},
 		{"extra peer (compose)", func(t *testing.T, fx *fixture) {
 			svc := composeService(t, fx, "clients")
 			svc["command"] = append(listOf(svc["command"]), "--peer-token=token:8443")
@@ -1081,6 +1092,108 @@ func checkAdminKeyJob(file string, services map[string]any, p *problems) {
 	}
 }
 
+// checkK8sAdminKeyJob: the Kubernetes base mints its first admin key with
+// one Job, into a Secret (--k8s-secret), with the registry's database, and
+// a service account that may do no more than that: get the one Secret by
+// name and create Secrets. Every other pod has no service account token.
+func checkK8sAdminKeyJob(set *k8sSet, p *problems) {
+	var jobs []k8sObject
+	for _, o := range set.objects {
+		if o.kind() == "Job" {
+			for _, c := range listOf(get(o.doc, "spec", "template", "spec", "containers")) {
+				if args := stringsOf(get(c, "args")); len(args) >= 2 && args[0] == "admin" && args[1] == "create-key" {
+					jobs = append(jobs, o)
+				}
+			}
+		}
+	}
+	where := "deploy/" + set.dir
+	if len(jobs) != 1 {
+		p.addf("%s: %d Jobs run gatehouse admin create-key, want one minting the first admin key", where, len(jobs))
+		return
+	}
+	job := jobs[0]
+	where = fmt.Sprintf("deploy/%s: Job %s", job.file, job.name())
+	pod := mapOf(get(job.doc, "spec", "template", "spec"))
+	c := mapOf(listOf(pod["containers"])[0])
+	var secret string
+	for _, a := range stringsOf(c["args"]) {
+		if v, ok := strings.CutPrefix(a, "--k8s-secret="); ok {
+			secret = v
+		}
+		if strings.HasPrefix(a, "--out") {
+			p.addf("%s: admin create-key --out writes the key into the pod's filesystem, gone with it", where)
+		}
+	}
+	if secret == "" {
+		p.addf("%s: admin create-key without --k8s-secret: the key would only be printed into the pod's log", where)
+	}
+	if !slices.ContainsFunc(listOf(c["env"]), func(e any) bool {
+		return strOf(get(e, "name")) == "GATEHOUSE_DATABASE_URL" && strOf(get(e, "valueFrom", "secretKeyRef", "name")) == "gatehouse-database"
+	}) {
+		p.addf("%s: without GATEHOUSE_DATABASE_URL from gatehouse-database it mints into a store no service uses", where)
+	}
+	sa := strOf(pod["serviceAccountName"])
+	if sa == "" || sa == "default" {
+		p.addf("%s: runs as the namespace's default service account, not one of its own", where)
+		return
+	}
+	// The Roles bound to the Job's service account, and their rules.
+	roles := map[string]bool{}
+	for _, o := range set.objects {
+		if o.kind() != "RoleBinding" && o.kind() != "ClusterRoleBinding" {
+			continue
+		}
+		for _, subj := range listOf(o.doc["subjects"]) {
+			if strOf(get(subj, "kind")) == "ServiceAccount" && strOf(get(subj, "name")) == sa {
+				if o.kind() == "ClusterRoleBinding" || strOf(get(o.doc, "roleRef", "kind")) != "Role" {
+					p.addf("%s: service account %s is bound cluster-wide (%s %s)", where, sa, o.kind(), o.name())
+				}
+				roles[strOf(get(o.doc, "roleRef", "name"))] = true
+			}
+		}
+	}
+	if len(roles) == 0 {
+		p.addf("%s: service account %s has no Role: it cannot write the Secret", where, sa)
+	}
+	canGet, canCreate := false, false
+	for _, o := range set.objects {
+		if o.kind() != "Role" || !roles[o.name()] {
+			continue
+		}
+		for _, r := range listOf(o.doc["rules"]) {
+			resources, verbs, names := stringsOf(get(r, "resources")), stringsOf(get(r, "verbs")), stringsOf(get(r, "resourceNames"))
+			if !slices.Equal(resources, []string{"secrets"}) || !slices.Equal(stringsOf(get(r, "apiGroups")), []string{""}) {
+				p.addf("%s: Role %s allows %v in %v: only secrets are needed", where, o.name(), resources, stringsOf(get(r, "apiGroups")))
+				continue
+			}
+			for _, v := range verbs {
+				switch {
+				case v == "get" && slices.Equal(names, []string{secret}):
+					canGet = true
+				case v == "create" && len(names) == 0:
+					canCreate = true
+				default:
+					p.addf("%s: Role %s allows %s on secrets %v: the Job needs get on %s and create, nothing else", where, o.name(), v, names, secret)
+				}
+			}
+		}
+	}
+	if !canGet || !canCreate {
+		p.addf("%s: the service account may not get secret %s and create secrets: the Job would fail", where, secret)
+	}
+	if v, ok := pod["automountServiceAccountToken"].(bool); ok && !v {
+		p.addf("%s: automountServiceAccountToken is false: the Job cannot reach the Kubernetes API", where)
+	}
+	for _, o := range set.objects {
+		if o.kind() == "Deployment" || o.kind() == "StatefulSet" {
+			if v, ok := get(o.doc, "spec", "template", "spec", "automountServiceAccountToken").(bool); !ok || v {
+				p.addf("deploy/%s: %s %s mounts a service account token it does not need", o.file, o.kind(), o.name())
+			}
+		}
+	}
+}
+
 // checkDependsOnCerts: a service starts only once the certs job has issued
 // its identity, into the volume it mounts.
 func checkDependsOnCerts(where string, svc map[string]any, certsJobs []string, services map[string]any, c *container, p *problems) {
@@ -1188,6 +1301,9 @@ func checkKubernetes(fx *fixture, p *problems) []*deployment {
 			d := k8sDeployment(set, "", p)
 			checkDeployment(d, dir == k8sBase, p)
 			out = append(out, d)
+			if dir == k8sBase {
+				checkK8sAdminKeyJob(set, p)
+			}
 		}
 		for _, base := range bases {
 			d := checkOverlay(fx, dir, base, p)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/k8ssecret/k8stest"
 )
 
 // adminCreateKey runs `gatehouse admin create-key` with args and returns
@@ -175,4 +178,65 @@ func TestAdminListenerCLI(t *testing.T) {
 	if out, err := s.cli(t, "scopes", "list", "--server", creds.AdminAddr, "--ca-file", filepath.Join(s.dataDir, creds.AdminCAFile)); err != nil {
 		t.Fatalf("--server with --ca-file: %v\n%s", err, out)
 	}
+}
+
+// TestAdminCreateKeyK8sSecret is the first-admin-key Job's command: in a
+// pod, it makes the key only while the Secret does not exist, stores it
+// there as admin-credentials.json and prints no key. The Kubernetes API is
+// a fake (internal/k8ssecret/k8stest); the store is real.
+func TestAdminCreateKeyK8sSecret(t *testing.T) {
+	api, saDir, podEnv := k8stest.Start(t, "gatehouse", "job-token", "gatehouse-admin-credentials")
+	old := serviceAccountDir
+	serviceAccountDir = saDir
+	t.Cleanup(func() { serviceAccountDir = old })
+	dataDir := t.TempDir()
+	s := start(t, dataDir) // beside a running server, as in a cluster
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := admin(context.Background(), append([]string{"create-key"}, args...), &out, &errOut, podEnv)
+		return out.String() + errOut.String(), code
+	}
+	out, code := run("--name", "first operator", "--data-dir", dataDir, "--k8s-secret", "gatehouse-admin-credentials", "--grpc-addr", "clients:9090", "-o", "json")
+	if code != 0 || strings.Contains(out, "gth_") || !strings.Contains(out, `"created": true`) {
+		t.Fatalf("first run: %d\n%s", code, out)
+	}
+	var stored struct {
+		APIKey   string `json:"api_key"`
+		GRPCAddr string `json:"grpc_addr"`
+	}
+	if err := json.Unmarshal(api.Secret("gatehouse-admin-credentials")["admin-credentials.json"], &stored); err != nil ||
+		!strings.HasPrefix(stored.APIKey, "gth_") || stored.GRPCAddr != "clients:9090" {
+		t.Fatalf("the Secret: %v %+v", err, stored)
+	}
+	// Run again: nothing made, the Secret untouched.
+	out, code = run("--name", "first operator", "--data-dir", dataDir, "--k8s-secret", "gatehouse-admin-credentials")
+	if code != 0 || !strings.Contains(out, "exists: no key made") {
+		t.Fatalf("second run: %d\n%s", code, out)
+	}
+	if keys := countKeys(t, s, "first operator"); keys != 1 {
+		t.Fatalf("%d admin keys in the store after two runs, want 1", keys)
+	}
+	// Outside a pod, or forbidden by RBAC: an error, and no key.
+	if out, code := run("--name", "x", "--data-dir", dataDir, "--k8s-secret", "other-name"); code == 0 || !strings.Contains(out, "forbidden") {
+		t.Fatalf("a Secret the Role does not allow: %d\n%s", code, out)
+	}
+	var out2, errOut bytes.Buffer
+	if code := admin(context.Background(), []string{"create-key", "--name", "x", "--data-dir", dataDir, "--k8s-secret", "s"}, &out2, &errOut, func(string) string { return "" }); code == 0 || !strings.Contains(errOut.String(), "not running in a Kubernetes pod") {
+		t.Fatalf("outside a pod: %d %s", code, errOut.String())
+	}
+	if keys := countKeys(t, s, "first operator") + countKeys(t, s, "x"); keys != 1 {
+		t.Fatalf("%d admin keys after the refusals, want 1", keys)
+	}
+}
+
+// countKeys counts the admin client's API keys named name, through the
+// running server.
+func countKeys(t *testing.T, s *server, name string) int {
+	t.Helper()
+	out, err := s.cli(t, "apikeys", "list", "--client", "gatehouse-admin", "-o", "json")
+	if err != nil {
+		t.Fatalf("apikeys list: %v\n%s", err, out)
+	}
+	return strings.Count(out, `"`+name+`"`)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/cli"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/k8ssecret"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing/otlp"
 )
@@ -221,12 +222,16 @@ func serviceCertName(positional, flagged string, extra []string) (string, error)
 	return "", errors.New("name the service: gatehouse service-cert <service>, or --name N --role validator")
 }
 
+// serviceAccountDir is where admin create-key --k8s-secret reads the pod's
+// service account (tests point it at a fake's).
+var serviceAccountDir = k8ssecret.ServiceAccountDir
+
 // admin is `gatehouse admin create-key --name N [--out FILE] [-o json]`:
 // an admin API key made in the registry's store (app.MintAdminKey),
 // printed once or written, with mode 0600, to a credentials file the
 // other commands read with --credentials.
 func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	usage := []string{"gatehouse admin create-key --name NAME [--scopes S] [--out FILE] [--grpc-addr host:port] [-o text|json]"}
+	usage := []string{"gatehouse admin create-key --name NAME [--scopes S] [--out FILE | --k8s-secret NAME] [--grpc-addr host:port] [-o text|json]"}
 	if len(args) == 0 || args[0] != "create-key" {
 		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintf(stdout, "usage: %s\n\nCommands:\n  create-key  mint an admin API key in the registry's store\n\nRun 'gatehouse admin create-key -h' for its flags.\n", usage[0])
@@ -245,6 +250,7 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	name := fs.String("name", "", "whose key it is, e.g. an operator's name or a deployment job's (required; shown where keys are listed)")
 	out := fs.String("out", "", "write a credentials file (api_key, grpc_addr; mode 0600) to `FILE` instead of printing the key")
 	grpcAddr := fs.String("grpc-addr", "", "the registry's gRPC address to record in the --out file, for the other commands")
+	k8sSecret := fs.String("k8s-secret", "", "in a Kubernetes pod: make the key only if the Secret `NAME` does not exist in the pod's namespace, and store it there as admin-credentials.json (api_key, grpc_addr) instead of printing it; the first-admin-key Job (deploy/k8s)")
 	format := fs.String("o", "text", "output format: text or json")
 	scopes := fs.String("scopes", "", "comma-separated admin scopes narrowing the key: gatehouse:admin.read, .clients, .users, .keys, .revoke (default gatehouse:admin: every admin API)")
 	dataDir := fs.String("data-dir", env("data-dir", "./data"), "as for serve: the SQLite store's directory (env GATEHOUSE_DATA_DIR)")
@@ -253,9 +259,33 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"mint an admin API key (scope gatehouse:admin, or narrower with --scopes) directly in the registry's store, no server needed: the first key of a deployment, or a lost one's replacement. It is shown once; list and revoke it like any key (gatehouse apikeys list --client gatehouse-admin)"); done {
 		return code
 	}
-	if fs.NArg() > 0 || *name == "" || (*format != "text" && *format != "json") {
-		fmt.Fprintln(stderr, "gatehouse: admin create-key: --name is required, -o is text or json, and nothing else is taken (run 'gatehouse admin create-key -h')")
+	if fs.NArg() > 0 || *name == "" || (*format != "text" && *format != "json") || (*out != "" && *k8sSecret != "") {
+		fmt.Fprintln(stderr, "gatehouse: admin create-key: --name is required, -o is text or json, --out and --k8s-secret exclude each other, and nothing else is taken (run 'gatehouse admin create-key -h')")
 		return 2
+	}
+	var secrets *k8ssecret.Client
+	if *k8sSecret != "" {
+		var err error
+		if secrets, err = k8ssecret.InCluster(getenv, serviceAccountDir); err != nil {
+			fmt.Fprintf(stderr, "gatehouse: admin create-key: --k8s-secret: %v\n", err)
+			return 1
+		}
+		exists, err := secrets.Exists(ctx, *k8sSecret)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse: admin create-key: --k8s-secret: %v\n", err)
+			return 1
+		}
+		if exists {
+			// Run again (a re-applied Job, a restarted pod): the first
+			// key stands, and no second one is made.
+			if *format == "json" {
+				b, _ := json.MarshalIndent(map[string]any{"secret": secrets.Namespace() + "/" + *k8sSecret, "created": false}, "", "  ")
+				fmt.Fprintln(stdout, string(b))
+			} else {
+				fmt.Fprintf(stdout, "Secret %s/%s exists: no key made.\n", secrets.Namespace(), *k8sSecret)
+			}
+			return 0
+		}
 	}
 	cfg := &config.Config{DataDir: *dataDir, DatabaseURL: *dbURL}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -270,7 +300,17 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		fmt.Fprintf(stderr, "gatehouse: admin create-key: %v\n", err)
 		return 1
 	}
-	if *out != "" {
+	if secrets != nil {
+		b, _ := json.MarshalIndent(app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}, "", "  ") //nolint:gosec // into the Secret is the point
+		labels := map[string]string{"app.kubernetes.io/name": "gatehouse", "app.kubernetes.io/component": "admin-key"}
+		if err := secrets.Create(ctx, *k8sSecret, labels, map[string][]byte{app.CredentialsFile: b}); err != nil {
+			fmt.Fprintf(stderr, "gatehouse: admin create-key: %v (the key %s was made: revoke it with gatehouse apikeys revoke)\n", err, key.KeyID)
+			return 1
+		}
+		raw = ""
+		*out = "secret " + secrets.Namespace() + "/" + *k8sSecret
+	}
+	if *out != "" && secrets == nil {
 		if err := app.WriteCredentials(*out, app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}); err != nil {
 			fmt.Fprintf(stderr, "gatehouse: admin create-key: %v (the key %s was made: revoke it)\n", err, key.KeyID)
 			return 1
@@ -279,9 +319,12 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if *format == "json" {
 		v := map[string]any{"key_id": key.KeyID, "client_id": key.ClientID, "name": key.Description, "scopes": key.Scopes}
-		if raw != "" {
+		switch {
+		case raw != "":
 			v["api_key"] = raw
-		} else {
+		case secrets != nil:
+			v["secret"], v["created"] = secrets.Namespace()+"/"+*k8sSecret, true
+		default:
 			v["credentials_file"] = *out
 		}
 		b, _ := json.MarshalIndent(v, "", "  ")
