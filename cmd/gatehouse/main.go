@@ -131,12 +131,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 // GATEHOUSE_KEK).
 func serviceCert(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("gatehouse service-cert", flag.ContinueOnError)
-	env := func(name, def string) string {
-		if v := getenv(config.EnvName(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := optionEnv(getenv)
 	name := fs.String("name", "", "the service's name: a Gatehouse service's (as the positional argument), or with --role validator a resource service's own")
 	role := fs.String("role", "", "validator: the identity of a resource service outside Gatehouse that validates its own callers (scope gatehouse:validator); empty for a Gatehouse service")
 	hosts := fs.String("host", "", "comma-separated DNS names and IP addresses the service's replicas are reached at (its mTLS listener's names)")
@@ -222,6 +217,18 @@ func serviceCertName(positional, flagged string, extra []string) (string, error)
 	return "", errors.New("name the service: gatehouse service-cert <service>, or --name N --role validator")
 }
 
+// optionEnv returns the lookup of an option's environment variable
+// (GATEHOUSE_<NAME>) with a default, for the commands that take a few of
+// serve's options without its whole configuration.
+func optionEnv(getenv func(string) string) func(name, def string) string {
+	return func(name, def string) string {
+		if v := getenv(config.EnvName(name)); v != "" {
+			return v
+		}
+		return def
+	}
+}
+
 // serviceAccountDir is where admin create-key --k8s-secret reads the pod's
 // service account (tests point it at a fake's).
 var serviceAccountDir = k8ssecret.ServiceAccountDir
@@ -241,12 +248,7 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 2
 	}
 	fs := flag.NewFlagSet("gatehouse admin create-key", flag.ContinueOnError)
-	env := func(name, def string) string {
-		if v := getenv(config.EnvName(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	env := optionEnv(getenv)
 	name := fs.String("name", "", "whose key it is, e.g. an operator's name or a deployment job's (required; shown where keys are listed)")
 	out := fs.String("out", "", "write a credentials file (api_key, grpc_addr; mode 0600) to `FILE` instead of printing the key")
 	grpcAddr := fs.String("grpc-addr", "", "the registry's gRPC address to record in the --out file, for the other commands")

@@ -85,14 +85,7 @@ func (r *revocations) follow(ctx context.Context, cfg *config.Config, log *slog.
 
 // ready reports whether validators can trust the list.
 func (r *revocations) ready() error {
-	st := r.follower.Stats()
-	switch {
-	case !st.Ready:
-		return revlist.ErrNotReady
-	case st.Stale:
-		return revlist.ErrStale
-	}
-	return nil
+	return r.follower.Stats().Err()
 }
 
 // registerMetrics exposes the follower's lag: in sequence numbers behind

@@ -81,7 +81,7 @@ func revocationsList(fs *flag.FlagSet) action {
 		}
 		t := newTable(s.stdout, "SEQ", "KIND", "ID", "REASON", "REVOKED", "EXPIRES")
 		for _, e := range entries {
-			t.row(fmt.Sprint(e.GetSeq()), strings.ReplaceAll(revlist.KindName(e.GetKind()), "_", "-"), clean(e.GetId()), orDash(clean(e.GetReason())),
+			t.row(fmt.Sprint(e.GetSeq()), enumFlagValue(e.GetKind().Descriptor(), e.GetKind().String()), clean(e.GetId()), orDash(clean(e.GetReason())),
 				timeText(e.GetRevokeTime()), never(e.GetExpireTime()))
 		}
 		t.flush()

@@ -16,6 +16,7 @@ import (
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -100,7 +101,7 @@ func (s *session) transport(addr string) (credentials.TransportCredentials, erro
 	o := s.opts
 	if !o.tls && o.caFile == "" && o.certFile == "" {
 		host, _, err := net.SplitHostPort(addr)
-		if err != nil || !loopbackHost(host) {
+		if err != nil || !loopback.Host(host) {
 			return nil, fmt.Errorf("refusing to send the admin API key in plaintext to %s: pass --tls (and --ca-file for a private CA), or use a loopback address", addr)
 		}
 		return insecure.NewCredentials(), nil
@@ -124,15 +125,6 @@ func (s *session) transport(addr string) (credentials.TransportCredentials, erro
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return credentials.NewTLS(cfg), nil
-}
-
-// loopbackHost reports whether host is localhost or a loopback address.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // resolve finds the API key and server address: $GATEHOUSE_API_KEY and

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 )
 
 // Config is the configuration of `gatehouse serve`.
@@ -266,7 +269,7 @@ var options = []option{
 		if err := checkAddr(v); err != nil {
 			return err
 		}
-		if !loopbackAddr(v) {
+		if !loopback.HostPort(v) {
 			return errors.New("must be a loopback address: the embedded server has no authentication (run NATS yourself, with --nats-url, to share events beyond this machine)")
 		}
 		c.NATSListen = v
@@ -504,7 +507,7 @@ var options = []option{
 		return nil
 	}},
 	{"trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of Gatehouse: a request from one of them is counted against the rightmost X-Forwarded-For address that is not a trusted proxy (failure budgets, rate limits, audit); a header from anyone else is ignored", func(c *Config, v string) error {
-		p, err := parsePrefixes(v)
+		p, err := authn.ParseTrustedProxies(strings.Split(v, ","))
 		c.TrustedProxies = p
 		return err
 	}},
@@ -532,7 +535,7 @@ func checkIssuer(v string) error {
 	case "https":
 		return nil
 	case "http":
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 	}
@@ -574,49 +577,6 @@ func wildcardAddr(v string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
-}
-
-// loopbackAddr reports whether host:port names a loopback host.
-func loopbackAddr(v string) bool {
-	host, _, err := net.SplitHostPort(v)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// parsePrefixes reads --trusted-proxies: addresses (one host each) or CIDR
-// prefixes. A prefix that holds every address is refused: it would let
-// anyone name the address their failures are counted against.
-func parsePrefixes(v string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		var p netip.Prefix
-		if a, err := netip.ParseAddr(f); err == nil {
-			a = a.Unmap()
-			p = netip.PrefixFrom(a, a.BitLen())
-		} else if p, err = netip.ParsePrefix(f); err != nil {
-			return nil, fmt.Errorf("%s: must be an IP address or a CIDR prefix such as 10.0.0.0/8", f)
-		} else {
-			p = p.Masked()
-			if p.Addr().Is4In6() && p.Bits() >= 96 {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-		}
-		if p.Bits() == 0 {
-			return nil, fmt.Errorf("%s: trusts every address, so anyone could choose the address their requests are counted against", f)
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 func checkAddr(v string) error {
@@ -728,7 +688,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 			return nil, &Error{Option: o.Name, Source: src, Line: line, Err: err}
 		}
 	}
-	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopbackAddr(c.OTLPEndpoint) {
+	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopback.HostPort(c.OTLPEndpoint) {
 		return nil, &Error{Option: "otlp-insecure", Source: "configuration", Err: errors.New("plaintext export is allowed to a loopback --otlp-endpoint only")}
 	}
 	if err := c.checkSplit(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -232,7 +233,7 @@ func checkLoopbackAddr(addr string) error {
 	if err != nil {
 		return fmt.Errorf("gRPC address %q: want <loopback address>:<port>", addr)
 	}
-	if host != "localhost" && !isLoopbackIP(host) {
+	if !loopback.Host(host) {
 		return fmt.Errorf("gRPC address %q: %w", addr, ErrNotLoopback)
 	}
 	return nil

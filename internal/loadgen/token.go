@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 )
 
 // TokenConfig configures RunToken.
@@ -233,15 +235,10 @@ func checkLoopbackURL(raw string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("URL %q: want http(s)://<loopback address>:<port>/<path>", raw)
 	}
-	if h := u.Hostname(); h != "localhost" && !isLoopbackIP(h) {
+	if !loopback.Host(u.Hostname()) {
 		return fmt.Errorf("URL %q: %w", raw, ErrNotLoopback)
 	}
 	return nil
-}
-
-func isLoopbackIP(s string) bool {
-	ip := net.ParseIP(s)
-	return ip != nil && ip.IsLoopback()
 }
 
 // newLoopbackTransport keeps one idle connection per worker and refuses, at
@@ -266,4 +263,11 @@ func newLoopbackTransport(conns int) *http.Transport {
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   false,
 	}
+}
+
+// isLoopbackIP reports whether s is a loopback IP literal; no name, not
+// even localhost: the load generator binds and dials these addresses.
+func isLoopbackIP(s string) bool {
+	ip := net.ParseIP(s)
+	return ip != nil && ip.IsLoopback()
 }

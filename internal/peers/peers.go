@@ -27,11 +27,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/mtls"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -88,7 +88,7 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("peers: %s: %w", cfg.Service, err)
 		}
-		if cfg.TLS == nil && !isLoopback(host) {
+		if cfg.TLS == nil && !loopback.Host(host) {
 			return nil, fmt.Errorf("peers: %s: %s is not a loopback address: give the peer TLS settings", cfg.Service, a)
 		}
 		if dns {
@@ -164,14 +164,6 @@ func serviceConfig(service string, timeout time.Duration) (string, error) {
 		return "", fmt.Errorf("peers: service config: %w", err)
 	}
 	return string(b), nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ClientTLS is the TLS configuration of a service calling its peers: its

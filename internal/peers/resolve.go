@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/resolver"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 )
 
 // DNSPrefix marks a peer address to be looked up in DNS again and again:
@@ -112,7 +114,7 @@ func (r *peerResolver) resolve(ctx context.Context) {
 		ips, err := r.lookup(lctx, n.host)
 		cancel()
 		if r.loopbackOnly {
-			ips = slices.DeleteFunc(ips, func(ip string) bool { return !isLoopback(ip) })
+			ips = slices.DeleteFunc(ips, func(ip string) bool { return !loopback.Host(ip) })
 		}
 		if err != nil || len(ips) == 0 {
 			if err == nil {

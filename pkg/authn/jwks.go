@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 )
 
 // JWKSSource returns the issuer's JWK Set (RFC 7517 §5) as raw JSON. It is
@@ -130,20 +130,12 @@ func checkJWKSURL(rawURL string, insecure bool) error {
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http":
-		if insecure || isLoopbackHost(u.Hostname()) {
+		if insecure || loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return errors.New("authn: JWKS URL must be https (or loopback http)")
 	}
 	return fmt.Errorf("authn: JWKS URL scheme %q not supported", u.Scheme)
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // JWKS fetches the document.

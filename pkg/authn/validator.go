@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -588,6 +589,38 @@ func inPrefixes(a netip.Addr, prefixes []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// ParseTrustedProxies reads a list of trusted proxies: IP addresses (one
+// host each) or CIDR prefixes; empty entries are skipped. A prefix that
+// holds every address is refused: it would let anyone name the address
+// their requests are counted against (failure budgets, rate limits, the
+// audit trail).
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range list {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		var p netip.Prefix
+		if a, err := netip.ParseAddr(f); err == nil {
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		} else if p, err = netip.ParsePrefix(f); err != nil {
+			return nil, fmt.Errorf("%s: must be an IP address or a CIDR prefix such as 10.0.0.0/8", f)
+		} else {
+			p = p.Masked()
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%s: trusts every address, so anyone could choose the address their requests are counted against", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // WithTrustedProxies names the reverse proxies in front of the service

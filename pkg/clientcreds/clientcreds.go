@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,6 +34,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 )
 
 // Config names the client and where it gets tokens.
@@ -193,13 +194,7 @@ func checkURL(raw string) error {
 
 // IsLoopback reports whether host (a name or an address, without port) is
 // this machine: localhost or a loopback address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(host string) bool { return loopback.Host(host) }
 
 // PerRPCCredentials puts the token on every call, as
 // "authorization: Bearer <token>". It refuses to send the token over a

@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/pkg/clientcreds"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 )
 
 // Metadata is what a resource server reads from the issuer's discovery
@@ -41,7 +41,7 @@ func Discover(ctx context.Context, hc *http.Client, issuer string) (*Metadata, e
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("resourceserver: issuer %q is not an absolute URL without query or fragment", issuer)
 	}
-	if u.Scheme != "https" && (u.Scheme != "http" || !clientcreds.IsLoopback(u.Hostname())) {
+	if u.Scheme != "https" && (u.Scheme != "http" || !loopback.Host(u.Hostname())) {
 		return nil, fmt.Errorf("resourceserver: issuer %q must be https (http only on a loopback host)", issuer)
 	}
 	if hc == nil {

@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"sync"
 	"time"
@@ -44,6 +43,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/clientcreds"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
 	"github.com/nats-io/nats.go"
@@ -237,7 +237,7 @@ func (c *Config) check() error {
 		}
 		if c.Insecure {
 			host, _, err := net.SplitHostPort(c.Gatehouse)
-			if err != nil || !clientcreds.IsLoopback(host) {
+			if err != nil || !loopback.Host(host) {
 				errs = append(errs, fmt.Errorf("the Insecure option: %q is not a loopback address", c.Gatehouse))
 			}
 		}
@@ -347,9 +347,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.NATS != nil {
 		pub = audit.NewNATSPublisher(cfg.NATS)
 	}
-	proxies, err := parseProxies(cfg.TrustedProxies)
+	proxies, err := authn.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("resourceserver: TrustedProxies: %w", err)
 	}
 	opts = append(opts,
 		authn.WithRecorder(audit.New(log, cfg.Metrics, pub, cfg.Service, audit.WithMetricNamespace(ns))),
@@ -551,14 +551,7 @@ func (s *Server) Ready() error {
 	if s.follower == nil {
 		return nil
 	}
-	st := s.follower.Stats()
-	switch {
-	case !st.Ready:
-		return revlist.ErrNotReady
-	case st.Stale:
-		return revlist.ErrStale
-	}
-	return nil
+	return s.follower.Stats().Err()
 }
 
 // Close stops the followers and closes the connection to Gatehouse. It is
@@ -574,21 +567,4 @@ func (s *Server) Close() {
 			_ = s.conn.Close()
 		}
 	})
-}
-
-// parseProxies reads TrustedProxies: addresses or CIDR prefixes.
-func parseProxies(in []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(in))
-	for _, s := range in {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("resourceserver: TrustedProxies: %q is neither an address nor a prefix", s)
-		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
 }

@@ -51,3 +51,16 @@ func (f *Follower) Stats() Stats {
 	s.Stale = s.Ready && unixNanos(f.now()) > f.freshUntil.Load()
 	return s
 }
+
+// Err is what readiness reports of the list in this state: ErrNotReady
+// before the first snapshot, ErrStale while the list cannot be trusted
+// to be current, nil otherwise.
+func (s Stats) Err() error {
+	switch {
+	case !s.Ready:
+		return ErrNotReady
+	case s.Stale:
+		return ErrStale
+	}
+	return nil
+}

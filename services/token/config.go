@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -272,8 +273,7 @@ func validateIssuer(raw string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); (ip == nil || !ip.IsLoopback()) && h != "localhost" {
+		if !loopback.Host(u.Hostname()) {
 			return errors.New("http is allowed only on a loopback address; use https")
 		}
 	default:
