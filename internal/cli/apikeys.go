@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
@@ -41,8 +43,8 @@ func apikeysGroup() *group {
 
 // required checks that each named string flag was given a value.
 func required(cmd string, flags map[string]*string) error {
-	for _, name := range []string{"client", "key"} {
-		if v, ok := flags[name]; ok && *v == "" {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if v := flags[name]; *v == "" {
 			return fmt.Errorf("%s: --%s is required (run 'gatehouse %s -h')", cmd, name, cmd)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 )
@@ -12,7 +11,7 @@ import (
 func keysGroup() *group {
 	return &group{
 		name:    "keys",
-		summary: "list and rotate the token signing keys",
+		summary: "list, rotate and retire the token signing keys",
 		commands: []*command{
 			{
 				name: "list", synopsis: "",
@@ -23,6 +22,11 @@ func keysGroup() *group {
 				name: "rotate", synopsis: "[--compromised KID] [--alg ALG]",
 				summary: "activate a new signing key; with --compromised, drop KID from the JWKS at once and revoke every token it signed",
 				setup:   keysRotate,
+			},
+			{
+				name: "retire", synopsis: "--kid KID [--force]",
+				summary: "remove a retired key from the JWKS before its retire period ends; tokens it signed fail validation from then on",
+				setup:   keysRetire,
 			},
 		},
 	}
@@ -53,9 +57,28 @@ func keysList(_ *flag.FlagSet) action {
 	}
 }
 
-// keyState is the enum name without its prefix, in lower case.
-func keyState(st keysv1.KeyState) string {
-	return strings.ToLower(strings.TrimPrefix(st.String(), "KEY_STATE_"))
+// keyState is the state as the CLI spells it: active, retired, ...
+func keyState(st keysv1.KeyState) string { return enumFlagValue(st.Descriptor(), st.String()) }
+
+func keysRetire(fs *flag.FlagSet) action {
+	kid := fs.String("kid", "", "`KID` of the retired key to remove from the JWKS")
+	force := fs.Bool("force", false, "remove it before its scheduled removal, though tokens it signed may be unexpired (they fail validation from then on)")
+	return func(ctx context.Context, s *session, _ []string) error {
+		if err := required("keys retire", map[string]*string{"kid": kid}); err != nil {
+			return err
+		}
+		resp, err := invokeKeys(ctx, s, "retire signing key "+*kid, func(ctx context.Context, kc keyService) (*keysv1.RetireKeyResponse, error) {
+			return kc.RetireKey(ctx, &keysv1.RetireKeyRequest{Kid: *kid, Force: *force})
+		})
+		if err != nil {
+			return err
+		}
+		if s.jsonOutput() {
+			return s.printJSON(resp.GetKey())
+		}
+		fmt.Fprintf(s.stdout, "Key %s removed from the JWKS.\n", clean(resp.GetKey().GetKid()))
+		return nil
+	}
 }
 
 func keysRotate(fs *flag.FlagSet) action {

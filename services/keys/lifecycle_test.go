@@ -262,6 +262,47 @@ func TestTransitions(t *testing.T) {
 				t.Errorf("signing with %s, want k3", short(got))
 			}
 		}},
+		{"retiring a key early: only a retired one, and before its removal time only with force", func(t *testing.T, m *keys.Manager, s keys.Store, clock *fakeClock, k1 string) {
+			ctx := t.Context()
+			if _, err := m.Retire(ctx, k1, true); !errors.Is(err, keys.ErrNotRetired) {
+				t.Fatalf("retire the active key: %v, want ErrNotRetired", err)
+			}
+			k2 := rotate(t, m, "")
+			if _, err := m.Retire(ctx, k2, true); !errors.Is(err, keys.ErrNotRetired) {
+				t.Fatalf("retire a pending key: %v, want ErrNotRetired", err)
+			}
+			if _, err := m.Retire(ctx, "no-such-kid", true); !errors.Is(err, keys.ErrNotFound) {
+				t.Fatalf("retire an unknown kid: %v, want ErrNotFound", err)
+			}
+			clock.Advance(testLead)
+			tick(t, m) // k2 active, k1 retired until now + testRetire
+			var sv *keys.StillVerifyingError
+			if _, err := m.Retire(ctx, k1, false); !errors.As(err, &sv) || !sv.Until.Equal(clock.Now().Add(testRetire)) {
+				t.Fatalf("retire within the retire period: %v, want StillVerifyingError until now + retire period", err)
+			}
+			assertStates(t, s, map[string]keys.State{k1: keys.StateRetired, k2: keys.StateActive})
+			k, err := m.Retire(ctx, k1, true)
+			if err != nil || k.KID != k1 || k.State != keys.StateRemoved || len(k.PrivateKey) != 0 {
+				t.Fatalf("forced retire: %+v %v", k, err)
+			}
+			assertStates(t, s, map[string]keys.State{k1: keys.StateRemoved, k2: keys.StateActive})
+			if got := jwksKIDs(t, m); !slices.Equal(got, []string{k2}) {
+				t.Errorf("JWKS %v, want k2 alone", got)
+			}
+			if _, err := m.Retire(ctx, k1, true); !errors.Is(err, keys.ErrKeyRemoved) {
+				t.Fatalf("retire twice: %v, want ErrKeyRemoved", err)
+			}
+			// Without force once the period is over (before the tick
+			// that would remove it).
+			k3 := rotate(t, m, "")
+			clock.Advance(testLead)
+			tick(t, m) // k3 active, k2 retired
+			clock.Advance(testRetire)
+			if _, err := m.Retire(ctx, k2, false); err != nil {
+				t.Fatalf("retire after the period: %v", err)
+			}
+			assertStates(t, s, map[string]keys.State{k1: keys.StateRemoved, k2: keys.StateRemoved, k3: keys.StateActive})
+		}},
 		{"emergency rotation of a retired key keeps the active key's tokens valid", func(t *testing.T, m *keys.Manager, s keys.Store, clock *fakeClock, k1 string) {
 			k2 := rotate(t, m, "")
 			clock.Advance(testLead)

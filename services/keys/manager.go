@@ -293,6 +293,21 @@ func (m *Manager) EmergencyRotate(ctx context.Context, compromisedKID, alg strin
 	return o.inserted(), nil
 }
 
+// Retire removes the retired key kid from the JWKS now, before its retire
+// period ends (planRetire); force allows it while tokens it signed may be
+// unexpired. It returns the removed key.
+func (m *Manager) Retire(ctx context.Context, kid string, force bool) (Key, error) {
+	o, err := m.apply(ctx, m.alg, planRetire(kid, force))
+	if err != nil {
+		return Key{}, fmt.Errorf("keys: retire: %w", err)
+	}
+	k := o.applied.Update[0]
+	k.PrivateKey = nil
+	k.Version = o.version
+	m.opt.log.InfoContext(ctx, "signing key retired early", "kid", kid, "forced", force)
+	return k, nil
+}
+
 func (m *Manager) algorithm(alg string) (jwa.SignatureAlgorithm, error) {
 	if alg == "" {
 		return m.alg, nil

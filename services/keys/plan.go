@@ -3,6 +3,7 @@ package keys
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -179,6 +180,46 @@ func planEmergency(kid string) func([]Key, time.Time, lifetimes, newKeyFunc) (Ch
 		ch.Insert = append(ch.Insert, activated(k, now))
 		return ch, nil
 	}
+}
+
+// planRetire removes the retired key kid from the JWKS before its retire
+// period ends. Without force it refuses while the period runs: a token the
+// key signed may still be unexpired, and would fail validation.
+func planRetire(kid string, force bool) planFunc {
+	return func(keys []Key, now time.Time, _ lifetimes, _ newKeyFunc) (Changes, error) {
+		i := slices.IndexFunc(keys, func(k Key) bool { return k.KID == kid })
+		if i < 0 {
+			return Changes{}, fmt.Errorf("key %q: %w", kid, ErrNotFound)
+		}
+		k := keys[i]
+		switch k.State {
+		case StateRemoved:
+			return Changes{}, fmt.Errorf("key %q: %w", kid, ErrKeyRemoved)
+		case StateRetired:
+		default:
+			return Changes{}, fmt.Errorf("key %q is %s: %w", kid, k.State, ErrNotRetired)
+		}
+		if !force && now.Before(k.RemoveAt) {
+			return Changes{}, &StillVerifyingError{KID: kid, Until: k.RemoveAt}
+		}
+		return Changes{Update: []Key{removed(k, now)}}, nil
+	}
+}
+
+// ErrNotRetired is RetireKey's error for a key that still signs or has
+// not signed yet: rotate first.
+var ErrNotRetired = errors.New("only a retired key can be retired early: rotate first")
+
+// StillVerifyingError is RetireKey's error before a retired key's
+// scheduled removal without force: tokens it signed may be valid until
+// Until.
+type StillVerifyingError struct {
+	KID   string
+	Until time.Time
+}
+
+func (e *StillVerifyingError) Error() string {
+	return fmt.Sprintf("key %q verifies tokens that may be valid until %s", e.KID, e.Until.UTC().Format(time.RFC3339))
 }
 
 // newer orders keys by the time they were meant to take over, then by

@@ -97,6 +97,19 @@ func (s *Server) RotateKeys(ctx context.Context, req *keysv1.RotateKeysRequest) 
 	return &keysv1.RotateKeysResponse{Key: keyToProto(k)}, nil
 }
 
+// RetireKey implements KeyManagementService: a retired key out of the
+// JWKS before its time.
+func (s *Server) RetireKey(ctx context.Context, req *keysv1.RetireKeyRequest) (*keysv1.RetireKeyResponse, error) {
+	if req.GetKid() == "" {
+		return nil, status.Error(codes.InvalidArgument, "kid: required")
+	}
+	k, err := s.m.Retire(ctx, req.GetKid(), req.GetForce())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &keysv1.RetireKeyResponse{Key: keyToProto(k)}, nil
+}
+
 // GetSigningKey implements KeyManagementService: the active private key
 // as a JWK, for the token service of a split deployment.
 func (s *Server) GetSigningKey(ctx context.Context, _ *keysv1.GetSigningKeyRequest) (*keysv1.GetSigningKeyResponse, error) {
@@ -203,7 +216,12 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	if csrErr, ok := errors.AsType[*CSRError](err); ok {
 		return status.Error(codes.InvalidArgument, "csr_pem: "+csrErr.Reason)
 	}
+	if sv, ok := errors.AsType[*StillVerifyingError](err); ok {
+		return status.Errorf(codes.FailedPrecondition, "tokens the key signed may be valid until %s: wait, or force it (they fail validation from then on)", sv.Until.UTC().Format(time.RFC3339))
+	}
 	switch {
+	case errors.Is(err, ErrNotRetired):
+		return status.Error(codes.FailedPrecondition, ErrNotRetired.Error())
 	case errors.Is(err, ErrInvalidClientID):
 		return status.Error(codes.InvalidArgument, "client_id: "+strings.TrimPrefix(err.Error(), ErrInvalidClientID.Error()+": "))
 	case errors.Is(err, ErrNoCA):

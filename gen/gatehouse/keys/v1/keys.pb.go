@@ -465,6 +465,108 @@ func (x *RotateKeysResponse) GetKey() *SigningKey {
 	return nil
 }
 
+// RetireKeyRequest names the retired key to remove from the JWKS.
+type RetireKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key's kid.
+	Kid string `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	// Remove it before its scheduled removal time, though tokens it signed
+	// may still be unexpired (they fail validation from then on).
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireKeyRequest) Reset() {
+	*x = RetireKeyRequest{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireKeyRequest) ProtoMessage() {}
+
+func (x *RetireKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireKeyRequest.ProtoReflect.Descriptor instead.
+func (*RetireKeyRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RetireKeyRequest) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *RetireKeyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// RetireKeyResponse returns the key as it is now: removed.
+type RetireKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The removed key.
+	Key           *SigningKey `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireKeyResponse) Reset() {
+	*x = RetireKeyResponse{}
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireKeyResponse) ProtoMessage() {}
+
+func (x *RetireKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireKeyResponse.ProtoReflect.Descriptor instead.
+func (*RetireKeyResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RetireKeyResponse) GetKey() *SigningKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 // GetSigningKeyRequest asks for the active signing key.
 type GetSigningKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -474,7 +576,7 @@ type GetSigningKeyRequest struct {
 
 func (x *GetSigningKeyRequest) Reset() {
 	*x = GetSigningKeyRequest{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[7]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +588,7 @@ func (x *GetSigningKeyRequest) String() string {
 func (*GetSigningKeyRequest) ProtoMessage() {}
 
 func (x *GetSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[7]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +601,7 @@ func (x *GetSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{7}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{9}
 }
 
 // GetSigningKeyResponse carries the active private key.
@@ -515,7 +617,7 @@ type GetSigningKeyResponse struct {
 
 func (x *GetSigningKeyResponse) Reset() {
 	*x = GetSigningKeyResponse{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[8]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +629,7 @@ func (x *GetSigningKeyResponse) String() string {
 func (*GetSigningKeyResponse) ProtoMessage() {}
 
 func (x *GetSigningKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[8]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +642,7 @@ func (x *GetSigningKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeyResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{8}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSigningKeyResponse) GetKey() *SigningKey {
@@ -573,7 +675,7 @@ type IssueClientCertificateRequest struct {
 
 func (x *IssueClientCertificateRequest) Reset() {
 	*x = IssueClientCertificateRequest{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[9]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +687,7 @@ func (x *IssueClientCertificateRequest) String() string {
 func (*IssueClientCertificateRequest) ProtoMessage() {}
 
 func (x *IssueClientCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[9]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +700,7 @@ func (x *IssueClientCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueClientCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueClientCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{9}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *IssueClientCertificateRequest) GetClientId() string {
@@ -646,7 +748,7 @@ type IssueClientCertificateResponse struct {
 
 func (x *IssueClientCertificateResponse) Reset() {
 	*x = IssueClientCertificateResponse{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[10]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +760,7 @@ func (x *IssueClientCertificateResponse) String() string {
 func (*IssueClientCertificateResponse) ProtoMessage() {}
 
 func (x *IssueClientCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[10]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +773,7 @@ func (x *IssueClientCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueClientCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueClientCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{10}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IssueClientCertificateResponse) GetCertificatePem() []byte {
@@ -737,7 +839,7 @@ type ClientCertificate struct {
 
 func (x *ClientCertificate) Reset() {
 	*x = ClientCertificate{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[11]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +851,7 @@ func (x *ClientCertificate) String() string {
 func (*ClientCertificate) ProtoMessage() {}
 
 func (x *ClientCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[11]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +864,7 @@ func (x *ClientCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientCertificate.ProtoReflect.Descriptor instead.
 func (*ClientCertificate) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{11}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ClientCertificate) GetSerial() string {
@@ -818,7 +920,7 @@ type ListClientCertificatesRequest struct {
 
 func (x *ListClientCertificatesRequest) Reset() {
 	*x = ListClientCertificatesRequest{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[12]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +932,7 @@ func (x *ListClientCertificatesRequest) String() string {
 func (*ListClientCertificatesRequest) ProtoMessage() {}
 
 func (x *ListClientCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[12]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +945,7 @@ func (x *ListClientCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListClientCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{12}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListClientCertificatesRequest) GetClientId() string {
@@ -864,7 +966,7 @@ type ListClientCertificatesResponse struct {
 
 func (x *ListClientCertificatesResponse) Reset() {
 	*x = ListClientCertificatesResponse{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[13]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +978,7 @@ func (x *ListClientCertificatesResponse) String() string {
 func (*ListClientCertificatesResponse) ProtoMessage() {}
 
 func (x *ListClientCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[13]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +991,7 @@ func (x *ListClientCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListClientCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{13}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListClientCertificatesResponse) GetCertificates() []*ClientCertificate {
@@ -908,7 +1010,7 @@ type GetPlatformCARequest struct {
 
 func (x *GetPlatformCARequest) Reset() {
 	*x = GetPlatformCARequest{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[14]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1022,7 @@ func (x *GetPlatformCARequest) String() string {
 func (*GetPlatformCARequest) ProtoMessage() {}
 
 func (x *GetPlatformCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[14]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1035,7 @@ func (x *GetPlatformCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlatformCARequest.ProtoReflect.Descriptor instead.
 func (*GetPlatformCARequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{14}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{16}
 }
 
 // GetPlatformCAResponse carries the platform CA certificate.
@@ -951,7 +1053,7 @@ type GetPlatformCAResponse struct {
 
 func (x *GetPlatformCAResponse) Reset() {
 	*x = GetPlatformCAResponse{}
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[15]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1065,7 @@ func (x *GetPlatformCAResponse) String() string {
 func (*GetPlatformCAResponse) ProtoMessage() {}
 
 func (x *GetPlatformCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[15]
+	mi := &file_gatehouse_keys_v1_keys_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1078,7 @@ func (x *GetPlatformCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlatformCAResponse.ProtoReflect.Descriptor instead.
 func (*GetPlatformCAResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{15}
+	return file_gatehouse_keys_v1_keys_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetPlatformCAResponse) GetCertificatePem() []byte {
@@ -1028,6 +1130,11 @@ const file_gatehouse_keys_v1_keys_proto_rawDesc = "" +
 	"\x0fcompromised_kid\x18\x01 \x01(\tR\x0ecompromisedKid\x12\x10\n" +
 	"\x03alg\x18\x02 \x01(\tR\x03alg\"E\n" +
 	"\x12RotateKeysResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.gatehouse.keys.v1.SigningKeyR\x03key\":\n" +
+	"\x10RetireKeyRequest\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"D\n" +
+	"\x11RetireKeyResponse\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.gatehouse.keys.v1.SigningKeyR\x03key\"\x16\n" +
 	"\x14GetSigningKeyRequest\"i\n" +
 	"\x15GetSigningKeyResponse\x12/\n" +
@@ -1075,13 +1182,15 @@ const file_gatehouse_keys_v1_keys_proto_rawDesc = "" +
 	"\x11KEY_STATE_PENDING\x10\x01\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x02\x12\x15\n" +
 	"\x11KEY_STATE_RETIRED\x10\x03\x12\x15\n" +
-	"\x11KEY_STATE_REMOVED\x10\x042\xd8\a\n" +
+	"\x11KEY_STATE_REMOVED\x10\x042\xe0\b\n" +
 	"\x14KeyManagementService\x12X\n" +
 	"\aGetJWKS\x12!.gatehouse.keys.v1.GetJWKSRequest\x1a\".gatehouse.keys.v1.GetJWKSResponse\"\x06\x8a\xb5\x18\x02\b\x01\x12\x82\x01\n" +
 	"\bListKeys\x12\".gatehouse.keys.v1.ListKeysRequest\x1a#.gatehouse.keys.v1.ListKeysResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
 	"\x14gatehouse:admin.read\x12\x88\x01\n" +
 	"\n" +
 	"RotateKeys\x12$.gatehouse.keys.v1.RotateKeysRequest\x1a%.gatehouse.keys.v1.RotateKeysResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
+	"\x14gatehouse:admin.keys\x12\x85\x01\n" +
+	"\tRetireKey\x12#.gatehouse.keys.v1.RetireKeyRequest\x1a$.gatehouse.keys.v1.RetireKeyResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
 	"\x14gatehouse:admin.keys\x12\x8b\x01\n" +
 	"\rGetSigningKey\x12'.gatehouse.keys.v1.GetSigningKeyRequest\x1a(.gatehouse.keys.v1.GetSigningKeyResponse\"'\x8a\xb5\x18#\x12\x1egatehouse:internal.signing_key\x1a\x01\x03\x12\xac\x01\n" +
 	"\x16IssueClientCertificate\x120.gatehouse.keys.v1.IssueClientCertificateRequest\x1a1.gatehouse.keys.v1.IssueClientCertificateResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
@@ -1103,7 +1212,7 @@ func file_gatehouse_keys_v1_keys_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_keys_v1_keys_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_keys_v1_keys_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_gatehouse_keys_v1_keys_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_gatehouse_keys_v1_keys_proto_goTypes = []any{
 	(KeyState)(0),                          // 0: gatehouse.keys.v1.KeyState
 	(*SigningKey)(nil),                     // 1: gatehouse.keys.v1.SigningKey
@@ -1113,53 +1222,58 @@ var file_gatehouse_keys_v1_keys_proto_goTypes = []any{
 	(*ListKeysResponse)(nil),               // 5: gatehouse.keys.v1.ListKeysResponse
 	(*RotateKeysRequest)(nil),              // 6: gatehouse.keys.v1.RotateKeysRequest
 	(*RotateKeysResponse)(nil),             // 7: gatehouse.keys.v1.RotateKeysResponse
-	(*GetSigningKeyRequest)(nil),           // 8: gatehouse.keys.v1.GetSigningKeyRequest
-	(*GetSigningKeyResponse)(nil),          // 9: gatehouse.keys.v1.GetSigningKeyResponse
-	(*IssueClientCertificateRequest)(nil),  // 10: gatehouse.keys.v1.IssueClientCertificateRequest
-	(*IssueClientCertificateResponse)(nil), // 11: gatehouse.keys.v1.IssueClientCertificateResponse
-	(*ClientCertificate)(nil),              // 12: gatehouse.keys.v1.ClientCertificate
-	(*ListClientCertificatesRequest)(nil),  // 13: gatehouse.keys.v1.ListClientCertificatesRequest
-	(*ListClientCertificatesResponse)(nil), // 14: gatehouse.keys.v1.ListClientCertificatesResponse
-	(*GetPlatformCARequest)(nil),           // 15: gatehouse.keys.v1.GetPlatformCARequest
-	(*GetPlatformCAResponse)(nil),          // 16: gatehouse.keys.v1.GetPlatformCAResponse
-	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 18: google.protobuf.Duration
+	(*RetireKeyRequest)(nil),               // 8: gatehouse.keys.v1.RetireKeyRequest
+	(*RetireKeyResponse)(nil),              // 9: gatehouse.keys.v1.RetireKeyResponse
+	(*GetSigningKeyRequest)(nil),           // 10: gatehouse.keys.v1.GetSigningKeyRequest
+	(*GetSigningKeyResponse)(nil),          // 11: gatehouse.keys.v1.GetSigningKeyResponse
+	(*IssueClientCertificateRequest)(nil),  // 12: gatehouse.keys.v1.IssueClientCertificateRequest
+	(*IssueClientCertificateResponse)(nil), // 13: gatehouse.keys.v1.IssueClientCertificateResponse
+	(*ClientCertificate)(nil),              // 14: gatehouse.keys.v1.ClientCertificate
+	(*ListClientCertificatesRequest)(nil),  // 15: gatehouse.keys.v1.ListClientCertificatesRequest
+	(*ListClientCertificatesResponse)(nil), // 16: gatehouse.keys.v1.ListClientCertificatesResponse
+	(*GetPlatformCARequest)(nil),           // 17: gatehouse.keys.v1.GetPlatformCARequest
+	(*GetPlatformCAResponse)(nil),          // 18: gatehouse.keys.v1.GetPlatformCAResponse
+	(*timestamppb.Timestamp)(nil),          // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 20: google.protobuf.Duration
 }
 var file_gatehouse_keys_v1_keys_proto_depIdxs = []int32{
 	0,  // 0: gatehouse.keys.v1.SigningKey.state:type_name -> gatehouse.keys.v1.KeyState
-	17, // 1: gatehouse.keys.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	17, // 2: gatehouse.keys.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
-	17, // 3: gatehouse.keys.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
-	17, // 4: gatehouse.keys.v1.SigningKey.remove_time:type_name -> google.protobuf.Timestamp
+	19, // 1: gatehouse.keys.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 2: gatehouse.keys.v1.SigningKey.activate_time:type_name -> google.protobuf.Timestamp
+	19, // 3: gatehouse.keys.v1.SigningKey.retire_time:type_name -> google.protobuf.Timestamp
+	19, // 4: gatehouse.keys.v1.SigningKey.remove_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: gatehouse.keys.v1.ListKeysResponse.keys:type_name -> gatehouse.keys.v1.SigningKey
 	1,  // 6: gatehouse.keys.v1.RotateKeysResponse.key:type_name -> gatehouse.keys.v1.SigningKey
-	1,  // 7: gatehouse.keys.v1.GetSigningKeyResponse.key:type_name -> gatehouse.keys.v1.SigningKey
-	18, // 8: gatehouse.keys.v1.IssueClientCertificateRequest.validity:type_name -> google.protobuf.Duration
-	17, // 9: gatehouse.keys.v1.IssueClientCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	17, // 10: gatehouse.keys.v1.IssueClientCertificateResponse.start_time:type_name -> google.protobuf.Timestamp
-	17, // 11: gatehouse.keys.v1.ClientCertificate.start_time:type_name -> google.protobuf.Timestamp
-	17, // 12: gatehouse.keys.v1.ClientCertificate.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 13: gatehouse.keys.v1.ListClientCertificatesResponse.certificates:type_name -> gatehouse.keys.v1.ClientCertificate
-	17, // 14: gatehouse.keys.v1.GetPlatformCAResponse.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 15: gatehouse.keys.v1.KeyManagementService.GetJWKS:input_type -> gatehouse.keys.v1.GetJWKSRequest
-	4,  // 16: gatehouse.keys.v1.KeyManagementService.ListKeys:input_type -> gatehouse.keys.v1.ListKeysRequest
-	6,  // 17: gatehouse.keys.v1.KeyManagementService.RotateKeys:input_type -> gatehouse.keys.v1.RotateKeysRequest
-	8,  // 18: gatehouse.keys.v1.KeyManagementService.GetSigningKey:input_type -> gatehouse.keys.v1.GetSigningKeyRequest
-	10, // 19: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:input_type -> gatehouse.keys.v1.IssueClientCertificateRequest
-	13, // 20: gatehouse.keys.v1.KeyManagementService.ListClientCertificates:input_type -> gatehouse.keys.v1.ListClientCertificatesRequest
-	15, // 21: gatehouse.keys.v1.KeyManagementService.GetPlatformCA:input_type -> gatehouse.keys.v1.GetPlatformCARequest
-	3,  // 22: gatehouse.keys.v1.KeyManagementService.GetJWKS:output_type -> gatehouse.keys.v1.GetJWKSResponse
-	5,  // 23: gatehouse.keys.v1.KeyManagementService.ListKeys:output_type -> gatehouse.keys.v1.ListKeysResponse
-	7,  // 24: gatehouse.keys.v1.KeyManagementService.RotateKeys:output_type -> gatehouse.keys.v1.RotateKeysResponse
-	9,  // 25: gatehouse.keys.v1.KeyManagementService.GetSigningKey:output_type -> gatehouse.keys.v1.GetSigningKeyResponse
-	11, // 26: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:output_type -> gatehouse.keys.v1.IssueClientCertificateResponse
-	14, // 27: gatehouse.keys.v1.KeyManagementService.ListClientCertificates:output_type -> gatehouse.keys.v1.ListClientCertificatesResponse
-	16, // 28: gatehouse.keys.v1.KeyManagementService.GetPlatformCA:output_type -> gatehouse.keys.v1.GetPlatformCAResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	1,  // 7: gatehouse.keys.v1.RetireKeyResponse.key:type_name -> gatehouse.keys.v1.SigningKey
+	1,  // 8: gatehouse.keys.v1.GetSigningKeyResponse.key:type_name -> gatehouse.keys.v1.SigningKey
+	20, // 9: gatehouse.keys.v1.IssueClientCertificateRequest.validity:type_name -> google.protobuf.Duration
+	19, // 10: gatehouse.keys.v1.IssueClientCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 11: gatehouse.keys.v1.IssueClientCertificateResponse.start_time:type_name -> google.protobuf.Timestamp
+	19, // 12: gatehouse.keys.v1.ClientCertificate.start_time:type_name -> google.protobuf.Timestamp
+	19, // 13: gatehouse.keys.v1.ClientCertificate.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 14: gatehouse.keys.v1.ListClientCertificatesResponse.certificates:type_name -> gatehouse.keys.v1.ClientCertificate
+	19, // 15: gatehouse.keys.v1.GetPlatformCAResponse.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 16: gatehouse.keys.v1.KeyManagementService.GetJWKS:input_type -> gatehouse.keys.v1.GetJWKSRequest
+	4,  // 17: gatehouse.keys.v1.KeyManagementService.ListKeys:input_type -> gatehouse.keys.v1.ListKeysRequest
+	6,  // 18: gatehouse.keys.v1.KeyManagementService.RotateKeys:input_type -> gatehouse.keys.v1.RotateKeysRequest
+	8,  // 19: gatehouse.keys.v1.KeyManagementService.RetireKey:input_type -> gatehouse.keys.v1.RetireKeyRequest
+	10, // 20: gatehouse.keys.v1.KeyManagementService.GetSigningKey:input_type -> gatehouse.keys.v1.GetSigningKeyRequest
+	12, // 21: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:input_type -> gatehouse.keys.v1.IssueClientCertificateRequest
+	15, // 22: gatehouse.keys.v1.KeyManagementService.ListClientCertificates:input_type -> gatehouse.keys.v1.ListClientCertificatesRequest
+	17, // 23: gatehouse.keys.v1.KeyManagementService.GetPlatformCA:input_type -> gatehouse.keys.v1.GetPlatformCARequest
+	3,  // 24: gatehouse.keys.v1.KeyManagementService.GetJWKS:output_type -> gatehouse.keys.v1.GetJWKSResponse
+	5,  // 25: gatehouse.keys.v1.KeyManagementService.ListKeys:output_type -> gatehouse.keys.v1.ListKeysResponse
+	7,  // 26: gatehouse.keys.v1.KeyManagementService.RotateKeys:output_type -> gatehouse.keys.v1.RotateKeysResponse
+	9,  // 27: gatehouse.keys.v1.KeyManagementService.RetireKey:output_type -> gatehouse.keys.v1.RetireKeyResponse
+	11, // 28: gatehouse.keys.v1.KeyManagementService.GetSigningKey:output_type -> gatehouse.keys.v1.GetSigningKeyResponse
+	13, // 29: gatehouse.keys.v1.KeyManagementService.IssueClientCertificate:output_type -> gatehouse.keys.v1.IssueClientCertificateResponse
+	16, // 30: gatehouse.keys.v1.KeyManagementService.ListClientCertificates:output_type -> gatehouse.keys.v1.ListClientCertificatesResponse
+	18, // 31: gatehouse.keys.v1.KeyManagementService.GetPlatformCA:output_type -> gatehouse.keys.v1.GetPlatformCAResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_keys_v1_keys_proto_init() }
@@ -1173,7 +1287,7 @@ func file_gatehouse_keys_v1_keys_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_keys_v1_keys_proto_rawDesc), len(file_gatehouse_keys_v1_keys_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

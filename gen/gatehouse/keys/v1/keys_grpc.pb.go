@@ -25,6 +25,7 @@ const (
 	KeyManagementService_GetJWKS_FullMethodName                = "/gatehouse.keys.v1.KeyManagementService/GetJWKS"
 	KeyManagementService_ListKeys_FullMethodName               = "/gatehouse.keys.v1.KeyManagementService/ListKeys"
 	KeyManagementService_RotateKeys_FullMethodName             = "/gatehouse.keys.v1.KeyManagementService/RotateKeys"
+	KeyManagementService_RetireKey_FullMethodName              = "/gatehouse.keys.v1.KeyManagementService/RetireKey"
 	KeyManagementService_GetSigningKey_FullMethodName          = "/gatehouse.keys.v1.KeyManagementService/GetSigningKey"
 	KeyManagementService_IssueClientCertificate_FullMethodName = "/gatehouse.keys.v1.KeyManagementService/IssueClientCertificate"
 	KeyManagementService_ListClientCertificates_FullMethodName = "/gatehouse.keys.v1.KeyManagementService/ListClientCertificates"
@@ -45,6 +46,13 @@ type KeyManagementServiceClient interface {
 	// RotateKeys starts a rotation, or an emergency rotation that drops a
 	// compromised key at once.
 	RotateKeys(ctx context.Context, in *RotateKeysRequest, opts ...grpc.CallOption) (*RotateKeysResponse, error)
+	// RetireKey removes a retired key from the JWKS before its retire period
+	// ends, once the tokens it signed are known to be gone (shorter token
+	// lifetimes, an algorithm migration). A token it signed fails validation
+	// from then on. The active key cannot be retired: rotate first. Before
+	// the key's scheduled removal time the call fails with
+	// FAILED_PRECONDITION unless force is set.
+	RetireKey(ctx context.Context, in *RetireKeyRequest, opts ...grpc.CallOption) (*RetireKeyResponse, error)
 	// GetSigningKey returns the active private signing key. Internal: only the
 	// token service may call it.
 	GetSigningKey(ctx context.Context, in *GetSigningKeyRequest, opts ...grpc.CallOption) (*GetSigningKeyResponse, error)
@@ -96,6 +104,16 @@ func (c *keyManagementServiceClient) RotateKeys(ctx context.Context, in *RotateK
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RotateKeysResponse)
 	err := c.cc.Invoke(ctx, KeyManagementService_RotateKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) RetireKey(ctx context.Context, in *RetireKeyRequest, opts ...grpc.CallOption) (*RetireKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetireKeyResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_RetireKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +174,13 @@ type KeyManagementServiceServer interface {
 	// RotateKeys starts a rotation, or an emergency rotation that drops a
 	// compromised key at once.
 	RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error)
+	// RetireKey removes a retired key from the JWKS before its retire period
+	// ends, once the tokens it signed are known to be gone (shorter token
+	// lifetimes, an algorithm migration). A token it signed fails validation
+	// from then on. The active key cannot be retired: rotate first. Before
+	// the key's scheduled removal time the call fails with
+	// FAILED_PRECONDITION unless force is set.
+	RetireKey(context.Context, *RetireKeyRequest) (*RetireKeyResponse, error)
 	// GetSigningKey returns the active private signing key. Internal: only the
 	// token service may call it.
 	GetSigningKey(context.Context, *GetSigningKeyRequest) (*GetSigningKeyResponse, error)
@@ -191,6 +216,9 @@ func (UnimplementedKeyManagementServiceServer) ListKeys(context.Context, *ListKe
 }
 func (UnimplementedKeyManagementServiceServer) RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateKeys not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) RetireKey(context.Context, *RetireKeyRequest) (*RetireKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetireKey not implemented")
 }
 func (UnimplementedKeyManagementServiceServer) GetSigningKey(context.Context, *GetSigningKeyRequest) (*GetSigningKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSigningKey not implemented")
@@ -275,6 +303,24 @@ func _KeyManagementService_RotateKeys_Handler(srv interface{}, ctx context.Conte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(KeyManagementServiceServer).RotateKeys(ctx, req.(*RotateKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_RetireKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetireKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).RetireKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_RetireKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).RetireKey(ctx, req.(*RetireKeyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -369,6 +415,10 @@ var KeyManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateKeys",
 			Handler:    _KeyManagementService_RotateKeys_Handler,
+		},
+		{
+			MethodName: "RetireKey",
+			Handler:    _KeyManagementService_RetireKey_Handler,
 		},
 		{
 			MethodName: "GetSigningKey",
