@@ -178,6 +178,16 @@ func TestAdminListenerCLI(t *testing.T) {
 	if out, err := s.cli(t, "scopes", "list", "--server", creds.AdminAddr, "--ca-file", filepath.Join(s.dataDir, creds.AdminCAFile)); err != nil {
 		t.Fatalf("--server with --ca-file: %v\n%s", err, out)
 	}
+
+	// An operator's certificate from the platform CA, issued to the
+	// admin client: the CLI calls with it alone, no API key anywhere.
+	certFile, keyFile := issueCertificate(t, s, "gatehouse-admin", "operator")
+	cmd := exec.Command(binary, "scopes", "list", "--server", creds.AdminAddr, "--ca-file", filepath.Join(s.dataDir, creds.AdminCAFile),
+		"--client-cert", certFile, "--client-key", keyFile, "--credentials", filepath.Join(t.TempDir(), "none.json"))
+	cmd.Env = cleanEnv()
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "orders:read") {
+		t.Fatalf("the CLI with an admin certificate alone: %v\n%s", err, out)
+	}
 }
 
 // TestAdminCreateKeyK8sSecret is the first-admin-key Job's command: in a

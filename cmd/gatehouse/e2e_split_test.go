@@ -128,17 +128,30 @@ func at(t *testing.T, topo *topology.Topology, p *topology.Process) *server {
 // certificate, its key and the CA file.
 func platformCertificate(t *testing.T, registry, ca *server, name, scopes string) (certFile, keyFile, caFile string) {
 	t.Helper()
-	dir := t.TempDir()
 	var reg createdClient
 	registry.cliJSON(t, &reg, "clients", "create", "--name", name, "--type", "first_party",
 		"--grant-types", "client_credentials", "--scopes", scopes)
+	certFile, keyFile = issueCertificate(t, ca, reg.ClientID, name)
+	caFile = filepath.Join(filepath.Dir(certFile), "ca.pem")
+	if _, err := ca.cli(t, "certs", "ca", "--out", caFile); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, caFile
+}
+
+// issueCertificate has ca's platform CA issue clientID a certificate for a
+// new P-256 key (gatehouse certs issue); it returns the certificate and
+// key files, PEM.
+func issueCertificate(t *testing.T, ca *server, clientID, commonName string) (certFile, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}}, key)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: commonName}}, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	csrFile := filepath.Join(dir, "client.csr")
-	certFile, keyFile, caFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "ca.pem")
+	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	for f, b := range map[string][]byte{
 		csrFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}),
@@ -148,13 +161,10 @@ func platformCertificate(t *testing.T, registry, ca *server, name, scopes string
 			t.Fatal(err)
 		}
 	}
-	if _, err := ca.cli(t, "certs", "issue", "--client", reg.ClientID, "--csr", csrFile, "--out", certFile); err != nil {
-		t.Fatal(err)
+	if out, err := ca.cli(t, "certs", "issue", "--client", clientID, "--csr", csrFile, "--out", certFile); err != nil {
+		t.Fatalf("certs issue: %v\n%s", err, out)
 	}
-	if _, err := ca.cli(t, "certs", "ca", "--out", caFile); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, caFile
+	return certFile, keyFile
 }
 
 // mtlsConn dials a process's mTLS listener with a client certificate,

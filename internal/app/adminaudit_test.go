@@ -249,6 +249,13 @@ func TestAdminAuditTrail(t *testing.T) {
 
 func testCSR(t *testing.T) []byte {
 	t.Helper()
+	csr, _ := testCSRKey(t)
+	return csr
+}
+
+// testCSRKey is a CSR and its private key.
+func testCSRKey(t *testing.T) ([]byte, *ecdsa.PrivateKey) {
+	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -257,5 +264,5 @@ func testCSR(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), priv
 }

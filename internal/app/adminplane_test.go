@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,9 +13,11 @@ import (
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/services/clients"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -177,6 +180,29 @@ func TestAdminListener(t *testing.T) {
 	if code := get(httpsClient, "https://"+a.AdminAddr()+"/v1/clients", k.GetApiKey()); code != http.StatusForbidden {
 		t.Errorf("a non-admin key on the admin listener: %d, want 403", code)
 	}
+	// An admin certificate from the platform CA (issued to the admin
+	// client) is an admin credential on its own, on the admin listener
+	// only.
+	csr, priv := testCSRKey(t)
+	issued, err := keysv1.NewKeyManagementServiceClient(admin).IssueClientCertificate(ctx, &keysv1.IssueClientCertificateRequest{ClientId: clients.AdminClientID, CsrPem: csr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(issued.GetCertificatePem())
+	certConf := tlsConf.Clone()
+	certConf.Certificates = []tls.Certificate{{Certificate: [][]byte{block.Bytes}, PrivateKey: priv}}
+	withCert := clientsv1.NewClientRegistryServiceClient(dial(a.AdminAddr(), credentials.NewTLS(certConf)))
+	if _, err := withCert.ListClients(context.Background(), &clientsv1.ListClientsRequest{}); err != nil {
+		t.Errorf("the admin certificate alone on the admin listener: %v", err)
+	}
+	partner := clientsv1.NewClientRegistryServiceClient(dial(a.MTLSAddr(), credentials.NewTLS(certConf)))
+	if _, err := partner.ListClients(context.Background(), &clientsv1.ListClientsRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("the admin certificate on the public mTLS listener: %v, want PermissionDenied", err)
+	}
+	if _, err := inventoryv1.NewInventoryServiceClient(dial(a.MTLSAddr(), credentials.NewTLS(certConf))).ListItems(context.Background(), &inventoryv1.ListItemsRequest{}); status.Code(err) == codes.OK {
+		t.Error("the admin certificate was accepted on the public mTLS listener")
+	}
+
 	// The admin listener is TLS only.
 	if _, err := clientsv1.NewClientRegistryServiceClient(dial(a.AdminAddr(), insecure.NewCredentials())).ListClients(ctx, &clientsv1.ListClientsRequest{}); err == nil {
 		t.Error("plaintext gRPC on the admin listener worked")

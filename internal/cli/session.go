@@ -83,10 +83,11 @@ func (s *session) connect() (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(transport),
-		grpc.WithPerRPCCredentials(apiKeyAuth(key)),
-	)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	if key != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(apiKeyAuth(key)))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
@@ -128,12 +129,17 @@ func (s *session) transport(addr string) (credentials.TransportCredentials, erro
 }
 
 // resolve finds the API key and server address: $GATEHOUSE_API_KEY and
-// --server first, the credentials file for what they leave open.
+// --server first, the credentials file for what they leave open. With
+// --server and a client certificate, and no key, the certificate alone is
+// the credential (an admin certificate from the platform CA).
 func (s *session) resolve() (key, addr string, err error) {
 	key = strings.TrimSpace(s.getenv(EnvAPIKey))
 	addr = strings.TrimSpace(s.opts.server)
 	s.keySource = "$" + EnvAPIKey
-	if key != "" && addr != "" {
+	if addr != "" && (key != "" || s.opts.certFile != "") {
+		if key == "" {
+			s.keySource = "the client certificate " + s.opts.certFile
+		}
 		return key, addr, nil
 	}
 	path := s.opts.credentials

@@ -2552,37 +2552,37 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x17API_KEY_FAILURE_UNKNOWN\x10\x02\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_REVOKED\x10\x03\x12\x1b\n" +
 	"\x17API_KEY_FAILURE_EXPIRED\x10\x04\x12#\n" +
-	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\xcb\x12\n" +
-	"\x15ClientRegistryService\x12\x97\x01\n" +
-	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
+	"\x1fAPI_KEY_FAILURE_CLIENT_DISABLED\x10\x052\x87\x13\n" +
+	"\x15ClientRegistryService\x12\x9c\x01\n" +
+	"\fCreateClient\x12).gatehouse.clients.v1.CreateClientRequest\x1a*.gatehouse.clients.v1.CreateClientResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
 	"\x17gatehouse:admin.clients\x12\xbd\x01\n" +
 	"\tGetClient\x12&.gatehouse.clients.v1.GetClientRequest\x1a'.gatehouse.clients.v1.GetClientResponse\"_\x8a\xb5\x18[\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x14\n" +
 	"\x12gatehouse:internal\"\x15\n" +
 	"\x13gatehouse:validator\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x91\x01\n" +
-	"\vListClients\x12(.gatehouse.clients.v1.ListClientsRequest\x1a).gatehouse.clients.v1.ListClientsResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x97\x01\n" +
-	"\fUpdateClient\x12).gatehouse.clients.v1.UpdateClientRequest\x1a*.gatehouse.clients.v1.UpdateClientResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
-	"\x17gatehouse:admin.clients\x12\x97\x01\n" +
-	"\fDeleteClient\x12).gatehouse.clients.v1.DeleteClientRequest\x1a*.gatehouse.clients.v1.DeleteClientResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
-	"\x17gatehouse:admin.clients\x12\xa9\x01\n" +
-	"\x12RotateClientSecret\x12/.gatehouse.clients.v1.RotateClientSecretRequest\x1a0.gatehouse.clients.v1.RotateClientSecretResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
+	"\x14gatehouse:admin.read\x12\x96\x01\n" +
+	"\vListClients\x12(.gatehouse.clients.v1.ListClientsRequest\x1a).gatehouse.clients.v1.ListClientsResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x9c\x01\n" +
+	"\fUpdateClient\x12).gatehouse.clients.v1.UpdateClientRequest\x1a*.gatehouse.clients.v1.UpdateClientResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
+	"\x17gatehouse:admin.clients\x12\x9c\x01\n" +
+	"\fDeleteClient\x12).gatehouse.clients.v1.DeleteClientRequest\x1a*.gatehouse.clients.v1.DeleteClientResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
+	"\x17gatehouse:admin.clients\x12\xae\x01\n" +
+	"\x12RotateClientSecret\x12/.gatehouse.clients.v1.RotateClientSecretRequest\x1a0.gatehouse.clients.v1.RotateClientSecretResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
 	"\x17gatehouse:admin.clients\x12\xa4\x01\n" +
-	"\x12VerifyClientSecret\x12/.gatehouse.clients.v1.VerifyClientSecretRequest\x1a0.gatehouse.clients.v1.VerifyClientSecretResponse\"+\x8a\xb5\x18'\x12 gatehouse:internal.client_secret\x1a\x03\x01\x02\x03\x12\x94\x01\n" +
-	"\vCreateScope\x12(.gatehouse.clients.v1.CreateScopeRequest\x1a).gatehouse.clients.v1.CreateScopeResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
-	"\x17gatehouse:admin.clients\x12\x8e\x01\n" +
+	"\x12VerifyClientSecret\x12/.gatehouse.clients.v1.VerifyClientSecretRequest\x1a0.gatehouse.clients.v1.VerifyClientSecretResponse\"+\x8a\xb5\x18'\x12 gatehouse:internal.client_secret\x1a\x03\x01\x02\x03\x12\x99\x01\n" +
+	"\vCreateScope\x12(.gatehouse.clients.v1.CreateScopeRequest\x1a).gatehouse.clients.v1.CreateScopeResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
+	"\x17gatehouse:admin.clients\x12\x93\x01\n" +
 	"\n" +
-	"ListScopes\x12'.gatehouse.clients.v1.ListScopesRequest\x1a(.gatehouse.clients.v1.ListScopesResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x94\x01\n" +
-	"\vDeleteScope\x12(.gatehouse.clients.v1.DeleteScopeRequest\x1a).gatehouse.clients.v1.DeleteScopeResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
-	"\x17gatehouse:admin.clients\x12\x97\x01\n" +
-	"\fCreateAPIKey\x12).gatehouse.clients.v1.CreateAPIKeyRequest\x1a*.gatehouse.clients.v1.CreateAPIKeyResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
-	"\x17gatehouse:admin.clients\x12\x91\x01\n" +
-	"\vListAPIKeys\x12(.gatehouse.clients.v1.ListAPIKeysRequest\x1a).gatehouse.clients.v1.ListAPIKeysResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x97\x01\n" +
-	"\fRotateAPIKey\x12).gatehouse.clients.v1.RotateAPIKeyRequest\x1a*.gatehouse.clients.v1.RotateAPIKeyResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
-	"\x17gatehouse:admin.clients\x12\x97\x01\n" +
-	"\fRevokeAPIKey\x12).gatehouse.clients.v1.RevokeAPIKeyRequest\x1a*.gatehouse.clients.v1.RevokeAPIKeyResponse\"0\x8a\xb5\x18,\x12\x0fgatehouse:admin\"\x19\n" +
+	"ListScopes\x12'.gatehouse.clients.v1.ListScopesRequest\x1a(.gatehouse.clients.v1.ListScopesResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x99\x01\n" +
+	"\vDeleteScope\x12(.gatehouse.clients.v1.DeleteScopeRequest\x1a).gatehouse.clients.v1.DeleteScopeResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
+	"\x17gatehouse:admin.clients\x12\x9c\x01\n" +
+	"\fCreateAPIKey\x12).gatehouse.clients.v1.CreateAPIKeyRequest\x1a*.gatehouse.clients.v1.CreateAPIKeyResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
+	"\x17gatehouse:admin.clients\x12\x96\x01\n" +
+	"\vListAPIKeys\x12(.gatehouse.clients.v1.ListAPIKeysRequest\x1a).gatehouse.clients.v1.ListAPIKeysResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x9c\x01\n" +
+	"\fRotateAPIKey\x12).gatehouse.clients.v1.RotateAPIKeyRequest\x1a*.gatehouse.clients.v1.RotateAPIKeyResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
+	"\x17gatehouse:admin.clients\x12\x9c\x01\n" +
+	"\fRevokeAPIKey\x12).gatehouse.clients.v1.RevokeAPIKeyRequest\x1a*.gatehouse.clients.v1.RevokeAPIKeyResponse\"5\x8a\xb5\x181\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x19\n" +
 	"\x17gatehouse:admin.clients\x12\x9b\x01\n" +
 	"\fVerifyAPIKey\x12).gatehouse.clients.v1.VerifyAPIKeyRequest\x1a*.gatehouse.clients.v1.VerifyAPIKeyResponse\"4\x8a\xb5\x180\x12\x12gatehouse:internal\x1a\x03\x01\x02\x03\"\x15\n" +
 	"\x13gatehouse:validatorBGZEgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1;clientsv1b\x06proto3"

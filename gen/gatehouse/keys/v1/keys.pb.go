@@ -1182,20 +1182,20 @@ const file_gatehouse_keys_v1_keys_proto_rawDesc = "" +
 	"\x11KEY_STATE_PENDING\x10\x01\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x02\x12\x15\n" +
 	"\x11KEY_STATE_RETIRED\x10\x03\x12\x15\n" +
-	"\x11KEY_STATE_REMOVED\x10\x042\xe0\b\n" +
+	"\x11KEY_STATE_REMOVED\x10\x042\xf9\b\n" +
 	"\x14KeyManagementService\x12X\n" +
-	"\aGetJWKS\x12!.gatehouse.keys.v1.GetJWKSRequest\x1a\".gatehouse.keys.v1.GetJWKSResponse\"\x06\x8a\xb5\x18\x02\b\x01\x12\x82\x01\n" +
-	"\bListKeys\x12\".gatehouse.keys.v1.ListKeysRequest\x1a#.gatehouse.keys.v1.ListKeysResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x88\x01\n" +
+	"\aGetJWKS\x12!.gatehouse.keys.v1.GetJWKSRequest\x1a\".gatehouse.keys.v1.GetJWKSResponse\"\x06\x8a\xb5\x18\x02\b\x01\x12\x87\x01\n" +
+	"\bListKeys\x12\".gatehouse.keys.v1.ListKeysRequest\x1a#.gatehouse.keys.v1.ListKeysResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x8d\x01\n" +
 	"\n" +
-	"RotateKeys\x12$.gatehouse.keys.v1.RotateKeysRequest\x1a%.gatehouse.keys.v1.RotateKeysResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.keys\x12\x85\x01\n" +
-	"\tRetireKey\x12#.gatehouse.keys.v1.RetireKeyRequest\x1a$.gatehouse.keys.v1.RetireKeyResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
+	"RotateKeys\x12$.gatehouse.keys.v1.RotateKeysRequest\x1a%.gatehouse.keys.v1.RotateKeysResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.keys\x12\x8a\x01\n" +
+	"\tRetireKey\x12#.gatehouse.keys.v1.RetireKeyRequest\x1a$.gatehouse.keys.v1.RetireKeyResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
 	"\x14gatehouse:admin.keys\x12\x8b\x01\n" +
-	"\rGetSigningKey\x12'.gatehouse.keys.v1.GetSigningKeyRequest\x1a(.gatehouse.keys.v1.GetSigningKeyResponse\"'\x8a\xb5\x18#\x12\x1egatehouse:internal.signing_key\x1a\x01\x03\x12\xac\x01\n" +
-	"\x16IssueClientCertificate\x120.gatehouse.keys.v1.IssueClientCertificateRequest\x1a1.gatehouse.keys.v1.IssueClientCertificateResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.keys\x12\xac\x01\n" +
-	"\x16ListClientCertificates\x120.gatehouse.keys.v1.ListClientCertificatesRequest\x1a1.gatehouse.keys.v1.ListClientCertificatesResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
+	"\rGetSigningKey\x12'.gatehouse.keys.v1.GetSigningKeyRequest\x1a(.gatehouse.keys.v1.GetSigningKeyResponse\"'\x8a\xb5\x18#\x12\x1egatehouse:internal.signing_key\x1a\x01\x03\x12\xb1\x01\n" +
+	"\x16IssueClientCertificate\x120.gatehouse.keys.v1.IssueClientCertificateRequest\x1a1.gatehouse.keys.v1.IssueClientCertificateResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.keys\x12\xb1\x01\n" +
+	"\x16ListClientCertificates\x120.gatehouse.keys.v1.ListClientCertificatesRequest\x1a1.gatehouse.keys.v1.ListClientCertificatesResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
 	"\x14gatehouse:admin.read\x12j\n" +
 	"\rGetPlatformCA\x12'.gatehouse.keys.v1.GetPlatformCARequest\x1a(.gatehouse.keys.v1.GetPlatformCAResponse\"\x06\x8a\xb5\x18\x02\b\x01BAZ?github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1;keysv1b\x06proto3"
 

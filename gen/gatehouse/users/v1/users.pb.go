@@ -796,19 +796,19 @@ const file_gatehouse_users_v1_users_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"C\n" +
 	"\x13SetPasswordResponse\x12,\n" +
-	"\x04user\x18\x01 \x01(\v2\x18.gatehouse.users.v1.UserR\x04user2\xc8\x05\n" +
-	"\vUserService\x12\x8b\x01\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.gatehouse.users.v1.UserR\x04user2\xe1\x05\n" +
+	"\vUserService\x12\x90\x01\n" +
 	"\n" +
-	"CreateUser\x12%.gatehouse.users.v1.CreateUserRequest\x1a&.gatehouse.users.v1.CreateUserResponse\".\x8a\xb5\x18*\x12\x0fgatehouse:admin\"\x17\n" +
-	"\x15gatehouse:admin.users\x12\x81\x01\n" +
-	"\aGetUser\x12\".gatehouse.users.v1.GetUserRequest\x1a#.gatehouse.users.v1.GetUserResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x87\x01\n" +
-	"\tListUsers\x12$.gatehouse.users.v1.ListUsersRequest\x1a%.gatehouse.users.v1.ListUsersResponse\"-\x8a\xb5\x18)\x12\x0fgatehouse:admin\"\x16\n" +
-	"\x14gatehouse:admin.read\x12\x8b\x01\n" +
+	"CreateUser\x12%.gatehouse.users.v1.CreateUserRequest\x1a&.gatehouse.users.v1.CreateUserResponse\"3\x8a\xb5\x18/\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x17\n" +
+	"\x15gatehouse:admin.users\x12\x86\x01\n" +
+	"\aGetUser\x12\".gatehouse.users.v1.GetUserRequest\x1a#.gatehouse.users.v1.GetUserResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x8c\x01\n" +
+	"\tListUsers\x12$.gatehouse.users.v1.ListUsersRequest\x1a%.gatehouse.users.v1.ListUsersResponse\"2\x8a\xb5\x18.\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x16\n" +
+	"\x14gatehouse:admin.read\x12\x90\x01\n" +
 	"\n" +
-	"UpdateUser\x12%.gatehouse.users.v1.UpdateUserRequest\x1a&.gatehouse.users.v1.UpdateUserResponse\".\x8a\xb5\x18*\x12\x0fgatehouse:admin\"\x17\n" +
-	"\x15gatehouse:admin.users\x12\x8e\x01\n" +
-	"\vSetPassword\x12&.gatehouse.users.v1.SetPasswordRequest\x1a'.gatehouse.users.v1.SetPasswordResponse\".\x8a\xb5\x18*\x12\x0fgatehouse:admin\"\x17\n" +
+	"UpdateUser\x12%.gatehouse.users.v1.UpdateUserRequest\x1a&.gatehouse.users.v1.UpdateUserResponse\"3\x8a\xb5\x18/\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x17\n" +
+	"\x15gatehouse:admin.users\x12\x93\x01\n" +
+	"\vSetPassword\x12&.gatehouse.users.v1.SetPasswordRequest\x1a'.gatehouse.users.v1.SetPasswordResponse\"3\x8a\xb5\x18/\x12\x0fgatehouse:admin\x1a\x03\x01\x02\x03\"\x17\n" +
 	"\x15gatehouse:admin.usersBCZAgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/users/v1;usersv1b\x06proto3"
 
 var (
