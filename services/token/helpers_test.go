@@ -699,6 +699,8 @@ func assertOAuthError(t *testing.T, r response, status int, code string) {
 		"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
 		"unsupported_grant_type": true, "invalid_scope": true, "invalid_target": true, "insufficient_scope": true,
 		"server_error": true, "temporarily_unavailable": true, "unsupported_token_type": true,
+		// RFC 9449 §12.2.
+		"invalid_dpop_proof": true, "use_dpop_nonce": true,
 	}
 	if s, _ := m["error"].(string); !registered[s] {
 		t.Errorf("error %q is not a registered code", s)
