@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	adminaudit "github.com/gatehouse-dev/gatehouse/services/audit"
 	"github.com/nats-io/nats.go"
@@ -99,6 +100,15 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		stopBefore := a.close
 		a.close = func() { stopJWT(); stopBefore() }
 		opts = append(opts, authn.WithAuthenticator(a.jwt))
+		// DPoP-bound tokens (RFC 9449 §7) with the default algorithms; the
+		// htu is the request's own (the :authority for gRPC). Each replica
+		// has its own replay cache (docs/dpop.md).
+		proofs, err := dpop.NewVerifier()
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("dpop: %w", err)
+		}
+		opts = append(opts, authn.WithDPoP(proofs, ""))
 		if registry.clients != nil {
 			tiers := authn.NewTierCache(registry.clients)
 			stopTiers, err := tiers.FollowClientChanges(ctx, nc)

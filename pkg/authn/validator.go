@@ -12,6 +12,7 @@ import (
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -172,6 +173,11 @@ type Validator struct {
 
 	revocations RevocationChecker
 	certAuth    CertAuthenticator
+
+	// dpop checks DPoP proofs (WithDPoP); dpopOrigin is the origin of
+	// their htu, "" to take the request's.
+	dpop       *dpop.Verifier
+	dpopOrigin string
 }
 
 // NewValidator returns a Validator enforcing rules. A nil rules refuses
@@ -208,6 +214,14 @@ type request struct {
 	// first of tlsState's peer certificates.
 	http     bool
 	tlsState *tls.ConnectionState
+
+	// DPoP (RFC 9449 §7): the proofs sent, and the htm and htu they must
+	// name; credDPoP and token are set by authenticate from the
+	// Authorization header.
+	dpopProofs []string
+	htm, htu   string
+	credDPoP   bool
+	token      string
 }
 
 // Authorize checks a request to the gRPC method fullMethod carrying the
@@ -224,6 +238,7 @@ func (v *Validator) Authorize(ctx context.Context, fullMethod string, md metadat
 	if req.rule != nil && !req.rule.public {
 		req.authz = md.Get(mdAuthorization)
 		req.apiKeys = md.Get(mdAPIKey)
+		v.dpopGRPC(&req, md.Get(mdDPoP), md.Get(":authority"))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -263,6 +278,7 @@ func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (conte
 	if req.rule != nil && !req.rule.public {
 		req.authz = metadata.ValueFromIncomingContext(ctx, mdAuthorization)
 		req.apiKeys = metadata.ValueFromIncomingContext(ctx, mdAPIKey)
+		v.dpopGRPC(&req, metadata.ValueFromIncomingContext(ctx, mdDPoP), metadata.ValueFromIncomingContext(ctx, ":authority"))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -364,6 +380,9 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	if ae != nil {
 		return ctx, ae
 	}
+	if ae := v.checkDPoP(req, p); ae != nil {
+		return ctx, ae
+	}
 	if v.revocations != nil {
 		if ae := v.checkRevoked(ctx, p); ae != nil {
 			return ctx, ae
@@ -426,6 +445,7 @@ func (v *Validator) authenticate(ctx context.Context, req *request) (*Principal,
 	if ae != nil {
 		return nil, 0, ae
 	}
+	req.credDPoP, req.token = cred.dpop, cred.value
 	a := v.auths[cred.kind]
 	if a == nil {
 		return nil, 0, errUnsupportedCredential("credential kind not supported")
@@ -507,10 +527,16 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 		Service:  v.service,
 		At:       time.Now(),
 	})
-	if v.domain != "" && ae.Domain == "" {
+	if (v.domain != "" && ae.Domain == "") || (v.dpop != nil && ae.Code == codes.Unauthenticated) {
 		// On a copy: an authenticator may hand out one refusal many times.
 		c := *ae
-		c.Domain = v.domain
+		if c.Domain == "" {
+			c.Domain = v.domain
+		}
+		if v.dpop != nil && c.Code == codes.Unauthenticated {
+			// RFC 9449 §7.1: the challenge names the algorithms.
+			c.DPoPAlgs = v.dpop.AlgorithmList()
+		}
 		return c.GRPCStatus().Err()
 	}
 	return ae.GRPCStatus().Err()

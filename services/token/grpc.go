@@ -132,6 +132,10 @@ func (s *Service) Introspect(ctx context.Context, req *tokenv1.IntrospectRequest
 		TokenType:  "Bearer",
 		CnfX5TS256: c.CertThumbprint,
 		Jti:        c.JTI,
+		CnfJkt:     c.DPoPJKT,
+	}
+	if c.DPoPJKT != "" {
+		out.TokenType = "DPoP"
 	}
 	if !c.IssuedAt.IsZero() {
 		out.Iat = timestamppb.New(c.IssuedAt)
