@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
@@ -191,5 +192,21 @@ func TestDPoPOverGRPC(t *testing.T) {
 				t.Fatalf("Authorize: %v, ErrorInfo %v", err, info)
 			}
 		})
+	}
+}
+
+// TestDPoPChallengeOnlyForDPoPRequests: a refused Bearer request keeps its
+// one Bearer challenge when the validator also takes DPoP.
+func TestDPoPChallengeOnlyForDPoPRequests(t *testing.T) {
+	e := newJWTEnv(t)
+	v := newDPoPValidator(t, e, "", true)
+	h := v.HTTPMiddleware(&authv1.AuthRule{Scopes: []string{"things:read"}}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	expired := mint(t, e.keys.es256, validClaims(e.now()).with("exp", e.now().Add(-time.Hour).Unix()))
+	r := httptest.NewRequest("GET", thingsURL, nil)
+	r.Header.Set("Authorization", "Bearer "+expired)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if c := w.Header().Values("WWW-Authenticate"); w.Code != 401 || len(c) != 1 || !strings.HasPrefix(c[0], "Bearer ") {
+		t.Errorf("expired Bearer token: %d %q", w.Code, c)
 	}
 }

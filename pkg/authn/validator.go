@@ -527,14 +527,18 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 		Service:  v.service,
 		At:       time.Now(),
 	})
-	if (v.domain != "" && ae.Domain == "") || (v.dpop != nil && ae.Code == codes.Unauthenticated) {
+	// RFC 9449 §7.1: a refusal of a DPoP request (the DPoP scheme, or a
+	// DPoP-bound token) gets a DPoP challenge naming the algorithms; a
+	// Bearer request keeps its one Bearer challenge.
+	dpopChallenge := v.dpop != nil && ae.Code == codes.Unauthenticated &&
+		(req.credDPoP || ae.Reason == audit.ReasonDPoPBindingMismatch || ae.Reason == audit.ReasonInvalidDPoPProof)
+	if (v.domain != "" && ae.Domain == "") || dpopChallenge {
 		// On a copy: an authenticator may hand out one refusal many times.
 		c := *ae
 		if c.Domain == "" {
 			c.Domain = v.domain
 		}
-		if v.dpop != nil && c.Code == codes.Unauthenticated {
-			// RFC 9449 §7.1: the challenge names the algorithms.
+		if dpopChallenge {
 			c.DPoPAlgs = v.dpop.AlgorithmList()
 		}
 		return c.GRPCStatus().Err()
