@@ -142,6 +142,25 @@ func TestEndToEndDPoP(t *testing.T) {
 		t.Fatalf("replayed proof: %d %v", code, body)
 	}
 
+	// Introspection says what the token is bound to (RFC 9449 §6.2).
+	var rs createdClient
+	s.cliJSON(t, &rs, "clients", "create", "--name", "Platform introspector", "--type", "first_party",
+		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect.all")
+	leaks.add("client secret", rs.ClientSecret)
+	ireq, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+s.creds.HTTPAddr+"/oauth2/introspect", strings.NewReader("token="+tok))
+	ireq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	ireq.SetBasicAuth(rs.ClientID, rs.ClientSecret)
+	iresp, err := http.DefaultClient.Do(ireq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intro := map[string]any{}
+	_ = json.NewDecoder(iresp.Body).Decode(&intro)
+	iresp.Body.Close()
+	if cnf, _ := intro["cnf"].(map[string]any); intro["active"] != true || intro["token_type"] != "DPoP" || cnf["jkt"] != k.jkt {
+		t.Fatalf("introspection of the DPoP token: %v", intro)
+	}
+
 	// At the resource, over gRPC: htu is https://<authority>/<method>.
 	conn, err := grpc.NewClient(s.creds.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -234,3 +234,36 @@ func TestDPoPCodeAndRefresh(t *testing.T) {
 		t.Errorf("malformed dpop_jkt: %d %s", r.status, r.header.Get("Location"))
 	}
 }
+
+// TestDPoPTokenAtIntrospectionAndUserInfo: introspection reports the
+// binding (RFC 9449 §6.2); UserInfo, which takes no proofs, refuses a
+// DPoP-bound token rather than taking it as a bearer token.
+func TestDPoPTokenAtIntrospectionAndUserInfo(t *testing.T) {
+	e := newEnv(t, withFlow())
+	h := newDPoPHolder(t)
+	verifier, challenge := pkce("userinfo")
+	a := e.agent()
+	r := a.get(e.authorizeURL(e.spa, spaRedirect, "s", challenge, "scope", "openid orders:read"))
+	if r.status == http.StatusOK {
+		r = a.signIn(r, alicePassword)
+	}
+	loc, _ := url.Parse(r.header.Get("Location"))
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("authorize: %d %s", r.status, r.header.Get("Location"))
+	}
+	body := assertDPoPToken(t, e.postToken(t, h, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"client_id": {e.spa.id}, "code_verifier": {verifier}, "redirect_uri": {spaRedirect}}, nil), h)
+	tok := body["access_token"].(string)
+
+	ir := e.do(nil, request{path: "/oauth2/introspect", basic: basic(e.introspector.id, e.introspector.secret), body: "token=" + url.QueryEscape(tok)})
+	got := ir.json(t)
+	if cnf, _ := got["cnf"].(map[string]any); got["active"] != true || got["token_type"] != "DPoP" || cnf["jkt"] != h.jkt {
+		t.Errorf("introspection: %d %s", ir.status, ir.body)
+	}
+
+	ur := e.do(nil, request{method: http.MethodGet, path: "/oauth2/userinfo", ctype: "-", authz: "Bearer " + tok})
+	if ur.status != http.StatusUnauthorized || !e.audited(token.ReasonDPoPBindingMismatch) {
+		t.Errorf("UserInfo with a DPoP-bound token: %d %s", ur.status, ur.body)
+	}
+}

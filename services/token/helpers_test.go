@@ -144,6 +144,7 @@ func (v *jwxVerifier) VerifyAccessToken(_ context.Context, raw string) (token.Cl
 	if v, ok := t.Get("cnf"); ok {
 		if m, ok := v.(map[string]any); ok {
 			c.CertThumbprint, _ = m["x5t#S256"].(string)
+			c.DPoPJKT, _ = m["jkt"].(string)
 		}
 	}
 	// As pkg/authn's revocation list: by jti, and by the grant (fid) a
