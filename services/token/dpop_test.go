@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,12 +11,17 @@ import (
 	"net/url"
 	"testing"
 
+	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // dpopHolder is a client's DPoP key pair.
@@ -265,5 +271,51 @@ func TestDPoPTokenAtIntrospectionAndUserInfo(t *testing.T) {
 	ur := e.do(nil, request{method: http.MethodGet, path: "/oauth2/userinfo", ctype: "-", authz: "Bearer " + tok})
 	if ur.status != http.StatusUnauthorized || !e.audited(token.ReasonDPoPBindingMismatch) {
 		t.Errorf("UserInfo with a DPoP-bound token: %d %s", ur.status, ur.body)
+	}
+}
+
+// TestDPoPGRPCIssue: over gRPC the caller's DPoP-bound credential (its
+// proof checked by the interceptor) binds the new token to the same key,
+// and a client registered for DPoP gets no token with any other
+// credential.
+func TestDPoPGRPCIssue(t *testing.T) {
+	e := newEnv(t)
+	bound := e.create(&clientsv1.Client{
+		Name: "Bound", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"orders:read"}, DpopBoundAccessTokens: true,
+	})
+	const jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	withKey := func(clientID, jkt string) context.Context {
+		return authn.NewContext(context.Background(), &authn.Principal{
+			Subject: clientID, ClientID: clientID, Kind: authv1.CredentialKind_CREDENTIAL_KIND_JWT,
+			Scopes: []string{"orders:read", "gatehouse:token.issue"}, Trust: authn.TrustBearer, DPoPJKT: jkt,
+		})
+	}
+	tests := []struct {
+		name     string
+		ctx      context.Context
+		code     codes.Code
+		wantType string
+	}{
+		{"bound client with a DPoP-bound credential", withKey(bound.id, jkt), codes.OK, "DPoP"},
+		{"bound client with a bearer credential", withKey(bound.id, ""), codes.PermissionDenied, ""},
+		{"other client with a DPoP-bound credential", withKey(e.partner.id, jkt), codes.OK, "DPoP"},
+		{"other client with a bearer credential", withKey(e.partner.id, ""), codes.OK, "Bearer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := e.svc.IssueClientCredentialsToken(tc.ctx, &tokenv1.IssueClientCredentialsTokenRequest{})
+			if status.Code(err) != tc.code {
+				t.Fatalf("code %v (%v), want %v", status.Code(err), err, tc.code)
+			}
+			if err != nil {
+				return
+			}
+			_, claims := decodeJWT(t, resp.GetAccessToken())
+			cnf, _ := claims["cnf"].(map[string]any)
+			if resp.GetTokenType() != tc.wantType || (tc.wantType == "DPoP") != (cnf["jkt"] == jkt) {
+				t.Errorf("token_type %q, cnf %v", resp.GetTokenType(), claims["cnf"])
+			}
+		})
 	}
 }
