@@ -8,8 +8,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	adminaudit "github.com/gatehouse-dev/gatehouse/services/audit"
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -99,6 +101,15 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		stopBefore := a.close
 		a.close = func() { stopJWT(); stopBefore() }
 		opts = append(opts, authn.WithAuthenticator(a.jwt))
+		// DPoP-bound tokens (RFC 9449 §7) with the default algorithms; the
+		// htu is the request's own (the :authority for gRPC). Each replica
+		// has its own replay cache (docs/dpop.md).
+		proofs, err := dpopVerifier(cfg)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("dpop: %w", err)
+		}
+		opts = append(opts, authn.WithDPoP(proofs, ""))
 		if registry.clients != nil {
 			tiers := authn.NewTierCache(registry.clients)
 			stopTiers, err := tiers.FollowClientChanges(ctx, nc)
@@ -139,4 +150,21 @@ func clientTiers(cfg *config.Config) map[string]ratelimit.Tier {
 		budgets[name] = ratelimit.Tier{Rate: rate.Limit(t.PerSecond), Burst: t.Burst}
 	}
 	return budgets
+}
+
+// dpopVerifier is the validators' DPoP proof verifier, with the configured
+// algorithms and window and no server nonce.
+func dpopVerifier(cfg *config.Config) (*dpop.Verifier, error) {
+	var opts []dpop.Option
+	if len(cfg.DPoPAlgorithms) > 0 {
+		algs := make([]jwa.SignatureAlgorithm, len(cfg.DPoPAlgorithms))
+		for i, a := range cfg.DPoPAlgorithms {
+			algs[i] = jwa.SignatureAlgorithm(a)
+		}
+		opts = append(opts, dpop.WithAlgorithms(algs...))
+	}
+	if cfg.DPoPWindow > 0 {
+		opts = append(opts, dpop.WithWindow(cfg.DPoPWindow))
+	}
+	return dpop.NewVerifier(opts...)
 }

@@ -79,7 +79,7 @@ func (i introspector) VerifyAccessToken(ctx context.Context, tok string) (token.
 	return token.Claims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, ClientID: c.ClientID,
 		Scope: c.Scope, JTI: c.JTI, IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Expiry: c.ExpiresAt,
-		CertThumbprint: c.CnfX5tS256,
+		CertThumbprint: c.CnfX5tS256, DPoPJKT: c.CnfJKT,
 	}, nil
 }
 
@@ -145,6 +145,9 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		Issuer:          issuer,
 		DefaultAudience: cfg.DefaultAudience,
 		ClockSkew:       cfg.ClockSkew,
+		DPoPAlgorithms:  cfg.DPoPAlgorithms,
+		DPoPWindow:      cfg.DPoPWindow,
+		DPoPNoNonce:     !cfg.DPoPTokenNonce,
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
 		Metrics:         metrics,

@@ -43,6 +43,9 @@ type clientFlags struct {
 	backchannelURI        *string
 	backchannelSessionReq *bool
 	idTokenLifetime       durationFlag
+
+	// DPoP (RFC 9449).
+	dpopBound *bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
@@ -66,6 +69,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
 	f.backchannelURI = fs.String("backchannel-logout-uri", "", "back-channel logout `URI` (OpenID Connect; authorization_code clients) to which logout tokens are posted: https, or http on a loopback IP; may have a query, no fragment; empty removes it")
 	f.backchannelSessionReq = fs.Bool("backchannel-logout-session-required", false, "put the sid claim in the client's logout tokens (needs --backchannel-logout-uri)")
 	fs.Var(&f.idTokenLifetime, "id-token-lifetime", idTokenHelp)
+	f.dpopBound = fs.Bool("dpop-bound-access-tokens", false, "require a DPoP proof (RFC 9449) at the token endpoint, so every access token of the client is bound to its DPoP key")
 }
 
 // openID lays the OpenID Connect flags given over c.
@@ -208,7 +212,7 @@ func clientsGroup() *group {
 		commands: []*command{
 			{
 				name:     "create",
-				synopsis: "--name N --type first_party|third_party|service --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m]",
+				synopsis: "--name N --type first_party|third_party|service --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m] [--dpop-bound-access-tokens]",
 				summary:  "register an OAuth client; a confidential client's secret is shown once",
 				setup:    clientsCreate,
 			},
@@ -260,6 +264,7 @@ func clientsCreate(fs *flag.FlagSet) action {
 			RateLimitTier:           f.tier.v,
 			RequireConsent:          *f.consent,
 			RefreshTokenDelivery:    f.delivery.v,
+			DpopBoundAccessTokens:   *f.dpopBound,
 		}
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
@@ -434,6 +439,7 @@ var updateFields = []struct {
 	{"backchannel_logout_uri", []string{"backchannel-logout-uri"}},
 	{"backchannel_logout_session_required", []string{"backchannel-logout-session-required"}},
 	{"id_token_lifetime", []string{"id-token-lifetime"}},
+	{"dpop_bound_access_tokens", []string{"dpop-bound-access-tokens"}},
 }
 
 func clientsUpdate(fs *flag.FlagSet) action {
@@ -467,6 +473,7 @@ func clientsUpdate(fs *flag.FlagSet) action {
 			Disabled:                *disabled,
 			RequireConsent:          *f.consent,
 			RefreshTokenDelivery:    f.delivery.v,
+			DpopBoundAccessTokens:   *f.dpopBound,
 		}
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)

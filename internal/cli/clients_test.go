@@ -245,6 +245,7 @@ var (
 		"backchannel_logout_uri":                  "backchannel-logout-uri",
 		"backchannel_logout_session_required":     "backchannel-logout-session-required",
 		"id_token_lifetime":                       "id-token-lifetime",
+		"dpop_bound_access_tokens":                "dpop-bound-access-tokens",
 		"tls_client_auth.subject_dn":              "tls-subject-dn",
 		"tls_client_auth.san_dns":                 "tls-san-dns",
 		"tls_client_auth.san_uri":                 "tls-san-uri",
@@ -311,7 +312,7 @@ func TestClientsJSONRoundTrip(t *testing.T) {
 				"--resources", "https://api.example/orders", "--access-token-lifetime", "12m", "--rate-limit-tier", "high",
 				"--require-consent", "--refresh-token-delivery", "body", "--post-logout-redirect-uris", "https://app.example/bye",
 				"--backchannel-logout-uri", "https://app.example/bc", "--backchannel-logout-session-required",
-				"--id-token-lifetime", "90s", "--auth-method", "client_secret_post"},
+				"--id-token-lifetime", "90s", "--auth-method", "client_secret_post", "--dpop-bound-access-tokens"},
 			bare: []string{"--type", "first_party", "--grant-types", "client_credentials"},
 		},
 		{

@@ -306,6 +306,7 @@ func clientKV(c *clientsv1.Client) *kv {
 	k.add("access_token_lifetime", lifetime)
 	k.add("rate_limit_tier", tierText(c.GetRateLimitTier()))
 	k.add("require_consent", yesNo(c.GetRequireConsent()))
+	k.add("dpop_bound_access_tokens", yesNo(c.GetDpopBoundAccessTokens()))
 	k.add("disabled", yesNo(c.GetDisabled()))
 	k.add("create_time", timeText(c.GetCreateTime()))
 	k.add("update_time", timeText(c.GetUpdateTime()))

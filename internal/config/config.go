@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
@@ -66,6 +68,13 @@ type Config struct {
 	// front of the listeners: a request one of them passes on is counted
 	// against the address its X-Forwarded-For names, not the proxy's.
 	TrustedProxies []netip.Prefix
+	// DPoPAlgorithms are the JWS algorithms accepted for DPoP proofs (RFC
+	// 9449), at the token endpoint and the validators; DPoPWindow how far a
+	// proof's iat may be from now; DPoPTokenNonce makes the token endpoint
+	// demand a server nonce.
+	DPoPAlgorithms []string
+	DPoPWindow     time.Duration
+	DPoPTokenNonce bool
 	// RateLimitTiers maps a tier name to requests per second and burst.
 	RateLimitTiers map[string]Tier
 
@@ -511,6 +520,30 @@ var options = []option{
 		c.TrustedProxies = p
 		return err
 	}},
+	{"dpop-algorithms", "ES256,EdDSA", "comma-separated JWS algorithms accepted for DPoP proofs (RFC 9449) at the token endpoint and the validators: ES256, ES384, ES512, EdDSA, RS256, RS384, RS512, PS256, PS384, PS512; never none or HS*", func(c *Config, v string) error {
+		algs := strings.Split(v, ",")
+		for i := range algs {
+			algs[i] = strings.TrimSpace(algs[i])
+		}
+		c.DPoPAlgorithms = algs
+		return checkDPoPAlgorithms(algs)
+	}},
+	{"dpop-window", "60s", "how far a DPoP proof's iat may be from now, either way (1s to 10m); the replay cache remembers a proof twice as long", func(c *Config, v string) error {
+		d, err := positiveDuration(v)
+		if err == nil && (d < time.Second || d > 10*time.Minute) {
+			err = errors.New("must be between 1s and 10m")
+		}
+		c.DPoPWindow = d
+		return err
+	}},
+	{"dpop-token-nonce", "true", "make the token endpoint demand a server nonce in DPoP proofs (use_dpop_nonce, RFC 9449 §8); the nonces are keyed from the device key, so replicas sharing it accept each other's", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.DPoPTokenNonce = b
+		return nil
+	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -827,4 +860,17 @@ func retention(v string) (time.Duration, error) {
 		return 0, errors.New("must be a duration or a number of days, as 365d")
 	}
 	return d, nil
+}
+
+// checkDPoPAlgorithms refuses an empty list and any algorithm pkg/dpop
+// does not accept for proofs (none, HS*, unknown names).
+func checkDPoPAlgorithms(algs []string) error {
+	list := make([]jwa.SignatureAlgorithm, len(algs))
+	for i, a := range algs {
+		list[i] = jwa.SignatureAlgorithm(a)
+	}
+	if _, err := dpop.NewVerifier(dpop.WithAlgorithms(list...)); err != nil {
+		return err
+	}
+	return nil
 }

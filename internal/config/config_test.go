@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,9 @@ func TestLoadRefuses(t *testing.T) {
 		{"issuer with query", []string{"--issuer", "https://auth.example?x=1"}, nil, "issuer"},
 		{"clock skew too large", []string{"--clock-skew", "2m"}, nil, "clock-skew"},
 		{"unknown algorithm", []string{"--signing-alg", "HS256"}, nil, "signing-alg"},
+		{"DPoP alg none", []string{"--dpop-algorithms", "ES256,none"}, nil, "dpop-algorithms"},
+		{"DPoP alg HS256", []string{"--dpop-algorithms", "HS256"}, nil, "dpop-algorithms"},
+		{"DPoP window too long", []string{"--dpop-window", "1h"}, nil, "dpop-window"},
 		{"publish lead below jwks max-age", []string{"--key-publish-lead", "1m", "--jwks-max-age", "5m"}, nil, "key-publish-lead"},
 		{"bad tier", []string{"--rate-limit-tiers", "standard=fast:1"}, nil, "rate-limit-tiers"},
 		{"unknown tier", []string{"--rate-limit-tiers", "standard=1:1,gold=5:5"}, nil, "rate-limit-tiers"},
@@ -142,6 +146,13 @@ func TestLoadTokenOptions(t *testing.T) {
 		d.KeyRotationInterval != 720*time.Hour || d.DefaultAudience != "urn:gatehouse:api" ||
 		d.RateLimitTiers["internal"] != (Tier{PerSecond: 5000, Burst: 10000}) || len(d.RateLimitTiers) != 4 {
 		t.Fatalf("defaults: %+v", d)
+	}
+	if !slices.Equal(d.DPoPAlgorithms, []string{"ES256", "EdDSA"}) || d.DPoPWindow != time.Minute || !d.DPoPTokenNonce {
+		t.Fatalf("DPoP defaults: %v %v %v", d.DPoPAlgorithms, d.DPoPWindow, d.DPoPTokenNonce)
+	}
+	p, err := Load([]string{"--dpop-algorithms", "ES256, PS256", "--dpop-window", "10s", "--dpop-token-nonce=false"}, env(nil), io.Discard)
+	if err != nil || !slices.Equal(p.DPoPAlgorithms, []string{"ES256", "PS256"}) || p.DPoPWindow != 10*time.Second || p.DPoPTokenNonce {
+		t.Fatalf("DPoP options: %v %+v", err, p)
 	}
 }
 

@@ -114,6 +114,14 @@ const (
 	ReasonCodeReuse Reason = "authorization_code_reuse"
 	// A rotated-out refresh token presented again; its family is revoked.
 	ReasonRefreshReuse Reason = "refresh_token_reuse"
+	// A DPoP proof (RFC 9449 §4.3) missing where one is required, or
+	// refused: malformed, wrong method or URI, stale, replayed, or not
+	// signed by its key.
+	ReasonInvalidDPoPProof Reason = "invalid_dpop_proof"
+	// A DPoP-bound token (cnf.jkt, RFC 9449 §6) presented with a proof by
+	// another key, without a proof, or as a Bearer token; or a DPoP-bound
+	// code or refresh token redeemed with another key.
+	ReasonDPoPBindingMismatch Reason = "dpop_binding_mismatch"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -131,6 +139,7 @@ func Reasons() []Reason {
 		ReasonCertificateBindingMismatch, ReasonUnknownClientCertificate,
 		ReasonInvalidClientCredentials, ReasonGrantNotAllowed, ReasonClientCertificateRefused,
 		ReasonLoginFailed, ReasonCSRF, ReasonCodeReuse, ReasonRefreshReuse,
+		ReasonInvalidDPoPProof, ReasonDPoPBindingMismatch,
 	}
 }
 

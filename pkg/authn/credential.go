@@ -32,6 +32,8 @@ const (
 type credential struct {
 	kind  authv1.CredentialKind
 	value string
+	// dpop: sent with the DPoP scheme (RFC 9449 §7.1).
+	dpop bool
 }
 
 // extractCredential picks the request's credential from the values of
@@ -83,6 +85,13 @@ func parseAuthorization(v string) (credential, *AuthError) {
 			return credential{kind: authv1.CredentialKind_CREDENTIAL_KIND_API_KEY, value: token}, nil
 		}
 		return credential{kind: authv1.CredentialKind_CREDENTIAL_KIND_JWT, value: token}, nil
+	case strings.EqualFold(scheme, schemeDPoP):
+		// RFC 9449 §7.1: token68, as for Bearer; only access tokens are
+		// DPoP-bound, never an API key.
+		if !isB64Token(token) || apikey.Looks(token) {
+			return credential{}, errMalformed()
+		}
+		return credential{kind: authv1.CredentialKind_CREDENTIAL_KIND_JWT, value: token, dpop: true}, nil
 	case strings.EqualFold(scheme, schemeAPIKey):
 		if !isB64Token(token) {
 			return credential{}, errMalformed()

@@ -41,7 +41,8 @@ const (
 // Reasons returns every google.rpc.ErrorInfo Reason a refusal may carry,
 // besides the empty one of a request without a credential.
 func Reasons() []string {
-	return []string{ErrInvalidRequest, ErrInvalidToken, ErrInsufficientScope, ErrRateLimited, ErrTemporarilyUnavailable}
+	return []string{ErrInvalidRequest, ErrInvalidToken, ErrInsufficientScope, ErrRateLimited, ErrTemporarilyUnavailable,
+		ErrInvalidDPoPProof, ErrUseDPoPNonce}
 }
 
 // ErrorInfo metadata key holding the required scopes for insufficient_scope.
@@ -78,6 +79,11 @@ type AuthError struct {
 	// Domain is the google.rpc.ErrorInfo Domain; empty means ErrorDomain.
 	// A Validator sets it from WithErrorDomain.
 	Domain string
+	// DPoPAlgs, space-separated, are the DPoP proof algorithms accepted,
+	// for the DPoP challenge (RFC 9449 §7.1); empty without DPoP.
+	DPoPAlgs string
+	// DPoPNonce is the nonce a use_dpop_nonce refusal hands out.
+	DPoPNonce string
 }
 
 // Error describes the refusal for logs.
@@ -109,8 +115,13 @@ func (e *AuthError) GRPCStatus() *status.Status {
 		domain = ErrorDomain
 	}
 	info := &errdetails.ErrorInfo{Domain: domain, Reason: e.OAuthError}
-	if e.Scope != "" {
-		info.Metadata = map[string]string{scopeMetadataKey: e.Scope}
+	if e.Scope != "" || e.DPoPAlgs != "" || e.DPoPNonce != "" {
+		info.Metadata = map[string]string{}
+		for k, v := range map[string]string{scopeMetadataKey: e.Scope, dpopAlgsMetadataKey: e.DPoPAlgs, dpopNonceMetadataKey: e.DPoPNonce} {
+			if v != "" {
+				info.Metadata[k] = v
+			}
+		}
 	}
 	details := []protoadapt.MessageV1{info}
 	if e.RetryAfter > 0 {

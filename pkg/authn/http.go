@@ -53,6 +53,7 @@ func (v *Validator) HTTPMiddleware(rule *authv1.AuthRule, next http.Handler) htt
 		if ru != nil && !ru.public {
 			req.authz = r.Header.Values("Authorization")
 			req.apiKeys = r.Header.Values(HeaderAPIKey)
+			v.dpopHTTP(&req, r)
 			if len(req.authz)+len(req.apiKeys) > 0 && hasBodyOrQueryToken(r) {
 				writeStatus(w, v.realm, v.refuse(r.Context(), &req, errMultipleCredentials()))
 				return
@@ -203,8 +204,24 @@ func setErrorHeaders(h http.Header, realm string, st *status.Status) {
 		}
 	}
 	challenge := `Bearer realm="` + realm + `"`
+	algs := sanitizeQuoted(info.GetMetadata()[dpopAlgsMetadataKey])
 	switch st.Code() {
 	case codes.Unauthenticated:
+		if r := info.GetReason(); r == ErrInvalidDPoPProof || r == ErrUseDPoPNonce {
+			// RFC 9449 §7.1, §9: the DPoP challenge carries the error.
+			c := `DPoP realm="` + realm + `", error="` + r + `"`
+			if desc := sanitizeQuoted(st.Message()); desc != "" {
+				c += `, error_description="` + desc + `"`
+			}
+			if algs != "" {
+				c += `, algs="` + algs + `"`
+			}
+			h.Set("WWW-Authenticate", c)
+			if n := info.GetMetadata()[dpopNonceMetadataKey]; n != "" {
+				h.Set(HeaderDPoPNonce, sanitizeQuoted(n))
+			}
+			break
+		}
 		// RFC 6750 §3.1: no error code when the request had no credential
 		// (or one of an unsupported method).
 		if info.GetReason() == ErrInvalidToken {
@@ -214,6 +231,15 @@ func setErrorHeaders(h http.Header, realm string, st *status.Status) {
 			}
 		}
 		h.Set("WWW-Authenticate", challenge)
+		if algs != "" {
+			// Both schemes are accepted: one challenge each (RFC 9449
+			// §7.1).
+			c := `DPoP realm="` + realm + `", algs="` + algs + `"`
+			if info.GetReason() == ErrInvalidToken {
+				c += `, error="invalid_token"`
+			}
+			h.Add("WWW-Authenticate", c)
+		}
 	case codes.PermissionDenied:
 		if info.GetReason() == ErrInsufficientScope {
 			challenge += `, error="insufficient_scope"`

@@ -67,6 +67,10 @@ type Claims struct {
 	// certificate a token is bound to (RFC 8705 §3.1); empty for a bearer
 	// token.
 	CnfX5tS256 string
+	// CnfJKT is cnf["jkt"], the RFC 7638 thumbprint of the DPoP key a
+	// token is bound to (RFC 9449 §6.1); empty for a token not bound to
+	// one.
+	CnfJKT string
 	// KeyID is the kid of the key that signed the token (from the JOSE
 	// header).
 	KeyID string
@@ -766,6 +770,7 @@ func (a *JWTAuthenticator) verify(ctx context.Context, token string, now time.Ti
 		SigningKeyID:   c.KeyID,
 		FamilyID:       c.FamilyID,
 		CertThumbprint: c.CnfX5tS256,
+		DPoPJKT:        c.CnfJKT,
 	}
 	return &tokenEntry{p: p, c: c, exp: c.ExpiresAt}, nil
 }
@@ -922,7 +927,7 @@ func parseClaims(data []byte) (*Claims, *AuthError) {
 		case "nbf":
 			c.NotBefore, ok = numericDate(value)
 		case "cnf":
-			c.CnfX5tS256, ok = parseCnf(value)
+			c.CnfX5tS256, c.CnfJKT, ok = parseCnf(value)
 		case "auth_time":
 			c.AuthTime, ok = numericDate(value)
 		case familyClaim:
@@ -978,27 +983,34 @@ func parseAudience(value []byte) ([]string, bool) {
 	return aud, err == nil
 }
 
-// parseCnf reads cnf (RFC 7800) for its x5t#S256 member (RFC 8705 §3.1),
-// the only confirmation method Gatehouse checks. Anything else is
-// malformed rather than ignored: read as absent, an empty x5t#S256, a
-// DPoP jkt (RFC 9449 §6) or any other method would turn a
-// proof-of-possession token into a bearer one.
-func parseCnf(value []byte) (string, bool) {
+// parseCnf reads cnf (RFC 7800) for its x5t#S256 (RFC 8705 §3.1) and jkt
+// (RFC 9449 §6.1) members, the confirmation methods Gatehouse checks.
+// Anything else is malformed rather than ignored: read as absent, an empty
+// member or any other method would turn a proof-of-possession token into a
+// bearer one.
+func parseCnf(value []byte) (x5t, jkt string, valid bool) {
 	if len(value) == 0 || value[0] != '{' {
-		return "", false
+		return "", "", false
 	}
-	var (
-		thumb string
-		ok    = true
-		other bool
-	)
+	ok := true
+	var seenX5t, seenJKT, other bool
 	err := forEachMember(value, func(name, v []byte) error {
-		if string(name) != "x5t#S256" {
+		var good bool
+		switch string(name) {
+		case "x5t#S256":
+			x5t, good = jsonString(v)
+			good = good && x5t != "" && !seenX5t
+			seenX5t = true
+		case "jkt":
+			jkt, good = jsonString(v)
+			good = good && jkt != "" && !seenJKT
+			seenJKT = true
+		default:
 			other = true
 			return nil
 		}
-		thumb, ok = jsonString(v)
+		ok = ok && good
 		return nil
 	})
-	return thumb, err == nil && ok && !other && thumb != ""
+	return x5t, jkt, err == nil && ok && !other && (seenX5t || seenJKT)
 }

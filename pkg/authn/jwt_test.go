@@ -397,8 +397,13 @@ func TestJWTClaims(t *testing.T) {
 		{name: "14 cnf not an object", token: claims("cnf", "x"), reason: audit.ReasonInvalidToken},
 		{name: "14 cnf x5t#S256 empty", token: claims("cnf", map[string]any{"x5t#S256": ""}), reason: audit.ReasonInvalidToken},
 		{name: "14 cnf x5t#S256 a number", token: claims("cnf", map[string]any{"x5t#S256": 1}), reason: audit.ReasonInvalidToken},
-		{name: "14 cnf DPoP jkt only", token: claims("cnf", map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), reason: audit.ReasonInvalidToken},
-		{name: "14 cnf x5t#S256 and jkt", token: claims("cnf", map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), reason: audit.ReasonInvalidToken},
+		// A DPoP jkt (RFC 9449 §6.1) is read; the Validator enforces it
+		// (dpop_test.go).
+		{name: "14 cnf DPoP jkt only accepted", token: claims("cnf", map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})},
+		{name: "14 cnf x5t#S256 and jkt accepted", token: claims("cnf", map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})},
+		{name: "14 cnf jkt empty", token: claims("cnf", map[string]any{"jkt": ""}), reason: audit.ReasonInvalidToken},
+		{name: "14 cnf jkt a number", token: claims("cnf", map[string]any{"jkt": 1}), reason: audit.ReasonInvalidToken},
+		{name: "14 cnf another method", token: claims("cnf", map[string]any{"jwk": map[string]any{"kty": "EC"}}), reason: audit.ReasonInvalidToken},
 		{name: "14 cnf empty object", token: claims("cnf", map[string]any{}), reason: audit.ReasonInvalidToken},
 	})
 }

@@ -90,6 +90,11 @@ type Principal struct {
 	// a bearer credential. The Validator refuses a bound credential on a
 	// request made without that certificate.
 	CertThumbprint string
+	// DPoPJKT is the thumbprint of the DPoP key the credential is bound to
+	// (a JWT's cnf.jkt, RFC 9449 §6.1); empty otherwise. The Validator
+	// accepts a bound credential only with the DPoP scheme and a proof by
+	// that key.
+	DPoPJKT string
 }
 
 // HasScope reports whether scope was granted.

@@ -13,6 +13,7 @@ import (
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -173,6 +174,11 @@ type Validator struct {
 
 	revocations RevocationChecker
 	certAuth    CertAuthenticator
+
+	// dpop checks DPoP proofs (WithDPoP); dpopOrigin is the origin of
+	// their htu, "" to take the request's.
+	dpop       *dpop.Verifier
+	dpopOrigin string
 }
 
 // NewValidator returns a Validator enforcing rules. A nil rules refuses
@@ -209,6 +215,14 @@ type request struct {
 	// first of tlsState's peer certificates.
 	http     bool
 	tlsState *tls.ConnectionState
+
+	// DPoP (RFC 9449 §7): the proofs sent, and the htm and htu they must
+	// name; credDPoP and token are set by authenticate from the
+	// Authorization header.
+	dpopProofs []string
+	htm, htu   string
+	credDPoP   bool
+	token      string
 }
 
 // Authorize checks a request to the gRPC method fullMethod carrying the
@@ -225,6 +239,7 @@ func (v *Validator) Authorize(ctx context.Context, fullMethod string, md metadat
 	if req.rule != nil && !req.rule.public {
 		req.authz = md.Get(mdAuthorization)
 		req.apiKeys = md.Get(mdAPIKey)
+		v.dpopGRPC(&req, md.Get(mdDPoP), md.Get(":authority"))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -264,6 +279,7 @@ func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (conte
 	if req.rule != nil && !req.rule.public {
 		req.authz = metadata.ValueFromIncomingContext(ctx, mdAuthorization)
 		req.apiKeys = metadata.ValueFromIncomingContext(ctx, mdAPIKey)
+		v.dpopGRPC(&req, metadata.ValueFromIncomingContext(ctx, mdDPoP), metadata.ValueFromIncomingContext(ctx, ":authority"))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -365,6 +381,9 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	if ae != nil {
 		return ctx, ae
 	}
+	if ae := v.checkDPoP(req, p); ae != nil {
+		return ctx, ae
+	}
 	if v.revocations != nil {
 		if ae := v.checkRevoked(ctx, p); ae != nil {
 			return ctx, ae
@@ -427,6 +446,7 @@ func (v *Validator) authenticate(ctx context.Context, req *request) (*Principal,
 	if ae != nil {
 		return nil, 0, ae
 	}
+	req.credDPoP, req.token = cred.dpop, cred.value
 	a := v.auths[cred.kind]
 	if a == nil {
 		return nil, 0, errUnsupportedCredential("credential kind not supported")
@@ -508,10 +528,20 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 		Service:  v.service,
 		At:       time.Now(),
 	})
-	if v.domain != "" && ae.Domain == "" {
+	// RFC 9449 §7.1: a refusal of a DPoP request (the DPoP scheme, or a
+	// DPoP-bound token) gets a DPoP challenge naming the algorithms; a
+	// Bearer request keeps its one Bearer challenge.
+	dpopChallenge := v.dpop != nil && ae.Code == codes.Unauthenticated &&
+		(req.credDPoP || ae.Reason == audit.ReasonDPoPBindingMismatch || ae.Reason == audit.ReasonInvalidDPoPProof)
+	if (v.domain != "" && ae.Domain == "") || dpopChallenge {
 		// On a copy: an authenticator may hand out one refusal many times.
 		c := *ae
-		c.Domain = v.domain
+		if c.Domain == "" {
+			c.Domain = v.domain
+		}
+		if dpopChallenge {
+			c.DPoPAlgs = v.dpop.AlgorithmList()
+		}
 		return c.GRPCStatus().Err()
 	}
 	return ae.GRPCStatus().Err()

@@ -43,6 +43,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"github.com/gatehouse-dev/gatehouse/pkg/clientcreds"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/revlist"
@@ -121,6 +122,13 @@ type Config struct {
 	// TrustedProxies are the addresses of proxies whose X-Forwarded-For
 	// names the caller (for the failure budget and the audit).
 	TrustedProxies []string
+
+	// DPoP, when given, accepts DPoP-bound tokens (RFC 9449) with a proof
+	// it checks (authn.WithDPoP); without it they are refused. DPoPOrigin
+	// is the scheme://host clients reach the service at, for the proofs'
+	// htu; empty takes each request's own host (:authority for gRPC).
+	DPoP       *dpop.Verifier
+	DPoPOrigin string
 
 	// MetricNamespace prefixes the metrics (<ns>_auth_failures_total);
 	// empty means the Service name.
@@ -371,6 +379,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			budget = ratelimit.Tier{Rate: defaultFailureRate, Burst: defaultFailureBurst}
 		}
 		opts = append(opts, authn.WithFailureLimiter(ratelimit.New(map[string]ratelimit.Tier{"authfail": budget}), "authfail", nil))
+	}
+	if cfg.DPoP != nil {
+		opts = append(opts, authn.WithDPoP(cfg.DPoP, cfg.DPoPOrigin))
 	}
 	s.validator = authn.NewValidator(cfg.Rules, opts...)
 	if public := cfg.Rules.Public(); len(public) > 0 {

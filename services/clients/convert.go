@@ -93,6 +93,7 @@ func clientFromProto(p *clientsv1.Client) Client {
 		PostLogoutRedirectURIs:           p.GetPostLogoutRedirectUris(),
 		BackchannelLogoutURI:             p.GetBackchannelLogoutUri(),
 		BackchannelLogoutSessionRequired: p.GetBackchannelLogoutSessionRequired(),
+		DPoPBoundAccessTokens:            p.GetDpopBoundAccessTokens(),
 	}
 	if p.GetType() != clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED && c.Type == "" {
 		c.Type = ClientType("unknown")
@@ -144,6 +145,7 @@ func clientToProto(c Client) *clientsv1.Client {
 		PostLogoutRedirectUris:           c.PostLogoutRedirectURIs,
 		BackchannelLogoutUri:             c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		DpopBoundAccessTokens:            c.DPoPBoundAccessTokens,
 	}
 	if c.IDTokenLifetime != 0 {
 		// Unset means the token service's default.

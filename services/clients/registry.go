@@ -296,6 +296,7 @@ var updatable = []string{
 	"tls_client_auth", "access_token_lifetime", "rate_limit_tier", "disabled", "require_consent",
 	"resources", "refresh_token_delivery",
 	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required", "id_token_lifetime",
+	"dpop_bound_access_tokens",
 }
 
 // UpdateClient implements ClientRegistryService.
@@ -355,6 +356,8 @@ func (r *Registry) UpdateClient(ctx context.Context, req *clientsv1.UpdateClient
 				c.BackchannelLogoutSessionRequired = patch.BackchannelLogoutSessionRequired
 			case "id_token_lifetime":
 				c.IDTokenLifetime = patch.IDTokenLifetime
+			case "dpop_bound_access_tokens":
+				c.DPoPBoundAccessTokens = patch.DPoPBoundAccessTokens
 			}
 		}
 		if c.RefreshTokenDelivery == RefreshTokenDeliveryBody && !slices.Contains(paths, "refresh_token_delivery") {

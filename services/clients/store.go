@@ -64,8 +64,11 @@ type Client struct {
 	// IDTokenLifetime is the lifetime of the ID tokens issued to the client;
 	// zero means the token service's default.
 	IDTokenLifetime time.Duration
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// DPoPBoundAccessTokens: the token endpoint refuses the client's
+	// requests without a DPoP proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // TLSClientAuth binds a client to its certificate (RFC 8705 §2).

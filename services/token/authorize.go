@@ -49,6 +49,8 @@ type authzRequest struct {
 	state         string
 	scopes        []string
 	challenge     string
+	// dpopJKT binds the code to a DPoP key (RFC 9449 §10).
+	dpopJKT string
 
 	// OpenID Connect (Core §3.1.2.1).
 	// nonce is echoed in the ID token byte for byte.
@@ -170,6 +172,12 @@ func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest
 		return req, redirectError(CodeInvalidRequest, "code_challenge must be 43 base64url characters")
 	}
 	req.challenge = challenge
+	if jkt := f.get("dpop_jkt"); jkt != "" {
+		if !validJKT(jkt) {
+			return req, redirectError(CodeInvalidRequest, "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 section 10)")
+		}
+		req.dpopJKT = jkt
+	}
 	scopes, perr := parseScope(f.get("scope"))
 	if perr != nil {
 		return req, redirectError(CodeInvalidScope, "the scope parameter is malformed")
@@ -398,7 +406,7 @@ func (s *Service) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 		Hash: hash, ClientID: req.client.id, RedirectURI: redirect, Challenge: req.challenge,
 		UserID: sess.UserID, Scopes: req.scopes, FamilyID: familyID,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(codeLifetime),
-		Nonce: req.nonce, SessionID: sessionID(sess.Hash),
+		Nonce: req.nonce, SessionID: sessionID(sess.Hash), DPoPJKT: req.dpopJKT,
 	})
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "store authorization code", "error", err)

@@ -59,6 +59,9 @@ type client struct {
 	refreshCookie bool
 	// tls is the certificate binding of an mTLS client.
 	tls tlsAuth
+	// dpopBound: every token request must carry a DPoP proof (RFC 9449
+	// §5.2, dpop_bound_access_tokens).
+	dpopBound bool
 
 	// OpenID Connect.
 	idTokenLifetime           time.Duration
@@ -87,6 +90,7 @@ func clientFromProto(p *clientsv1.Client) *client {
 		origins:        originsOf(p.GetRedirectUris()),
 		refreshCookie:  p.GetRefreshTokenDelivery() == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE,
 		tls:            tlsAuthFromProto(p.GetTlsClientAuth()),
+		dpopBound:      p.GetDpopBoundAccessTokens(),
 
 		idTokenLifetime:           p.GetIdTokenLifetime().AsDuration(),
 		postLogoutRedirectURIs:    slices.Clone(p.GetPostLogoutRedirectUris()),

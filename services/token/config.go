@@ -128,6 +128,17 @@ type Config struct {
 	// differs from the issuer's: the metadata lists its endpoints as
 	// mtls_endpoint_aliases (RFC 8705 §5).
 	MTLSBase string
+
+	// DPoPAlgorithms are the JWS algorithms accepted for DPoP proofs
+	// (RFC 9449), asymmetric only; default ES256 and EdDSA.
+	DPoPAlgorithms []string
+	// DPoPWindow is how far a proof's iat may be from now, either way
+	// (default 60 s).
+	DPoPWindow time.Duration
+	// DPoPNoNonce turns off the server nonce the token endpoint demands in
+	// every proof (RFC 9449 §8). The nonces are keyed from DeviceKey, so
+	// replicas sharing it accept each other's.
+	DPoPNoNonce bool
 }
 
 // Defaults of the user grants.

@@ -60,6 +60,9 @@ type Claims struct {
 	// CertThumbprint is cnf.x5t#S256 (RFC 8705 §3.1) of a
 	// certificate-bound token; empty otherwise.
 	CertThumbprint string
+	// DPoPJKT is cnf.jkt (RFC 9449 §6.1) of a DPoP-bound token; empty
+	// otherwise.
+	DPoPJKT string
 }
 
 // Verifier validates an access token: signature against the published keys

@@ -58,6 +58,9 @@ type Error struct {
 	// Challenge asks for WWW-Authenticate: Basic (RFC 6749 §5.2: a 401
 	// after the client tried the Authorization header).
 	Challenge bool
+	// DPoPNonce, when set, is sent as DPoP-Nonce (use_dpop_nonce, RFC
+	// 9449 §8).
+	DPoPNonce string
 }
 
 func (e *Error) Error() string {
@@ -147,6 +150,9 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(e.RetryAfter), 10))
+	}
+	if e.DPoPNonce != "" {
+		h.Set(headerDPoPNonce, e.DPoPNonce)
 	}
 	writeJSON(w, e.Status, errorBody(e))
 }

@@ -18,6 +18,9 @@ type tokenResponse struct {
 	refreshExpires time.Time
 	// idToken is the OpenID Connect ID token of a user grant with openid.
 	idToken string
+	// dpopBound: the access token carries cnf.jkt, token_type DPoP (RFC
+	// 9449 §5).
+	dpopBound bool
 }
 
 // grantHandler runs one grant type for a client that the dispatcher has
@@ -62,11 +65,13 @@ func (g *clientCredentialsGrant) issue(ctx context.Context, cl *client, requeste
 	if life <= 0 {
 		life = fallbackLifetime
 	}
-	m, err := g.minter.mint(ctx, accessToken{subject: cl.id, clientID: cl.id, audience: aud, scope: scope, lifetime: life, certThumbprint: boundCert(ctx)})
+	jkt := dpopJKT(ctx)
+	m, err := g.minter.mint(ctx, accessToken{subject: cl.id, clientID: cl.id, audience: aud, scope: scope, lifetime: life,
+		certThumbprint: boundCert(ctx), dpopJKT: jkt})
 	if err != nil {
 		return nil, err
 	}
-	return &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope}, nil
+	return &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, dpopBound: jkt != ""}, nil
 }
 
 // audience applies RFC 8707: the resource asked, which must be one the

@@ -62,6 +62,7 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		return nil, errInvalidGrant("code_verifier must be 43 to 128 unreserved characters")
 	}
 	now := g.s.cfg.Now()
+	jkt := dpopJKT(ctx)
 	var (
 		fam   grantstore.Family
 		rtRaw string
@@ -84,9 +85,21 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		if !verifierMatches(verifier, c.Challenge) {
 			return grantstore.Family{}, nil, errInvalidGrant("code_verifier does not match the code_challenge")
 		}
+		// RFC 9449 §10: a code bound with dpop_jkt is exchanged only with
+		// a proof by that key.
+		if c.DPoPJKT != "" && !sameJKT(c.DPoPJKT, jkt) {
+			g.s.record(ctx, ReasonDPoPBindingMismatch, cl.id, tokenPath, "")
+			return grantstore.Family{}, nil, errInvalidGrant("the DPoP proof is not by the key the code is bound to (dpop_jkt)")
+		}
 		fam = grantstore.Family{
 			ID: c.FamilyID, ClientID: cl.id, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
 			AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime), SessionID: c.SessionID,
+		}
+		if cl.public {
+			// RFC 9449 §5: a public client's refresh tokens are bound to
+			// the key of the proof that obtained them; a confidential
+			// client's are bound to its authentication already.
+			fam.DPoPJKT = jkt
 		}
 		if !cl.allowsGrant(grantRefreshToken) {
 			return fam, nil, nil
@@ -159,14 +172,16 @@ func (g *userGrants) issue(ctx context.Context, cl *client, fam grantstore.Famil
 		life = fallbackLifetime
 	}
 	scope := strings.Join(scopes, " ")
+	jkt := dpopJKT(ctx)
 	m, err := g.minter.mint(ctx, accessToken{
 		subject: fam.UserID, clientID: cl.id, audience: g.s.cfg.DefaultAudience, scope: scope,
-		lifetime: life, authTime: fam.AuthTime, familyID: fam.ID, certThumbprint: boundCert(ctx),
+		lifetime: life, authTime: fam.AuthTime, familyID: fam.ID, certThumbprint: boundCert(ctx), dpopJKT: jkt,
 	})
 	if err != nil {
 		return nil, err
 	}
-	resp := &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken, refreshExpires: fam.ExpiresAt}
+	resp := &tokenResponse{accessToken: m.jwt, expiresIn: m.expiresIn, scope: scope, refreshToken: refreshToken,
+		refreshExpires: fam.ExpiresAt, dpopBound: jkt != ""}
 	if slices.Contains(scopes, ScopeOpenID) {
 		if resp.idToken, err = g.idToken(ctx, cl, fam, scopes, idTokenFor{nonce: nonce, accessToken: m.jwt}); err != nil {
 			return nil, err
@@ -216,6 +231,12 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 	// changes nothing.
 	if fam.ClientID != cl.id { // not-secret: compares client ids
 		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	// RFC 9449 §5: a bound refresh token needs a proof by its key; the
+	// token is not spent by the refusal.
+	if fam.DPoPJKT != "" && !sameJKT(fam.DPoPJKT, dpopJKT(ctx)) {
+		g.s.record(ctx, ReasonDPoPBindingMismatch, cl.id, tokenPath, "")
+		return nil, errInvalidGrant("the refresh token is bound to another DPoP key, or no proof was sent")
 	}
 	scopes := old.Scopes
 	if len(requested) > 0 {

@@ -85,13 +85,29 @@ func (s *Service) IssueClientCredentialsToken(ctx context.Context, req *tokenv1.
 		// §3).
 		ctx = withBoundCert(ctx, p.CertThumbprint)
 	}
+	switch {
+	case p.DPoPJKT != "":
+		// The caller's token is DPoP-bound and the validator checked this
+		// call's proof by its key: the new token is bound to the same key
+		// (RFC 9449 §5).
+		ctx = withDPoPKey(ctx, p.DPoPJKT)
+	case cl.dpopBound:
+		// There is no proof to bind to: a client registered for DPoP never
+		// gets a bearer token.
+		s.record(ctx, ReasonInvalidDPoPProof, cl.id, grpcIssue, peerIP(ctx))
+		return nil, status.Error(codes.PermissionDenied, "invalid_dpop_proof: the client must call with a DPoP-bound token")
+	}
 	resp, err := s.clientCredentials.issue(ctx, cl, requested, resources, bound)
 	if err != nil {
 		return nil, s.grpcError(ctx, err)
 	}
 	s.issued.WithLabelValues(grantClientCredentials).Inc()
+	tokenType := "Bearer"
+	if resp.dpopBound {
+		tokenType = "DPoP"
+	}
 	return &tokenv1.IssueClientCredentialsTokenResponse{
-		AccessToken: resp.accessToken, TokenType: "Bearer", ExpiresIn: resp.expiresIn, Scope: resp.scope,
+		AccessToken: resp.accessToken, TokenType: tokenType, ExpiresIn: resp.expiresIn, Scope: resp.scope,
 	}, nil
 }
 
@@ -132,6 +148,10 @@ func (s *Service) Introspect(ctx context.Context, req *tokenv1.IntrospectRequest
 		TokenType:  "Bearer",
 		CnfX5TS256: c.CertThumbprint,
 		Jti:        c.JTI,
+		CnfJkt:     c.DPoPJKT,
+	}
+	if c.DPoPJKT != "" {
+		out.TokenType = "DPoP"
 	}
 	if !c.IssuedAt.IsZero() {
 		out.Iat = timestamppb.New(c.IssuedAt)

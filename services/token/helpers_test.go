@@ -144,6 +144,7 @@ func (v *jwxVerifier) VerifyAccessToken(_ context.Context, raw string) (token.Cl
 	if v, ok := t.Get("cnf"); ok {
 		if m, ok := v.(map[string]any); ok {
 			c.CertThumbprint, _ = m["x5t#S256"].(string)
+			c.DPoPJKT, _ = m["jkt"].(string)
 		}
 	}
 	// As pkg/authn's revocation list: by jti, and by the grant (fid) a
@@ -699,6 +700,8 @@ func assertOAuthError(t *testing.T, r response, status int, code string) {
 		"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
 		"unsupported_grant_type": true, "invalid_scope": true, "invalid_target": true, "insufficient_scope": true,
 		"server_error": true, "temporarily_unavailable": true, "unsupported_token_type": true,
+		// RFC 9449 §12.2.
+		"invalid_dpop_proof": true, "use_dpop_nonce": true,
 	}
 	if s, _ := m["error"].(string); !registered[s] {
 		t.Errorf("error %q is not a registered code", s)

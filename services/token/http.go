@@ -102,6 +102,17 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			ctx = withBoundCert(ctx, authn.CertThumbprint(certs[0]))
 		}
 	}
+	// DPoP (RFC 9449 §5): a valid proof binds what is issued to its key.
+	jkt, renewNonce, err := s.tokenProof(ctx, r, cl)
+	if err != nil {
+		return nil, cl, err
+	}
+	if jkt != "" {
+		ctx = withDPoPKey(ctx, jkt)
+	}
+	if renewNonce {
+		w.Header().Set(headerDPoPNonce, s.dpop.Nonce())
+	}
 	if gt == grantRefreshToken && cl.refreshCookie {
 		rt, err := s.refreshFromCookie(r, cl, f)
 		if err != nil {
@@ -139,7 +150,11 @@ func writeTokenResponse(w http.ResponseWriter, t *tokenResponse) {
 	b := make([]byte, 0, len(t.accessToken)+len(t.scope)+80)
 	b = append(b, `{"access_token":`...)
 	b = appendJSONString(b, t.accessToken)
-	b = append(b, `,"token_type":"Bearer","expires_in":`...)
+	if t.dpopBound {
+		b = append(b, `,"token_type":"DPoP","expires_in":`...)
+	} else {
+		b = append(b, `,"token_type":"Bearer","expires_in":`...)
+	}
 	b = strconv.AppendInt(b, t.expiresIn, 10)
 	if t.scope != "" {
 		b = append(b, `,"scope":`...)

@@ -179,10 +179,25 @@ func introspectionJSON(c Claims) []byte {
 		num("nbf", c.NotBefore.Unix())
 	}
 	str("jti", c.JTI)
-	str("token_type", "Bearer")
-	if c.CertThumbprint != "" {
-		b = append(b, `,"cnf":{"x5t#S256":`...)
-		b = appendJSONString(b, c.CertThumbprint)
+	if c.DPoPJKT != "" {
+		str("token_type", "DPoP")
+	} else {
+		str("token_type", "Bearer")
+	}
+	// RFC 8705 §3.2, RFC 9449 §6.2.
+	if c.CertThumbprint != "" || c.DPoPJKT != "" {
+		b = append(b, `,"cnf":{`...)
+		if c.CertThumbprint != "" {
+			b = append(b, `"x5t#S256":`...)
+			b = appendJSONString(b, c.CertThumbprint)
+		}
+		if c.DPoPJKT != "" {
+			if c.CertThumbprint != "" {
+				b = append(b, ',')
+			}
+			b = append(b, `"jkt":`...)
+			b = appendJSONString(b, c.DPoPJKT)
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')

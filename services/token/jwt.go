@@ -39,6 +39,9 @@ type accessToken struct {
 	// certThumbprint binds the token to a client certificate (RFC 8705
 	// §3.1, cnf x5t#S256); empty for a bearer token.
 	certThumbprint string
+	// dpopJKT binds the token to a DPoP key (RFC 9449 §6.1, cnf jkt);
+	// empty for a token not bound to one.
+	dpopJKT string
 }
 
 // FamilyClaim is the private claim naming the grant an access token was
@@ -140,9 +143,19 @@ func (m *jwtMinter) mint(ctx context.Context, t accessToken) (minted, error) {
 		claims = append(claims, `,"`+FamilyClaim+`":`...)
 		claims = appendJSONString(claims, t.familyID)
 	}
-	if t.certThumbprint != "" {
-		claims = append(claims, `,"cnf":{"x5t#S256":`...)
-		claims = appendJSONString(claims, t.certThumbprint)
+	if t.certThumbprint != "" || t.dpopJKT != "" {
+		claims = append(claims, `,"cnf":{`...)
+		if t.certThumbprint != "" {
+			claims = append(claims, `"x5t#S256":`...)
+			claims = appendJSONString(claims, t.certThumbprint)
+		}
+		if t.dpopJKT != "" {
+			if t.certThumbprint != "" {
+				claims = append(claims, ',')
+			}
+			claims = append(claims, `"jkt":`...)
+			claims = appendJSONString(claims, t.dpopJKT)
+		}
 		claims = append(claims, '}')
 	}
 	claims = append(claims, '}')

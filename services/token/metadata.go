@@ -40,6 +40,8 @@ type metadataDoc struct {
 	// RFC 8705 §3.3 and §5.
 	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+	// RFC 9449 §5.1.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	*oidcMetadata
 }
 
@@ -93,6 +95,7 @@ func buildMetadata(cfg Config, ep Endpoints, withOIDC bool) ([]byte, error) {
 		TokenEndpointAuthMethodsSupported: authMethods,
 		IntrospectionEndpointAuthMethodsSupported: authMethods,
 		CodeChallengeMethodsSupported:             []string{"S256"},
+		DPoPSigningAlgValuesSupported:             dpopAlgorithms(cfg),
 	}
 	if ep.Revocation != "" {
 		doc.RevocationEndpoint = ep.Revocation

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,8 @@ type Service struct {
 	backchannel  *backchannel
 	// issued counts the access tokens issued, by grant type.
 	issued *prometheus.CounterVec
+	// dpop verifies the DPoP proofs of token requests (RFC 9449 §5).
+	dpop *dpop.Verifier
 }
 
 var _ tokenv1.TokenServiceServer = (*Service)(nil)
@@ -69,6 +72,9 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		checks:    newPasswordChecks(cfg.PasswordChecks),
 	}
 	s.backchannel = newBackchannel(s)
+	if s.dpop, err = newDPoPVerifier(cfg); err != nil {
+		return nil, err
+	}
 	s.clientCredentials = &clientCredentialsGrant{
 		minter:          newJWTMinter(cfg.Issuer, signer, cfg.Now),
 		defaultAudience: cfg.DefaultAudience,

@@ -51,6 +51,12 @@ func (s *Service) userInfoFor(ctx context.Context, tok string, peerThumbprint st
 		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", clientID: c.ClientID,
 			desc: "the access token is bound to a client certificate that was not presented", reason: audit.ReasonCertificateBindingMismatch}
 	}
+	if c.DPoPJKT != "" {
+		// UserInfo does not take DPoP proofs: a DPoP-bound token is
+		// refused rather than accepted as a bearer one (RFC 9449 §7.2).
+		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", clientID: c.ClientID,
+			desc: "DPoP-bound access tokens are not accepted at UserInfo", reason: audit.ReasonDPoPBindingMismatch}
+	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, ScopeOpenID) {
 		return userInfo{}, &userInfoError{status: http.StatusForbidden, code: CodeInsufficientScope, clientID: c.ClientID,

@@ -265,6 +265,7 @@ var updateTests = []test{
 			u.BackchannelLogoutURI = "https://new.example/bc"
 			u.BackchannelLogoutSessionRequired = false
 			u.IDTokenLifetime = time.Hour
+			u.DPoPBoundAccessTokens = false
 			u.UpdatedAt = t0.Add(time.Hour)
 			return nil
 		})
@@ -285,6 +286,7 @@ var updateTests = []test{
 		want.PostLogoutRedirectURIs = []string{"https://new.example/bye"}
 		want.BackchannelLogoutURI, want.BackchannelLogoutSessionRequired = "https://new.example/bc", false
 		want.IDTokenLifetime = time.Hour
+		want.DPoPBoundAccessTokens = false
 		want.UpdatedAt = t0.Add(time.Hour)
 		assertClient(t, got, want)
 		assertClient(t, e.getClient("c1"), want)

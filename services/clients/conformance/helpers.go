@@ -77,6 +77,7 @@ func sampleClient(id string, created time.Time) clients.Client {
 		BackchannelLogoutURI:             "https://app.example/backchannel?tenant=a",
 		BackchannelLogoutSessionRequired: true,
 		IDTokenLifetime:                  7*time.Minute + 250*time.Millisecond,
+		DPoPBoundAccessTokens:            true,
 		CreatedAt:                        created,
 		UpdatedAt:                        created.Add(time.Second + 7*time.Nanosecond),
 	}

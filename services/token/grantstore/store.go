@@ -53,6 +53,10 @@ type Code struct {
 	// SessionID is the sid of the login session the code was issued in
 	// (OpenID Connect Front- and Back-Channel Logout); the grant keeps it.
 	SessionID string
+	// DPoPJKT is the dpop_jkt of the authorization request (RFC 9449
+	// §10): the code may be exchanged only with a proof by that key.
+	// Empty when the request had none.
+	DPoPJKT string
 }
 
 // Family is one grant: the chain of refresh tokens from one authorization.
@@ -72,6 +76,10 @@ type Family struct {
 	// SessionID is the sid of the login session the grant was made in;
 	// empty for grants from before sessions had one.
 	SessionID string
+	// DPoPJKT is the thumbprint of the DPoP key a public client's refresh
+	// tokens are bound to (RFC 9449 §5): a refresh needs a proof by it.
+	// Empty for an unbound grant.
+	DPoPJKT string
 }
 
 // Refresh is one refresh token of a family, stored as its SHA-256.

@@ -229,12 +229,16 @@ type IntrospectResponse struct {
 	Exp *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=exp,proto3" json:"exp,omitempty"`
 	// Issue time.
 	Iat *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=iat,proto3" json:"iat,omitempty"`
-	// Bearer for access tokens, refresh_token for refresh tokens.
+	// Bearer for access tokens (DPoP for DPoP-bound ones), refresh_token for
+	// refresh tokens.
 	TokenType string `protobuf:"bytes,9,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
 	// Certificate thumbprint of a certificate-bound token (RFC 8705 §3.2).
 	CnfX5TS256 string `protobuf:"bytes,10,opt,name=cnf_x5t_s256,json=cnfX5tS256,proto3" json:"cnf_x5t_s256,omitempty"`
 	// Token identifier.
-	Jti           string `protobuf:"bytes,11,opt,name=jti,proto3" json:"jti,omitempty"`
+	Jti string `protobuf:"bytes,11,opt,name=jti,proto3" json:"jti,omitempty"`
+	// JWK SHA-256 thumbprint of the key a DPoP-bound token is bound to (RFC
+	// 9449 §6.2, cnf.jkt).
+	CnfJkt        string `protobuf:"bytes,12,opt,name=cnf_jkt,json=cnfJkt,proto3" json:"cnf_jkt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +346,13 @@ func (x *IntrospectResponse) GetCnfX5TS256() string {
 func (x *IntrospectResponse) GetJti() string {
 	if x != nil {
 		return x.Jti
+	}
+	return ""
+}
+
+func (x *IntrospectResponse) GetCnfJkt() string {
+	if x != nil {
+		return x.CnfJkt
 	}
 	return ""
 }
@@ -604,7 +615,7 @@ const file_gatehouse_token_v1_token_proto_rawDesc = "" +
 	"\x05scope\x18\x04 \x01(\tR\x05scope\"Q\n" +
 	"\x11IntrospectRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
-	"\x0ftoken_type_hint\x18\x02 \x01(\tR\rtokenTypeHint\"\xc4\x02\n" +
+	"\x0ftoken_type_hint\x18\x02 \x01(\tR\rtokenTypeHint\"\xdd\x02\n" +
 	"\x12IntrospectResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1b\n" +
@@ -619,7 +630,8 @@ const file_gatehouse_token_v1_token_proto_rawDesc = "" +
 	"\fcnf_x5t_s256\x18\n" +
 	" \x01(\tR\n" +
 	"cnfX5tS256\x12\x10\n" +
-	"\x03jti\x18\v \x01(\tR\x03jti\"\x1a\n" +
+	"\x03jti\x18\v \x01(\tR\x03jti\x12\x17\n" +
+	"\acnf_jkt\x18\f \x01(\tR\x06cnfJkt\"\x1a\n" +
 	"\x18GetServerMetadataRequest\"@\n" +
 	"\x19GetServerMetadataResponse\x12#\n" +
 	"\rmetadata_json\x18\x01 \x01(\fR\fmetadataJson\"\x11\n" +

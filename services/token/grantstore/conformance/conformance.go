@@ -104,6 +104,7 @@ func sampleCode(name string, at time.Time) grantstore.Code {
 		// Byte for byte, whatever it holds.
 		Nonce:     "n-0S6_WzA2Mj " + name + ` "ü\u00e9`,
 		SessionID: "sid-" + name,
+		DPoPJKT:   "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 
@@ -118,6 +119,7 @@ func sampleFamily(id, clientID, userID string, created time.Time) grantstore.Fam
 		CreatedAt: created,
 		ExpiresAt: created.Add(familyLifetime),
 		SessionID: "sid-" + userID,
+		DPoPJKT:   "jkt-of-" + id,
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 const codeColumns = `hash, client_id, redirect_uri, challenge, user_id, scopes, resources,
-	family_id, auth_time, created_at, expires_at, redeemed_at, nonce, session_id`
+	family_id, auth_time, created_at, expires_at, redeemed_at, nonce, session_id, dpop_jkt`
 
 // CreateCode implements grantstore.Store.
 func (s *Store) CreateCode(ctx context.Context, c grantstore.Code) error {
@@ -35,9 +35,9 @@ func (s *Store) createCode(ctx context.Context, c grantstore.Code) error {
 		return err
 	}
 	_, err = s.db.Exec(ctx, `INSERT INTO grant_codes (`+codeColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.Hash, c.ClientID, c.RedirectURI, c.Challenge, c.UserID, scopes, resources,
-		c.FamilyID, c.AuthTime, c.CreatedAt, c.ExpiresAt, database.NullTime(c.RedeemedAt), c.Nonce, c.SessionID)
+		c.FamilyID, c.AuthTime, c.CreatedAt, c.ExpiresAt, database.NullTime(c.RedeemedAt), c.Nonce, c.SessionID, c.DPoPJKT)
 	return exists(err)
 }
 
@@ -101,7 +101,7 @@ func scanCode(row database.Row) (grantstore.Code, error) {
 		scopes, resources string
 	)
 	err := row.Scan(&c.Hash, &c.ClientID, &c.RedirectURI, &c.Challenge, &c.UserID, &scopes, &resources,
-		&c.FamilyID, &c.AuthTime, &c.CreatedAt, &c.ExpiresAt, &c.RedeemedAt, &c.Nonce, &c.SessionID)
+		&c.FamilyID, &c.AuthTime, &c.CreatedAt, &c.ExpiresAt, &c.RedeemedAt, &c.Nonce, &c.SessionID, &c.DPoPJKT)
 	if err != nil {
 		return grantstore.Code{}, err
 	}

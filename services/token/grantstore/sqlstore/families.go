@@ -12,7 +12,7 @@ import (
 )
 
 const familyColumns = `id, client_id, user_id, scopes, resources,
-	auth_time, created_at, expires_at, revoked_at, revoke_reason, session_id`
+	auth_time, created_at, expires_at, revoked_at, revoke_reason, session_id, dpop_jkt`
 
 // CreateFamily implements grantstore.Store. The family and its first token
 // go in one transaction: a token never exists without its family.
@@ -41,9 +41,9 @@ func insertFamily(ctx context.Context, tx database.Tx, f grantstore.Family, rt *
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO grant_families (`+familyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		f.ID, f.ClientID, f.UserID, scopes, resources,
-		f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason, f.SessionID)
+		f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason, f.SessionID, f.DPoPJKT)
 	if err != nil {
 		return exists(err)
 	}
@@ -167,7 +167,7 @@ type familyRow struct {
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.UserID, &r.scopes, &r.resources,
-		&r.f.AuthTime, &r.f.CreatedAt, &r.f.ExpiresAt, &r.f.RevokedAt, &r.f.RevokeReason, &r.f.SessionID}
+		&r.f.AuthTime, &r.f.CreatedAt, &r.f.ExpiresAt, &r.f.RevokedAt, &r.f.RevokeReason, &r.f.SessionID, &r.f.DPoPJKT}
 }
 
 func (r *familyRow) family() (grantstore.Family, error) {

@@ -82,7 +82,7 @@ func (s *Store) GetRefresh(ctx context.Context, hash []byte) (grantstore.Refresh
 	err := s.db.QueryRow(ctx, `
 		SELECT r.hash, r.family_id, r.scopes, r.created_at, r.idle_expires_at, r.rotated_at,
 		       f.id, f.client_id, f.user_id, f.scopes, f.resources,
-		       f.auth_time, f.created_at, f.expires_at, f.revoked_at, f.revoke_reason, f.session_id
+		       f.auth_time, f.created_at, f.expires_at, f.revoked_at, f.revoke_reason, f.session_id, f.dpop_jkt
 		FROM grant_refresh_tokens r JOIN grant_families f ON f.id = r.family_id
 		WHERE r.hash = $1`, hash).Scan(append(rr.dest(), fr.dest()...)...)
 	var (

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// e2eDPoPKey is a client's DPoP key pair.
+type e2eDPoPKey struct {
+	priv, pub jwk.Key
+	jkt       string
+}
+
+func newE2EDPoPKey(t *testing.T) *e2eDPoPKey {
+	t.Helper()
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := jwk.PublicKeyOf(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jkt, err := dpop.Thumbprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &e2eDPoPKey{priv: priv, pub: pub, jkt: jkt}
+}
+
+// proof is a DPoP proof for htm htu, with a nonce and an access token
+// hash when not empty.
+func (k *e2eDPoPKey) proof(t *testing.T, htm, htu, nonce, accessToken string) string {
+	t.Helper()
+	var jti [16]byte
+	_, _ = rand.Read(jti[:])
+	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
+	if nonce != "" {
+		c["nonce"] = nonce
+	}
+	if accessToken != "" {
+		c["ath"] = dpop.AccessTokenHash(accessToken)
+	}
+	payload, _ := json.Marshal(c)
+	hdr := jws.NewHeaders()
+	_ = hdr.Set("typ", dpop.ProofType)
+	_ = hdr.Set("jwk", k.pub)
+	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, k.priv, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestEndToEndDPoP: a client registered with --dpop-bound-access-tokens
+// gets a DPoP-bound token only with a proof carrying the server nonce,
+// and the token works over gRPC only with a fresh proof by its key.
+func TestEndToEndDPoP(t *testing.T) {
+	s := start(t, t.TempDir(), "--example-inventory")
+	var c createdClient
+	s.cliJSON(t, &c, "clients", "create", "--name", "DPoP partner", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--dpop-bound-access-tokens")
+	leaks.add("client secret", c.ClientSecret)
+	var got map[string]any
+	s.cliJSON(t, &got, "clients", "get", c.ClientID)
+	if got["dpop_bound_access_tokens"] != true {
+		t.Fatalf("clients get: dpop_bound_access_tokens %v", got["dpop_bound_access_tokens"])
+	}
+	meta := s.rest(t, "GET", "/.well-known/oauth-authorization-server", nil, "")
+	if algs, _ := meta.body["dpop_signing_alg_values_supported"].([]any); len(algs) == 0 || algs[0] != "ES256" {
+		t.Fatalf("metadata: dpop_signing_alg_values_supported %v", meta.body["dpop_signing_alg_values_supported"])
+	}
+
+	tokenURL := "http://" + s.creds.HTTPAddr + "/oauth2/token"
+	k := newE2EDPoPKey(t)
+	post := func(proof string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body := map[string]any{}
+		_ = json.Unmarshal(b, &body)
+		return resp.StatusCode, resp.Header, body
+	}
+
+	if code, _, body := post(""); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("no proof: %d %v", code, body)
+	}
+	code, h, body := post(k.proof(t, "POST", tokenURL, "", ""))
+	nonce := h.Get("DPoP-Nonce")
+	if code != http.StatusBadRequest || body["error"] != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("proof without a nonce: %d %v, DPoP-Nonce %q", code, body, nonce)
+	}
+	proof := k.proof(t, "POST", tokenURL, nonce, "")
+	code, _, body = post(proof)
+	if code != http.StatusOK || body["token_type"] != "DPoP" {
+		t.Fatalf("proof with the nonce: %d %v", code, body)
+	}
+	tok, _ := body["access_token"].(string)
+	if cnf, _ := jwtClaims(t, tok)["cnf"].(map[string]any); cnf["jkt"] != k.jkt {
+		t.Fatalf("cnf %v, want jkt %s", jwtClaims(t, tok)["cnf"], k.jkt)
+	}
+	leaks.add("access token", tok)
+	if code, _, body := post(proof); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("replayed proof: %d %v", code, body)
+	}
+
+	// Introspection says what the token is bound to (RFC 9449 §6.2).
+	var rs createdClient
+	s.cliJSON(t, &rs, "clients", "create", "--name", "Platform introspector", "--type", "first_party",
+		"--grant-types", "client_credentials", "--scopes", "gatehouse:introspect.all")
+	leaks.add("client secret", rs.ClientSecret)
+	ireq, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+s.creds.HTTPAddr+"/oauth2/introspect", strings.NewReader("token="+tok))
+	ireq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	ireq.SetBasicAuth(rs.ClientID, rs.ClientSecret)
+	iresp, err := http.DefaultClient.Do(ireq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intro := map[string]any{}
+	_ = json.NewDecoder(iresp.Body).Decode(&intro)
+	iresp.Body.Close()
+	if cnf, _ := intro["cnf"].(map[string]any); intro["active"] != true || intro["token_type"] != "DPoP" || cnf["jkt"] != k.jkt {
+		t.Fatalf("introspection of the DPoP token: %v", intro)
+	}
+
+	// At the resource, over gRPC: htu is https://<authority>/<method>.
+	conn, err := grpc.NewClient(s.creds.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	inv := inventoryv1.NewInventoryServiceClient(conn)
+	htu := func(method string) string { return "https://" + s.creds.GRPCAddr + method }
+	call := func(scheme, proof string) error {
+		md := metadata.Pairs("authorization", scheme+" "+tok)
+		if proof != "" {
+			md.Set("dpop", proof)
+		}
+		_, err := inv.ListItems(metadata.NewOutgoingContext(context.Background(), md), &inventoryv1.ListItemsRequest{})
+		return err
+	}
+	good := k.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)
+	if err := call("DPoP", good); err != nil {
+		t.Fatalf("ListItems with the token and its proof: %v", err)
+	}
+	other := newE2EDPoPKey(t)
+	refusals := []struct {
+		name, scheme, proof string
+	}{
+		{"the same proof again", "DPoP", good},
+		{"no proof", "DPoP", ""},
+		{"as a Bearer token", "Bearer", k.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)},
+		{"a proof for another method", "DPoP", k.proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok)},
+		{"a proof by another key", "DPoP", other.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)},
+	}
+	for _, r := range refusals {
+		if err := call(r.scheme, r.proof); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: %v, want Unauthenticated", r.name, err)
+		}
+	}
+	// The REST facade does not carry proofs: a DPoP-bound token is refused
+	// there rather than taken as a bearer token.
+	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + tok, "DPoP": good}, ""); r.code != http.StatusUnauthorized {
+		t.Errorf("REST with a DPoP-bound token: %d %s", r.code, r.rawBody)
+	}
+}

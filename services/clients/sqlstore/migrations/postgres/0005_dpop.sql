@@ -1,0 +1,4 @@
+-- DPoP (RFC 9449 §5.2, RFC 7591 dpop_bound_access_tokens): a client that
+-- must bind its access tokens to a DPoP key, so the token endpoint refuses
+-- its requests without a proof. Existing clients read back false.
+ALTER TABLE clients ADD COLUMN dpop_bound_access_tokens boolean NOT NULL DEFAULT false;
