@@ -48,6 +48,9 @@ gen: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.plugins ## regenerate gen/ from proto/ (
 	$(BIN)/buf lint
 	rm -rf gen/gatehouse gen/openapiv2 gen/proto/gatehouse
 	$(BIN)/buf generate
+	@# The published OpenAPI documents: the v2 one decorated with the auth
+	@# rules, and its OpenAPI 3.1 conversion with the OAuth endpoints.
+	go run ./scripts/openapigen
 	@# The rule option ships with the Go module, so another team's protos can
 	@# import it from the gen version they require (gen/README.md).
 	mkdir -p gen/proto/gatehouse/auth/v1
