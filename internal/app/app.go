@@ -190,7 +190,11 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 		return err
 	}
 	a.closers = append(a.closers, a.gateway.close)
-	a.httpSrv = newHTTPServer(a.routes(metrics))
+	routes, err := a.routes(metrics)
+	if err != nil {
+		return err
+	}
+	a.httpSrv = newHTTPServer(routes)
 
 	go func() { a.errc <- a.grpcSrv.Serve(a.grpcLis) }()
 	if a.mtls != nil {
