@@ -6,7 +6,9 @@
 // It decorates gen/openapiv2/gatehouse.swagger.json in place (title, the
 // release as version, security from the auth rules) and writes its OpenAPI
 // 3.1 conversion, with the OAuth 2.0 and OpenID Connect endpoints, to
-// gen/openapi/gatehouse.json, which the server embeds and serves.
+// gen/openapi/gatehouse.json, which the server embeds and serves, and the
+// Go client oapi-codegen generates from it to internal/apiclient, which the
+// tests call the API with.
 package main
 
 import (
@@ -35,6 +37,7 @@ const (
 	gatewayConfig = "proto/gatehouse/gateway.yaml"
 	swaggerFile   = "gen/openapiv2/gatehouse.swagger.json"
 	openAPIFile   = "gen/openapi/gatehouse.json"
+	clientFile    = "internal/apiclient/apiclient.gen.go"
 	// genModule is the module whose required version is the release: the
 	// SDK modules are tagged with the version the root go.mod requires.
 	genModule = "github.com/gatehouse-dev/gatehouse/gen"
@@ -81,7 +84,14 @@ func run(ctx context.Context) error {
 	if err := os.WriteFile(swaggerFile, docs.V2, 0o644); err != nil { //nolint:gosec // a committed file
 		return err
 	}
-	return os.WriteFile(openAPIFile, docs.V31, 0o644) //nolint:gosec // a committed file
+	if err := os.WriteFile(openAPIFile, docs.V31, 0o644); err != nil { //nolint:gosec // a committed file
+		return err
+	}
+	client, err := openapigen.ClientCode(docs.V31)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(clientFile, client, 0o644) //nolint:gosec // a committed file
 }
 
 // releaseVersion is the version of the gen module that file requires.
