@@ -84,7 +84,8 @@ func TestPageLoadsOnlyItsOwnAssets(t *testing.T) {
 	}
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	get := func(path string) (*http.Response, string) {
+	// get returns the status, the headers and the body of path.
+	get := func(path string) (int, http.Header, string) {
 		t.Helper()
 		resp, err := http.Get(srv.URL + path) //nolint:noctx // test
 		if err != nil {
@@ -95,17 +96,17 @@ func TestPageLoadsOnlyItsOwnAssets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp, string(b)
+		return resp.StatusCode, resp.Header, string(b)
 	}
-	resp, body := get(DocumentPath)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || !json.Valid([]byte(body)) {
-		t.Fatalf("%s: %d %s", DocumentPath, resp.StatusCode, resp.Header.Get("Content-Type"))
+	code, h, body := get(DocumentPath)
+	if code != http.StatusOK || h.Get("Content-Type") != "application/json" || !json.Valid([]byte(body)) {
+		t.Fatalf("%s: %d %s", DocumentPath, code, h.Get("Content-Type"))
 	}
-	resp, page := get(PagePath)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("%s: %d %s", PagePath, resp.StatusCode, resp.Header.Get("Content-Type"))
+	code, h, page := get(PagePath)
+	if code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		t.Fatalf("%s: %d %s", PagePath, code, h.Get("Content-Type"))
 	}
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
 		t.Fatalf("Content-Security-Policy %q", csp)
 	}
 	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1)
@@ -118,11 +119,11 @@ func TestPageLoadsOnlyItsOwnAssets(t *testing.T) {
 			t.Errorf("the page refers to %s, not a path of this server", ref)
 			continue
 		}
-		if r, _ := get(ref); r.StatusCode != http.StatusOK {
-			t.Errorf("%s: %d", ref, r.StatusCode)
+		if code, _, _ := get(ref); code != http.StatusOK {
+			t.Errorf("%s: %d", ref, code)
 		}
 	}
-	if _, js := get(PagePath + "/reference.js"); !strings.Contains(js, `fetch("`+DocumentPath+`"`) {
+	if _, _, js := get(PagePath + "/reference.js"); !strings.Contains(js, `fetch("`+DocumentPath+`"`) {
 		t.Error("the script does not load the document")
 	}
 }
