@@ -11,6 +11,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apiclient"
 	"github.com/gatehouse-dev/gatehouse/internal/openapigen"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	validationerrors "github.com/pb33f/libopenapi-validator/errors"
 )
 
 // A Go client generated with oapi-codegen from the document the server
@@ -18,7 +21,9 @@ import (
 // (internal/apiclient, make gen) is what the served document generates,
 // and with it an admin registers a client and an API key, and the client
 // uses the inventory API with the key and with a token from the token
-// endpoint, each answer decoded as the document's schemas say.
+// endpoint. Every exchange is checked against the document with
+// libopenapi-validator: the request and answer of a success, the answer
+// of a refusal (whose request breaks the document on purpose).
 func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	a, admin := startApp(t, "--example-inventory")
 	base := "http://" + a.HTTPAddr()
@@ -37,7 +42,7 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 		t.Fatal("internal/apiclient is not the client oapi-codegen generates from the served document: run make gen")
 	}
 
-	c, err := apiclient.NewClientWithResponses(base)
+	c, err := apiclient.NewClientWithResponses(base, apiclient.WithHTTPClient(&http.Client{Transport: conforming(t, served)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +148,62 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 		t.Fatalf("create with a read-only token: %d %s, want the documented 403", denied.StatusCode(), denied.Body)
 	}
 }
+
+// conforming is a transport that fails the test when an exchange does not
+// conform to doc.
+func conforming(t *testing.T, doc []byte) http.RoundTripper {
+	t.Helper()
+	ldoc, err := libopenapi.NewDocument(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(ldoc)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		var body []byte
+		if req.Body != nil {
+			if body, err = io.ReadAll(req.Body); err != nil {
+				return nil, err
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		respBody, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		check := req.Clone(req.Context())
+		check.Body = io.NopCloser(bytes.NewReader(body))
+		resp.Body = io.NopCloser(bytes.NewReader(respBody))
+		var ok bool
+		var verrs []*validationerrors.ValidationError
+		if resp.StatusCode < http.StatusBadRequest {
+			ok, verrs = v.ValidateHttpRequestResponse(check, resp)
+		} else {
+			ok, verrs = v.ValidateHttpResponse(check, resp)
+		}
+		if !ok {
+			for _, e := range verrs {
+				t.Errorf("%s %s -> %d does not conform to the document: %s: %s", req.Method, req.URL.Path, resp.StatusCode, e.Message, e.Reason)
+				for _, se := range e.SchemaValidationErrors {
+					t.Errorf("  at %s: %s", se.FieldPath, se.Reason)
+				}
+			}
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(respBody))
+		return resp, nil
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func httpGet(t *testing.T, url string) []byte {
 	t.Helper()
