@@ -425,6 +425,15 @@ type OAuthIntrospection_Aud struct {
 	union json.RawMessage
 }
 
+// OAuthIntrospectionRequest defines model for OAuthIntrospectionRequest.
+type OAuthIntrospectionRequest struct {
+	// ClientId With client_secret, instead of HTTP Basic (client_secret_post).
+	ClientId      *string `json:"client_id,omitempty"`
+	ClientSecret  *string `json:"client_secret,omitempty"`
+	Token         string  `json:"token"`
+	TokenTypeHint *string `json:"token_type_hint,omitempty"`
+}
+
 // OAuthRevocationRequest defines model for OAuthRevocationRequest.
 type OAuthRevocationRequest struct {
 	ClientId      *string                              `json:"client_id,omitempty"`
@@ -453,12 +462,6 @@ type OAuthServerMetadata struct {
 	TokenEndpointAuthMethodsSupported *[]string              `json:"token_endpoint_auth_methods_supported,omitempty"`
 	UserinfoEndpoint                  *string                `json:"userinfo_endpoint,omitempty"`
 	AdditionalProperties              map[string]interface{} `json:"-"`
-}
-
-// OAuthTokenParameter defines model for OAuthTokenParameter.
-type OAuthTokenParameter struct {
-	Token         string  `json:"token"`
-	TokenTypeHint *string `json:"token_type_hint,omitempty"`
 }
 
 // OAuthTokenRequest defines model for OAuthTokenRequest.
@@ -1621,7 +1624,7 @@ type UserServiceUpdateUserJSONBody struct {
 }
 
 // OAuth2IntrospectFormdataRequestBody defines body for OAuth2Introspect for application/x-www-form-urlencoded ContentType.
-type OAuth2IntrospectFormdataRequestBody = OAuthTokenParameter
+type OAuth2IntrospectFormdataRequestBody = OAuthIntrospectionRequest
 
 // OAuth2RevokeFormdataRequestBody defines body for OAuth2Revoke for application/x-www-form-urlencoded ContentType.
 type OAuth2RevokeFormdataRequestBody = OAuthRevocationRequest
@@ -2508,7 +2511,7 @@ type ClientInterface interface {
 
 	// OAuth2IntrospectWithBody Token introspection (RFC 7662)
 	//
-	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2517,7 +2520,7 @@ type ClientInterface interface {
 
 	// OAuth2IntrospectWithFormdataBody Token introspection (RFC 7662)
 	//
-	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -3007,7 +3010,7 @@ func (c *Client) OAuth2Authorize(ctx context.Context, params *OAuth2AuthorizePar
 
 // OAuth2IntrospectWithBody Token introspection (RFC 7662)
 //
-// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3026,7 +3029,7 @@ func (c *Client) OAuth2IntrospectWithBody(ctx context.Context, contentType strin
 
 // OAuth2IntrospectWithFormdataBody Token introspection (RFC 7662)
 //
-// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -5980,7 +5983,7 @@ type ClientWithResponsesInterface interface {
 
 	// OAuth2IntrospectWithBodyWithResponse Token introspection (RFC 7662)
 	//
-	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5989,7 +5992,7 @@ type ClientWithResponsesInterface interface {
 
 	// OAuth2IntrospectWithFormdataBodyWithResponse Token introspection (RFC 7662)
 	//
-	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+	// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6616,6 +6619,11 @@ type OAuth2IntrospectResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// OAuth2IntrospectResponse429Headers the declared response headers of an HTTP 429 response for OAuth2Introspect
+type OAuth2IntrospectResponse429Headers struct {
+	RetryAfter *int
+}
+
 type OAuth2IntrospectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6625,8 +6633,14 @@ type OAuth2IntrospectResponse struct {
 	JSON400 *OAuthError
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *OAuthClientError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OAuthError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *OAuthRateLimited
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *OAuth2IntrospectResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OAuth2IntrospectResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6642,6 +6656,16 @@ func (r OAuth2IntrospectResponse) GetJSON400() *OAuthError {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r OAuth2IntrospectResponse) GetJSON401() *OAuthClientError {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OAuth2IntrospectResponse) GetJSON403() *OAuthError {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OAuth2IntrospectResponse) GetJSON429() *OAuthRateLimited {
+	return r.JSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -9337,7 +9361,7 @@ func (c *ClientWithResponses) OAuth2AuthorizeWithResponse(ctx context.Context, p
 
 // OAuth2IntrospectWithBodyWithResponse Token introspection (RFC 7662)
 //
-// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9352,7 +9376,7 @@ func (c *ClientWithResponses) OAuth2IntrospectWithBodyWithResponse(ctx context.C
 
 // OAuth2IntrospectWithFormdataBodyWithResponse Token introspection (RFC 7662)
 //
-// Tells a resource server whether a token is active and what it carries. The caller authenticates as a client; a token it may not see is reported inactive.
+// Tells a resource server whether a token is active and what it carries. The caller authenticates as a confidential client, as at the token endpoint (HTTP Basic, client_secret in the body, or its certificate), and must be registered for gatehouse:introspect (the tokens of its own resources), gatehouse:introspect.all or gatehouse:admin (every token). A token it may not see is reported inactive.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10287,6 +10311,20 @@ func ParseOAuth2IntrospectResponse(rsp *http.Response) (*OAuth2IntrospectRespons
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OAuthError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest OAuthRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	}
 
 	switch {
@@ -10300,6 +10338,16 @@ func ParseOAuth2IntrospectResponse(rsp *http.Response) (*OAuth2IntrospectRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers OAuth2IntrospectResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
