@@ -1388,6 +1388,23 @@ type OAuth2AuthorizeParamsCodeChallengeMethod string
 // OAuth2AuthorizeParamsResponseMode defines parameters for OAuth2Authorize.
 type OAuth2AuthorizeParamsResponseMode string
 
+// OpenIDConnectEndSessionParams defines parameters for OpenIDConnectEndSession.
+type OpenIDConnectEndSessionParams struct {
+	// IdTokenHint An ID token Gatehouse issued to the client, naming the session (expired is fine).
+	IdTokenHint *string `form:"id_token_hint,omitempty" json:"id_token_hint,omitempty"`
+
+	// ClientId The client, when there is no id_token_hint.
+	ClientId *string `form:"client_id,omitempty" json:"client_id,omitempty"`
+
+	// PostLogoutRedirectUri One of the client's registered post-logout redirect URIs.
+	PostLogoutRedirectUri *string `form:"post_logout_redirect_uri,omitempty" json:"post_logout_redirect_uri,omitempty"`
+
+	// State Returned unchanged in the redirect.
+	State      *State  `form:"state,omitempty" json:"state,omitempty"`
+	LogoutHint *string `form:"logout_hint,omitempty" json:"logout_hint,omitempty"`
+	UiLocales  *string `form:"ui_locales,omitempty" json:"ui_locales,omitempty"`
+}
+
 // AuditServiceListAdminActionsParams defines parameters for AuditServiceListAdminActions.
 type AuditServiceListAdminActionsParams struct {
 	// Actor Only the records of this actor: a client id or an API key id.
@@ -2527,6 +2544,13 @@ type ClientInterface interface {
 	// Corresponds with POST /oauth2/introspect (the `OAuth2Introspect` operationId).
 	OAuth2IntrospectWithFormdataBody(ctx context.Context, body OAuth2IntrospectFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// OpenIDConnectEndSession End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
+	//
+	// Signs the user out in their browser after a confirmation page, then redirects to the client's registered post_logout_redirect_uri with state. Served when user sign-in is enabled; POST takes the same parameters as a form.
+	//
+	// Corresponds with GET /oauth2/logout (the `OpenIDConnectEndSession` operationId).
+	OpenIDConnectEndSession(ctx context.Context, params *OpenIDConnectEndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OAuth2RevokeWithBody Token revocation (RFC 7009)
 	//
 	// Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -3036,6 +3060,23 @@ func (c *Client) OAuth2IntrospectWithBody(ctx context.Context, contentType strin
 // Corresponds with POST /oauth2/introspect (the `OAuth2Introspect` operationId).
 func (c *Client) OAuth2IntrospectWithFormdataBody(ctx context.Context, body OAuth2IntrospectFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOAuth2IntrospectRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpenIDConnectEndSession End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
+//
+// Signs the user out in their browser after a confirmation page, then redirects to the client's registered post_logout_redirect_uri with state. Served when user sign-in is enabled; POST takes the same parameters as a form.
+//
+// Corresponds with GET /oauth2/logout (the `OpenIDConnectEndSession` operationId).
+func (c *Client) OpenIDConnectEndSession(ctx context.Context, params *OpenIDConnectEndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenIDConnectEndSessionRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4307,6 +4348,120 @@ func NewOAuth2IntrospectRequestWithBody(server string, contentType string, body 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewOpenIDConnectEndSessionRequest constructs an http.Request for the OpenIDConnectEndSession method
+func NewOpenIDConnectEndSessionRequest(server string, params *OpenIDConnectEndSessionParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/logout")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IdTokenHint != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "id_token_hint", *params.IdTokenHint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ClientId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "client_id", *params.ClientId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PostLogoutRedirectUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "post_logout_redirect_uri", *params.PostLogoutRedirectUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uri"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LogoutHint != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "logout_hint", *params.LogoutHint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UiLocales != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ui_locales", *params.UiLocales, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -5999,6 +6154,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /oauth2/introspect (the `OAuth2Introspect` operationId).
 	OAuth2IntrospectWithFormdataBodyWithResponse(ctx context.Context, body OAuth2IntrospectFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2IntrospectResponse, error)
 
+	// OpenIDConnectEndSessionWithResponse End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
+	//
+	// Signs the user out in their browser after a confirmation page, then redirects to the client's registered post_logout_redirect_uri with state. Served when user sign-in is enabled; POST takes the same parameters as a form.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /oauth2/logout (the `OpenIDConnectEndSession` operationId).
+	OpenIDConnectEndSessionWithResponse(ctx context.Context, params *OpenIDConnectEndSessionParams, reqEditors ...RequestEditorFn) (*OpenIDConnectEndSessionResponse, error)
+
 	// OAuth2RevokeWithBodyWithResponse Token revocation (RFC 7009)
 	//
 	// Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -6691,6 +6855,47 @@ func (r OAuth2IntrospectResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OAuth2IntrospectResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OpenIDConnectEndSessionResponse302Headers the declared response headers of an HTTP 302 response for OpenIDConnectEndSession
+type OpenIDConnectEndSessionResponse302Headers struct {
+	Location *string
+}
+
+type OpenIDConnectEndSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *OpenIDConnectEndSessionResponse302Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r OpenIDConnectEndSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpenIDConnectEndSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpenIDConnectEndSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpenIDConnectEndSessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9389,6 +9594,21 @@ func (c *ClientWithResponses) OAuth2IntrospectWithFormdataBodyWithResponse(ctx c
 	return ParseOAuth2IntrospectResponse(rsp)
 }
 
+// OpenIDConnectEndSessionWithResponse End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
+//
+// Signs the user out in their browser after a confirmation page, then redirects to the client's registered post_logout_redirect_uri with state. Served when user sign-in is enabled; POST takes the same parameters as a form.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /oauth2/logout (the `OpenIDConnectEndSession` operationId).
+func (c *ClientWithResponses) OpenIDConnectEndSessionWithResponse(ctx context.Context, params *OpenIDConnectEndSessionParams, reqEditors ...RequestEditorFn) (*OpenIDConnectEndSessionResponse, error) {
+	rsp, err := c.OpenIDConnectEndSession(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenIDConnectEndSessionResponse(rsp)
+}
+
 // OAuth2RevokeWithBodyWithResponse Token revocation (RFC 7009)
 //
 // Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -10348,6 +10568,35 @@ func ParseOAuth2IntrospectResponse(rsp *http.Response) (*OAuth2IntrospectRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpenIDConnectEndSessionResponse parses an HTTP response from a OpenIDConnectEndSessionWithResponse call
+func ParseOpenIDConnectEndSessionResponse(rsp *http.Response) (*OpenIDConnectEndSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpenIDConnectEndSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers OpenIDConnectEndSessionResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri"}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers302 = &headers
 	}
 
 	return response, nil

@@ -57,18 +57,17 @@ func Routes(mux *http.ServeMux, issuer string) error {
 	return nil
 }
 
-// issuerRelative are the paths the token service serves under the
-// issuer's path (services/token Routes), and where: appended to it, or for
-// RFC 8414 metadata inserted after the well-known prefix.
-var issuerRelative = map[string]bool{
-	"/oauth2/token":                           false,
-	"/oauth2/authorize":                       false,
-	"/oauth2/introspect":                      false,
-	"/oauth2/revoke":                          false,
-	"/oauth2/userinfo":                        false,
-	"/.well-known/openid-configuration":       false,
-	"/.well-known/oauth-authorization-server": true,
+// atRoot reports whether the server serves path at its root whatever the
+// issuer's path: the REST facade and the JWKS (internal/app). The token
+// service serves the rest of the document's paths, the OAuth endpoints,
+// under the issuer's path.
+func atRoot(path string) bool {
+	return strings.HasPrefix(path, "/v1/") || path == "/.well-known/jwks.json"
 }
+
+// oauthMetadataPath is where RFC 8414 §3 inserts the issuer's path: after
+// it, not before.
+const oauthMetadataPath = "/.well-known/oauth-authorization-server"
 
 // Document is the published document for a server whose issuer is
 // issuer: its server is the issuer's origin, and with an issuer path the
@@ -85,18 +84,18 @@ func Document(issuer string) ([]byte, error) {
 	doc["servers"] = []any{map[string]any{"url": u.Scheme + "://" + u.Host, "description": "This Gatehouse server."}}
 	if p := strings.TrimSuffix(u.EscapedPath(), "/"); p != "" {
 		paths, _ := doc["paths"].(map[string]any)
-		for path, inserted := range issuerRelative {
-			item, ok := paths[path]
-			if !ok {
-				return nil, fmt.Errorf("apidocs: the embedded document has no %s", path)
-			}
-			delete(paths, path)
-			if inserted {
-				paths[path+p] = item
-			} else {
-				paths[p+path] = item
+		moved := map[string]any{}
+		for path, item := range paths {
+			switch {
+			case atRoot(path):
+				moved[path] = item
+			case path == oauthMetadataPath:
+				moved[path+p] = item
+			default:
+				moved[p+path] = item
 			}
 		}
+		doc["paths"] = moved
 		moveFlowURLs(doc, p)
 	}
 	b, err := json.Marshal(doc)

@@ -13,7 +13,7 @@ import (
 func TestDocument(t *testing.T) {
 	for _, tc := range []struct {
 		name, issuer, server string
-		paths                []string
+		paths, absent        []string
 		tokenURL             string
 		wantErr              bool
 	}{{
@@ -29,7 +29,9 @@ func TestDocument(t *testing.T) {
 		paths: []string{
 			"/tenant/oauth2/token", "/tenant/oauth2/authorize", "/tenant/.well-known/openid-configuration",
 			"/.well-known/oauth-authorization-server/tenant", "/.well-known/jwks.json", "/v1/inventory/items",
+			"/tenant/oauth2/logout",
 		},
+		absent:   []string{"/oauth2/token", "/.well-known/oauth-authorization-server", "/tenant/v1/inventory/items"},
 		tokenURL: "/tenant/oauth2/token",
 	}, {
 		name:    "not an absolute URL",
@@ -66,6 +68,11 @@ func TestDocument(t *testing.T) {
 			for _, p := range tc.paths {
 				if _, ok := doc.Paths[p]; !ok {
 					t.Errorf("no path %s", p)
+				}
+			}
+			for _, p := range tc.absent {
+				if _, ok := doc.Paths[p]; ok {
+					t.Errorf("path %s is still there", p)
 				}
 			}
 			if got := doc.Components.SecuritySchemes["Bearer"].Flows["clientCredentials"].TokenURL; got != tc.tokenURL {
