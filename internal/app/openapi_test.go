@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apiclient"
 	"github.com/gatehouse-dev/gatehouse/internal/openapigen"
@@ -21,9 +22,10 @@ import (
 // (internal/apiclient, make gen) is what the served document generates,
 // and with it an admin registers a client and an API key, and the client
 // uses the inventory API with the key and with a token from the token
-// endpoint. Every exchange is checked against the document with
-// libopenapi-validator: the request and answer of a success, the answer
-// of a refusal (whose request breaks the document on purpose).
+// endpoint, reads the metadata and keys, and revokes its token. Every
+// exchange is checked against the document with libopenapi-validator: the
+// request and answer of a success, the answer of a refusal (whose request
+// breaks the document on purpose).
 func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	a, admin := startApp(t, "--example-inventory")
 	base := "http://" + a.HTTPAddr()
@@ -118,13 +120,14 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	}
 
 	// A token from the documented token endpoint, with the read scope only.
+	basic := func(_ context.Context, r *http.Request) error {
+		r.SetBasicAuth(clientID, secret)
+		return nil
+	}
 	tr, err := c.OAuth2TokenWithFormdataBodyWithResponse(ctx, apiclient.OAuthTokenRequest{
 		GrantType: apiclient.OAuthTokenRequestGrantTypeClientCredentials,
 		Scope:     new("inventory:read"),
-	}, func(_ context.Context, r *http.Request) error {
-		r.SetBasicAuth(clientID, secret)
-		return nil
-	})
+	}, basic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +149,54 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	}
 	if denied.StatusCode() != http.StatusForbidden || denied.JSON403 == nil {
 		t.Fatalf("create with a read-only token: %d %s, want the documented 403", denied.StatusCode(), denied.Body)
+	}
+
+	// The metadata and keys, at the documented paths.
+	disc, err := c.OpenIDConnectDiscoveryWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disc.JSON200 == nil || disc.JSON200.TokenEndpoint != base+"/oauth2/token" {
+		t.Fatalf("OpenID Connect discovery: %d %s", disc.StatusCode(), disc.Body)
+	}
+	meta, err := c.OAuth2ServerMetadataWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.JSON200 == nil || meta.JSON200.Issuer != base {
+		t.Fatalf("RFC 8414 metadata: %d %s", meta.StatusCode(), meta.Body)
+	}
+	keys, err := c.OAuth2JWKSWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys.JSON200 == nil || len(keys.JSON200.Keys) == 0 {
+		t.Fatalf("JWKS: %d %s", keys.StatusCode(), keys.Body)
+	}
+
+	// The client revokes its token at the documented endpoint, and the
+	// token stops working.
+	rv, err := c.OAuth2RevokeWithFormdataBodyWithResponse(ctx,
+		apiclient.OAuthRevocationRequest{Token: tr.JSON200.AccessToken}, basic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rv.StatusCode() != http.StatusOK {
+		t.Fatalf("revoke: %d %s", rv.StatusCode(), rv.Body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after, err := c.InventoryServiceListItemsWithResponse(ctx, bearer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.StatusCode() == http.StatusUnauthorized && after.JSON401 != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list with the revoked token: %d %s, want the documented 401", after.StatusCode(), after.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
