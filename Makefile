@@ -48,6 +48,10 @@ gen: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.plugins ## regenerate gen/ from proto/ (
 	$(BIN)/buf lint
 	rm -rf gen/gatehouse gen/openapiv2 gen/proto/gatehouse
 	$(BIN)/buf generate
+	@# The published OpenAPI documents: the v2 one decorated with the auth
+	@# rules, its OpenAPI 3.1 conversion with the OAuth endpoints, and the
+	@# Go client oapi-codegen makes of it (internal/apiclient, for tests).
+	go run ./scripts/openapigen
 	@# The rule option ships with the Go module, so another team's protos can
 	@# import it from the gen version they require (gen/README.md).
 	mkdir -p gen/proto/gatehouse/auth/v1
@@ -60,8 +64,8 @@ gen: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.plugins ## regenerate gen/ from proto/ (
 
 .PHONY: gen-check
 gen-check: gen ## fail if the committed generated code differs from `make gen`
-	@git diff --exit-code -- gen proto examples/orders || { echo "generated code is stale: run make gen and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- gen examples/orders)" || { git status --porcelain -- gen examples/orders; echo "untracked generated files: run make gen and commit"; exit 1; }
+	@git diff --exit-code -- gen proto examples/orders internal/apiclient || { echo "generated code is stale: run make gen and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen examples/orders internal/apiclient)" || { git status --porcelain -- gen examples/orders internal/apiclient; echo "untracked generated files: run make gen and commit"; exit 1; }
 
 .PHONY: breaking
 breaking: $(BIN)/.buf-$(BUF_VERSION) ## buf breaking against the previous commit

@@ -198,7 +198,11 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 		return err
 	}
 	a.closers = append(a.closers, a.gateway.close)
-	a.httpSrv = newHTTPServer(a.routes(metrics))
+	routes, err := a.routes(metrics)
+	if err != nil {
+		return err
+	}
+	a.httpSrv = newHTTPServer(routes)
 	if a.admin != nil {
 		// The admin REST facade: its own in-memory connections, on the
 		// admin plane.

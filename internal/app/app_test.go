@@ -26,9 +26,12 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-func startApp(t *testing.T, args ...string) (*App, string) {
+// startApp starts the all-in-one server with extra flags, and returns it
+// and the admin API key it wrote.
+func startApp(t *testing.T, extra ...string) (*App, string) {
 	t.Helper()
-	cfg, err := config.Load(append([]string{"--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard)
+	args := []string{"--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0"}
+	cfg, err := config.Load(append(args, extra...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/examples/spa"
+	"github.com/gatehouse-dev/gatehouse/internal/apidocs"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -48,7 +49,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func (a *App) routes(metrics *prometheus.Registry) http.Handler {
+func (a *App) routes(metrics *prometheus.Registry) (http.Handler, error) {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -75,8 +76,14 @@ func (a *App) routes(metrics *prometheus.Registry) http.Handler {
 	if a.cfg.ExampleInventory {
 		mux.Handle("GET "+spa.Path, spa.Handler())
 	}
+	// The API description and its reference page (issue 17 §5), on every
+	// process: each serves some of the API, and the document says which
+	// credentials each operation takes.
+	if err := apidocs.Routes(mux, a.issuer); err != nil {
+		return nil, err
+	}
 	a.httpMetrics = newHTTPMetrics(metrics)
-	return a.observeHTTP(mux)
+	return a.observeHTTP(mux), nil
 }
 
 // observeHTTP wraps a listener's routes in the metrics, tracing and

@@ -139,6 +139,19 @@ var platformScopeDescriptions = map[string]string{
 		"no client secrets, signing keys, revoking or admin",
 }
 
+// ScopeDescription is the catalogue's description of a scope Gatehouse
+// seeds (a platform or OpenID Connect scope), which the API description
+// repeats.
+func ScopeDescription(name string) string {
+	if i := slices.IndexFunc(standardScopes, func(s Scope) bool { return s.Name == name }); i >= 0 {
+		return standardScopes[i].Description
+	}
+	if d := platformScopeDescriptions[name]; d != "" {
+		return d
+	}
+	return "Gatehouse platform scope"
+}
+
 // SeedScopes makes sure the given platform scopes, and the OpenID Connect
 // scopes openid, profile and email, are in the catalogue as system scopes.
 // Scopes already there are left as they are.
@@ -146,11 +159,7 @@ func (r *Registry) SeedScopes(ctx context.Context, names []string) error {
 	now := r.clock()
 	scopes := make([]Scope, 0, len(names)+len(standardScopes))
 	for _, n := range names {
-		d := platformScopeDescriptions[n]
-		if d == "" {
-			d = "Gatehouse platform scope"
-		}
-		scopes = append(scopes, Scope{Name: n, Description: d, System: true, CreatedAt: now})
+		scopes = append(scopes, Scope{Name: n, Description: ScopeDescription(n), System: true, CreatedAt: now})
 	}
 	for _, s := range standardScopes {
 		s.System, s.CreatedAt = true, now
