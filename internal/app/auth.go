@@ -11,7 +11,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	adminaudit "github.com/gatehouse-dev/gatehouse/services/audit"
-	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -155,16 +154,5 @@ func clientTiers(cfg *config.Config) map[string]ratelimit.Tier {
 // dpopVerifier is the validators' DPoP proof verifier, with the configured
 // algorithms and window and no server nonce.
 func dpopVerifier(cfg *config.Config) (*dpop.Verifier, error) {
-	var opts []dpop.Option
-	if len(cfg.DPoPAlgorithms) > 0 {
-		algs := make([]jwa.SignatureAlgorithm, len(cfg.DPoPAlgorithms))
-		for i, a := range cfg.DPoPAlgorithms {
-			algs[i] = jwa.SignatureAlgorithm(a)
-		}
-		opts = append(opts, dpop.WithAlgorithms(algs...))
-	}
-	if cfg.DPoPWindow > 0 {
-		opts = append(opts, dpop.WithWindow(cfg.DPoPWindow))
-	}
-	return dpop.NewVerifier(opts...)
+	return dpop.NewVerifier(dpop.Configured(cfg.DPoPAlgorithms, cfg.DPoPWindow)...)
 }

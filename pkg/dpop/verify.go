@@ -90,6 +90,23 @@ func WithAlgorithms(algs ...jwa.SignatureAlgorithm) Option {
 	}
 }
 
+// Configured is the options of a deployment's settings: the algorithms by
+// name (none: the defaults) and the iat window (zero: the default).
+func Configured(algs []string, window time.Duration) []Option {
+	var opts []Option
+	if len(algs) > 0 {
+		as := make([]jwa.SignatureAlgorithm, len(algs))
+		for i, a := range algs {
+			as[i] = jwa.SignatureAlgorithm(a)
+		}
+		opts = append(opts, WithAlgorithms(as...))
+	}
+	if window > 0 {
+		opts = append(opts, WithWindow(window))
+	}
+	return opts
+}
+
 // WithWindow sets how far iat may be from now, either way.
 func WithWindow(d time.Duration) Option {
 	return func(v *Verifier) error {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
-	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
 // Error codes of RFC 9449 §5, §8 and §12.2.
@@ -38,17 +37,7 @@ const (
 // secret the replicas already share, so a nonce from one replica is good
 // at another.
 func newDPoPVerifier(cfg Config) (*dpop.Verifier, error) {
-	opts := []dpop.Option{dpop.WithClock(cfg.Now)}
-	if len(cfg.DPoPAlgorithms) > 0 {
-		algs := make([]jwa.SignatureAlgorithm, len(cfg.DPoPAlgorithms))
-		for i, a := range cfg.DPoPAlgorithms {
-			algs[i] = jwa.SignatureAlgorithm(a)
-		}
-		opts = append(opts, dpop.WithAlgorithms(algs...))
-	}
-	if cfg.DPoPWindow > 0 {
-		opts = append(opts, dpop.WithWindow(cfg.DPoPWindow))
-	}
+	opts := append([]dpop.Option{dpop.WithClock(cfg.Now)}, dpop.Configured(cfg.DPoPAlgorithms, cfg.DPoPWindow)...)
 	if !cfg.DPoPNoNonce {
 		m := hmac.New(sha256.New, cfg.DeviceKey)
 		m.Write([]byte("gatehouse dpop nonce key"))
