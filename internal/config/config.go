@@ -99,6 +99,12 @@ type Config struct {
 	// trusted, in addition to the platform CA.
 	ClientCAFile string
 
+	// AuthzAddr is the listener gateways ask for authorization decisions
+	// on (HTTP forward auth, /authz/check); empty turns it off.
+	AuthzAddr string
+	// AuthzRoutes is the route-rules file those decisions follow.
+	AuthzRoutes string
+
 	// Peers of a service run on its own (split deployment): the gRPC
 	// addresses of each peer's replicas (their mTLS listeners).
 	PeerClients, PeerRevocation, PeerKeys, PeerToken, PeerInventory []string
@@ -162,6 +168,20 @@ func (c *Config) Peer(service string) []string {
 		return c.PeerToken
 	case "inventory":
 		return c.PeerInventory
+	}
+	return nil
+}
+
+// checkAuthz checks that the gateway authorizer has what it decides by:
+// the route rules, and the gateways whose forwarded headers it believes.
+func (c *Config) checkAuthz() error {
+	switch {
+	case c.AuthzAddr == "" && c.AuthzRoutes != "":
+		return &Error{Option: "authz-routes", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
+	case c.AuthzAddr != "" && c.AuthzRoutes == "":
+		return &Error{Option: "authz-routes", Source: "configuration", Err: errors.New("required with --authz-addr: without routes every request would be refused")}
+	case c.AuthzAddr != "" && len(c.TrustedProxies) == 0:
+		return &Error{Option: "trusted-proxies", Source: "configuration", Err: errors.New("required with --authz-addr: the gateways whose X-Forwarded-* headers the authorizer believes")}
 	}
 	return nil
 }
@@ -409,6 +429,17 @@ var options = []option{
 			return nil
 		}
 		return checkAddr(v)
+	}},
+	{"authz-addr", "", "listen address of the gateway authorizer (HTTP forward auth at /authz/check, for nginx auth_request, Traefik forwardAuth, Caddy forward_auth); needs --authz-routes and --trusted-proxies naming the gateways; empty turns it off", func(c *Config, v string) error {
+		c.AuthzAddr = v
+		if v == "" {
+			return nil
+		}
+		return checkAddr(v)
+	}},
+	{"authz-routes", "", "YAML file of the routes the gateway authorizer allows (method, path, scopes, credential kinds); unmatched requests are refused; re-read on SIGHUP and when the file changes", func(c *Config, v string) error {
+		c.AuthzRoutes = v
+		return nil
 	}},
 	{"tls-cert", "", "PEM server certificate (chain) of the mTLS listener; empty: one is generated at start", func(c *Config, v string) error {
 		c.TLSCertFile = v
@@ -713,6 +744,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	}
 	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopbackAddr(c.OTLPEndpoint) {
 		return nil, &Error{Option: "otlp-insecure", Source: "configuration", Err: errors.New("plaintext export is allowed to a loopback --otlp-endpoint only")}
+	}
+	if err := c.checkAuthz(); err != nil {
+		return nil, err
 	}
 	if err := c.checkSplit(); err != nil {
 		return nil, err

@@ -605,3 +605,13 @@ func hostOnly(addr string) string {
 	}
 	return addr
 }
+
+// WithRules returns a validator that enforces rules with everything else of
+// v shared: authenticators and their caches, revocation checker, rate and
+// failure limiters, recorder. A gateway authorizer swaps its route rules
+// this way on reload without resetting any budget or cache.
+func (v *Validator) WithRules(rules *Rules) *Validator {
+	c := *v
+	c.rules = rules
+	return &c
+}
