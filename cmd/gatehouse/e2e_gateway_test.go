@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gatewayRoutes is the route-rules file of the gateway tests, over the
+// example inventory's scopes.
+const gatewayRoutes = `routes:
+  - methods: [GET]
+    path: /api/items/**
+    scopes: [inventory:read]
+  - methods: [POST]
+    path: /api/items
+    scopes: [inventory:write]
+  - methods: [GET]
+    path: /public/**
+    allow_unauthenticated: true
+`
+
+var authzAddrRE = regexp.MustCompile(`"authz_addr":"([^"]+)"`)
+
+// startWithAuthz starts gatehouse with the example inventory and the
+// gateway authorizer on a free port, trusting loopback as the gateway,
+// and returns the server, the authorizer's address and the routes file.
+func startWithAuthz(t *testing.T, routes string) (*server, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	routesFile := filepath.Join(dir, "routes.yaml")
+	if err := os.WriteFile(routesFile, []byte(routes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, filepath.Join(dir, "data"), "--example-inventory", "--authz-addr", "127.0.0.1:0",
+		"--authz-routes", routesFile, "--trusted-proxies", "127.0.0.1/32")
+	m := authzAddrRE.FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatalf("no authz_addr in the logs:\n%s", s.logs)
+	}
+	return s, m[1], routesFile
+}
+
+type forwarded struct {
+	method, uri string
+	header      map[string]string
+}
+
+// check asks /authz/check as a gateway would.
+func check(t *testing.T, addr string, f forwarded) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), "GET", "http://"+addr+"/authz/check", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-Method", f.method)
+	req.Header.Set("X-Forwarded-Uri", f.uri)
+	req.Header.Set("X-Forwarded-Host", "api.example.com")
+	for k, v := range f.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// TestEndToEndForwardAuth asks the running binary's /authz/check about
+// real credentials: a client-credentials token, an API key, none, too few
+// scopes, an unmatched route, a revoked token; then changes the routes
+// with SIGHUP and with a bad file.
+func TestEndToEndForwardAuth(t *testing.T) {
+	s, addr, routesFile := startWithAuthz(t, gatewayRoutes)
+	m := setupM2M(t, s)
+	readTok := m.token(t, m.reader, "inventory:read")
+	var key createdKey
+	s.cliJSON(t, &key, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
+
+	tests := []struct {
+		name      string
+		f         forwarded
+		status    int
+		challenge string
+		client    string
+		kind      string
+	}{
+		{"bearer with scope", forwarded{"GET", "/api/items/1", bearer(readTok)}, 200, "", m.reader.ClientID, "bearer"},
+		{"api key", forwarded{"GET", "/api/items", map[string]string{"X-API-Key": key.APIKey}}, 200, "", m.reader.ClientID, "api_key"},
+		{"public", forwarded{"GET", "/public/logo.png", nil}, 200, "", "", ""},
+		{"no credential", forwarded{"GET", "/api/items/1", nil}, 401, `Bearer realm="gatehouse"`, "", ""},
+		{"garbage token", forwarded{"GET", "/api/items/1", bearer("x.y.z")}, 401, `Bearer realm="gatehouse", error="invalid_token"`, "", ""},
+		{"wrong scope", forwarded{"POST", "/api/items", bearer(readTok)}, 403, `Bearer realm="gatehouse", error="insufficient_scope", scope="inventory:write"`, "", ""},
+		{"no route", forwarded{"DELETE", "/api/items/1", bearer(readTok)}, 403, "", "", ""},
+		{"dot segments", forwarded{"GET", "/api/items/../../admin", bearer(readTok)}, 400, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := check(t, addr, tt.f)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, tt.challenge) || (tt.challenge == "" && tt.status == 401) {
+				t.Errorf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if got := resp.Header.Get("X-Gatehouse-Client-Id"); got != tt.client {
+				t.Errorf("client id %q, want %q", got, tt.client)
+			}
+			if got := resp.Header.Get("X-Gatehouse-Credential-Kind"); got != tt.kind {
+				t.Errorf("credential kind %q, want %q", got, tt.kind)
+			}
+			if tt.client != "" && !strings.Contains(resp.Header.Get("X-Gatehouse-Scopes"), "inventory:read") {
+				t.Errorf("scopes %q", resp.Header.Get("X-Gatehouse-Scopes"))
+			}
+		})
+	}
+	// Refusals are the process's auth failures: logged like any other.
+	if !strings.Contains(s.logs.String(), "/gatehouse.authz.Routes/line") {
+		t.Error("no auth-failure record names the route")
+	}
+
+	t.Run("revoked token", func(t *testing.T) {
+		tok := m.token(t, m.reader, "inventory:read")
+		if code := check(t, addr, forwarded{"GET", "/api/items/1", bearer(tok)}).StatusCode; code != 200 {
+			t.Fatalf("before: %d", code)
+		}
+		if code := revokeRFC7009(t, s, m.reader, "token="+tok); code != 200 {
+			t.Fatalf("revoke: %d", code)
+		}
+		eventually(t, "revoked token refused", func() bool {
+			return check(t, addr, forwarded{"GET", "/api/items/1", bearer(tok)}).StatusCode == 401
+		})
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		read := forwarded{"GET", "/api/items/1", bearer(readTok)}
+		if err := os.WriteFile(routesFile, []byte("routes:\n  - methods: [GET]\n    path: /api/items/**\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "bad reload logged", func() bool {
+			return strings.Contains(s.logs.String(), routesFile+":2: no scopes")
+		})
+		if code := check(t, addr, read).StatusCode; code != 200 {
+			t.Fatalf("after a bad reload the old rules stay: %d", code)
+		}
+		stricter := strings.Replace(gatewayRoutes, "scopes: [inventory:read]", "scopes: [inventory:write]", 1)
+		if err := os.WriteFile(routesFile, []byte(stricter), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "new rules in force", func() bool { return check(t, addr, read).StatusCode == 403 })
+	})
+
+	t.Run("untrusted caller", func(t *testing.T) {
+		// The listener trusts 127.0.0.1 only; ::1 is another caller.
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+addr+"/authz/check", nil)
+		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Uri", "/public/x")
+		tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+			return dialFrom(ctx, "127.0.0.2", a)
+		}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Skipf("cannot dial from 127.0.0.2: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Fatalf("forwarded headers from an untrusted caller: %d", resp.StatusCode)
+		}
+	})
+}
