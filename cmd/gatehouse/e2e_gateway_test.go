@@ -11,6 +11,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // gatewayRoutes is the route-rules file of the gateway tests, over the
@@ -126,6 +131,48 @@ func TestEndToEndForwardAuth(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "/gatehouse.authz.Routes/line") {
 		t.Error("no auth-failure record names the route")
 	}
+
+	t.Run("ext_authz on the same listener", func(t *testing.T) {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c := authv3.NewAuthorizationClient(conn)
+		ask := func(method, path string, headers map[string]string) *authv3.CheckResponse {
+			t.Helper()
+			resp, err := c.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+					Method: method, Path: path, Host: "api.example.com", Headers: headers,
+				}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp
+		}
+		ok := ask("GET", "/api/items/1", map[string]string{"authorization": "Bearer " + readTok})
+		if ok.GetStatus().GetCode() != 0 || ok.GetOkResponse() == nil {
+			t.Fatalf("token with scope: %v", ok)
+		}
+		var client string
+		for _, h := range ok.GetOkResponse().GetHeaders() {
+			if h.GetHeader().GetKey() == "x-gatehouse-client-id" {
+				client = h.GetHeader().GetValue()
+			}
+		}
+		if client != m.reader.ClientID {
+			t.Errorf("client id header %q", client)
+		}
+		denied := ask("POST", "/api/items", map[string]string{"x-api-key": key.APIKey})
+		if codes.Code(denied.GetStatus().GetCode()) != codes.PermissionDenied || denied.GetDeniedResponse().GetStatus().GetCode() != 403 {
+			t.Fatalf("wrong scope: %v", denied)
+		}
+		none := ask("GET", "/api/items/1", nil)
+		if codes.Code(none.GetStatus().GetCode()) != codes.Unauthenticated || none.GetDeniedResponse().GetStatus().GetCode() != 401 {
+			t.Fatalf("no credential: %v", none)
+		}
+	})
 
 	t.Run("revoked token", func(t *testing.T) {
 		tok := m.token(t, m.reader, "inventory:read")

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"google.golang.org/grpc"
 )
 
 // routesPollInterval is how often the route-rules file is checked for a
@@ -19,10 +22,13 @@ import (
 const routesPollInterval = 2 * time.Second
 
 // authzServer is the gateway authorizer's own listener, so that gateways
-// reach it on an address of its own (and nothing else there).
+// reach it on an address of its own (and nothing else there): HTTP/1.1
+// forward auth and Envoy's ext_authz gRPC on one port (HTTP/2 with prior
+// knowledge, as Envoy's gRPC client speaks it).
 type authzServer struct {
 	lis  net.Listener
 	srv  *http.Server
+	grpc *grpc.Server
 	stop func()
 }
 
@@ -40,7 +46,18 @@ func (a *App) startAuthz(ctx context.Context, auth *auth) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(authz.ForwardAuthPath, authz.ForwardAuth(az, a.cfg.TrustedProxies, a.log))
-	s := &authzServer{lis: lis, srv: newHTTPServer(mux)}
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary), grpc.MaxConcurrentStreams(maxInFlight))
+	authv3.RegisterAuthorizationServer(gs, authz.NewExtAuthz(az, a.cfg.TrustedProxies, a.log))
+	s := &authzServer{lis: lis, grpc: gs, srv: newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			gs.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))}
+	s.srv.Protocols = new(http.Protocols)
+	s.srv.Protocols.SetHTTP1(true)
+	s.srv.Protocols.SetUnencryptedHTTP2(true)
 	watchCtx, cancel := context.WithCancel(context.Background())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -60,7 +77,9 @@ func (a *App) startAuthz(ctx context.Context, auth *auth) error {
 // shutdown drains the authorizer's requests and stops following the file.
 func (s *authzServer) shutdown(ctx context.Context) error {
 	defer s.stop()
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.grpc.Stop()
+	return err
 }
 
 // AuthzAddr is the bound address of the gateway authorizer, or "".
