@@ -1,0 +1,114 @@
+package deploy_test
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// The typed configs the file names must be registered to be parsed.
+var _ = []any{(*routerv3.Router)(nil), (*upstreamhttpv3.HttpProtocolOptions)(nil)}
+
+// TestEnvoyConfig parses deploy/envoy/envoy.yaml into Envoy's own
+// bootstrap type, runs its generated validation, and checks what the
+// Gatehouse integration depends on: ext_authz before the router, failing
+// closed with a bounded timeout, raw headers, and an HTTP/2 cluster for
+// the Authorization service (checklist item 99).
+func TestEnvoyConfig(t *testing.T) {
+	b, err := os.ReadFile("envoy/envoy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boot bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(js, &boot); err != nil {
+		t.Fatalf("envoy/envoy.yaml is not an Envoy v3 bootstrap: %v", err)
+	}
+	if err := boot.ValidateAll(); err != nil {
+		t.Fatalf("envoy/envoy.yaml: %v", err)
+	}
+	clusters := map[string]*clusterv3.Cluster{}
+	for _, c := range boot.GetStaticResources().GetClusters() {
+		clusters[c.GetName()] = c
+	}
+	listeners := boot.GetStaticResources().GetListeners()
+	if len(listeners) == 0 {
+		t.Fatal("no listener")
+	}
+	for _, l := range listeners {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+					t.Fatalf("listener %s: filter %s: %v", l.GetName(), f.GetName(), err)
+				}
+				checkHCM(t, l.GetName(), &hcm, clusters)
+			}
+		}
+	}
+}
+
+func checkHCM(t *testing.T, listener string, hcm *hcmv3.HttpConnectionManager, clusters map[string]*clusterv3.Cluster) {
+	t.Helper()
+	names := []string{}
+	var authz *extauthzv3.ExtAuthz
+	for _, f := range hcm.GetHttpFilters() {
+		names = append(names, f.GetName())
+		if f.GetName() != "envoy.filters.http.ext_authz" {
+			continue
+		}
+		authz = &extauthzv3.ExtAuthz{}
+		if err := f.GetTypedConfig().UnmarshalTo(authz); err != nil {
+			t.Fatalf("listener %s: ext_authz: %v", listener, err)
+		}
+	}
+	if authz == nil {
+		t.Fatalf("listener %s: no ext_authz filter (filters %v): its requests would not be checked", listener, names)
+	}
+	if i, j := slices.Index(names, "envoy.filters.http.ext_authz"), slices.Index(names, "envoy.filters.http.router"); j < i {
+		t.Errorf("listener %s: the router comes before ext_authz: %v", listener, names)
+	}
+	if authz.GetFailureModeAllow() {
+		t.Errorf("listener %s: failure_mode_allow: true lets requests through when Gatehouse is down", listener)
+	}
+	if authz.GetWithRequestBody() != nil {
+		t.Errorf("listener %s: ext_authz buffers bodies Gatehouse never reads", listener)
+	}
+	if !authz.GetEncodeRawHeaders() {
+		t.Errorf("listener %s: without encode_raw_headers two Authorization headers reach Gatehouse as one", listener)
+	}
+	if !hcm.GetNormalizePath().GetValue() || !hcm.GetMergeSlashes() {
+		t.Errorf("listener %s: normalize_path and merge_slashes keep Envoy's path the one Gatehouse decides on", listener)
+	}
+	gs := authz.GetGrpcService()
+	if d := gs.GetTimeout().AsDuration(); d <= 0 || d > 5*time.Second {
+		t.Errorf("listener %s: ext_authz timeout %v, want a bound of at most 5s", listener, d)
+	}
+	c := clusters[gs.GetEnvoyGrpc().GetClusterName()]
+	if c == nil {
+		t.Fatalf("listener %s: ext_authz cluster %q is not defined", listener, gs.GetEnvoyGrpc().GetClusterName())
+	}
+	any, ok := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+	var opts upstreamhttpv3.HttpProtocolOptions
+	if !ok || any.UnmarshalTo(&opts) != nil || opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
+		t.Errorf("cluster %s: gRPC needs HTTP/2 (explicit_http_config.http2_protocol_options)", c.GetName())
+	}
+}
