@@ -132,9 +132,12 @@ func (a *Authorizer) reloadLogged(why string) {
 // already recorded, or an error wrapping ErrBadRequest.
 func (a *Authorizer) Check(ctx context.Context, req Request) (*authn.Principal, error) {
 	c := a.cur.Load()
+	if req.Method == "" {
+		return nil, fmt.Errorf("%w: no method", ErrBadRequest)
+	}
 	p, query, err := cleanTarget(req.URI)
-	if err != nil || req.Method == "" {
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	method := c.routes.match(req.Method, hostOnly(req.Host), p)
 	md := metadata.MD{}

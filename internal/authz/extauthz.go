@@ -97,7 +97,7 @@ func (s *ExtAuthz) denied(err error) *authv3.CheckResponse {
 	h := http.Header{}
 	s.a.Validator().SetErrorHeaders(h, err)
 	d := &authv3.DeniedHttpResponse{
-		Status: &typev3.HttpStatus{Code: typev3.StatusCode(runtime.HTTPStatusFromCode(st.Code()))},
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode(runtime.HTTPStatusFromCode(st.Code()))}, //nolint:gosec // an HTTP status, 400-599
 	}
 	for _, k := range []string{"WWW-Authenticate", "Retry-After", "Cache-Control"} {
 		if v := h.Get(k); v != "" {
@@ -109,7 +109,7 @@ func (s *ExtAuthz) denied(err error) *authv3.CheckResponse {
 		d.Body = string(body)
 	}
 	return &authv3.CheckResponse{
-		Status:       &status.Status{Code: int32(st.Code()), Message: st.Message()},
+		Status:       &status.Status{Code: st.Proto().GetCode(), Message: st.Message()},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: d},
 	}
 }

@@ -109,7 +109,13 @@ func newFixture(t *testing.T, proxies ...netip.Prefix) *fixture {
 	return f
 }
 
-func (f *fixture) ask(t *testing.T, method, uri, host string, hdr map[string]string) *http.Response {
+// answer is what the gateway gets back.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func (f *fixture) ask(t *testing.T, method, uri, host string, hdr map[string]string) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, f.srv.URL+ForwardAuthPath, nil)
 	if err != nil {
@@ -128,7 +134,7 @@ func (f *fixture) ask(t *testing.T, method, uri, host string, hdr map[string]str
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header}
 }
 
 func TestForwardAuthDecisions(t *testing.T) {
