@@ -148,7 +148,7 @@ type nginxResult struct {
 	upstream http.Header // nil unless the request reached the API
 }
 
-func viaNginx(t *testing.T, listen, method, path string, hdr map[string]string) nginxResult {
+func viaGateway(t *testing.T, listen, method, path string, hdr map[string]string) nginxResult {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, "http://"+listen+path, nil)
 	if err != nil {
@@ -186,12 +186,20 @@ func TestNginxForwardAuth(t *testing.T) {
 	conf := renderNginx(t, prefix, listen, authzAddr, strings.TrimPrefix(api.URL, "http://"))
 	startNginx(t, bin, prefix, conf, listen)
 
+	exerciseGateway(t, s, m, listen)
+}
+
+// exerciseGateway runs the gateway checks of checklist items 98 and 99
+// through the gateway listening on listen, with the echoing API behind it
+// and s deciding; it stops s last.
+func exerciseGateway(t *testing.T, s *server, m *m2m, listen string) {
+	t.Helper()
 	readTok := m.token(t, m.reader, "inventory:read")
 	var key createdKey
 	s.cliJSON(t, &key, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
 
 	t.Run("token with scope: identity reaches the API", func(t *testing.T) {
-		r := viaNginx(t, listen, "GET", "/api/items/1", bearer(readTok))
+		r := viaGateway(t, listen, "GET", "/api/items/1", bearer(readTok))
 		if r.code != 200 {
 			t.Fatalf("status %d", r.code)
 		}
@@ -218,57 +226,57 @@ func TestNginxForwardAuth(t *testing.T) {
 			"X-Forwarded-Uri":       "/public/x",
 			"X-Original-URI":        "/public/x",
 		}
-		r := viaNginx(t, listen, "GET", "/api/items/1", forged)
+		r := viaGateway(t, listen, "GET", "/api/items/1", forged)
 		if r.code != 200 || len(r.upstream.Values("X-Gatehouse-Subject")) != 1 || r.upstream.Get("X-Gatehouse-Subject") != m.reader.ClientID ||
 			strings.Contains(r.upstream.Get("X-Gatehouse-Scopes"), "gatehouse:admin") {
 			t.Fatalf("status %d, upstream saw subject %q scopes %q", r.code, r.upstream.Values("X-Gatehouse-Subject"), r.upstream.Get("X-Gatehouse-Scopes"))
 		}
 		// A public route has no identity: the forged headers are removed,
 		// not passed on.
-		r = viaNginx(t, listen, "GET", "/public/logo.png", forged)
+		r = viaGateway(t, listen, "GET", "/public/logo.png", forged)
 		if r.code != 200 || r.upstream.Get("X-Gatehouse-Subject") != "" || r.upstream.Get("X-Gatehouse-Client-Id") != "" || r.upstream.Get("X-Gatehouse-Scopes") != "" {
 			t.Fatalf("public route: status %d, upstream saw %v", r.code, r.upstream)
 		}
 		// A forged URI cannot turn a protected request into a public one.
 		delete(forged, "Authorization")
-		if r := viaNginx(t, listen, "GET", "/api/items/1", forged); r.code != 401 {
+		if r := viaGateway(t, listen, "GET", "/api/items/1", forged); r.code != 401 {
 			t.Fatalf("forged X-Forwarded-Uri: status %d", r.code)
 		}
 	})
 	t.Run("no credential: 401 with the challenge", func(t *testing.T) {
-		r := viaNginx(t, listen, "GET", "/api/items/1", nil)
+		r := viaGateway(t, listen, "GET", "/api/items/1", nil)
 		if r.code != 401 || r.header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
 			t.Fatalf("status %d, WWW-Authenticate %q", r.code, r.header.Values("WWW-Authenticate"))
 		}
 	})
 	t.Run("wrong scope: 403 insufficient_scope", func(t *testing.T) {
-		r := viaNginx(t, listen, "POST", "/api/items", bearer(readTok))
+		r := viaGateway(t, listen, "POST", "/api/items", bearer(readTok))
 		if r.code != 403 || r.header.Get("WWW-Authenticate") != `Bearer realm="gatehouse", error="insufficient_scope", scope="inventory:write"` {
 			t.Fatalf("status %d, WWW-Authenticate %q", r.code, r.header.Values("WWW-Authenticate"))
 		}
 	})
 	t.Run("API key", func(t *testing.T) {
-		r := viaNginx(t, listen, "GET", "/api/items", map[string]string{"X-API-Key": key.APIKey})
+		r := viaGateway(t, listen, "GET", "/api/items", map[string]string{"X-API-Key": key.APIKey})
 		if r.code != 200 || r.upstream.Get("X-Gatehouse-Credential-Kind") != "api_key" {
 			t.Fatalf("status %d, upstream kind %q", r.code, r.upstream.Get("X-Gatehouse-Credential-Kind"))
 		}
 	})
 	t.Run("revoked token: 401 within the revocation delay", func(t *testing.T) {
 		tok := m.token(t, m.reader, "inventory:read")
-		if r := viaNginx(t, listen, "GET", "/api/items/2", bearer(tok)); r.code != 200 {
+		if r := viaGateway(t, listen, "GET", "/api/items/2", bearer(tok)); r.code != 200 {
 			t.Fatalf("before: %d", r.code)
 		}
 		if code := revokeRFC7009(t, s, m.reader, "token="+tok); code != 200 {
 			t.Fatalf("revoke: %d", code)
 		}
-		eventually(t, "revoked token refused through nginx", func() bool {
-			r := viaNginx(t, listen, "GET", "/api/items/2", bearer(tok))
+		eventually(t, "revoked token refused through the gateway", func() bool {
+			r := viaGateway(t, listen, "GET", "/api/items/2", bearer(tok))
 			return r.code == 401 && strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`)
 		})
 	})
 	t.Run("gatehouse stopped: nginx refuses", func(t *testing.T) {
 		s.stop()
-		r := viaNginx(t, listen, "GET", "/api/items/1", bearer(readTok))
+		r := viaGateway(t, listen, "GET", "/api/items/1", bearer(readTok))
 		if r.code < 500 || r.upstream != nil {
 			t.Fatalf("with gatehouse down: status %d, upstream reached %v", r.code, r.upstream != nil)
 		}
