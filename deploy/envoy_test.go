@@ -1,7 +1,10 @@
 package deploy_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"slices"
 	"testing"
@@ -110,5 +113,75 @@ func checkHCM(t *testing.T, listener string, hcm *hcmv3.HttpConnectionManager, c
 	var opts upstreamhttpv3.HttpProtocolOptions
 	if !ok || any.UnmarshalTo(&opts) != nil || opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 		t.Errorf("cluster %s: gRPC needs HTTP/2 (explicit_http_config.http2_protocol_options)", c.GetName())
+	}
+}
+
+// TestIstioExtAuthz checks deploy/k8s/istio: the AuthorizationPolicy
+// sends every request of its workload to an extension provider that is
+// defined, is Gatehouse's gRPC ext_authz, and fails closed.
+func TestIstioExtAuthz(t *testing.T) {
+	b, err := os.ReadFile("k8s/istio/gatehouse-ext-authz.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type provider struct {
+		Name              string `yaml:"name"`
+		EnvoyExtAuthzGrpc *struct {
+			Service  string `yaml:"service"`
+			Port     int    `yaml:"port"`
+			Timeout  string `yaml:"timeout"`
+			FailOpen *bool  `yaml:"failOpen"`
+		} `yaml:"envoyExtAuthzGrpc"`
+	}
+	type doc struct {
+		Kind string `yaml:"kind"`
+		Spec struct {
+			MeshConfig struct {
+				ExtensionProviders []provider `yaml:"extensionProviders"`
+			} `yaml:"meshConfig"`
+			Action   string                `yaml:"action"`
+			Provider struct{ Name string } `yaml:"provider"`
+			Rules    []map[string]any      `yaml:"rules"`
+		} `yaml:"spec"`
+	}
+	providers := map[string]provider{}
+	var policies []doc
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var d doc
+		if err := dec.Decode(&d); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		for _, p := range d.Spec.MeshConfig.ExtensionProviders {
+			providers[p.Name] = p
+		}
+		if d.Kind == "AuthorizationPolicy" {
+			policies = append(policies, d)
+		}
+	}
+	if len(policies) == 0 {
+		t.Fatal("no AuthorizationPolicy")
+	}
+	for _, pol := range policies {
+		if pol.Spec.Action != "CUSTOM" || len(pol.Spec.Rules) == 0 {
+			t.Errorf("policy: action %q with %d rules; want CUSTOM with a rule matching the requests", pol.Spec.Action, len(pol.Spec.Rules))
+		}
+		p, ok := providers[pol.Spec.Provider.Name]
+		if !ok || p.EnvoyExtAuthzGrpc == nil {
+			t.Fatalf("policy names provider %q, which is not a defined envoyExtAuthzGrpc provider", pol.Spec.Provider.Name)
+		}
+		g := p.EnvoyExtAuthzGrpc
+		if g.FailOpen == nil || *g.FailOpen {
+			t.Errorf("provider %s: failOpen must be set to false", p.Name)
+		}
+		if d, err := time.ParseDuration(g.Timeout); err != nil || d <= 0 || d > 5*time.Second {
+			t.Errorf("provider %s: timeout %q, want a bound of at most 5s", p.Name, g.Timeout)
+		}
+		if g.Service == "" || g.Port == 0 {
+			t.Errorf("provider %s: service %q port %d", p.Name, g.Service, g.Port)
+		}
 	}
 }
