@@ -274,7 +274,7 @@ func exerciseGateway(t *testing.T, s *server, m *m2m, listen string) {
 			return r.code == 401 && strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`)
 		})
 	})
-	t.Run("gatehouse stopped: nginx refuses", func(t *testing.T) {
+	t.Run("gatehouse stopped: the gateway refuses", func(t *testing.T) {
 		s.stop()
 		r := viaGateway(t, listen, "GET", "/api/items/1", bearer(readTok))
 		if r.code < 500 || r.upstream != nil {
