@@ -45,9 +45,9 @@ func (a *App) startAuthz(ctx context.Context, auth *auth) error {
 		return fmt.Errorf("listen on authz-addr %s: %w", a.cfg.AuthzAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(authz.ForwardAuthPath, authz.ForwardAuth(az, a.cfg.TrustedProxies, a.log))
+	mux.Handle(authz.ForwardAuthPath, authz.ForwardAuth(az, a.cfg.TrustedProxies, a.cfg.AuthzClientCertHeader, a.log))
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary), grpc.MaxConcurrentStreams(maxInFlight))
-	authv3.RegisterAuthorizationServer(gs, authz.NewExtAuthz(az, a.cfg.TrustedProxies, a.log))
+	authv3.RegisterAuthorizationServer(gs, authz.NewExtAuthz(az, a.cfg.TrustedProxies, a.cfg.AuthzClientCertHeader, a.log))
 	s := &authzServer{lis: lis, grpc: gs, srv: newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			gs.ServeHTTP(w, r)

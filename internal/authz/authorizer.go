@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -30,6 +32,9 @@ type Request struct {
 	Authorization, APIKeys []string
 	// Remote is the client's address, for audit, rate and failure limits.
 	Remote string
+	// ClientCert is the client's certificate as the gateway that
+	// terminated its TLS connection forwarded it; nil without one.
+	ClientCert *x509.Certificate
 }
 
 // ErrBadRequest wraps a request the authorizer cannot decide on: no
@@ -61,7 +66,9 @@ func New(v *authn.Validator, path string, log *slog.Logger) (*Authorizer, error)
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Authorizer{base: v, path: path, log: log}
+	// The validator believes a certificate in the metadata of a decision
+	// only when Check put it there (withClientCert).
+	a := &Authorizer{base: v.With(authn.WithTrustedForwarderPeer(trustsForwardedCert)), path: path, log: log}
 	if err := a.Reload(); err != nil {
 		return nil, err
 	}
@@ -153,6 +160,10 @@ func (a *Authorizer) Check(ctx context.Context, req Request) (*authn.Principal, 
 		// the validator says on seeing two credentials.
 		md.Append("authorization", "Bearer "+query.Get("access_token"))
 	}
+	// The gateway's own connection is not the client's: only the
+	// certificate it states is.
+	ctx = peer.NewContext(ctx, &peer.Peer{Addr: gatewayAddr{}})
+	ctx, md = withClientCert(ctx, md, req.ClientCert)
 	ctx, err = c.v.Authorize(ctx, method, md, req.Remote)
 	if err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ func BenchmarkDecision(b *testing.B) {
 			}
 		})
 		b.Run(mode.name+"/authz.check", func(b *testing.B) {
-			h := ForwardAuth(s.a, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil)
+			h := ForwardAuth(s.a, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, "", nil)
 			r := httptest.NewRequest(http.MethodGet, ForwardAuthPath, nil)
 			r.RemoteAddr = "127.0.0.1:40000"
 			r.Header.Set("X-Forwarded-Method", "GET")
@@ -139,7 +139,7 @@ func BenchmarkDecision(b *testing.B) {
 			}
 		})
 		b.Run(mode.name+"/ext_authz.Check", func(b *testing.B) {
-			x := NewExtAuthz(s.a, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil)
+			x := NewExtAuthz(s.a, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, "", nil)
 			ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
 			in := checkRequest("GET", "/orders/42", map[string]string{"authorization": "Bearer " + s.token})
 			b.ReportAllocs()

@@ -35,18 +35,22 @@ import (
 // into a refusal.
 type ExtAuthz struct {
 	authv3.UnimplementedAuthorizationServer
-	a       *Authorizer
-	proxies []netip.Prefix
-	log     *slog.Logger
+	a          *Authorizer
+	proxies    []netip.Prefix
+	certHeader string
+	log        *slog.Logger
 }
 
 // NewExtAuthz returns the Authorization service deciding with a, for
-// Envoy proxies at the proxies' addresses.
-func NewExtAuthz(a *Authorizer, proxies []netip.Prefix, log *slog.Logger) *ExtAuthz {
+// Envoy proxies at the proxies' addresses. With certHeader set, the
+// client certificate is the CheckRequest's source.certificate (Envoy's
+// include_peer_certificate), or else the named request header's
+// (x-forwarded-client-cert as Envoy writes it); empty, it is never read.
+func NewExtAuthz(a *Authorizer, proxies []netip.Prefix, certHeader string, log *slog.Logger) *ExtAuthz {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &ExtAuthz{a: a, proxies: proxies, log: log}
+	return &ExtAuthz{a: a, proxies: proxies, certHeader: strings.ToLower(certHeader), log: log}
 }
 
 // Check decides one request Envoy holds.
@@ -68,6 +72,17 @@ func (s *ExtAuthz) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.
 		Remote: attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
 	}
 	req.Authorization, req.APIKeys = credentialHeaders(hr)
+	var err error
+	if s.certHeader != "" {
+		if c := attrs.GetSource().GetCertificate(); c != "" {
+			req.ClientCert, err = ParseForwardedCert(c)
+		} else {
+			req.ClientCert, err = forwardedCert(s.certHeader, headerValue(hr, s.certHeader))
+		}
+		if err != nil {
+			return s.denied(badRequestStatus(err)), nil
+		}
+	}
 	pr, err := s.a.Check(ctx, req)
 	if errors.Is(err, ErrBadRequest) {
 		err = badRequestStatus(err)
@@ -141,6 +156,23 @@ func credentialHeaders(hr *authv3.AttributeContext_HttpRequest) (authz, apiKeys 
 		apiKeys = []string{v}
 	}
 	return authz, apiKeys
+}
+
+// headerValue is the request header name (lower case), from the map or
+// the header map.
+func headerValue(hr *authv3.AttributeContext_HttpRequest, name string) string {
+	if hm := hr.GetHeaderMap(); hm != nil {
+		for _, hv := range hm.GetHeaders() {
+			if strings.EqualFold(hv.GetKey(), name) {
+				if v := hv.GetValue(); v != "" {
+					return v
+				}
+				return string(hv.GetRawValue())
+			}
+		}
+		return ""
+	}
+	return hr.GetHeaders()[name]
 }
 
 func header(k, v string) *corev3.HeaderValueOption {

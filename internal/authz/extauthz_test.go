@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -23,7 +24,7 @@ func extAuthzClient(t *testing.T, f *fixture, proxies ...netip.Prefix) authv3.Au
 		proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	}
 	srv := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(srv, NewExtAuthz(f.a, proxies, nil))
+	authv3.RegisterAuthorizationServer(srv, NewExtAuthz(f.a, proxies, "", nil))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -159,5 +160,46 @@ func TestExtAuthzRefusesUntrustedPeers(t *testing.T) {
 	_, err := c.Check(context.Background(), checkRequest("GET", "/health", nil))
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("untrusted peer: %v", err)
+	}
+}
+
+// TestExtAuthzClientCertificate: with a certificate header configured,
+// the certificate of Envoy's source.certificate binds a token; without
+// the configuration it is never read.
+func TestExtAuthzClientCertificate(t *testing.T) {
+	f := newFixture(t)
+	proxies := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	withCert := NewExtAuthz(f.a, proxies, "x-forwarded-client-cert", nil)
+	without := NewExtAuthz(f.a, proxies, "", nil)
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}})
+	req := func(cert string, headers map[string]string) *authv3.CheckRequest {
+		r := checkRequest("GET", "/orders/1", headers)
+		r.GetAttributes().GetSource().Certificate = cert
+		return r
+	}
+	bound := map[string]string{"authorization": "Bearer bound"}
+	tests := []struct {
+		name string
+		x    *ExtAuthz
+		req  *authv3.CheckRequest
+		code codes.Code
+	}{
+		{"source.certificate", withCert, req(escapedPEM(f.boundCert), bound), codes.OK},
+		{"x-forwarded-client-cert", withCert, req("", map[string]string{"authorization": "Bearer bound", "x-forwarded-client-cert": `Hash=1;Cert="` + escapedPEM(f.boundCert) + `"`}), codes.OK},
+		{"another certificate", withCert, req(escapedPEM(f.otherCert), bound), codes.Unauthenticated},
+		{"no certificate", withCert, req("", bound), codes.Unauthenticated},
+		{"unreadable certificate", withCert, req("%%", bound), codes.InvalidArgument},
+		{"not configured", without, req(escapedPEM(f.boundCert), bound), codes.Unauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := tt.x.Check(ctx, tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := codes.Code(resp.GetStatus().GetCode()); got != tt.code {
+				t.Fatalf("code %v, want %v", got, tt.code)
+			}
+		})
 	}
 }

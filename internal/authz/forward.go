@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -43,7 +44,13 @@ const ForwardAuthPath = "/authz/check"
 //
 // The body is never read; any method is answered, since gateways ask with
 // the client's method (Traefik) or GET (nginx with proxy_method).
-func ForwardAuth(a *Authorizer, proxies []netip.Prefix, log *slog.Logger) http.Handler {
+//
+// certHeader, when not empty, names the header in which the gateway that
+// terminates the client's TLS states the client certificate (see
+// ParseForwardedCert; x-forwarded-client-cert is read as Envoy writes it).
+// The gateway must set it on every request, overwriting any the client
+// sent. Empty: no certificate is ever taken from a header.
+func ForwardAuth(a *Authorizer, proxies []netip.Prefix, certHeader string, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -64,6 +71,14 @@ func ForwardAuth(a *Authorizer, proxies []netip.Prefix, log *slog.Logger) http.H
 			Authorization: r.Header.Values("Authorization"),
 			APIKeys:       r.Header.Values(authn.HeaderAPIKey),
 			Remote:        authn.ClientIP(r, proxies),
+		}
+		if certHeader != "" {
+			cert, err := forwardedCert(certHeader, r.Header.Get(certHeader))
+			if err != nil {
+				v.WriteHTTPError(w, badRequestStatus(err))
+				return
+			}
+			req.ClientCert = cert
 		}
 		p, err := a.Check(r.Context(), req)
 		if errors.Is(err, ErrBadRequest) {
@@ -94,6 +109,14 @@ func setIdentity(h http.Header, p *authn.Principal) {
 	set(HeaderSubject, p.Subject)
 	set(HeaderScopes, strings.Join(p.Scopes, " "))
 	set(HeaderCredentialKind, KindName(p.Kind))
+}
+
+// forwardedCert reads the certificate header named name.
+func forwardedCert(name, value string) (*x509.Certificate, error) {
+	if strings.EqualFold(name, "x-forwarded-client-cert") {
+		value = xfccCert(value)
+	}
+	return ParseForwardedCert(value)
 }
 
 func first(h http.Header, names ...string) string {

@@ -2,10 +2,19 @@ package authz
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +40,19 @@ func (k keys) Authenticate(_ context.Context, cred string) (*authn.Principal, er
 		return p, nil
 	}
 	return nil, authn.NewInvalidCredential(audit.ReasonUnknownAPIKey, "", "unknown API key")
+}
+
+// tokens is a bearer-token authenticator over a fixed table, for
+// principals a JWT would give (one bound to a certificate, RFC 8705).
+type tokens map[string]*authn.Principal
+
+func (tokens) Kind() authv1.CredentialKind { return authv1.CredentialKind_CREDENTIAL_KIND_JWT }
+
+func (k tokens) Authenticate(_ context.Context, cred string) (*authn.Principal, error) {
+	if p, ok := k[cred]; ok {
+		return p, nil
+	}
+	return nil, authn.NewInvalidCredential(audit.ReasonInvalidToken, "", "invalid token")
 }
 
 // revocations says the listed clients are revoked, or that the list is
@@ -71,6 +93,8 @@ func (r *recorder) last() audit.Failure {
 }
 
 type fixture struct {
+	boundCert, otherCert *x509.Certificate
+
 	srv  *httptest.Server
 	revs *revocations
 	rec  *recorder
@@ -90,8 +114,12 @@ func newFixture(t *testing.T, proxies ...netip.Prefix) *fixture {
 		"admin":  {ClientID: "c-admin", Subject: "c-admin", Kind: authv1.CredentialKind_CREDENTIAL_KIND_API_KEY, Scopes: []string{"orders:admin", "admin"}, RateLimitTier: "t"},
 		"slow":   {ClientID: "c-slow", Subject: "c-slow", Kind: authv1.CredentialKind_CREDENTIAL_KIND_API_KEY, Scopes: []string{"orders:read"}, RateLimitTier: "one"},
 	}
+	f.boundCert, f.otherCert = selfSigned(t, "bound"), selfSigned(t, "other")
+	toks := tokens{"bound": {ClientID: "c-bound", Subject: "c-bound", Kind: authv1.CredentialKind_CREDENTIAL_KIND_JWT,
+		Scopes: []string{"orders:read"}, RateLimitTier: "t", Trust: authn.TrustBearer, CertThumbprint: authn.CertThumbprint(f.boundCert)}}
 	v := authn.NewValidator(nil,
 		authn.WithAuthenticator(ks),
+		authn.WithAuthenticator(toks),
 		authn.WithRevocationChecker(f.revs),
 		authn.WithRecorder(f.rec),
 		authn.WithRateLimiter(ratelimit.New(map[string]ratelimit.Tier{"t": {Rate: 1000, Burst: 1000}, "one": {Rate: 0.001, Burst: 1}})),
@@ -104,7 +132,7 @@ func newFixture(t *testing.T, proxies ...netip.Prefix) *fixture {
 	if len(proxies) == 0 {
 		proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	}
-	f.srv = httptest.NewServer(ForwardAuth(a, proxies, nil))
+	f.srv = httptest.NewServer(ForwardAuth(a, proxies, "", nil))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -312,5 +340,80 @@ func TestReloadOnFileChange(t *testing.T) {
 			t.Fatal("rules not reloaded on a file change")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func selfSigned(t *testing.T, cn string) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func escapedPEM(c *x509.Certificate) string {
+	return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+}
+
+// TestForwardAuthClientCertificate: a certificate-bound token is allowed
+// only with the certificate the gateway states in the configured header,
+// in the formats gateways write, and never from a header the authorizer
+// was not told to read.
+func TestForwardAuthClientCertificate(t *testing.T) {
+	f := newFixture(t)
+	withHeader := httptest.NewServer(ForwardAuth(f.a, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "X-SSL-Client-Cert", nil))
+	defer withHeader.Close()
+	xfcc := httptest.NewServer(ForwardAuth(f.a, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "X-Forwarded-Client-Cert", nil))
+	defer xfcc.Close()
+	bound := "Bearer bound"
+	tests := []struct {
+		name      string
+		srv       *httptest.Server
+		cert      map[string]string
+		status    int
+		challenge string
+	}{
+		{"bound certificate, URL-encoded PEM", withHeader, map[string]string{"X-SSL-Client-Cert": escapedPEM(f.boundCert)}, 200, ""},
+		{"PEM flattened onto one line is not read", withHeader, map[string]string{"X-SSL-Client-Cert": strings.ReplaceAll(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.boundCert.Raw})), "\n", " ")}, 400, ""},
+		{"bound certificate, base64 DER", withHeader, map[string]string{"X-SSL-Client-Cert": base64.StdEncoding.EncodeToString(f.boundCert.Raw)}, 200, ""},
+		{"bound certificate, x-forwarded-client-cert", xfcc, map[string]string{"X-Forwarded-Client-Cert": `By=spiffe://a;Hash=x,By=spiffe://b;Hash=y;Cert="` + escapedPEM(f.boundCert) + `"`}, 200, ""},
+		{"another certificate", withHeader, map[string]string{"X-SSL-Client-Cert": escapedPEM(f.otherCert)}, 401, `error="invalid_token"`},
+		{"no certificate", withHeader, nil, 401, `error="invalid_token"`},
+		{"garbage", withHeader, map[string]string{"X-SSL-Client-Cert": "%%%"}, 400, ""},
+		{"header not configured", f.srv, map[string]string{"X-SSL-Client-Cert": escapedPEM(f.boundCert)}, 401, `error="invalid_token"`},
+		{"gatehouse metadata names are not read", f.srv, map[string]string{
+			authn.MetadataClientCertThumbprint: authn.CertThumbprint(f.boundCert),
+			authn.MetadataClientCert:           base64.RawURLEncoding.EncodeToString(f.boundCert.Raw),
+		}, 401, `error="invalid_token"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &fixture{srv: tt.srv}
+			hdr := map[string]string{"Authorization": bound}
+			for k, v := range tt.cert {
+				hdr[k] = v
+			}
+			resp := g.ask(t, "GET", "/orders/1", "", hdr)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if !strings.Contains(resp.Header.Get("WWW-Authenticate"), tt.challenge) {
+				t.Errorf("WWW-Authenticate %q, want %q", resp.Header.Get("WWW-Authenticate"), tt.challenge)
+			}
+			if tt.status == 200 && resp.Header.Get(HeaderSubject) != "c-bound" {
+				t.Errorf("subject %q", resp.Header.Get(HeaderSubject))
+			}
+		})
 	}
 }

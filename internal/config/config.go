@@ -104,6 +104,9 @@ type Config struct {
 	AuthzAddr string
 	// AuthzRoutes is the route-rules file those decisions follow.
 	AuthzRoutes string
+	// AuthzClientCertHeader names the header in which gateways that
+	// terminate mTLS state the client certificate; empty: none is read.
+	AuthzClientCertHeader string
 
 	// Peers of a service run on its own (split deployment): the gRPC
 	// addresses of each peer's replicas (their mTLS listeners).
@@ -176,6 +179,8 @@ func (c *Config) Peer(service string) []string {
 // the route rules, and the gateways whose forwarded headers it believes.
 func (c *Config) checkAuthz() error {
 	switch {
+	case c.AuthzAddr == "" && c.AuthzClientCertHeader != "":
+		return &Error{Option: "authz-client-cert-header", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
 	case c.AuthzAddr == "" && c.AuthzRoutes != "":
 		return &Error{Option: "authz-routes", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
 	case c.AuthzAddr != "" && c.AuthzRoutes == "":
@@ -184,6 +189,17 @@ func (c *Config) checkAuthz() error {
 		return &Error{Option: "trusted-proxies", Source: "configuration", Err: errors.New("required with --authz-addr: the gateways whose X-Forwarded-* headers the authorizer believes")}
 	}
 	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkSplit checks what a service run on its own needs: the deployment's
@@ -439,6 +455,13 @@ var options = []option{
 	}},
 	{"authz-routes", "", "YAML file of the routes the gateway authorizer allows (method, path, scopes, credential kinds); unmatched requests are refused; re-read on SIGHUP and when the file changes", func(c *Config, v string) error {
 		c.AuthzRoutes = v
+		return nil
+	}},
+	{"authz-client-cert-header", "", "header in which the gateways that terminate the clients' mTLS state the client certificate to the gateway authorizer (URL-encoded PEM as nginx's $ssl_client_escaped_cert, PEM, base64 DER, or x-forwarded-client-cert as Envoy writes it; Envoy's ext_authz source.certificate is read too): it binds certificate-bound tokens and is the credential of mtls routes; the gateways must overwrite any copy the client sent; empty: no certificate is read", func(c *Config, v string) error {
+		if v != "" && !validHeaderName(v) {
+			return errors.New("must be an HTTP header name")
+		}
+		c.AuthzClientCertHeader = v
 		return nil
 	}},
 	{"tls-cert", "", "PEM server certificate (chain) of the mTLS listener; empty: one is generated at start", func(c *Config, v string) error {
