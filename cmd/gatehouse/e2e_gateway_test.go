@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,15 +41,15 @@ var authzAddrRE = regexp.MustCompile(`"authz_addr":"([^"]+)"`)
 // startWithAuthz starts gatehouse with the example inventory and the
 // gateway authorizer on a free port, trusting loopback as the gateway,
 // and returns the server, the authorizer's address and the routes file.
-func startWithAuthz(t *testing.T, routes string) (*server, string, string) {
+func startWithAuthz(t *testing.T, routes string, extra ...string) (*server, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	routesFile := filepath.Join(dir, "routes.yaml")
 	if err := os.WriteFile(routesFile, []byte(routes), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, filepath.Join(dir, "data"), "--example-inventory", "--authz-addr", "127.0.0.1:0",
-		"--authz-routes", routesFile, "--trusted-proxies", "127.0.0.1/32")
+	s := start(t, filepath.Join(dir, "data"), append([]string{"--example-inventory", "--authz-addr", "127.0.0.1:0",
+		"--authz-routes", routesFile, "--trusted-proxies", "127.0.0.1/32"}, extra...)...)
 	m := authzAddrRE.FindStringSubmatch(s.logs.String())
 	if m == nil {
 		t.Fatalf("no authz_addr in the logs:\n%s", s.logs)
@@ -235,4 +239,63 @@ func TestEndToEndForwardAuth(t *testing.T) {
 			t.Fatalf("forwarded headers from an untrusted caller: %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestEndToEndForwardAuthBoundToken: a partner's certificate-bound token
+// (RFC 8705), issued by the running binary over its mTLS listener, is
+// allowed through forward auth only with the certificate the gateway
+// states in --authz-client-cert-header.
+func TestEndToEndForwardAuthBoundToken(t *testing.T) {
+	dir := t.TempDir()
+	pki := newPartnerPKI(t, dir)
+	s, addr, _ := startWithAuthz(t, gatewayRoutes, "--tls-client-ca", pki.caPEM, "--authz-client-cert-header", "X-SSL-Client-Cert")
+	cert := pki.issue(t, "warehouse")
+	var registered createdClient
+	s.cliJSON(t, &registered, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
+		"--tls-subject-dn", "CN=warehouse,O=Partner", "--bound-access-tokens")
+	clientTLS := &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // test server with a generated certificate
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}, Timeout: 10 * time.Second}
+	resp, err := hc.PostForm("https://"+s.mtlsAddr(t)+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	access, _ := tok["access_token"].(string)
+	if resp.StatusCode != 200 || access == "" {
+		t.Fatalf("token over mTLS: %d %v", resp.StatusCode, tok)
+	}
+	escaped := func(der []byte) string {
+		return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	}
+	other := pki.issue(t, "someone-else")
+	tests := []struct {
+		name   string
+		cert   string
+		status int
+	}{
+		{"the bound certificate", escaped(cert.Certificate[0]), 200},
+		{"no certificate", "", 401},
+		{"another partner's certificate", escaped(other.Certificate[0]), 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := bearer(access)
+			if tt.cert != "" {
+				h["X-SSL-Client-Cert"] = tt.cert
+			}
+			got := check(t, addr, forwarded{"GET", "/api/items/1", h})
+			if got.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", got.StatusCode, tt.status)
+			}
+			if tt.status == 401 && !strings.Contains(got.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("WWW-Authenticate %q", got.Header.Get("WWW-Authenticate"))
+			}
+			if tt.status == 200 && got.Header.Get("X-Gatehouse-Client-Id") != registered.ClientID {
+				t.Errorf("client id %q", got.Header.Get("X-Gatehouse-Client-Id"))
+			}
+		})
+	}
 }
