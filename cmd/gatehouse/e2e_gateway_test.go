@@ -19,6 +19,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -297,5 +298,58 @@ func TestEndToEndForwardAuthBoundToken(t *testing.T) {
 				t.Errorf("client id %q", got.Header.Get("X-Gatehouse-Client-Id"))
 			}
 		})
+	}
+}
+
+// TestEndToEndAuthzTLS: with --authz-tls the authorizer's listener takes
+// only gateways with a client certificate from a trusted CA, over TLS,
+// for forward auth and ext_authz alike.
+func TestEndToEndAuthzTLS(t *testing.T) {
+	dir := t.TempDir()
+	pki := newPartnerPKI(t, dir)
+	_, addr, _ := startWithAuthz(t, gatewayRoutes, "--tls-client-ca", pki.caPEM, "--authz-tls")
+	gw := pki.issue(t, "edge-gateway")
+	stranger := newPartnerPKI(t, t.TempDir()).issue(t, "edge-gateway")
+	ask := func(certs ...tls.Certificate) (int, error) {
+		cfg := &tls.Config{Certificates: certs, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // test server with a generated certificate
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+		defer c.CloseIdleConnections()
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", "https://"+addr+"/authz/check", nil)
+		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Uri", "/public/x")
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := ask(gw); err != nil || code != 200 {
+		t.Fatalf("gateway with a trusted certificate: %d %v", code, err)
+	}
+	if code, err := ask(); err == nil {
+		t.Fatalf("gateway without a certificate: %d", code)
+	}
+	if code, err := ask(stranger); err == nil {
+		t.Fatalf("gateway with an untrusted certificate: %d", code)
+	}
+	if resp, err := http.Get("http://" + addr + "/authz/check"); err == nil { //nolint:noctx // one probe
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plaintext answered 200")
+		}
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpccreds.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{gw}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})), //nolint:gosec // as above
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := authv3.NewAuthorizationClient(conn).Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/api/items/1"}},
+	}})
+	if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.Unauthenticated {
+		t.Fatalf("ext_authz over mTLS: %v %v", resp, err)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/mtls"
 	"google.golang.org/grpc"
 )
 
@@ -57,7 +59,12 @@ func (a *App) startAuthz(ctx context.Context, auth *auth) error {
 	}))}
 	s.srv.Protocols = new(http.Protocols)
 	s.srv.Protocols.SetHTTP1(true)
-	s.srv.Protocols.SetUnencryptedHTTP2(true)
+	if a.cfg.AuthzTLS {
+		s.srv.Protocols.SetHTTP2(true)
+		s.srv.TLSConfig = gatewayTLS(a.mtls)
+	} else {
+		s.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	watchCtx, cancel := context.WithCancel(context.Background())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -65,13 +72,34 @@ func (a *App) startAuthz(ctx context.Context, auth *auth) error {
 	go func() { defer close(done); az.Watch(watchCtx, hup, routesPollInterval) }()
 	s.stop = func() { signal.Stop(hup); cancel(); <-done }
 	go func() {
-		if err := s.srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		serve := s.srv.Serve
+		if s.srv.TLSConfig != nil {
+			serve = func(l net.Listener) error { return s.srv.ServeTLS(l, "", "") }
+		}
+		if err := serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- err
 		}
 	}()
 	a.authz = s
-	a.log.Info("gateway authorizer serving", "authz_addr", lis.Addr().String(), "routes", a.cfg.AuthzRoutes)
+	a.log.Info("gateway authorizer serving", "authz_addr", lis.Addr().String(), "routes", a.cfg.AuthzRoutes, "tls", a.cfg.AuthzTLS)
 	return nil
+}
+
+// gatewayTLS is the authorizer listener's TLS: the mTLS listener's
+// certificate and trust, and a client certificate required of every
+// gateway, so that only a gateway holding a trusted identity (besides its
+// address in --trusted-proxies) can ask.
+func gatewayTLS(m *mtlsListener) *tls.Config {
+	c := mtls.ServerConfig(m.cert, m.trust)
+	verify := c.VerifyConnection
+	c.ClientAuth = tls.RequireAnyClientCert
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("authz listener: the gateway presented no client certificate")
+		}
+		return verify(cs)
+	}
+	return c
 }
 
 // shutdown drains the authorizer's requests and stops following the file.

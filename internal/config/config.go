@@ -104,6 +104,9 @@ type Config struct {
 	AuthzAddr string
 	// AuthzRoutes is the route-rules file those decisions follow.
 	AuthzRoutes string
+	// AuthzTLS serves the authorizer's listener over TLS with the mTLS
+	// listener's certificate and trust, requiring a client certificate.
+	AuthzTLS bool
 	// AuthzClientCertHeader names the header in which gateways that
 	// terminate mTLS state the client certificate; empty: none is read.
 	AuthzClientCertHeader string
@@ -179,6 +182,10 @@ func (c *Config) Peer(service string) []string {
 // the route rules, and the gateways whose forwarded headers it believes.
 func (c *Config) checkAuthz() error {
 	switch {
+	case c.AuthzAddr == "" && c.AuthzTLS:
+		return &Error{Option: "authz-tls", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
+	case c.AuthzTLS && c.MTLSAddr == "":
+		return &Error{Option: "authz-tls", Source: "configuration", Err: errors.New("needs --mtls-addr: its server certificate and client trust are the mTLS listener's")}
 	case c.AuthzAddr == "" && c.AuthzClientCertHeader != "":
 		return &Error{Option: "authz-client-cert-header", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
 	case c.AuthzAddr == "" && c.AuthzRoutes != "":
@@ -455,6 +462,14 @@ var options = []option{
 	}},
 	{"authz-routes", "", "YAML file of the routes the gateway authorizer allows (method, path, scopes, credential kinds); unmatched requests are refused; re-read on SIGHUP and when the file changes", func(c *Config, v string) error {
 		c.AuthzRoutes = v
+		return nil
+	}},
+	{"authz-tls", "false", "serve --authz-addr over TLS with the mTLS listener's server certificate, requiring a client certificate from a trusted CA (the platform CA, --tls-client-ca) of every gateway, on top of --trusted-proxies", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.AuthzTLS = b
 		return nil
 	}},
 	{"authz-client-cert-header", "", "header in which the gateways that terminate the clients' mTLS state the client certificate to the gateway authorizer (URL-encoded PEM as nginx's $ssl_client_escaped_cert, PEM, base64 DER, or x-forwarded-client-cert as Envoy writes it; Envoy's ext_authz source.certificate is read too): it binds certificate-bound tokens and is the credential of mtls routes; the gateways must overwrite any copy the client sent; empty: no certificate is read", func(c *Config, v string) error {

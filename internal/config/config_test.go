@@ -92,6 +92,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"authz listener without routes", []string{"--authz-addr", "127.0.0.1:0", "--trusted-proxies", "127.0.0.1"}, nil, "authz-routes"},
 		{"authz routes without a listener", []string{"--authz-routes", "routes.yaml"}, nil, "authz-routes"},
 		{"authz listener trusting no gateway", []string{"--authz-addr", "127.0.0.1:0", "--authz-routes", "routes.yaml"}, nil, "trusted-proxies"},
+		{"authz tls without a listener", []string{"--authz-tls"}, nil, "authz-tls"},
+		{"authz tls without the mtls listener", []string{"--authz-tls", "--authz-addr", "127.0.0.1:0", "--authz-routes", "r.yaml", "--trusted-proxies", "127.0.0.1", "--mtls-addr", ""}, nil, "authz-tls"},
 		{"bad cert header", []string{"--authz-client-cert-header", "x cert"}, nil, "authz-client-cert-header"},
 		{"cert header without a listener", []string{"--authz-client-cert-header", "X-SSL-Client-Cert"}, nil, "authz-client-cert-header"},
 		{"peer in the all-in-one", []string{"--peer-clients", "127.0.0.1:1"}, nil, "peer-clients"},
