@@ -15,6 +15,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -108,6 +109,18 @@ func checkHCM(t *testing.T, listener string, hcm *hcmv3.HttpConnectionManager, c
 	c := clusters[gs.GetEnvoyGrpc().GetClusterName()]
 	if c == nil {
 		t.Fatalf("listener %s: ext_authz cluster %q is not defined", listener, gs.GetEnvoyGrpc().GetClusterName())
+	}
+	var up tlsv3.UpstreamTlsContext
+	if ts := c.GetTransportSocket(); ts == nil || ts.GetTypedConfig().UnmarshalTo(&up) != nil {
+		t.Errorf("cluster %s: no TLS to Gatehouse (--authz-tls)", c.GetName())
+	} else {
+		ctx := up.GetCommonTlsContext()
+		if len(ctx.GetTlsCertificates()) == 0 {
+			t.Errorf("cluster %s: no client certificate: --authz-tls requires one", c.GetName())
+		}
+		if ctx.GetValidationContext().GetTrustedCa() == nil {
+			t.Errorf("cluster %s: Gatehouse's server certificate is not verified", c.GetName())
+		}
 	}
 	any, ok := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
 	var opts upstreamhttpv3.HttpProtocolOptions
