@@ -24,8 +24,9 @@ import (
 // (envoy.service.auth.v3.Authorization, the ext_authz HTTP filter's gRPC
 // service) over the same decisions as ForwardAuth:
 //
-//	allowed   OK; OkHttpResponse sets the identity headers upstream and
-//	          removes any the client sent (all four, always)
+//	allowed   OK; OkHttpResponse sets the identity headers upstream,
+//	          overwriting the client's copies, and removes the client's
+//	          copies of those it does not set (all four on a public route)
 //	refused   the refusal's gRPC code; DeniedHttpResponse 401/403/400/429
 //	          with the RFC 6750 challenge, Retry-After and a JSON body
 //	stale     UNAVAILABLE; DeniedHttpResponse 503 with Retry-After
@@ -90,14 +91,19 @@ func (s *ExtAuthz) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.
 	if err != nil {
 		return s.denied(err), nil
 	}
-	ok := &authv3.OkHttpResponse{HeadersToRemove: lower(IdentityHeaders)}
+	// Every identity header is either set (overwriting the client's copy)
+	// or removed. Envoy applies headers_to_remove after the headers it
+	// sets, so a name is never in both.
+	ok := &authv3.OkHttpResponse{}
+	h := http.Header{}
 	if pr != nil {
-		h := http.Header{}
 		setIdentity(h, pr)
-		for _, k := range IdentityHeaders {
-			if v := h.Get(k); v != "" {
-				ok.Headers = append(ok.Headers, header(strings.ToLower(k), v))
-			}
+	}
+	for _, k := range IdentityHeaders {
+		if v := h.Get(k); v != "" {
+			ok.Headers = append(ok.Headers, header(strings.ToLower(k), v))
+		} else {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(k))
 		}
 	}
 	return &authv3.CheckResponse{
@@ -180,12 +186,4 @@ func header(k, v string) *corev3.HeaderValueOption {
 		Header:       &corev3.HeaderValue{Key: k, Value: v},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
-}
-
-func lower(names []string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = strings.ToLower(n)
-	}
-	return out
 }

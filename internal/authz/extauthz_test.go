@@ -96,8 +96,22 @@ func TestExtAuthzDecisions(t *testing.T) {
 				if ok == nil {
 					t.Fatal("no OkHttpResponse")
 				}
-				if len(ok.GetHeadersToRemove()) != len(IdentityHeaders) {
-					t.Errorf("headers to remove %v", ok.GetHeadersToRemove())
+				// Each identity header is set or removed, never both.
+				if len(ok.GetHeadersToRemove())+len(ok.GetHeaders()) != len(IdentityHeaders) {
+					t.Errorf("headers to set %v, to remove %v", ok.GetHeaders(), ok.GetHeadersToRemove())
+				}
+				for _, r := range ok.GetHeadersToRemove() {
+					if headerOf(ok.GetHeaders(), r) != "" {
+						t.Errorf("%s both set and removed", r)
+					}
+				}
+				if tt.subject == "" && len(ok.GetHeadersToRemove()) != len(IdentityHeaders) {
+					t.Errorf("public route removes %v", ok.GetHeadersToRemove())
+				}
+				for _, o := range ok.GetHeaders() {
+					if o.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+						t.Errorf("%s is not overwritten: %v", o.GetHeader().GetKey(), o.GetAppendAction())
+					}
 				}
 				if got := headerOf(ok.GetHeaders(), "x-gatehouse-subject"); got != tt.subject {
 					t.Errorf("subject %q, want %q", got, tt.subject)
