@@ -353,3 +353,9 @@ func TestEndToEndAuthzTLS(t *testing.T) {
 		t.Fatalf("ext_authz over mTLS: %v %v", resp, err)
 	}
 }
+
+// dialFrom connects to addr from the local address ip.
+func dialFrom(ctx context.Context, ip, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return d.DialContext(ctx, "tcp", addr)
+}
