@@ -359,3 +359,44 @@ func dialFrom(ctx context.Context, ip, addr string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 	return d.DialContext(ctx, "tcp", addr)
 }
+
+// TestEndToEndForwardAuthAudience: a route naming an audience takes the
+// binary's tokens issued for that resource (RFC 8707) and refuses those
+// of the default audience, and the other routes the reverse.
+func TestEndToEndForwardAuthAudience(t *testing.T) {
+	routes := gatewayRoutes + `  - methods: [GET]
+    path: /other/**
+    scopes: [inventory:read]
+    audience: https://other.example/api
+`
+	s, addr, _ := startWithAuthz(t, routes)
+	m := setupM2M(t, s)
+	def := m.token(t, m.writer, "inventory:read")
+	cfg := m.config(m.writer, "inventory:read")
+	cfg.EndpointParams = url.Values{"resource": {"https://other.example/api"}}
+	tok, err := cfg.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := tok.AccessToken
+	tests := []struct {
+		name, uri, token string
+		status           int
+	}{
+		{"resource token on its route", "/other/x", other, 200},
+		{"default token on the resource's route", "/other/x", def, 401},
+		{"resource token on a default route", "/api/items/1", other, 401},
+		{"default token on a default route", "/api/items/1", def, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := check(t, addr, forwarded{"GET", tt.uri, bearer(tt.token)})
+			if got.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", got.StatusCode, tt.status)
+			}
+			if tt.status == 401 && !strings.Contains(got.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("WWW-Authenticate %q", got.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/mtls"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"google.golang.org/grpc"
 )
 
@@ -37,13 +38,28 @@ type authzServer struct {
 // startAuthz serves forward auth on --authz-addr with the process's
 // validator, and reloads the route rules on SIGHUP or a file change.
 func (a *App) startAuthz(ctx context.Context, auth *auth) error {
-	az, err := authz.New(auth.validator, a.cfg.AuthzRoutes, a.log)
+	var opts []authz.Option
+	if auth.newJWT != nil {
+		opts = append(opts, authz.WithAudiences(func(audience string) (authn.Authenticator, func(), error) {
+			j := auth.newJWT(audience)
+			if err := j.ConfigError(); err != nil {
+				return nil, nil, err
+			}
+			stop, err := j.FollowKeyRotations(ctx, a.nc)
+			if err != nil {
+				return nil, nil, fmt.Errorf("follow key rotations: %w", err)
+			}
+			return j, stop, nil
+		}))
+	}
+	az, err := authz.New(auth.validator, a.cfg.AuthzRoutes, a.log, opts...)
 	if err != nil {
 		return err
 	}
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", a.cfg.AuthzAddr)
 	if err != nil {
+		az.Close()
 		return fmt.Errorf("listen on authz-addr %s: %w", a.cfg.AuthzAddr, err)
 	}
 	mux := http.NewServeMux()
@@ -70,7 +86,7 @@ func (a *App) startAuthz(ctx context.Context, auth *auth) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() { defer close(done); az.Watch(watchCtx, hup, routesPollInterval) }()
-	s.stop = func() { signal.Stop(hup); cancel(); <-done }
+	s.stop = func() { signal.Stop(hup); cancel(); <-done; az.Close() }
 	go func() {
 		serve := s.srv.Serve
 		if s.srv.TLSConfig != nil {

@@ -53,26 +53,66 @@ type Authorizer struct {
 	mu      sync.Mutex
 	modTime time.Time
 	size    int64
+
+	audienceAuth AudienceAuthenticator
+	// byAudience and stops are the audience authenticators made so far
+	// (under mu).
+	byAudience map[string]authn.Authenticator
+	stops      []func()
 }
 
 type compiled struct {
 	routes *Routes
 	v      *authn.Validator
+	// byAudience is the validator of the routes that name an audience.
+	byAudience map[string]*authn.Validator
+}
+
+// AudienceAuthenticator returns the bearer-token authenticator of tokens
+// for audience: the process's JWT validation (issuer, keys, algorithms,
+// clock skew) with that audience instead of --default-audience, and a
+// function that stops it following key rotations.
+type AudienceAuthenticator func(audience string) (authn.Authenticator, func(), error)
+
+// Option configures an Authorizer.
+type Option func(*Authorizer)
+
+// WithAudiences lets routes name an audience: their bearer tokens are
+// checked by the authenticator f returns for it, made once per audience
+// and kept across reloads. Without it a route naming an audience does not
+// load.
+func WithAudiences(f AudienceAuthenticator) Option {
+	return func(a *Authorizer) { a.audienceAuth = f }
 }
 
 // New loads the route-rules file at path and decides by it with v's
 // authenticators, caches, revocation checker, limiters and recorder.
-func New(v *authn.Validator, path string, log *slog.Logger) (*Authorizer, error) {
+func New(v *authn.Validator, path string, log *slog.Logger, opts ...Option) (*Authorizer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	// The validator believes a certificate in the metadata of a decision
 	// only when Check put it there (withClientCert).
-	a := &Authorizer{base: v.With(authn.WithTrustedForwarderPeer(trustsForwardedCert)), path: path, log: log}
+	a := &Authorizer{base: v.With(authn.WithTrustedForwarderPeer(trustsForwardedCert)), path: path, log: log,
+		byAudience: map[string]authn.Authenticator{}}
+	for _, opt := range opts {
+		opt(a)
+	}
 	if err := a.Reload(); err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// Close stops the audience authenticators following key rotations.
+func (a *Authorizer) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, stop := range a.stops {
+		stop()
+	}
+	a.stops = nil
 }
 
 // Reload reads the file again. On error the rules in force stay and the
@@ -88,7 +128,26 @@ func (a *Authorizer) Reload() error {
 	if err != nil {
 		return err
 	}
-	a.cur.Store(&compiled{routes: routes, v: a.base.WithRules(routes.rules)})
+	c := &compiled{routes: routes, v: a.base.WithRules(routes.rules), byAudience: map[string]*authn.Validator{}}
+	for _, aud := range routes.audiences() {
+		auth, ok := a.byAudience[aud]
+		if !ok {
+			if a.audienceAuth == nil {
+				return fmt.Errorf("%s: audience %q: this process validates no JWTs for other audiences", a.path, aud)
+			}
+			var stop func()
+			if auth, stop, err = a.audienceAuth(aud); err != nil {
+				return fmt.Errorf("%s: audience %q: %w", a.path, aud, err)
+			}
+			a.byAudience[aud] = auth
+			if stop != nil {
+				a.stops = append(a.stops, stop)
+			}
+		}
+		// Everything but the bearer-token check is the process's.
+		c.byAudience[aud] = c.v.With(authn.WithAuthenticator(auth))
+	}
+	a.cur.Store(c)
 	a.modTime, a.size = st.ModTime(), st.Size()
 	return nil
 }
@@ -146,7 +205,13 @@ func (a *Authorizer) Check(ctx context.Context, req Request) (*authn.Principal, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	method := c.routes.match(req.Method, hostOnly(req.Host), p)
+	v, method := c.v, unmatched
+	if r := c.routes.match(req.Method, hostOnly(req.Host), p); r != nil {
+		method = r.method
+		if r.audience != "" {
+			v = c.byAudience[r.audience]
+		}
+	}
 	md := metadata.MD{}
 	if len(req.Authorization) > 0 {
 		md["authorization"] = req.Authorization
@@ -164,7 +229,7 @@ func (a *Authorizer) Check(ctx context.Context, req Request) (*authn.Principal, 
 	// certificate it states is.
 	ctx = peer.NewContext(ctx, &peer.Peer{Addr: gatewayAddr{}})
 	ctx, md = withClientCert(ctx, md, req.ClientCert)
-	ctx, err = c.v.Authorize(ctx, method, md, req.Remote)
+	ctx, err = v.Authorize(ctx, method, md, req.Remote)
 	if err != nil {
 		return nil, err
 	}

@@ -417,3 +417,52 @@ func TestForwardAuthClientCertificate(t *testing.T) {
 		})
 	}
 }
+
+// TestAudienceRoutes: a route naming an audience checks bearer tokens
+// with that audience's authenticator, made once and kept across reloads;
+// without WithAudiences such a file does not load.
+func TestAudienceRoutes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "routes.yaml")
+	doc := testRoutes + "  - methods: [GET]\n    path: /billing/**\n    scopes: [orders:read]\n    audience: https://billing\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader := &authn.Principal{ClientID: "c-bill", Subject: "c-bill", Kind: authv1.CredentialKind_CREDENTIAL_KIND_JWT, Scopes: []string{"orders:read"}}
+	def := tokens{"default-aud": reader}
+	made := map[string]int{}
+	stopped := 0
+	f := func(aud string) (authn.Authenticator, func(), error) {
+		made[aud]++
+		return tokens{"billing-aud": reader}, func() { stopped++ }, nil
+	}
+	v := authn.NewValidator(nil, authn.WithAuthenticator(def), authn.WithRecorder(&recorder{}))
+	if _, err := New(v, path, nil); err == nil || !strings.Contains(err.Error(), `audience "https://billing"`) {
+		t.Fatalf("without WithAudiences: %v", err)
+	}
+	a, err := New(v, path, nil, WithAudiences(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		uri, token string
+		ok         bool
+	}{
+		{"/billing/invoices", "billing-aud", true},
+		{"/billing/invoices", "default-aud", false},
+		{"/orders/1", "default-aud", true},
+		{"/orders/1", "billing-aud", false},
+	}
+	for _, tt := range tests {
+		_, err := a.Check(context.Background(), Request{Method: "GET", URI: tt.uri, Authorization: []string{"Bearer " + tt.token}})
+		if (err == nil) != tt.ok {
+			t.Errorf("%s with %s: %v, want ok=%v", tt.uri, tt.token, err, tt.ok)
+		}
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if made["https://billing"] != 1 || stopped != 1 {
+		t.Fatalf("authenticators made %v, stopped %d; want one, stopped once", made, stopped)
+	}
+}

@@ -38,6 +38,7 @@ type fileRoute struct {
 	Scopes               []string   `yaml:"scopes"`
 	AlternativeScopes    [][]string `yaml:"alternative_scopes"`
 	Credentials          []string   `yaml:"credentials"`
+	Audience             string     `yaml:"audience"`
 	AllowUnauthenticated bool       `yaml:"allow_unauthenticated"`
 }
 
@@ -49,6 +50,9 @@ type route struct {
 	// segments of the path pattern; "" for a {var} segment.
 	segments []string
 	prefix   bool
+	// audience is the aud a bearer token must carry for this route;
+	// empty: the process's --default-audience.
+	audience string
 }
 
 // Routes is a compiled route-rules file: the routes in file order and the
@@ -176,6 +180,15 @@ func compileRoute(fr fileRoute, line int) (route, *authv1.AuthRule, error) {
 		}
 		rule.Credentials = append(rule.Credentials, k)
 	}
+	if fr.Audience != "" {
+		if fr.AllowUnauthenticated {
+			return r, nil, errors.New("a public route cannot name an audience")
+		}
+		if strings.ContainsAny(fr.Audience, " \t\r\n\"") {
+			return r, nil, fmt.Errorf("audience %q is not a URI or name", fr.Audience)
+		}
+		r.audience = fr.Audience
+	}
 	if !fr.AllowUnauthenticated && len(fr.Scopes) == 0 {
 		// Any valid credential of any client would do: say so explicitly.
 		return r, nil, errors.New("no scopes: name the scopes the route needs, or allow_unauthenticated: true")
@@ -227,10 +240,20 @@ func validToken(s string) bool {
 	return true
 }
 
-// match returns the synthetic method of the first route matching the
-// request, or unmatched. path is clean and decoded; host lower-case
-// without port.
-func (rs *Routes) match(method, host, path string) string {
+// audiences returns the audiences the routes name, each once.
+func (rs *Routes) audiences() []string {
+	var out []string
+	for _, r := range rs.routes {
+		if r.audience != "" && !slices.Contains(out, r.audience) {
+			out = append(out, r.audience)
+		}
+	}
+	return out
+}
+
+// match returns the first route matching the request, or nil. path is
+// clean and decoded; host lower-case without port.
+func (rs *Routes) match(method, host, path string) *route {
 	for i := range rs.routes {
 		r := &rs.routes[i]
 		if !slices.Contains(r.methods, method) {
@@ -240,10 +263,10 @@ func (rs *Routes) match(method, host, path string) string {
 			continue
 		}
 		if r.matchPath(path) {
-			return r.method
+			return r
 		}
 	}
-	return unmatched
+	return nil
 }
 
 func (r *route) matchPath(path string) bool {

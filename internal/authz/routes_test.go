@@ -25,6 +25,8 @@ func TestParseRoutesErrors(t *testing.T) {
 		{"public with scopes", "routes:\n  - methods: [GET]\n    path: /a\n    scopes: [x]\n    allow_unauthenticated: true\n", "routes.yaml:2: a public rule cannot name scopes"},
 		{"no scopes", "routes:\n  - methods: [GET]\n    path: /a\n", "routes.yaml:2: no scopes"},
 		{"empty alternative", "routes:\n  - methods: [GET]\n    path: /a\n    scopes: [x]\n    alternative_scopes: [[]]\n", "empty alternative scope set"},
+		{"public with audience", "routes:\n  - methods: [GET]\n    path: /a\n    audience: https://api\n    allow_unauthenticated: true\n", "routes.yaml:2: a public route cannot name an audience"},
+		{"bad audience", "routes:\n  - methods: [GET]\n    path: /a\n    scopes: [x]\n    audience: 'a b'\n", `routes.yaml:2: audience "a b"`},
 		{"second route bad", "routes:\n  - methods: [GET]\n    path: /a\n    scopes: [x]\n  - methods: [GET]\n    path: /b\n", "routes.yaml:5: no scopes"},
 	}
 	for _, tt := range tests {
@@ -93,7 +95,10 @@ func TestRoutesMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.host+tt.path, func(t *testing.T) {
-			got := strings.TrimPrefix(rs.match(tt.method, tt.host, tt.path), methodPrefix)
+			got := "unmatched"
+			if r := rs.match(tt.method, tt.host, tt.path); r != nil {
+				got = strings.TrimPrefix(r.method, methodPrefix)
+			}
 			if got != tt.wantLine {
 				t.Fatalf("match = %s, want %s", got, tt.wantLine)
 			}
