@@ -52,6 +52,8 @@ type App struct {
 	httpMetrics *httpMetrics
 	health      *health.Server
 	gateway     *gateway
+	// authz is the gateway authorizer's listener (--authz-addr), or nil.
+	authz *authzServer
 	// gatewayPeers are the services `serve gateway` forwards to.
 	gatewayPeers map[string]*grpc.ClientConn
 	// jwks serves /.well-known/jwks.json where the key manager is not in
@@ -213,6 +215,11 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 		a.closers = append(a.closers, adminGW.close)
 		a.admin.serve(a.grpcSrv, a.adminRoutes(adminGW), a.errc)
 	}
+	if a.cfg.AuthzAddr != "" {
+		if err := a.startAuthz(ctx, auth); err != nil {
+			return err
+		}
+	}
 
 	go func() { a.errc <- a.grpcSrv.Serve(a.grpcLis) }()
 	if a.mtls != nil {
@@ -232,7 +239,7 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 		store = a.store.kind
 	}
 	a.log.Info("gatehouse serving",
-		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "mtls_addr", a.MTLSAddr(), "admin_addr", a.AdminAddr(), "issuer", a.issuer,
+		"grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "mtls_addr", a.MTLSAddr(), "admin_addr", a.AdminAddr(), "authz_addr", a.AuthzAddr(), "issuer", a.issuer,
 		"store", store, "nats", a.natsDescription(), "service", serviceName(a.cfg.Service))
 	return nil
 }
@@ -378,6 +385,11 @@ func (a *App) Shutdown() {
 		defer cancel()
 		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			a.log.Warn("http shutdown incomplete", "error", err)
+		}
+		if a.authz != nil {
+			if err := a.authz.shutdown(ctx); err != nil {
+				a.log.Warn("authz shutdown incomplete", "error", err)
+			}
 		}
 		if a.mtls != nil {
 			if err := a.mtls.shutdown(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,12 @@ func TestEveryRPCHasAnAuthRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ours []string
-	if missing := rules.Missing(); len(missing) > 0 {
+	// Other contracts linked in are not served behind the interceptors:
+	// Envoy's ext_authz Authorization service runs on the authz listener,
+	// whose callers are checked by address (--trusted-proxies), and each
+	// of its requests is decided by the route rules.
+	missing := slices.DeleteFunc(rules.Missing(), func(m string) bool { return !strings.HasPrefix(m, "/gatehouse.") })
+	if len(missing) > 0 {
 		t.Fatalf("RPCs without a (gatehouse.auth.v1.rule): %v", missing)
 	}
 	for _, m := range []string{

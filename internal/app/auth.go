@@ -42,9 +42,12 @@ type auth struct {
 	// certs is nil without an mTLS listener.
 	certs *authn.ClientCertAuthenticator
 	// jwt is nil when no key service is reachable (`serve clients`).
-	jwt   *authn.JWTAuthenticator
-	tiers *authn.TierCache
-	close func()
+	jwt *authn.JWTAuthenticator
+	// newJWT makes another JWT authenticator like jwt for audience (the
+	// gateway authorizer's routes that name one); nil without jwt.
+	newJWT func(audience string) *authn.JWTAuthenticator
+	tiers  *authn.TierCache
+	close  func()
 	// admin is the admin audit trail, set once the stores are open.
 	admin *adminAudit
 }
@@ -82,12 +85,15 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		opts = append(opts, authn.WithCertAuthenticator(a.certs))
 	}
 	if jwks != nil {
-		a.jwt = authn.NewJWTAuthenticator(jwks,
-			authn.WithIssuer(issuer),
-			authn.WithAudience(cfg.DefaultAudience),
-			authn.WithClockSkew(cfg.ClockSkew),
-			authn.WithJWKSMaxAge(cfg.JWKSMaxAge),
-			authn.WithJWTLogger(log))
+		a.newJWT = func(audience string) *authn.JWTAuthenticator {
+			return authn.NewJWTAuthenticator(jwks,
+				authn.WithIssuer(issuer),
+				authn.WithAudience(audience),
+				authn.WithClockSkew(cfg.ClockSkew),
+				authn.WithJWKSMaxAge(cfg.JWKSMaxAge),
+				authn.WithJWTLogger(log))
+		}
+		a.jwt = a.newJWT(cfg.DefaultAudience)
 		if err := a.jwt.ConfigError(); err != nil {
 			a.close()
 			return nil, fmt.Errorf("jwt validation: %w", err)

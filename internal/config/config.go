@@ -115,6 +115,18 @@ type Config struct {
 	// trusted, in addition to the platform CA.
 	ClientCAFile string
 
+	// AuthzAddr is the listener gateways ask for authorization decisions
+	// on (HTTP forward auth, /authz/check); empty turns it off.
+	AuthzAddr string
+	// AuthzRoutes is the route-rules file those decisions follow.
+	AuthzRoutes string
+	// AuthzTLS serves the authorizer's listener over TLS with the mTLS
+	// listener's certificate and trust, requiring a client certificate.
+	AuthzTLS bool
+	// AuthzClientCertHeader names the header in which gateways that
+	// terminate mTLS state the client certificate; empty: none is read.
+	AuthzClientCertHeader string
+
 	// Peers of a service run on its own (split deployment): the gRPC
 	// addresses of each peer's replicas (their mTLS listeners).
 	PeerClients, PeerRevocation, PeerKeys, PeerToken, PeerInventory []string
@@ -180,6 +192,37 @@ func (c *Config) Peer(service string) []string {
 		return c.PeerInventory
 	}
 	return nil
+}
+
+// checkAuthz checks that the gateway authorizer has what it decides by:
+// the route rules, and the gateways whose forwarded headers it believes.
+func (c *Config) checkAuthz() error {
+	switch {
+	case c.AuthzAddr == "" && c.AuthzTLS:
+		return &Error{Option: "authz-tls", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
+	case c.AuthzTLS && c.MTLSAddr == "":
+		return &Error{Option: "authz-tls", Source: "configuration", Err: errors.New("needs --mtls-addr: its server certificate and client trust are the mTLS listener's")}
+	case c.AuthzAddr == "" && c.AuthzClientCertHeader != "":
+		return &Error{Option: "authz-client-cert-header", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
+	case c.AuthzAddr == "" && c.AuthzRoutes != "":
+		return &Error{Option: "authz-routes", Source: "configuration", Err: errors.New("needs --authz-addr: the listener the gateways ask on")}
+	case c.AuthzAddr != "" && c.AuthzRoutes == "":
+		return &Error{Option: "authz-routes", Source: "configuration", Err: errors.New("required with --authz-addr: without routes every request would be refused")}
+	case c.AuthzAddr != "" && len(c.TrustedProxies) == 0:
+		return &Error{Option: "trusted-proxies", Source: "configuration", Err: errors.New("required with --authz-addr: the gateways whose X-Forwarded-* headers the authorizer believes")}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkSplit checks what a service run on its own needs: the deployment's
@@ -438,6 +481,32 @@ var options = []option{
 			return nil
 		}
 		return checkAddr(v)
+	}},
+	{"authz-addr", "", "listen address of the gateway authorizer (HTTP forward auth at /authz/check, for nginx auth_request, Traefik forwardAuth, Caddy forward_auth); needs --authz-routes and --trusted-proxies naming the gateways; empty turns it off", func(c *Config, v string) error {
+		c.AuthzAddr = v
+		if v == "" {
+			return nil
+		}
+		return checkAddr(v)
+	}},
+	{"authz-routes", "", "YAML file of the routes the gateway authorizer allows (method, path, scopes, credential kinds); unmatched requests are refused; re-read on SIGHUP and when the file changes", func(c *Config, v string) error {
+		c.AuthzRoutes = v
+		return nil
+	}},
+	{"authz-tls", "false", "serve --authz-addr over TLS with the mTLS listener's server certificate, requiring a client certificate from a trusted CA (the platform CA, --tls-client-ca) of every gateway, on top of --trusted-proxies", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.AuthzTLS = b
+		return nil
+	}},
+	{"authz-client-cert-header", "", "header in which the gateways that terminate the clients' mTLS state the client certificate to the gateway authorizer (URL-encoded PEM as nginx's $ssl_client_escaped_cert, PEM, base64 DER, or x-forwarded-client-cert as Envoy writes it; Envoy's ext_authz source.certificate is read too): it binds certificate-bound tokens and is the credential of mtls routes; the gateways must overwrite any copy the client sent; empty: no certificate is read", func(c *Config, v string) error {
+		if v != "" && !validHeaderName(v) {
+			return errors.New("must be an HTTP header name")
+		}
+		c.AuthzClientCertHeader = v
+		return nil
 	}},
 	{"tls-cert", "", "PEM server certificate (chain) of the mTLS and admin listeners; empty: one is generated at start", func(c *Config, v string) error {
 		c.TLSCertFile = v
@@ -723,6 +792,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	}
 	if c.OTLPInsecure && c.OTLPEndpoint != "" && !loopback.HostPort(c.OTLPEndpoint) {
 		return nil, &Error{Option: "otlp-insecure", Source: "configuration", Err: errors.New("plaintext export is allowed to a loopback --otlp-endpoint only")}
+	}
+	if err := c.checkAuthz(); err != nil {
+		return nil, err
 	}
 	if err := c.checkSplit(); err != nil {
 		return nil, err

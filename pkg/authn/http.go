@@ -368,3 +368,17 @@ func ClientIP(r *http.Request, proxies []netip.Prefix) string {
 	}
 	return hostOnly(r.RemoteAddr)
 }
+
+// WriteHTTPError renders a refusal of Authorize as plain HTTP: the status
+// runtime.HTTPStatusFromCode gives, a JSON google.rpc.Status body, and the
+// RFC 6750 challenge and Retry-After headers the middleware writes.
+func (v *Validator) WriteHTTPError(w http.ResponseWriter, err error) {
+	writeStatus(w, v.realm, err)
+}
+
+// SetErrorHeaders sets on h the headers WriteHTTPError would write for err
+// (Cache-Control, WWW-Authenticate, Retry-After), for a caller that renders
+// the refusal in another form, such as an Envoy ext_authz response.
+func (v *Validator) SetErrorHeaders(h http.Header, err error) {
+	setErrorHeaders(h, v.realm, status.Convert(err))
+}

@@ -668,3 +668,25 @@ func hostOnly(addr string) string {
 	}
 	return addr
 }
+
+// With returns a copy of v with opts applied on top of v's own, sharing
+// v's authenticators, caches, limiters and recorder: a gateway authorizer
+// states which of its requests carry a certificate forwarded by a trusted
+// gateway (WithTrustedForwarderPeer) this way.
+func (v *Validator) With(opts ...Option) *Validator {
+	c := *v
+	for _, opt := range opts {
+		opt(&c)
+	}
+	return &c
+}
+
+// WithRules returns a validator that enforces rules with everything else of
+// v shared: authenticators and their caches, revocation checker, rate and
+// failure limiters, recorder. A gateway authorizer swaps its route rules
+// this way on reload without resetting any budget or cache.
+func (v *Validator) WithRules(rules *Rules) *Validator {
+	c := *v
+	c.rules = rules
+	return &c
+}
