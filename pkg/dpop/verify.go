@@ -335,7 +335,7 @@ func (v *Verifier) checkClaims(c claims, req Request, now time.Time) (renewNonce
 // publicJWK parses the header's jwk, refusing private and symmetric keys,
 // and returns it with its RFC 7638 thumbprint.
 func publicJWK(raw json.RawMessage) (jwk.Key, string, error) {
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) { // not-secret: the JSON literal null, a public header
 		return nil, "", refuse("jwk is required")
 	}
 	var members map[string]json.RawMessage
