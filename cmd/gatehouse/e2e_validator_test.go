@@ -106,11 +106,11 @@ func TestEndToEndValidatorIdentities(t *testing.T) {
 		name string
 		conn *grpc.ClientConn
 		ctx  context.Context
-		// A rule that does not take the certificate alone refuses it as no
-		// credential at all, before scopes.
+		// Admin rules take the certificate alone (an admin's certificate),
+		// so the validator's is authenticated, and refused for its scopes.
 		adminCode codes.Code
 	}{
-		{"certificate", certConn, context.Background(), codes.Unauthenticated},
+		{"certificate", certConn, context.Background(), codes.PermissionDenied},
 		{"client credentials token", tokenConn, withToken, codes.PermissionDenied},
 	} {
 		t.Run(id.name, func(t *testing.T) {
