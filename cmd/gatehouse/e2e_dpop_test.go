@@ -84,7 +84,7 @@ func TestEndToEndDPoP(t *testing.T) {
 	s := start(t, t.TempDir(), "--example-inventory")
 	var c createdClient
 	s.cliJSON(t, &c, "clients", "create", "--name", "DPoP partner", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--dpop-bound-access-tokens")
+		"--grant-types", "client_credentials", "--scopes", "inventory:read,inventory:write", "--dpop-bound-access-tokens")
 	leaks.add("client secret", c.ClientSecret)
 	var got map[string]any
 	s.cliJSON(t, &got, "clients", "get", c.ClientID)
@@ -180,6 +180,12 @@ func TestEndToEndDPoP(t *testing.T) {
 	good := k.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)
 	if err := call("DPoP", good); err != nil {
 		t.Fatalf("ListItems with the token and its proof: %v", err)
+	}
+	// The write methods require a sender-constrained token: this one is.
+	wmd := metadata.Pairs("authorization", "DPoP "+tok,
+		"dpop", k.proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok))
+	if _, err := inv.CreateItem(metadata.NewOutgoingContext(context.Background(), wmd), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "bound", Quantity: 1}}); err != nil {
+		t.Fatalf("CreateItem with the DPoP-bound token and its proof: %v", err)
 	}
 	other := newE2EDPoPKey(t)
 	refusals := []struct {

@@ -427,6 +427,18 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	if first, ok := r.grants(p); !ok {
 		return ctx, errInsufficientScope(p, r, first)
 	}
+	// After the scopes: a token that lacks them will never do, one that
+	// has them only needs to come bound to a key (RFC 9449 §7.1, a 401
+	// invalid_token with a DPoP challenge telling the client how).
+	if !r.constrains(p, kind) {
+		return ctx, &AuthError{
+			Code:       codes.Unauthenticated,
+			Reason:     audit.ReasonSenderConstraintRequired,
+			ClientID:   p.ClientID,
+			Message:    "this method requires a sender-constrained token (DPoP-bound or bound to a client certificate)",
+			OAuthError: ErrInvalidToken,
+		}
+	}
 	return NewContext(ctx, p), nil
 }
 
@@ -532,7 +544,8 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 	// DPoP-bound token) gets a DPoP challenge naming the algorithms; a
 	// Bearer request keeps its one Bearer challenge.
 	dpopChallenge := v.dpop != nil && ae.Code == codes.Unauthenticated &&
-		(req.credDPoP || ae.Reason == audit.ReasonDPoPBindingMismatch || ae.Reason == audit.ReasonInvalidDPoPProof)
+		(req.credDPoP || ae.Reason == audit.ReasonDPoPBindingMismatch || ae.Reason == audit.ReasonInvalidDPoPProof ||
+			ae.Reason == audit.ReasonSenderConstraintRequired)
 	if (v.domain != "" && ae.Domain == "") || dpopChallenge {
 		// On a copy: an authenticator may hand out one refusal many times.
 		c := *ae
