@@ -239,7 +239,8 @@ func (v *Validator) Authorize(ctx context.Context, fullMethod string, md metadat
 	if req.rule != nil && !req.rule.public {
 		req.authz = md.Get(mdAuthorization)
 		req.apiKeys = md.Get(mdAPIKey)
-		v.dpopGRPC(&req, md.Get(mdDPoP), md.Get(":authority"))
+		p, _ := peer.FromContext(ctx)
+		v.dpopGRPC(&req, md.Get(mdDPoP), md.Get(":authority"), v.forwarder(ctx, p), md.Get(MetadataDPoPHTM), md.Get(MetadataDPoPHTU))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -279,7 +280,9 @@ func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (conte
 	if req.rule != nil && !req.rule.public {
 		req.authz = metadata.ValueFromIncomingContext(ctx, mdAuthorization)
 		req.apiKeys = metadata.ValueFromIncomingContext(ctx, mdAPIKey)
-		v.dpopGRPC(&req, metadata.ValueFromIncomingContext(ctx, mdDPoP), metadata.ValueFromIncomingContext(ctx, ":authority"))
+		p, _ := peer.FromContext(ctx)
+		v.dpopGRPC(&req, metadata.ValueFromIncomingContext(ctx, mdDPoP), metadata.ValueFromIncomingContext(ctx, ":authority"),
+			v.forwarder(ctx, p), metadata.ValueFromIncomingContext(ctx, MetadataDPoPHTM), metadata.ValueFromIncomingContext(ctx, MetadataDPoPHTU))
 	}
 	return v.authorize(ctx, &req)
 }
