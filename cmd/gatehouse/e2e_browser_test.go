@@ -351,9 +351,7 @@ func TestBrowserSPA(t *testing.T) {
 	m := setupM2M(t, s)
 	base := "http://" + s.creds.HTTPAddr
 	appURL := base + "/spa/"
-	if r := s.rest(t, "POST", "/v1/inventory/items", bearer(m.token(t, m.writer, "inventory:write")), `{"name":"browser-widget","quantity":7}`); r.code != 200 {
-		t.Fatalf("seed item: %d %s", r.code, r.rawBody)
-	}
+	seedItem(t, s, m, "browser-widget", 7)
 	u := s.createSPAUser(t, "grace@example.test", "a long and secret passphrase", "Grace Hopper")
 	clientID := s.createSPAClient(t, appURL)
 	b := newChromeTab(t)

@@ -20,7 +20,8 @@ import (
 
 // dpopPost posts form to u with a proof by k, taking the server's
 // use_dpop_nonce round trip when it asks for one.
-func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey) (int, map[string]any) {
+// With basicAuth (client_id and secret) it authenticates the client so.
+func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey, basicAuth ...string) (int, map[string]any) {
 	t.Helper()
 	post := func(nonce string) (int, http.Header, map[string]any) {
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, u, strings.NewReader(form.Encode()))
@@ -28,6 +29,9 @@ func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey) (int, map[
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if len(basicAuth) == 2 {
+			req.SetBasicAuth(url.QueryEscape(basicAuth[0]), url.QueryEscape(basicAuth[1]))
+		}
 		req.Header.Set("DPoP", k.proof(t, "POST", u, nonce, ""))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -44,6 +48,28 @@ func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey) (int, map[
 		code, _, body = post(h.Get("DPoP-Nonce"))
 	}
 	return code, body
+}
+
+// seedItem adds an item to the example API through its REST facade with a
+// DPoP-bound client_credentials token: the write methods take no bearer
+// token.
+func seedItem(t *testing.T, s *server, m *m2m, name string, quantity int) {
+	t.Helper()
+	base := "http://" + s.creds.HTTPAddr
+	k := newE2EDPoPKey(t)
+	code, body := dpopPost(t, base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"inventory:write"}}, k,
+		m.writer.ClientID, m.writer.ClientSecret)
+	tok, _ := body["access_token"].(string)
+	if code != http.StatusOK || tok == "" {
+		t.Fatalf("DPoP token for the seed: %d %v", code, body)
+	}
+	leaks.add("access token", tok)
+	item, _ := json.Marshal(map[string]any{"name": name, "quantity": quantity})
+	r := s.rest(t, "POST", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + tok,
+		"DPoP": k.proof(t, "POST", base+"/v1/inventory/items", "", tok)}, string(item))
+	if r.code != http.StatusOK {
+		t.Fatalf("seed item: %d %s", r.code, r.rawBody)
+	}
 }
 
 // TestEndToEndPAR: a public client registered with
