@@ -474,6 +474,40 @@ func TestBrowserSPA(t *testing.T) {
 		t.Fatal("the refresh cookie did not rotate")
 	}
 	b.screenshot("spa-refreshed.png", "")
+	// The refresh cookie is bound to the browser's key too: sent without a
+	// proof, or with another key's, it is refused, and not spent.
+	refreshWith := func(key *e2eDPoPKey) (int, map[string]any) {
+		t.Helper()
+		send := func(nonce string) (int, http.Header, map[string]any) {
+			req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/oauth2/token",
+				strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+			req.AddCookie(&http.Cookie{Name: cookieName, Value: second})
+			if key != nil {
+				req.Header.Set("DPoP", key.proof(t, "POST", base+"/oauth2/token", nonce, ""))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body := map[string]any{}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode, resp.Header, body
+		}
+		code, h, body := send("")
+		if key != nil && body["error"] == "use_dpop_nonce" {
+			code, _, body = send(h.Get("DPoP-Nonce"))
+		}
+		return code, body
+	}
+	if code, body := refreshWith(nil); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Errorf("the refresh cookie without a proof: %d %v", code, body)
+	}
+	if code, body := refreshWith(newE2EDPoPKey(t)); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("the refresh cookie with another key's proof: %d %v", code, body)
+	}
 
 	// Sign out: the app revokes its refresh token and POSTs to the
 	// end_session_endpoint with its ID token as the hint; the session ends
