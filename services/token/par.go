@@ -67,6 +67,11 @@ func (s *Service) pushAuthorization(ctx context.Context, w http.ResponseWriter, 
 	if err != nil {
 		return "", nil, false, err
 	}
+	// Each push stores a row: the client's budget bounds them, as it
+	// bounds its token requests (per address too for a public client).
+	if err := s.spendClientBudget(ctx, cl, parPath, s.cfg.RemoteIP(r)); err != nil {
+		return "", cl, false, err
+	}
 	if !cl.allowsGrant(grantAuthorizationCode) {
 		s.record(ctx, ReasonGrantNotAllowed, cl.id, parPath, s.cfg.RemoteIP(r))
 		return "", cl, false, newError(CodeUnauthorizedClient, http.StatusBadRequest, "the client is not registered for the authorization code grant")

@@ -245,3 +245,26 @@ func TestPARDPoP(t *testing.T) {
 	form.Set("code", codeOf(t, a, a.get(e.byReference(e.spa.id, uri))))
 	assertDPoPToken(t, e.postToken(t, h, form, nil), h)
 }
+
+// TestPARBudget: pushes spend the client's request budget, as token
+// requests do; a low-tier client is refused with 429 past its burst.
+func TestPARBudget(t *testing.T) {
+	const burst = 10
+	e := newEnv(t, withFlow())
+	low := e.create(&clientsv1.Client{
+		Name: "Low web app", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, GrantTypes: []string{"authorization_code"},
+		RedirectUris: []string{spaRedirect}, Scopes: []string{"orders:read"}, RateLimitTier: clientsv1.RateLimitTier_RATE_LIMIT_TIER_LOW,
+	})
+	_, challenge := pkce("budget")
+	form := parForm(low, challenge, "client_id", "")
+	for i := range burst {
+		if r := e.push(form, basic(low.id, low.secret), nil); r.status != http.StatusCreated {
+			t.Fatalf("push %d within the burst: %d %s", i, r.status, r.body)
+		}
+	}
+	assertTooManyRequests(t, e.push(form, basic(low.id, low.secret), nil))
+	e.clock.Advance(time.Second)
+	if r := e.push(form, basic(low.id, low.secret), nil); r.status != http.StatusCreated {
+		t.Fatalf("after a second: %d %s", r.status, r.body)
+	}
+}
