@@ -129,6 +129,11 @@ func buildMetadata(cfg Config, ep Endpoints, withOIDC bool) ([]byte, error) {
 		methods = append(methods, authNone)
 		doc.AuthorizationResponseIssParameterSupported = true
 		doc.PushedAuthorizationRequestEndpoint = ep.PushedAuthorization
+		if doc.MTLSEndpointAliases != nil {
+			// An mTLS client authenticates at the PAR endpoint as at the
+			// token endpoint: with its certificate, on the mTLS listener.
+			doc.MTLSEndpointAliases["pushed_authorization_request_endpoint"] = cfg.MTLSBase + issuerPath(cfg.Issuer) + parPath
+		}
 		doc.RequirePushedAuthorizationRequests = &cfg.RequirePAR
 	}
 	doc.TokenEndpointAuthMethodsSupported = methods

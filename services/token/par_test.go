@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"crypto/x509"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/mtls"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 )
 
@@ -266,5 +268,19 @@ func TestPARBudget(t *testing.T) {
 	e.clock.Advance(time.Second)
 	if r := e.push(form, basic(low.id, low.secret), nil); r.status != http.StatusCreated {
 		t.Fatalf("after a second: %d %s", r.status, r.body)
+	}
+}
+
+// TestPARMTLSAlias: with an mTLS listener the metadata sends mTLS clients
+// to the PAR endpoint there (RFC 8705 §5), as to the token endpoint.
+func TestPARMTLSAlias(t *testing.T) {
+	ca := newTestCA(t, "Partner CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	e := newEnv(t, withFlow(), withClientCerts(mtls.NewTrust(pool, nil)))
+	meta := e.do(nil, request{method: http.MethodGet, ctype: "-", path: "/.well-known/openid-configuration"}).json(t)
+	aliases, _ := meta["mtls_endpoint_aliases"].(map[string]any)
+	if base, _ := aliases["token_endpoint"].(string); base == "" || aliases["pushed_authorization_request_endpoint"] != strings.TrimSuffix(base, "/oauth2/token")+"/oauth2/par" {
+		t.Fatalf("mtls_endpoint_aliases: %v", aliases)
 	}
 }
