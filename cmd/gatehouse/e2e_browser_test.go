@@ -69,13 +69,15 @@ func (s *server) createSPAUser(t *testing.T, email, password, name string) spaUs
 
 // createSPAClient registers the example SPA: a public first-party client
 // whose refresh token is a cookie, with the app's URL as its redirect URI
-// and its post-logout redirect URI.
+// and its post-logout redirect URI, which must push its authorization
+// requests (PAR) and bind its tokens to a DPoP key.
 func (s *server) createSPAClient(t *testing.T, appURL string) string {
 	t.Helper()
 	var app createdClient
 	s.cliJSON(t, &app, "clients", "create", "--name", "Inventory SPA", "--type", "first_party", "--public",
 		"--grant-types", "authorization_code,refresh_token", "--redirect-uris", appURL, "--post-logout-redirect-uris", appURL,
-		"--scopes", "inventory:read", "--refresh-token-delivery", "cookie", "--access-token-lifetime", "5m")
+		"--scopes", "inventory:read", "--refresh-token-delivery", "cookie", "--access-token-lifetime", "5m",
+		"--require-pushed-authorization-requests", "--dpop-bound-access-tokens")
 	return app.ClientID
 }
 
@@ -85,6 +87,8 @@ type sentRequest struct {
 	method, url string
 	// form is the decoded body of a form POST.
 	form url.Values
+	// authorization and dpop are its Authorization and DPoP headers.
+	authorization, dpop string
 	// redirectedBy is the status of the redirect that led to this
 	// request, and redirectedFrom its URL; zero without one.
 	redirectedBy   int64
@@ -128,6 +132,13 @@ func (b *chromeTab) record(ev any) {
 	switch e := ev.(type) {
 	case *network.EventRequestWillBeSent:
 		r := sentRequest{method: e.Request.Method, url: e.Request.URL}
+		for k, v := range e.Request.Headers {
+			if s, ok := v.(string); ok && strings.EqualFold(k, "Authorization") {
+				r.authorization = s
+			} else if ok && strings.EqualFold(k, "DPoP") {
+				r.dpop = s
+			}
+		}
 		if e.Request.HasPostData {
 			var body []byte
 			for _, p := range e.Request.PostDataEntries {
@@ -280,8 +291,10 @@ func (b *chromeTab) signIn(u spaUser, tamper string) {
 	)
 }
 
-// lastAuthorizeRequest is the app's last request to the authorization
-// endpoint, as the browser sent it.
+// lastAuthorizeRequest is the app's last authorization request, as the
+// browser pushed it to the PAR endpoint (with a DPoP proof); the
+// authorization endpoint itself must have seen only client_id and the
+// request_uri.
 func (b *chromeTab) lastAuthorizeRequest(base string) url.Values {
 	b.t.Helper()
 	rs := b.sent(func(r sentRequest) bool { return strings.HasPrefix(r.url, base+"/oauth2/authorize?") })
@@ -292,7 +305,18 @@ func (b *chromeTab) lastAuthorizeRequest(base string) url.Values {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return u.Query()
+	if q := u.Query(); len(q) != 2 || q.Get("client_id") == "" || !strings.HasPrefix(q.Get("request_uri"), "urn:ietf:params:oauth:request_uri:") {
+		b.t.Errorf("authorization request by value: %s", u)
+	}
+	pushed := b.sent(func(r sentRequest) bool { return r.method == http.MethodPost && r.url == base+"/oauth2/par" })
+	if len(pushed) == 0 {
+		b.t.Fatal("the browser pushed no authorization request")
+	}
+	last := pushed[len(pushed)-1]
+	if last.dpop == "" {
+		b.t.Error("the pushed authorization request carries no DPoP proof")
+	}
+	return last.form
 }
 
 // idTokenChecks are what the app must have checked in every ID token, and
@@ -337,9 +361,11 @@ func (b *chromeTab) checkVerified(kind string, u spaUser, alg string) map[string
 }
 
 // TestBrowserSPA drives the example SPA in headless Chromium through
-// OpenID Connect: sign in through the real login page (PKCE and a nonce),
-// the ID token validated in the browser and the user's name and email
-// shown, inventory data, a refresh through the HttpOnly cookie with a new
+// OpenID Connect: sign in through the real login page (PKCE and a nonce,
+// the request pushed to the PAR endpoint with a DPoP proof), the ID token
+// validated in the browser and the user's name and email shown, inventory
+// data through a DPoP-bound token whose copy is refused as Bearer and with
+// another key's proof, the key non-extractable in IndexedDB, a refresh through the HttpOnly cookie with a new
 // validated ID token for the same user, sign-out through the
 // end_session_endpoint back to the app, the old refresh cookies refused;
 // then an ID token whose nonce does not match the app's is refused, and so
@@ -351,9 +377,7 @@ func TestBrowserSPA(t *testing.T) {
 	m := setupM2M(t, s)
 	base := "http://" + s.creds.HTTPAddr
 	appURL := base + "/spa/"
-	if r := s.rest(t, "POST", "/v1/inventory/items", bearer(m.token(t, m.writer, "inventory:write")), `{"name":"browser-widget","quantity":7}`); r.code != 200 {
-		t.Fatalf("seed item: %d %s", r.code, r.rawBody)
-	}
+	seedItem(t, s, m, "browser-widget", 7)
 	u := s.createSPAUser(t, "grace@example.test", "a long and secret passphrase", "Grace Hopper")
 	clientID := s.createSPAClient(t, appURL)
 	b := newChromeTab(t)
@@ -389,6 +413,44 @@ func TestBrowserSPA(t *testing.T) {
 	if items := b.text("#items"); !strings.Contains(items, "browser-widget") {
 		t.Errorf("signed-in page: items %q", items)
 	}
+	// The API call carries the DPoP-bound token with a proof. The token,
+	// copied out of the page, is refused as a Bearer token and with a
+	// proof by another key.
+	itemsURL := base + "/v1/inventory/items"
+	calls := b.sent(func(r sentRequest) bool { return r.url == itemsURL })
+	if len(calls) == 0 || !strings.HasPrefix(calls[len(calls)-1].authorization, "DPoP ") || calls[len(calls)-1].dpop == "" {
+		t.Fatalf("the app's API calls: %+v", calls)
+	}
+	// The key the proofs are signed with is in IndexedDB, and script
+	// cannot export its private half.
+	keyInfo, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`new Promise((resolve, reject) => {
+		const open = indexedDB.open('gatehouse-spa');
+		open.onerror = () => reject(open.error);
+		open.onsuccess = () => {
+			const get = open.result.transaction('keys').objectStore('keys').get('dpop');
+			get.onerror = () => reject(get.error);
+			get.onsuccess = () => { const k = get.result; resolve(k ? k.privateKey.algorithm.namedCurve + ' extractable=' + k.privateKey.extractable : 'none'); };
+		};
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil || keyInfo != "P-256 extractable=false" {
+		t.Errorf("the app's DPoP key: %q %v, want a non-extractable P-256 key in IndexedDB", keyInfo, err)
+	}
+	copied := strings.TrimPrefix(calls[len(calls)-1].authorization, "DPoP ")
+	if claims := jwtClaims(t, copied); claims["cnf"] == nil {
+		t.Fatalf("the app's access token is not bound: %v", claims)
+	}
+	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "Bearer " + copied}, ""); r.code != http.StatusUnauthorized {
+		t.Errorf("the page's token replayed as Bearer: %d %s", r.code, r.rawBody)
+	}
+	thief := newE2EDPoPKey(t)
+	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + copied,
+		"DPoP": thief.proof(t, "GET", itemsURL, "", copied)}, ""); r.code != http.StatusUnauthorized {
+		t.Errorf("the page's token with another key's proof: %d %s", r.code, r.rawBody)
+	}
+	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + copied,
+		"DPoP": calls[len(calls)-1].dpop}, ""); r.code != http.StatusUnauthorized {
+		t.Errorf("the page's token with its own proof replayed: %d %s", r.code, r.rawBody)
+	}
 	b.screenshot("spa-signed-in.png", "")
 	b.screenshot("spa-signed-in-name.png", "#signed-in")
 	first := refreshCookie()
@@ -412,6 +474,40 @@ func TestBrowserSPA(t *testing.T) {
 		t.Fatal("the refresh cookie did not rotate")
 	}
 	b.screenshot("spa-refreshed.png", "")
+	// The refresh cookie is bound to the browser's key too: sent without a
+	// proof, or with another key's, it is refused, and not spent.
+	refreshWith := func(key *e2eDPoPKey) (int, map[string]any) {
+		t.Helper()
+		send := func(nonce string) (int, http.Header, map[string]any) {
+			req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/oauth2/token",
+				strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+			req.AddCookie(&http.Cookie{Name: cookieName, Value: second})
+			if key != nil {
+				req.Header.Set("DPoP", key.proof(t, "POST", base+"/oauth2/token", nonce, ""))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body := map[string]any{}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode, resp.Header, body
+		}
+		code, h, body := send("")
+		if key != nil && body["error"] == "use_dpop_nonce" {
+			code, _, body = send(h.Get("DPoP-Nonce"))
+		}
+		return code, body
+	}
+	if code, body := refreshWith(nil); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Errorf("the refresh cookie without a proof: %d %v", code, body)
+	}
+	if code, body := refreshWith(newE2EDPoPKey(t)); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("the refresh cookie with another key's proof: %d %v", code, body)
+	}
 
 	// Sign out: the app revokes its refresh token and POSTs to the
 	// end_session_endpoint with its ID token as the hint; the session ends

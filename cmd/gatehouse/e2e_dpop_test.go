@@ -84,7 +84,7 @@ func TestEndToEndDPoP(t *testing.T) {
 	s := start(t, t.TempDir(), "--example-inventory")
 	var c createdClient
 	s.cliJSON(t, &c, "clients", "create", "--name", "DPoP partner", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--dpop-bound-access-tokens")
+		"--grant-types", "client_credentials", "--scopes", "inventory:read,inventory:write", "--dpop-bound-access-tokens")
 	leaks.add("client secret", c.ClientSecret)
 	var got map[string]any
 	s.cliJSON(t, &got, "clients", "get", c.ClientID)
@@ -181,6 +181,12 @@ func TestEndToEndDPoP(t *testing.T) {
 	if err := call("DPoP", good); err != nil {
 		t.Fatalf("ListItems with the token and its proof: %v", err)
 	}
+	// The write methods require a sender-constrained token: this one is.
+	wmd := metadata.Pairs("authorization", "DPoP "+tok,
+		"dpop", k.proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok))
+	if _, err := inv.CreateItem(metadata.NewOutgoingContext(context.Background(), wmd), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "bound", Quantity: 1}}); err != nil {
+		t.Fatalf("CreateItem with the DPoP-bound token and its proof: %v", err)
+	}
 	other := newE2EDPoPKey(t)
 	refusals := []struct {
 		name, scheme, proof string
@@ -196,9 +202,37 @@ func TestEndToEndDPoP(t *testing.T) {
 			t.Errorf("%s: %v, want Unauthenticated", r.name, err)
 		}
 	}
-	// The REST facade does not carry proofs: a DPoP-bound token is refused
-	// there rather than taken as a bearer token.
-	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + tok, "DPoP": good}, ""); r.code != http.StatusUnauthorized {
-		t.Errorf("REST with a DPoP-bound token: %d %s", r.code, r.rawBody)
+	// The REST facade carries the proof to the gRPC validator, which checks
+	// it against the HTTP request the client made, not the gRPC call.
+	restURL := "http://" + s.creds.HTTPAddr + "/v1/inventory/items"
+	restProof := func(key *e2eDPoPKey, htm, u string) map[string]string {
+		return map[string]string{"Authorization": "DPoP " + tok, "DPoP": key.proof(t, htm, u, "", tok)}
+	}
+	if r := s.rest(t, "GET", "/v1/inventory/items", restProof(k, "GET", restURL), ""); r.code != http.StatusOK {
+		t.Fatalf("REST with the DPoP-bound token and its proof: %d %s", r.code, r.rawBody)
+	}
+	if r := s.rest(t, "POST", "/v1/inventory/items", restProof(k, "POST", restURL), `{"name":"via REST","quantity":1}`); r.code != http.StatusOK {
+		t.Fatalf("REST write with the DPoP-bound token and its proof: %d %s", r.code, r.rawBody)
+	}
+	for _, c := range []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"a proof for the gRPC method", restProof(k, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName))},
+		{"a proof for another HTTP method", restProof(k, "POST", restURL)},
+		{"a proof by another key", restProof(other, "GET", restURL)},
+		{"as a Bearer token", map[string]string{"Authorization": "Bearer " + tok, "DPoP": k.proof(t, "GET", restURL, "", tok)}},
+		{"no proof", map[string]string{"Authorization": "DPoP " + tok}},
+	} {
+		if r := s.rest(t, "GET", "/v1/inventory/items", c.headers, ""); r.code != http.StatusUnauthorized {
+			t.Errorf("REST, %s: %d %s", c.name, r.code, r.rawBody)
+		}
+	}
+	// A gRPC caller cannot state the HTTP request a proof names: only the
+	// gateway can.
+	forged := metadata.Pairs("authorization", "DPoP "+tok, "dpop", k.proof(t, "GET", restURL, "", tok),
+		"x-gatehouse-dpop-htm", "GET", "x-gatehouse-dpop-htu", restURL)
+	if _, err := inv.ListItems(metadata.NewOutgoingContext(context.Background(), forged), &inventoryv1.ListItemsRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("gRPC stating an HTTP request for its proof: %v, want Unauthenticated", err)
 	}
 }

@@ -125,11 +125,21 @@ func TestEndToEndClientCredentials(t *testing.T) {
 	}
 
 	// REST through the gateway.
+	// The write methods require a sender-constrained token (their rule's
+	// require_sender_constrained): the writer's bearer token has the scope
+	// but is refused, naming the requirement; TestEndToEndDPoP writes with
+	// a DPoP-bound token.
 	created := s.rest(t, "POST", "/v1/inventory/items", bearer(write), `{"name":"widget","quantity":3}`)
-	if created.code != 200 {
-		t.Fatalf("create item: %d %s", created.code, created.rawBody)
+	if created.code != 401 {
+		t.Fatalf("create item with a bearer token: %d %s", created.code, created.rawBody)
 	}
-	if r := s.rest(t, "GET", "/v1/inventory/items", bearer(read), ""); r.code != 200 || !strings.Contains(r.rawBody, "widget") {
+	// A Bearer challenge naming the requirement, and a DPoP one saying how.
+	chals := created.header.Values("WWW-Authenticate")
+	if len(chals) != 2 || !strings.HasPrefix(chals[1], "DPoP ") {
+		t.Fatalf("WWW-Authenticate %q, want a Bearer and a DPoP challenge", chals)
+	}
+	assertChallenge(t, chals[:1], `Bearer realm="gatehouse", error="invalid_token", error_description="this method requires a sender-constrained token*"`)
+	if r := s.rest(t, "GET", "/v1/inventory/items", bearer(read), ""); r.code != 200 {
 		t.Fatalf("list items: %d %s", r.code, r.rawBody)
 	}
 	r := s.rest(t, "POST", "/v1/inventory/items", bearer(read), `{"name":"gadget"}`)
@@ -153,6 +163,9 @@ func TestEndToEndClientCredentials(t *testing.T) {
 	}
 	if _, err := inv.CreateItem(withBearer(read), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "x"}}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("gRPC CreateItem with the reader token: %v", err)
+	}
+	if _, err := inv.CreateItem(withBearer(write), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "x"}}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("gRPC CreateItem with the writer's bearer token: %v, want Unauthenticated", err)
 	}
 
 	// Tokens that must be refused, by REST and gRPC alike.

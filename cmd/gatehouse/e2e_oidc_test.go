@@ -683,7 +683,7 @@ func TestEndToEndOpenIDConnect(t *testing.T) {
 func requireNode(t *testing.T, why string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (CI=true: the openid-client test must run)", why)
+		t.Fatalf("%s (CI=true: the Node.js client tests must run)", why)
 	}
 	t.Skip(why)
 }

@@ -710,6 +710,12 @@ type V1Client struct {
 	// (always for third-party clients).
 	RequireConsent *bool `json:"require_consent,omitempty"`
 
+	// RequirePushedAuthorizationRequests Whether the client must push its authorization requests (RFC 9126 §6,
+	// the require_pushed_authorization_requests metadata): /oauth2/authorize
+	// takes only a request_uri from /oauth2/par for it. It matters only to
+	// clients with the authorization_code grant.
+	RequirePushedAuthorizationRequests *bool `json:"require_pushed_authorization_requests,omitempty"`
+
 	// Resources Resource indicators (RFC 8707) the client may request tokens for: each an
 	// absolute https URI (or http on a loopback IP, for tests) without a
 	// fragment. The one requested becomes the access token's aud.
@@ -1525,6 +1531,12 @@ type ClientRegistryServiceUpdateClientJSONBody struct {
 	// RequireConsent Whether a consent page is shown for the authorization code flow
 	// (always for third-party clients).
 	RequireConsent *bool `json:"require_consent,omitempty"`
+
+	// RequirePushedAuthorizationRequests Whether the client must push its authorization requests (RFC 9126 §6,
+	// the require_pushed_authorization_requests metadata): /oauth2/authorize
+	// takes only a request_uri from /oauth2/par for it. It matters only to
+	// clients with the authorization_code grant.
+	RequirePushedAuthorizationRequests *bool `json:"require_pushed_authorization_requests,omitempty"`
 
 	// Resources Resource indicators (RFC 8707) the client may request tokens for: each an
 	// absolute https URI (or http on a loopback IP, for tests) without a
@@ -2778,14 +2790,16 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/inventory/items (the `InventoryServiceListItems` operationId).
 	InventoryServiceListItems(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// InventoryServiceCreateItemWithBody CreateItem adds an item.
+	// InventoryServiceCreateItemWithBody CreateItem adds an item. Writes need a sender-constrained token
+	// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/inventory/items (the `InventoryServiceCreateItem` operationId).
 	InventoryServiceCreateItemWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// InventoryServiceCreateItem CreateItem adds an item.
+	// InventoryServiceCreateItem CreateItem adds an item. Writes need a sender-constrained token
+	// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2798,14 +2812,16 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/inventory/items/{id} (the `InventoryServiceGetItem` operationId).
 	InventoryServiceGetItem(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// InventoryServiceUpdateItemWithBody UpdateItem changes an item's name or quantity.
+	// InventoryServiceUpdateItemWithBody UpdateItem changes an item's name or quantity; sender-constrained
+	// tokens only, as CreateItem.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/inventory/items/{id} (the `InventoryServiceUpdateItem` operationId).
 	InventoryServiceUpdateItemWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// InventoryServiceUpdateItem UpdateItem changes an item's name or quantity.
+	// InventoryServiceUpdateItem UpdateItem changes an item's name or quantity; sender-constrained
+	// tokens only, as CreateItem.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3594,7 +3610,8 @@ func (c *Client) InventoryServiceListItems(ctx context.Context, reqEditors ...Re
 	return c.Client.Do(req)
 }
 
-// InventoryServiceCreateItemWithBody CreateItem adds an item.
+// InventoryServiceCreateItemWithBody CreateItem adds an item. Writes need a sender-constrained token
+// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3611,7 +3628,8 @@ func (c *Client) InventoryServiceCreateItemWithBody(ctx context.Context, content
 	return c.Client.Do(req)
 }
 
-// InventoryServiceCreateItem CreateItem adds an item.
+// InventoryServiceCreateItem CreateItem adds an item. Writes need a sender-constrained token
+// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3644,7 +3662,8 @@ func (c *Client) InventoryServiceGetItem(ctx context.Context, id string, reqEdit
 	return c.Client.Do(req)
 }
 
-// InventoryServiceUpdateItemWithBody UpdateItem changes an item's name or quantity.
+// InventoryServiceUpdateItemWithBody UpdateItem changes an item's name or quantity; sender-constrained
+// tokens only, as CreateItem.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3661,7 +3680,8 @@ func (c *Client) InventoryServiceUpdateItemWithBody(ctx context.Context, id stri
 	return c.Client.Do(req)
 }
 
-// InventoryServiceUpdateItem UpdateItem changes an item's name or quantity.
+// InventoryServiceUpdateItem UpdateItem changes an item's name or quantity; sender-constrained
+// tokens only, as CreateItem.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6410,14 +6430,16 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/inventory/items (the `InventoryServiceListItems` operationId).
 	InventoryServiceListItemsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*InventoryServiceListItemsResponse, error)
 
-	// InventoryServiceCreateItemWithBodyWithResponse CreateItem adds an item.
+	// InventoryServiceCreateItemWithBodyWithResponse CreateItem adds an item. Writes need a sender-constrained token
+	// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/inventory/items (the `InventoryServiceCreateItem` operationId).
 	InventoryServiceCreateItemWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InventoryServiceCreateItemResponse, error)
 
-	// InventoryServiceCreateItemWithResponse CreateItem adds an item.
+	// InventoryServiceCreateItemWithResponse CreateItem adds an item. Writes need a sender-constrained token
+	// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6432,14 +6454,16 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/inventory/items/{id} (the `InventoryServiceGetItem` operationId).
 	InventoryServiceGetItemWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*InventoryServiceGetItemResponse, error)
 
-	// InventoryServiceUpdateItemWithBodyWithResponse UpdateItem changes an item's name or quantity.
+	// InventoryServiceUpdateItemWithBodyWithResponse UpdateItem changes an item's name or quantity; sender-constrained
+	// tokens only, as CreateItem.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/inventory/items/{id} (the `InventoryServiceUpdateItem` operationId).
 	InventoryServiceUpdateItemWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InventoryServiceUpdateItemResponse, error)
 
-	// InventoryServiceUpdateItemWithResponse UpdateItem changes an item's name or quantity.
+	// InventoryServiceUpdateItemWithResponse UpdateItem changes an item's name or quantity; sender-constrained
+	// tokens only, as CreateItem.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10024,7 +10048,8 @@ func (c *ClientWithResponses) InventoryServiceListItemsWithResponse(ctx context.
 	return ParseInventoryServiceListItemsResponse(rsp)
 }
 
-// InventoryServiceCreateItemWithBodyWithResponse CreateItem adds an item.
+// InventoryServiceCreateItemWithBodyWithResponse CreateItem adds an item. Writes need a sender-constrained token
+// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10037,7 +10062,8 @@ func (c *ClientWithResponses) InventoryServiceCreateItemWithBodyWithResponse(ctx
 	return ParseInventoryServiceCreateItemResponse(rsp)
 }
 
-// InventoryServiceCreateItemWithResponse CreateItem adds an item.
+// InventoryServiceCreateItemWithResponse CreateItem adds an item. Writes need a sender-constrained token
+// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10064,7 +10090,8 @@ func (c *ClientWithResponses) InventoryServiceGetItemWithResponse(ctx context.Co
 	return ParseInventoryServiceGetItemResponse(rsp)
 }
 
-// InventoryServiceUpdateItemWithBodyWithResponse UpdateItem changes an item's name or quantity.
+// InventoryServiceUpdateItemWithBodyWithResponse UpdateItem changes an item's name or quantity; sender-constrained
+// tokens only, as CreateItem.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10077,7 +10104,8 @@ func (c *ClientWithResponses) InventoryServiceUpdateItemWithBodyWithResponse(ctx
 	return ParseInventoryServiceUpdateItemResponse(rsp)
 }
 
-// InventoryServiceUpdateItemWithResponse UpdateItem changes an item's name or quantity.
+// InventoryServiceUpdateItemWithResponse UpdateItem changes an item's name or quantity; sender-constrained
+// tokens only, as CreateItem.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

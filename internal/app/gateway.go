@@ -80,6 +80,9 @@ func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, serve
 func gatewayMux(v *authn.Validator, annotate func(context.Context, *http.Request) metadata.MD) *runtime.ServeMux {
 	return restgw.NewServeMux(v.Realm(),
 		runtime.WithMetadata(annotate),
+		// DPoP proofs, with the HTTP method and URI they name (RFC 9449
+		// §4.2): the gRPC validator trusts those only from the gateway.
+		runtime.WithMetadata(v.GatewayDPoPAnnotator),
 		// The HTTP request's id, so that the gRPC side (in this process
 		// or a peer's) logs the same one.
 		runtime.WithMetadata(forwardRequestID),

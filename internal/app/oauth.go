@@ -148,6 +148,7 @@ func newTokenService(ctx context.Context, cfg *config.Config, issuer string, log
 		DPoPAlgorithms:  cfg.DPoPAlgorithms,
 		DPoPWindow:      cfg.DPoPWindow,
 		DPoPNoNonce:     !cfg.DPoPTokenNonce,
+		RequirePAR:      cfg.RequirePAR,
 		Logger:          log.With("service", "token"),
 		Audit:           a.recorder,
 		Metrics:         metrics,

@@ -46,6 +46,9 @@ type clientFlags struct {
 
 	// DPoP (RFC 9449).
 	dpopBound *bool
+
+	// Pushed authorization requests (RFC 9126).
+	requirePAR *bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
@@ -69,6 +72,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, update bool) {
 	f.backchannelURI = fs.String("backchannel-logout-uri", "", "back-channel logout `URI` (OpenID Connect; authorization_code clients) to which logout tokens are posted: https, or http on a loopback IP; may have a query, no fragment; empty removes it")
 	f.backchannelSessionReq = fs.Bool("backchannel-logout-session-required", false, "put the sid claim in the client's logout tokens (needs --backchannel-logout-uri)")
 	fs.Var(&f.idTokenLifetime, "id-token-lifetime", idTokenHelp)
+	f.requirePAR = fs.Bool("require-pushed-authorization-requests", false, "accept the client's authorization requests only pushed to /oauth2/par first (RFC 9126); authorization_code clients")
 	f.dpopBound = fs.Bool("dpop-bound-access-tokens", false, "require a DPoP proof (RFC 9449) at the token endpoint, so every access token of the client is bound to its DPoP key")
 }
 
@@ -212,7 +216,7 @@ func clientsGroup() *group {
 		commands: []*command{
 			{
 				name:     "create",
-				synopsis: "--name N --type first_party|third_party|service --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m] [--dpop-bound-access-tokens]",
+				synopsis: "--name N --type first_party|third_party|service --grant-types a,b --scopes a,b [--redirect-uris u1,u2] [--resources r1,r2] [--auth-method M] [--public] [--access-token-lifetime 10m] [--rate-limit-tier T] [--require-consent] [--refresh-token-delivery body|cookie] [--post-logout-redirect-uris u1,u2] [--backchannel-logout-uri U] [--backchannel-logout-session-required] [--id-token-lifetime 5m] [--dpop-bound-access-tokens] [--require-pushed-authorization-requests]",
 				summary:  "register an OAuth client; a confidential client's secret is shown once",
 				setup:    clientsCreate,
 			},
@@ -253,18 +257,19 @@ func clientsCreate(fs *flag.FlagSet) action {
 			}
 		}
 		c := &clientsv1.Client{
-			Name:                    *f.name,
-			Type:                    typ.v,
-			Public:                  *public,
-			GrantTypes:              f.grantTypes.vals,
-			RedirectUris:            f.redirectURIs.vals,
-			Resources:               f.resources.vals,
-			Scopes:                  f.scopes.vals,
-			TokenEndpointAuthMethod: *f.authMethod,
-			RateLimitTier:           f.tier.v,
-			RequireConsent:          *f.consent,
-			RefreshTokenDelivery:    f.delivery.v,
-			DpopBoundAccessTokens:   *f.dpopBound,
+			Name:                               *f.name,
+			Type:                               typ.v,
+			Public:                             *public,
+			GrantTypes:                         f.grantTypes.vals,
+			RedirectUris:                       f.redirectURIs.vals,
+			Resources:                          f.resources.vals,
+			Scopes:                             f.scopes.vals,
+			TokenEndpointAuthMethod:            *f.authMethod,
+			RateLimitTier:                      f.tier.v,
+			RequireConsent:                     *f.consent,
+			RefreshTokenDelivery:               f.delivery.v,
+			DpopBoundAccessTokens:              *f.dpopBound,
+			RequirePushedAuthorizationRequests: *f.requirePAR,
 		}
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)
@@ -440,6 +445,7 @@ var updateFields = []struct {
 	{"backchannel_logout_session_required", []string{"backchannel-logout-session-required"}},
 	{"id_token_lifetime", []string{"id-token-lifetime"}},
 	{"dpop_bound_access_tokens", []string{"dpop-bound-access-tokens"}},
+	{"require_pushed_authorization_requests", []string{"require-pushed-authorization-requests"}},
 }
 
 func clientsUpdate(fs *flag.FlagSet) action {
@@ -462,18 +468,19 @@ func clientsUpdate(fs *flag.FlagSet) action {
 			return fmt.Errorf("clients update: nothing to change: give at least one of %s", strings.Join(flagNames, ", "))
 		}
 		c := &clientsv1.Client{
-			ClientId:                id,
-			Name:                    *f.name,
-			GrantTypes:              f.grantTypes.vals,
-			RedirectUris:            f.redirectURIs.vals,
-			Resources:               f.resources.vals,
-			Scopes:                  f.scopes.vals,
-			TokenEndpointAuthMethod: *f.authMethod,
-			RateLimitTier:           f.tier.v,
-			Disabled:                *disabled,
-			RequireConsent:          *f.consent,
-			RefreshTokenDelivery:    f.delivery.v,
-			DpopBoundAccessTokens:   *f.dpopBound,
+			ClientId:                           id,
+			Name:                               *f.name,
+			GrantTypes:                         f.grantTypes.vals,
+			RedirectUris:                       f.redirectURIs.vals,
+			Resources:                          f.resources.vals,
+			Scopes:                             f.scopes.vals,
+			TokenEndpointAuthMethod:            *f.authMethod,
+			RateLimitTier:                      f.tier.v,
+			Disabled:                           *disabled,
+			RequireConsent:                     *f.consent,
+			RefreshTokenDelivery:               f.delivery.v,
+			DpopBoundAccessTokens:              *f.dpopBound,
+			RequirePushedAuthorizationRequests: *f.requirePAR,
 		}
 		if set["access-token-lifetime"] {
 			c.AccessTokenLifetime = durationpb.New(f.lifetime.d)

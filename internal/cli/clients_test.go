@@ -246,6 +246,7 @@ var (
 		"backchannel_logout_session_required":     "backchannel-logout-session-required",
 		"id_token_lifetime":                       "id-token-lifetime",
 		"dpop_bound_access_tokens":                "dpop-bound-access-tokens",
+		"require_pushed_authorization_requests":   "require-pushed-authorization-requests",
 		"tls_client_auth.subject_dn":              "tls-subject-dn",
 		"tls_client_auth.san_dns":                 "tls-san-dns",
 		"tls_client_auth.san_uri":                 "tls-san-uri",
@@ -312,7 +313,8 @@ func TestClientsJSONRoundTrip(t *testing.T) {
 				"--resources", "https://api.example/orders", "--access-token-lifetime", "12m", "--rate-limit-tier", "high",
 				"--require-consent", "--refresh-token-delivery", "body", "--post-logout-redirect-uris", "https://app.example/bye",
 				"--backchannel-logout-uri", "https://app.example/bc", "--backchannel-logout-session-required",
-				"--id-token-lifetime", "90s", "--auth-method", "client_secret_post", "--dpop-bound-access-tokens"},
+				"--id-token-lifetime", "90s", "--auth-method", "client_secret_post", "--dpop-bound-access-tokens",
+				"--require-pushed-authorization-requests"},
 			bare: []string{"--type", "first_party", "--grant-types", "client_credentials"},
 		},
 		{

@@ -307,6 +307,7 @@ func clientKV(c *clientsv1.Client) *kv {
 	k.add("rate_limit_tier", tierText(c.GetRateLimitTier()))
 	k.add("require_consent", yesNo(c.GetRequireConsent()))
 	k.add("dpop_bound_access_tokens", yesNo(c.GetDpopBoundAccessTokens()))
+	k.add("require_pushed_authorization_requests", yesNo(c.GetRequirePushedAuthorizationRequests()))
 	k.add("disabled", yesNo(c.GetDisabled()))
 	k.add("create_time", timeText(c.GetCreateTime()))
 	k.add("update_time", timeText(c.GetUpdateTime()))

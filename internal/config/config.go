@@ -75,6 +75,9 @@ type Config struct {
 	DPoPAlgorithms []string
 	DPoPWindow     time.Duration
 	DPoPTokenNonce bool
+	// RequirePAR makes every client push its authorization requests to
+	// /oauth2/par first (RFC 9126 §5).
+	RequirePAR bool
 	// RateLimitTiers maps a tier name to requests per second and burst.
 	RateLimitTiers map[string]Tier
 
@@ -611,6 +614,14 @@ var options = []option{
 			return errors.New("must be true or false")
 		}
 		c.DPoPTokenNonce = b
+		return nil
+	}},
+	{"require-par", "false", "accept authorization requests at /oauth2/authorize only by a request_uri from /oauth2/par (RFC 9126), for every client; without it, only for clients registered with --require-pushed-authorization-requests", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.RequirePAR = b
 		return nil
 	}},
 	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {

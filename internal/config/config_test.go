@@ -162,6 +162,12 @@ func TestLoadTokenOptions(t *testing.T) {
 	if err != nil || !slices.Equal(p.DPoPAlgorithms, []string{"ES256", "PS256"}) || p.DPoPWindow != 10*time.Second || p.DPoPTokenNonce {
 		t.Fatalf("DPoP options: %v %+v", err, p)
 	}
+	if d.RequirePAR {
+		t.Fatal("--require-par is on by default")
+	}
+	if p, err := Load([]string{"--require-par"}, env(nil), io.Discard); err != nil || !p.RequirePAR {
+		t.Fatalf("--require-par: %v %v", err, p.RequirePAR)
+	}
 }
 
 // splitArgs are the options every split service needs, then extra.

@@ -122,6 +122,9 @@ const (
 	// another key, without a proof, or as a Bearer token; or a DPoP-bound
 	// code or refresh token redeemed with another key.
 	ReasonDPoPBindingMismatch Reason = "dpop_binding_mismatch"
+	// A bearer token or an API key at a method whose rule requires a
+	// sender-constrained credential (require_sender_constrained).
+	ReasonSenderConstraintRequired Reason = "sender_constraint_required"
 )
 
 // Reasons lists every Reason, in a stable order.
@@ -139,7 +142,7 @@ func Reasons() []Reason {
 		ReasonCertificateBindingMismatch, ReasonUnknownClientCertificate,
 		ReasonInvalidClientCredentials, ReasonGrantNotAllowed, ReasonClientCertificateRefused,
 		ReasonLoginFailed, ReasonCSRF, ReasonCodeReuse, ReasonRefreshReuse,
-		ReasonInvalidDPoPProof, ReasonDPoPBindingMismatch,
+		ReasonInvalidDPoPProof, ReasonDPoPBindingMismatch, ReasonSenderConstraintRequired,
 	}
 }
 

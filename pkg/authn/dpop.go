@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -8,6 +9,19 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+)
+
+// Metadata with which the REST gateway forwards a DPoP request
+// (GatewayDPoPAnnotator): the method and URI of the HTTP request the
+// client made, which its proof names, where a gRPC call's own are POST and
+// the gRPC method. Like the client certificate's, they are read only from
+// a trusted forwarder, so a gRPC caller cannot make a proof for one
+// request pass for another; GatewayIncomingHeaderMatcher never produces
+// them from request headers.
+const (
+	MetadataDPoPHTM = "x-gatehouse-dpop-htm"
+	MetadataDPoPHTU = "x-gatehouse-dpop-htu"
 )
 
 // DPoP (RFC 9449 §7) at the resource.
@@ -69,9 +83,32 @@ func (v *Validator) dpopHTTP(req *request, r *http.Request) {
 	req.htu = origin + r.URL.EscapedPath()
 }
 
-// dpopGRPC fills the DPoP parts of a gRPC request from its metadata.
-func (v *Validator) dpopGRPC(req *request, proofs, authority []string) {
+// GatewayDPoPAnnotator is the grpc-gateway metadata annotator that
+// carries a REST request's DPoP proofs to the gRPC validator
+// (runtime.WithMetadata(v.GatewayDPoPAnnotator)): the DPoP headers as the
+// dpop metadata, with MetadataDPoPHTM and MetadataDPoPHTU naming the HTTP
+// request as HTTPMiddleware would (the validator's origin, or the
+// request's scheme and Host, and its path). Without a DPoP header it adds
+// nothing. Every proof is forwarded, so two are refused as over HTTP.
+func (v *Validator) GatewayDPoPAnnotator(_ context.Context, r *http.Request) metadata.MD {
+	proofs := r.Header.Values(HeaderDPoP)
+	if len(proofs) == 0 {
+		return nil
+	}
+	var req request
+	v.dpopHTTP(&req, r)
+	return metadata.MD{mdDPoP: proofs, MetadataDPoPHTM: {req.htm}, MetadataDPoPHTU: {req.htu}}
+}
+
+// dpopGRPC fills the DPoP parts of a gRPC request from its metadata. A
+// request a trusted forwarder (the REST gateway) states an HTTP method and
+// URI for is checked against those.
+func (v *Validator) dpopGRPC(req *request, proofs, authority []string, forwarded bool, htm, htu []string) {
 	req.dpopProofs = proofs
+	if forwarded && len(htm) == 1 && len(htu) == 1 && htm[0] != "" && htu[0] != "" {
+		req.htm, req.htu = htm[0], htu[0]
+		return
+	}
 	req.htm = http.MethodPost
 	origin := v.dpopOrigin
 	if origin == "" && len(authority) == 1 {

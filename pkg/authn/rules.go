@@ -46,6 +46,9 @@ type rule struct {
 	scopeAttr string
 	// kinds is a bit set of accepted CredentialKinds; 0 accepts JWTs and API keys.
 	kinds uint32
+	// senderConstrained refuses credentials that work for whoever holds
+	// them: bearer tokens and API keys.
+	senderConstrained bool
 }
 
 // allows reports whether a credential of kind k is accepted. A rule that
@@ -217,12 +220,12 @@ func compileRule(r *authv1.AuthRule) (*rule, error) {
 		return nil, errors.New("nil rule")
 	}
 	if r.GetPublic() {
-		if len(r.GetScopes()) > 0 || len(r.GetCredentials()) > 0 || len(r.GetAlternativeScopes()) > 0 {
+		if len(r.GetScopes()) > 0 || len(r.GetCredentials()) > 0 || len(r.GetAlternativeScopes()) > 0 || r.GetRequireSenderConstrained() {
 			return nil, errors.New("a public rule cannot name scopes or credentials")
 		}
 		return &rule{pb: proto.CloneOf(r), public: true}, nil
 	}
-	ru := &rule{pb: proto.CloneOf(r)}
+	ru := &rule{pb: proto.CloneOf(r), senderConstrained: r.GetRequireSenderConstrained()}
 	for _, s := range r.GetScopes() {
 		if !validScope(s) {
 			return nil, fmt.Errorf("invalid scope %q (RFC 6749 §3.3 scope-token)", s)
@@ -249,6 +252,9 @@ func compileRule(r *authv1.AuthRule) (*rule, error) {
 	}
 	if len(ru.alternatives) > 0 && len(ru.scopes) == 0 {
 		return nil, errors.New("alternative scopes need scopes: without, any caller is authorized already")
+	}
+	if ru.senderConstrained && len(r.GetCredentials()) == 1 && r.GetCredentials()[0] == authv1.CredentialKind_CREDENTIAL_KIND_API_KEY {
+		return nil, errors.New("require_sender_constrained with API keys only would refuse every caller")
 	}
 	for _, k := range r.GetCredentials() {
 		switch k {
@@ -285,6 +291,25 @@ func validScope(s string) bool {
 		}
 	}
 	return true
+}
+
+// constrains reports whether p's credential is sender-constrained, as
+// the rule may require: the Validator has checked by now that a
+// certificate-bound token came with its certificate and a DPoP-bound one
+// with a proof by its key, and a certificate presented alone is its own
+// proof of possession.
+func (r *rule) constrains(p *Principal, kind authv1.CredentialKind) bool {
+	if !r.senderConstrained {
+		return true
+	}
+	switch kind {
+	case authv1.CredentialKind_CREDENTIAL_KIND_MTLS:
+		return true
+	case authv1.CredentialKind_CREDENTIAL_KIND_JWT:
+		return p.CertThumbprint != "" || p.DPoPJKT != ""
+	default:
+		return false
+	}
 }
 
 // grants reports whether p holds every scope of the rule, or every scope of

@@ -239,7 +239,8 @@ func (v *Validator) Authorize(ctx context.Context, fullMethod string, md metadat
 	if req.rule != nil && !req.rule.public {
 		req.authz = md.Get(mdAuthorization)
 		req.apiKeys = md.Get(mdAPIKey)
-		v.dpopGRPC(&req, md.Get(mdDPoP), md.Get(":authority"))
+		p, _ := peer.FromContext(ctx)
+		v.dpopGRPC(&req, md.Get(mdDPoP), md.Get(":authority"), v.forwarder(ctx, p), md.Get(MetadataDPoPHTM), md.Get(MetadataDPoPHTU))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -279,7 +280,9 @@ func (v *Validator) authorizeGRPC(ctx context.Context, fullMethod string) (conte
 	if req.rule != nil && !req.rule.public {
 		req.authz = metadata.ValueFromIncomingContext(ctx, mdAuthorization)
 		req.apiKeys = metadata.ValueFromIncomingContext(ctx, mdAPIKey)
-		v.dpopGRPC(&req, metadata.ValueFromIncomingContext(ctx, mdDPoP), metadata.ValueFromIncomingContext(ctx, ":authority"))
+		p, _ := peer.FromContext(ctx)
+		v.dpopGRPC(&req, metadata.ValueFromIncomingContext(ctx, mdDPoP), metadata.ValueFromIncomingContext(ctx, ":authority"),
+			v.forwarder(ctx, p), metadata.ValueFromIncomingContext(ctx, MetadataDPoPHTM), metadata.ValueFromIncomingContext(ctx, MetadataDPoPHTU))
 	}
 	return v.authorize(ctx, &req)
 }
@@ -427,6 +430,18 @@ func (v *Validator) check(ctx context.Context, req *request) (context.Context, *
 	if first, ok := r.grants(p); !ok {
 		return ctx, errInsufficientScope(p, r, first)
 	}
+	// After the scopes: a token that lacks them will never do, one that
+	// has them only needs to come bound to a key (RFC 9449 §7.1, a 401
+	// invalid_token with a DPoP challenge telling the client how).
+	if !r.constrains(p, kind) {
+		return ctx, &AuthError{
+			Code:       codes.Unauthenticated,
+			Reason:     audit.ReasonSenderConstraintRequired,
+			ClientID:   p.ClientID,
+			Message:    "this method requires a sender-constrained token (DPoP-bound or bound to a client certificate)",
+			OAuthError: ErrInvalidToken,
+		}
+	}
 	return NewContext(ctx, p), nil
 }
 
@@ -532,7 +547,8 @@ func (v *Validator) refuse(ctx context.Context, req *request, ae *AuthError) err
 	// DPoP-bound token) gets a DPoP challenge naming the algorithms; a
 	// Bearer request keeps its one Bearer challenge.
 	dpopChallenge := v.dpop != nil && ae.Code == codes.Unauthenticated &&
-		(req.credDPoP || ae.Reason == audit.ReasonDPoPBindingMismatch || ae.Reason == audit.ReasonInvalidDPoPProof)
+		(req.credDPoP || ae.Reason == audit.ReasonDPoPBindingMismatch || ae.Reason == audit.ReasonInvalidDPoPProof ||
+			ae.Reason == audit.ReasonSenderConstraintRequired)
 	if (v.domain != "" && ae.Domain == "") || dpopChallenge {
 		// On a copy: an authenticator may hand out one refusal many times.
 		c := *ae

@@ -90,10 +90,11 @@ func clientFromProto(p *clientsv1.Client) Client {
 		Resources:            p.GetResources(),
 		RefreshTokenDelivery: deliveryFromProto(p.GetRefreshTokenDelivery()),
 
-		PostLogoutRedirectURIs:           p.GetPostLogoutRedirectUris(),
-		BackchannelLogoutURI:             p.GetBackchannelLogoutUri(),
-		BackchannelLogoutSessionRequired: p.GetBackchannelLogoutSessionRequired(),
-		DPoPBoundAccessTokens:            p.GetDpopBoundAccessTokens(),
+		PostLogoutRedirectURIs:             p.GetPostLogoutRedirectUris(),
+		BackchannelLogoutURI:               p.GetBackchannelLogoutUri(),
+		BackchannelLogoutSessionRequired:   p.GetBackchannelLogoutSessionRequired(),
+		DPoPBoundAccessTokens:              p.GetDpopBoundAccessTokens(),
+		RequirePushedAuthorizationRequests: p.GetRequirePushedAuthorizationRequests(),
 	}
 	if p.GetType() != clientsv1.ClientType_CLIENT_TYPE_UNSPECIFIED && c.Type == "" {
 		c.Type = ClientType("unknown")
@@ -142,10 +143,11 @@ func clientToProto(c Client) *clientsv1.Client {
 		CreateTime:              timestamppb.New(c.CreatedAt),
 		UpdateTime:              timestamppb.New(c.UpdatedAt),
 
-		PostLogoutRedirectUris:           c.PostLogoutRedirectURIs,
-		BackchannelLogoutUri:             c.BackchannelLogoutURI,
-		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
-		DpopBoundAccessTokens:            c.DPoPBoundAccessTokens,
+		PostLogoutRedirectUris:             c.PostLogoutRedirectURIs,
+		BackchannelLogoutUri:               c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
+		DpopBoundAccessTokens:              c.DPoPBoundAccessTokens,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 	if c.IDTokenLifetime != 0 {
 		// Unset means the token service's default.

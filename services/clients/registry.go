@@ -305,7 +305,7 @@ var updatable = []string{
 	"tls_client_auth", "access_token_lifetime", "rate_limit_tier", "disabled", "require_consent",
 	"resources", "refresh_token_delivery",
 	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required", "id_token_lifetime",
-	"dpop_bound_access_tokens",
+	"dpop_bound_access_tokens", "require_pushed_authorization_requests",
 }
 
 // UpdateClient implements ClientRegistryService.
@@ -367,6 +367,8 @@ func (r *Registry) UpdateClient(ctx context.Context, req *clientsv1.UpdateClient
 				c.IDTokenLifetime = patch.IDTokenLifetime
 			case "dpop_bound_access_tokens":
 				c.DPoPBoundAccessTokens = patch.DPoPBoundAccessTokens
+			case "require_pushed_authorization_requests":
+				c.RequirePushedAuthorizationRequests = patch.RequirePushedAuthorizationRequests
 			}
 		}
 		if c.RefreshTokenDelivery == RefreshTokenDeliveryBody && !slices.Contains(paths, "refresh_token_delivery") {

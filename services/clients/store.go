@@ -67,8 +67,11 @@ type Client struct {
 	// DPoPBoundAccessTokens: the token endpoint refuses the client's
 	// requests without a DPoP proof (RFC 9449 §5.2).
 	DPoPBoundAccessTokens bool
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// RequirePushedAuthorizationRequests: /oauth2/authorize takes the
+	// client's requests only by a request_uri from /oauth2/par (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool
+	CreatedAt                          time.Time
+	UpdatedAt                          time.Time
 }
 
 // TLSClientAuth binds a client to its certificate (RFC 8705 §2).

@@ -51,6 +51,9 @@ type authzRequest struct {
 	challenge     string
 	// dpopJKT binds the code to a DPoP key (RFC 9449 §10).
 	dpopJKT string
+	// pushed is the hash of the request_uri of a pushed request (RFC
+	// 9126), spent when the code is issued; nil for a request by value.
+	pushed []byte
 
 	// OpenID Connect (Core §3.1.2.1).
 	// nonce is echoed in the ID token byte for byte.
@@ -104,10 +107,29 @@ const (
 // maxMaxAge bounds max_age: a year is more than any session lives.
 const maxMaxAge = 365 * 24 * time.Hour
 
-// parseAuthorize validates an authorization request from its raw query.
+// authzStage is where an authorization request is parsed.
+type authzStage int
+
+const (
+	// stageFront: at /oauth2/authorize, from the browser.
+	stageFront authzStage = iota
+	// stageForm: coming back from the login or consent form.
+	stageForm
+	// stagePush: at /oauth2/par, from the authenticated client.
+	stagePush
+	// stagePushed: the parameters stored by /oauth2/par.
+	stagePushed
+)
+
+// parseAuthorize validates an authorization request from the browser.
+func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest, *authzError) {
+	return s.parseAuthorizeAt(ctx, raw, stageFront)
+}
+
+// parseAuthorizeAt validates an authorization request from its raw query.
 // Until the client and redirect URI are known to be good, every problem
 // is a page error; after, a redirect error carrying state and iss.
-func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest, *authzError) {
+func (s *Service) parseAuthorizeAt(ctx context.Context, raw string, stage authzStage) (*authzRequest, *authzError) {
 	if len(raw) > maxAuthorizeQuery {
 		return nil, pageError("the authorization request is too large")
 	}
@@ -128,6 +150,18 @@ func (s *Service) parseAuthorize(ctx context.Context, raw string) (*authzRequest
 	}
 	if cl.disabled {
 		return nil, pageError("unknown client")
+	}
+	if stage == stageFront || stage == stageForm {
+		// Only this server's URNs are resolved; a URL to fetch a request
+		// object from is refused as unsupported (parseOIDC).
+		if ref := f.get("request_uri"); strings.HasPrefix(ref, requestURIPrefix) {
+			return s.resolvePushed(ctx, cl, ref, stage)
+		}
+		if s.cfg.RequirePAR || cl.requirePAR {
+			// RFC 9126 §5, §6: the parameters came through the browser,
+			// unauthenticated; the client has to push them.
+			return nil, pageError("this client must push its authorization requests to the pushed authorization request endpoint (RFC 9126)")
+		}
 	}
 	req.client = cl
 	switch given := f.get("redirect_uri"); {
@@ -206,7 +240,8 @@ func (s *Service) parseOIDC(ctx context.Context, f *form, req *authzRequest) *au
 	case f.has("request"):
 		return redirectError(codeRequestNotSupported, "request objects are not supported")
 	case f.has("request_uri"):
-		return redirectError(codeRequestURINotSupported, "request_uri is not supported")
+		// Only at /oauth2/authorize, and only one from /oauth2/par.
+		return redirectError(codeRequestURINotSupported, "request_uri is supported only as issued by the pushed authorization request endpoint")
 	case f.has("claims"):
 		return redirectError(CodeInvalidRequest, "the claims parameter is not supported: the profile and email scopes ask for claims")
 	}
@@ -395,6 +430,10 @@ func (s *Service) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 	familyID, err := newFamilyID()
 	if err != nil {
 		s.fail(w, r, req, redirectError(CodeServerError, "internal error"))
+		return
+	}
+	if aerr := s.usePushed(r.Context(), req); aerr != nil {
+		s.fail(w, r, req, aerr)
 		return
 	}
 	now := s.cfg.Now()

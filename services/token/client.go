@@ -62,6 +62,9 @@ type client struct {
 	// dpopBound: every token request must carry a DPoP proof (RFC 9449
 	// §5.2, dpop_bound_access_tokens).
 	dpopBound bool
+	// requirePAR: the client's authorization requests must be pushed (RFC
+	// 9126 §6, require_pushed_authorization_requests).
+	requirePAR bool
 
 	// OpenID Connect.
 	idTokenLifetime           time.Duration
@@ -91,6 +94,7 @@ func clientFromProto(p *clientsv1.Client) *client {
 		refreshCookie:  p.GetRefreshTokenDelivery() == clientsv1.RefreshTokenDelivery_REFRESH_TOKEN_DELIVERY_COOKIE,
 		tls:            tlsAuthFromProto(p.GetTlsClientAuth()),
 		dpopBound:      p.GetDpopBoundAccessTokens(),
+		requirePAR:     p.GetRequirePushedAuthorizationRequests(),
 
 		idTokenLifetime:           p.GetIdTokenLifetime().AsDuration(),
 		postLogoutRedirectURIs:    slices.Clone(p.GetPostLogoutRedirectUris()),

@@ -139,6 +139,11 @@ type Config struct {
 	// every proof (RFC 9449 §8). The nonces are keyed from DeviceKey, so
 	// replicas sharing it accept each other's.
 	DPoPNoNonce bool
+
+	// RequirePAR makes /oauth2/authorize take every client's requests only
+	// by a request_uri from /oauth2/par (RFC 9126 §5); without it, only
+	// those of clients registered with require_pushed_authorization_requests.
+	RequirePAR bool
 }
 
 // Defaults of the user grants.
@@ -160,6 +165,8 @@ type Endpoints struct {
 	Authorization string
 	UserInfo      string
 	EndSession    string
+	// PushedAuthorization is the PAR endpoint (RFC 9126), with Authorization.
+	PushedAuthorization string
 }
 
 const (
@@ -167,6 +174,7 @@ const (
 	introspectPath = "/oauth2/introspect"
 	revokePath     = "/oauth2/revoke"
 	authorizePath  = "/oauth2/authorize"
+	parPath        = "/oauth2/par"
 	userinfoPath   = "/oauth2/userinfo"
 	jwksPath       = "/.well-known/jwks.json"
 	// RFC 8414 §3: inserted between the host and the issuer's path.
@@ -315,6 +323,7 @@ func (c Config) endpoints() Endpoints {
 		ep.Authorization = c.Issuer + authorizePath
 		ep.UserInfo = c.Issuer + userinfoPath
 		ep.EndSession = c.Issuer + logoutPath
+		ep.PushedAuthorization = c.Issuer + parPath
 	}
 	return ep
 }

@@ -71,26 +71,34 @@ func (s *Service) errDPoP(err error) *Error {
 // returns the key's thumbprint ("" without a proof) and whether to send a
 // fresh nonce with the response.
 func (s *Service) tokenProof(ctx context.Context, r *http.Request, cl *client) (string, bool, error) {
+	return s.endpointProof(ctx, r, cl, tokenPath, cl.dpopBound)
+}
+
+// endpointProof checks the DPoP proof of a request to the endpoint at
+// path (the token endpoint, or the PAR endpoint, RFC 9449 §10.1): one
+// valid for POST to that endpoint, under the issuer or its mTLS alias;
+// none is refused only when required.
+func (s *Service) endpointProof(ctx context.Context, r *http.Request, cl *client, path string, required bool) (string, bool, error) {
 	proofs := r.Header.Values(headerDPoP)
 	switch {
-	case len(proofs) == 0 && !cl.dpopBound:
+	case len(proofs) == 0 && !required:
 		return "", false, nil
 	case len(proofs) == 0:
-		s.record(ctx, ReasonInvalidDPoPProof, cl.id, tokenPath, s.cfg.RemoteIP(r))
+		s.record(ctx, ReasonInvalidDPoPProof, cl.id, path, s.cfg.RemoteIP(r))
 		return "", false, &Error{Code: CodeInvalidDPoPProof, Status: http.StatusBadRequest,
 			Description: "the client must send a DPoP proof"}
 	case len(proofs) > 1:
-		s.record(ctx, ReasonInvalidDPoPProof, cl.id, tokenPath, s.cfg.RemoteIP(r))
+		s.record(ctx, ReasonInvalidDPoPProof, cl.id, path, s.cfg.RemoteIP(r))
 		return "", false, s.errDPoP(fmt.Errorf("%w: more than one DPoP header", dpop.ErrInvalidProof))
 	}
-	p, err := s.dpop.Verify(proofs[0], dpop.Request{Method: r.Method, URI: s.endpoints.Token})
+	p, err := s.dpop.Verify(proofs[0], dpop.Request{Method: r.Method, URI: s.cfg.Issuer + path})
 	if errors.Is(err, dpop.ErrInvalidProof) && s.cfg.MTLSBase != "" {
 		// The same endpoint under its mTLS alias (RFC 8705 §5).
-		p, err = s.dpop.Verify(proofs[0], dpop.Request{Method: r.Method, URI: s.cfg.MTLSBase + issuerPath(s.cfg.Issuer) + tokenPath})
+		p, err = s.dpop.Verify(proofs[0], dpop.Request{Method: r.Method, URI: s.cfg.MTLSBase + issuerPath(s.cfg.Issuer) + path})
 	}
 	if err != nil {
 		if !errors.Is(err, dpop.ErrUseNonce) {
-			s.record(ctx, ReasonInvalidDPoPProof, cl.id, tokenPath, s.cfg.RemoteIP(r))
+			s.record(ctx, ReasonInvalidDPoPProof, cl.id, path, s.cfg.RemoteIP(r))
 		}
 		return "", false, s.errDPoP(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
@@ -242,8 +243,8 @@ func TestDPoPCodeAndRefresh(t *testing.T) {
 }
 
 // TestDPoPTokenAtIntrospectionAndUserInfo: introspection reports the
-// binding (RFC 9449 §6.2); UserInfo, which takes no proofs, refuses a
-// DPoP-bound token rather than taking it as a bearer token.
+// binding (RFC 9449 §6.2); UserInfo takes a DPoP-bound token with the DPoP
+// scheme and a proof by its key, never as a bearer token.
 func TestDPoPTokenAtIntrospectionAndUserInfo(t *testing.T) {
 	e := newEnv(t, withFlow())
 	h := newDPoPHolder(t)
@@ -270,8 +271,57 @@ func TestDPoPTokenAtIntrospectionAndUserInfo(t *testing.T) {
 
 	ur := e.do(nil, request{method: http.MethodGet, path: "/oauth2/userinfo", ctype: "-", authz: "Bearer " + tok})
 	if ur.status != http.StatusUnauthorized || !e.audited(token.ReasonDPoPBindingMismatch) {
-		t.Errorf("UserInfo with a DPoP-bound token: %d %s", ur.status, ur.body)
+		t.Errorf("UserInfo with a DPoP-bound token as Bearer: %d %s", ur.status, ur.body)
 	}
+	// With the DPoP scheme and a proof by its key, for GET UserInfo.
+	userinfo := e.url("/oauth2/userinfo")
+	other := newDPoPHolder(t)
+	for _, c := range []struct {
+		name   string
+		proof  string
+		status int
+	}{
+		{"the key's proof", h.resourceProof(t, e, "GET", userinfo, tok), http.StatusOK},
+		{"another key's proof", other.resourceProof(t, e, "GET", userinfo, tok), http.StatusUnauthorized},
+		{"a proof for POST", h.resourceProof(t, e, "POST", userinfo, tok), http.StatusUnauthorized},
+		{"no proof", "", http.StatusUnauthorized},
+	} {
+		req := request{method: http.MethodGet, path: "/oauth2/userinfo", ctype: "-", authz: "DPoP " + tok}
+		if c.proof != "" {
+			req.headers = map[string]string{"DPoP": c.proof}
+		}
+		r := e.do(nil, req)
+		if r.status != c.status {
+			t.Errorf("UserInfo, %s: %d %s", c.name, r.status, r.body)
+		}
+		if c.status == http.StatusOK && r.json(t)["sub"] != aliceID {
+			t.Errorf("UserInfo, %s: %s", c.name, r.body)
+		}
+		if c.status != http.StatusOK && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "DPoP ") {
+			t.Errorf("UserInfo, %s: WWW-Authenticate %q, want a DPoP challenge", c.name, r.header.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// resourceProof is a proof for htm htu at the env's clock that hashes the
+// access token (ath), as a resource wants it.
+func (h *dpopHolder) resourceProof(t *testing.T, e *env, htm, htu, tok string) string {
+	t.Helper()
+	var jti [16]byte
+	_, _ = rand.Read(jti[:])
+	payload, err := json.Marshal(map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu,
+		"iat": e.clock.Now().Unix(), "ath": dpop.AccessTokenHash(tok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := jws.NewHeaders()
+	_ = hdr.Set("typ", "dpop+jwt")
+	_ = hdr.Set("jwk", h.pub)
+	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, h.priv, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestDPoPGRPCIssue: over gRPC the caller's DPoP-bound credential (its

@@ -258,7 +258,11 @@ type envConfig struct {
 	clientCerts token.CertVerifier
 	wrapGrants  func(grantstore.Store) grantstore.Store
 	unlimited   bool
+	requirePAR  bool
 }
+
+// withRequirePAR serves the flow (as withFlow) with Config.RequirePAR.
+func withRequirePAR() envOption { return func(c *envConfig) { c.flow, c.requirePAR = true, true } }
 
 // withUnlimitedClients gives every client tier an infinite request budget,
 // for benchmarks that issue far more than a real client may. The failure
@@ -452,6 +456,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Users:           e.usersOrNil(),
 		ClientCerts:     ec.clientCerts,
 		MTLSBase:        mtlsBaseIf(ec.clientCerts != nil),
+		RequirePAR:      ec.requirePAR,
 		KeySet:          e.keySet(t),
 		// A failing address still waits, but not a second per test.
 		LoginFailureDelay: time.Millisecond,

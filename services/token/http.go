@@ -17,6 +17,7 @@ import (
 //	POST <path>/oauth2/introspect                     RFC 7662 §2
 //	POST <path>/oauth2/revoke                         RFC 7009 §2 (with a Revoker)
 //	GET, POST <path>/oauth2/authorize                 RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1 (with Grants and Users)
+//	POST <path>/oauth2/par                            RFC 9126 §2 (with Grants and Users)
 //	POST <path>/oauth2/login, /oauth2/consent          the sign-in and consent forms
 //	GET, POST <path>/oauth2/logout                     sign-out; RP-Initiated Logout §2
 //	GET  /.well-known/oauth-authorization-server<path> RFC 8414 §3
@@ -32,6 +33,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	if s.grants != nil {
 		mux.HandleFunc("GET "+p+authorizePath, s.handleAuthorize)
 		mux.HandleFunc("POST "+p+authorizePath, s.handleAuthorize)
+		mux.HandleFunc("POST "+p+parPath, s.handlePAR)
 		mux.HandleFunc("POST "+p+loginPath, s.handleLogin)
 		mux.HandleFunc("POST "+p+consentPath, s.handleConsent)
 		mux.HandleFunc("GET "+p+logoutPath, s.handleEndSession)

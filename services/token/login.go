@@ -216,7 +216,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusForbidden, "the sign-in form expired or came from another site; start again from the application")
 		return
 	}
-	req, aerr := s.parseAuthorize(ctx, f.get("authz"))
+	req, aerr := s.parseAuthorizeAt(ctx, f.get("authz"), stageForm)
 	if aerr != nil {
 		s.fail(w, r, req, aerr)
 		return
@@ -368,7 +368,7 @@ func (s *Service) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusForbidden, "the consent form expired or came from another site; start again from the application")
 		return
 	}
-	req, aerr := s.parseAuthorize(ctx, f.get("authz"))
+	req, aerr := s.parseAuthorizeAt(ctx, f.get("authz"), stageForm)
 	if aerr != nil {
 		s.fail(w, r, req, aerr)
 		return

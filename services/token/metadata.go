@@ -42,6 +42,9 @@ type metadataDoc struct {
 	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 	// RFC 9449 §5.1.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// RFC 9126 §5: listed, false or true, with the authorization endpoint.
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests *bool  `json:"require_pushed_authorization_requests,omitempty"`
 	*oidcMetadata
 }
 
@@ -125,6 +128,13 @@ func buildMetadata(cfg Config, ep Endpoints, withOIDC bool) ([]byte, error) {
 		doc.GrantTypesSupported = []string{grantAuthorizationCode, grantClientCredentials, grantRefreshToken}
 		methods = append(methods, authNone)
 		doc.AuthorizationResponseIssParameterSupported = true
+		doc.PushedAuthorizationRequestEndpoint = ep.PushedAuthorization
+		if doc.MTLSEndpointAliases != nil {
+			// An mTLS client authenticates at the PAR endpoint as at the
+			// token endpoint: with its certificate, on the mTLS listener.
+			doc.MTLSEndpointAliases["pushed_authorization_request_endpoint"] = cfg.MTLSBase + issuerPath(cfg.Issuer) + parPath
+		}
+		doc.RequirePushedAuthorizationRequests = &cfg.RequirePAR
 	}
 	doc.TokenEndpointAuthMethodsSupported = methods
 	if doc.RevocationEndpoint != "" {

@@ -63,6 +63,16 @@ func (f *form) set(name, value string) {
 	f.values = append(f.values, value)
 }
 
+// del removes name.
+func (f *form) del(name string) {
+	for i := len(f.names) - 1; i >= 0; i-- {
+		if f.names[i] == name {
+			f.names = append(f.names[:i], f.names[i+1:]...)
+			f.values = append(f.values[:i], f.values[i+1:]...)
+		}
+	}
+}
+
 // encode is the form as a form-encoded string again.
 func (f *form) encode() string {
 	var b strings.Builder

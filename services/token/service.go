@@ -43,6 +43,9 @@ type Service struct {
 	issued *prometheus.CounterVec
 	// dpop verifies the DPoP proofs of token requests (RFC 9449 §5).
 	dpop *dpop.Verifier
+	// dpopUserInfo verifies the proofs sent to UserInfo, a resource (RFC
+	// 9449 §7): no server nonce there, as at the process's validators.
+	dpopUserInfo *dpop.Verifier
 }
 
 var _ tokenv1.TokenServiceServer = (*Service)(nil)
@@ -72,6 +75,11 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		checks:    newPasswordChecks(cfg.PasswordChecks),
 	}
 	s.backchannel = newBackchannel(s)
+	resourceCfg := cfg
+	resourceCfg.DPoPNoNonce = true
+	if s.dpopUserInfo, err = newDPoPVerifier(resourceCfg); err != nil {
+		return nil, err
+	}
 	if s.dpop, err = newDPoPVerifier(cfg); err != nil {
 		return nil, err
 	}

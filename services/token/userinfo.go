@@ -14,6 +14,7 @@ import (
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -23,8 +24,10 @@ import (
 // with invalid_token, 403 with insufficient_scope, 400 with
 // invalid_request, or 401 without a code when no token was presented.
 type userInfoError struct {
-	status      int
-	code, desc  string
+	status     int
+	code, desc string
+	// dpop: answer with a DPoP challenge (RFC 9449 §7.1).
+	dpop        bool
 	reason      audit.Reason
 	clientID    string
 	unavailable error
@@ -34,7 +37,7 @@ type userInfoError struct {
 // checks as at every resource (signature, typ at+jwt, iss, exp,
 // revocation), its certificate binding when it has one (RFC 8705 §3), the
 // openid scope, and a user who still exists and is enabled.
-func (s *Service) userInfoFor(ctx context.Context, tok string, peerThumbprint string) (userInfo, *userInfoError) {
+func (s *Service) userInfoFor(ctx context.Context, tok string, peerThumbprint string, proof *userInfoProof) (userInfo, *userInfoError) {
 	c, err := s.verifier.VerifyAccessToken(ctx, tok)
 	if err != nil {
 		var ae *authn.AuthError
@@ -51,11 +54,8 @@ func (s *Service) userInfoFor(ctx context.Context, tok string, peerThumbprint st
 		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", clientID: c.ClientID,
 			desc: "the access token is bound to a client certificate that was not presented", reason: audit.ReasonCertificateBindingMismatch}
 	}
-	if c.DPoPJKT != "" {
-		// UserInfo does not take DPoP proofs: a DPoP-bound token is
-		// refused rather than accepted as a bearer one (RFC 9449 §7.2).
-		return userInfo{}, &userInfoError{status: http.StatusUnauthorized, code: "invalid_token", clientID: c.ClientID,
-			desc: "DPoP-bound access tokens are not accepted at UserInfo", reason: audit.ReasonDPoPBindingMismatch}
+	if ue := s.checkUserInfoProof(c.DPoPJKT, c.ClientID, tok, proof); ue != nil {
+		return userInfo{}, ue
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, ScopeOpenID) {
@@ -84,7 +84,8 @@ func (s *Service) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", headerCacheControlNoStore)
 	h.Set("Pragma", headerPragmaNoCache)
 	ctx := r.Context()
-	tok, ok := userInfoToken(w, r)
+	tok, dpopScheme, ok := userInfoToken(w, r)
+	proof := &userInfoProof{scheme: dpopScheme, proofs: r.Header.Values(headerDPoP), method: r.Method}
 	var thumb string
 	if certs := peerCerts(r); len(certs) > 0 {
 		thumb = authn.CertThumbprint(certs[0])
@@ -99,7 +100,7 @@ func (s *Service) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	case tok == "":
 		ue = &userInfoError{status: http.StatusUnauthorized, reason: audit.ReasonMissingCredential}
 	default:
-		info, ue = s.userInfoFor(ctx, tok, thumb)
+		info, ue = s.userInfoFor(ctx, tok, thumb, proof)
 	}
 	if ue != nil {
 		s.writeUserInfoError(w, r, ue)
@@ -118,7 +119,7 @@ func (s *Service) handleUserInfoPreflight(w http.ResponseWriter, _ *http.Request
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, POST")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -133,6 +134,9 @@ func (s *Service) writeUserInfoError(w http.ResponseWriter, r *http.Request, ue 
 	}
 	s.record(ctx, ue.reason, ue.clientID, userinfoPath, s.cfg.RemoteIP(r))
 	challenge := `Bearer realm="` + s.cfg.Issuer + `"`
+	if ue.dpop {
+		challenge = `DPoP realm="` + s.cfg.Issuer + `", algs="` + strings.Join(dpopAlgorithms(s.cfg), " ") + `"`
+	}
 	if ue.code != "" {
 		challenge += `, error="` + ue.code + `", error_description="` + ue.desc + `"`
 		if ue.code == CodeInsufficientScope {
@@ -153,15 +157,16 @@ func (s *Service) writeUserInfoError(w http.ResponseWriter, r *http.Request, ue 
 // userInfoToken finds the access token of a UserInfo request; ok is false
 // when it is presented more than once or malformed (RFC 6750 §2: one
 // method only). The query is not a place for it (RFC 9700 §2.4).
-func userInfoToken(w http.ResponseWriter, r *http.Request) (tok string, ok bool) {
+func userInfoToken(w http.ResponseWriter, r *http.Request) (tok string, dpopScheme, ok bool) {
 	var found []string
 	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
 		if len(hs) > 1 {
-			return "", false
+			return "", false, false
 		}
 		scheme, value, cut := strings.Cut(hs[0], " ")
-		if !cut || !strings.EqualFold(scheme, "Bearer") || value == "" || strings.ContainsAny(value, " \t") {
-			return "", false
+		dpopScheme = strings.EqualFold(scheme, "DPoP")
+		if !cut || (!strings.EqualFold(scheme, "Bearer") && !dpopScheme) || value == "" || strings.ContainsAny(value, " \t") {
+			return "", false, false
 		}
 		found = append(found, value)
 	}
@@ -169,7 +174,7 @@ func userInfoToken(w http.ResponseWriter, r *http.Request) (tok string, ok bool)
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == contentTypeFormURLEncoded {
 			f, err := readForm(w, r)
 			if err != nil {
-				return "", false
+				return "", false, false
 			}
 			if vs := f.all("access_token"); len(vs) > 0 {
 				found = append(found, vs...)
@@ -178,11 +183,50 @@ func userInfoToken(w http.ResponseWriter, r *http.Request) (tok string, ok bool)
 	}
 	switch len(found) {
 	case 0:
-		return "", true
+		return "", false, true
 	case 1:
-		return found[0], true
+		// The DPoP scheme names the header's token; a token in the body
+		// beside it was refused above as a second one.
+		return found[0], dpopScheme, true
 	}
-	return "", false
+	return "", false, false
+}
+
+// userInfoProof is what a UserInfo request says about DPoP: whether the
+// token came with the DPoP scheme, the proofs, and the request's method.
+type userInfoProof struct {
+	scheme bool
+	proofs []string
+	method string
+}
+
+// checkUserInfoProof applies RFC 9449 §7 at UserInfo, as the validators do
+// at every resource: a DPoP-bound token only with the DPoP scheme and one
+// valid proof by its key for this request (the endpoint's URL, ath); the
+// DPoP scheme only with a bound token.
+func (s *Service) checkUserInfoProof(jkt, clientID, tok string, p *userInfoProof) *userInfoError {
+	refuse := func(code, desc string, reason audit.Reason) *userInfoError {
+		return &userInfoError{status: http.StatusUnauthorized, code: code, desc: desc, reason: reason, clientID: clientID, dpop: true}
+	}
+	switch {
+	case jkt == "" && !p.scheme:
+		return nil
+	case jkt == "":
+		return refuse("invalid_token", "the DPoP scheme with a token not bound to a DPoP key", audit.ReasonDPoPBindingMismatch)
+	case !p.scheme:
+		// A downgrade: never accepted as a bearer token (§7.2).
+		return refuse("invalid_token", "a DPoP-bound token must be sent with the DPoP scheme", audit.ReasonDPoPBindingMismatch)
+	case len(p.proofs) != 1:
+		return refuse(CodeInvalidDPoPProof, "send exactly one DPoP proof", audit.ReasonInvalidDPoPProof)
+	}
+	proof, err := s.dpopUserInfo.Verify(p.proofs[0], dpop.Request{Method: p.method, URI: s.endpoints.UserInfo, AccessToken: tok})
+	if err != nil {
+		return refuse(CodeInvalidDPoPProof, "the DPoP proof is invalid", audit.ReasonInvalidDPoPProof)
+	}
+	if !sameJKT(jkt, proof.JKT) {
+		return refuse(CodeInvalidDPoPProof, "the DPoP proof is not by the key the token is bound to", audit.ReasonDPoPBindingMismatch)
+	}
+	return nil
 }
 
 // UserInfo implements TokenService: the UserInfo answer over gRPC for the

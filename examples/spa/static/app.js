@@ -1,13 +1,17 @@
 // An example single-page app signing a user in with OpenID Connect: the
 // authorization code flow with PKCE (RFC 7636, S256 through WebCrypto) and
-// a nonce, and an ID token validated here, in the browser (oidc.js), before
-// the app believes who signed in. The access and ID tokens live in memory
+// a nonce, pushed to the server first (PAR, RFC 9126) so the browser's URL
+// carries only a reference, and an ID token validated here, in the browser
+// (oidc.js), before the app believes who signed in. Every token is bound
+// to the browser's DPoP key (RFC 9449, dpop.js): a token copied out of the
+// page is useless without a proof by that key, which cannot be copied. The access and ID tokens live in memory
 // only; the refresh token is an HttpOnly cookie the app never sees, sent by
 // the browser to the token endpoint. Sign-out revokes the refresh token and
 // ends the session at the issuer's end_session_endpoint (RP-Initiated
 // Logout 1.0), which sends the browser back here.
 
 import { IDTokenError, b64url, discover, jwtPart, validateIDToken } from './oidc.js';
+import { fetchWithToken, post } from './dpop.js';
 
 const issuer = location.origin;
 // The app's own URL: its redirect URI and its post-logout redirect URI,
@@ -60,16 +64,14 @@ function clearError() {
   $('error').textContent = '';
 }
 
+// tokenRequest posts to the token endpoint with a DPoP proof: the access
+// token, and the refresh token family behind the cookie, are bound to the
+// browser's key (a refresh needs a proof by it too).
 async function tokenRequest(params) {
   const doc = await discover(issuer);
-  const resp = await fetch(doc.token_endpoint, {
-    method: 'POST',
-    credentials: 'include',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(params),
-  });
-  const body = await resp.json();
+  const { resp, body } = await post(doc.token_endpoint, params);
   if (!resp.ok) throw new Error(body.error + (body.error_description ? ': ' + body.error_description : ''));
+  if (body.token_type !== 'DPoP') throw new Error('the token is not DPoP-bound');
   return body;
 }
 
@@ -81,7 +83,7 @@ async function accept(body, kind, want) {
   if (!body.id_token) throw new IDTokenError('the token response has none');
   const v = await validateIDToken(body.id_token, { issuer, clientId: clientId(), accessToken: body.access_token, ...want });
   const doc = await discover(issuer);
-  const resp = await fetch(doc.userinfo_endpoint, { headers: { Authorization: 'Bearer ' + body.access_token } });
+  const resp = await fetchWithToken(doc.userinfo_endpoint, body.access_token);
   if (!resp.ok) throw new Error('UserInfo: HTTP ' + resp.status);
   const info = await resp.json();
   if (info.sub !== v.claims.sub) throw new IDTokenError('UserInfo is about another subject');
@@ -146,10 +148,15 @@ async function signIn() {
   sessionStorage.setItem('pkce_verifier', verifier);
   sessionStorage.setItem('oauth_state', state);
   sessionStorage.setItem('oidc_nonce', nonce);
-  const q = new URLSearchParams({
+  // The request is pushed with a DPoP proof (PAR, RFC 9449 §10.1): its
+  // code can be redeemed only with this browser's key. Errors come back
+  // here, as JSON, rather than on a page.
+  const { resp, body } = await post(doc.pushed_authorization_request_endpoint, {
     response_type: 'code', client_id: clientId(), redirect_uri: redirectUri, scope: scope,
     state: state, nonce: nonce, code_challenge: await challengeOf(verifier), code_challenge_method: 'S256',
   });
+  if (resp.status !== 201) throw new Error(body.error + (body.error_description ? ': ' + body.error_description : ''));
+  const q = new URLSearchParams({ client_id: clientId(), request_uri: body.request_uri });
   location.assign(doc.authorization_endpoint + '?' + q.toString());
 }
 
@@ -178,7 +185,7 @@ async function refresh() {
 }
 
 async function loadItems() {
-  const resp = await fetch('/v1/inventory/items', { headers: { Authorization: 'Bearer ' + accessToken } });
+  const resp = await fetchWithToken(new URL('/v1/inventory/items', location.origin).href, accessToken);
   if (!resp.ok) throw new Error('inventory: HTTP ' + resp.status);
   const body = await resp.json();
   const list = $('items');

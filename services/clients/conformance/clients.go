@@ -266,6 +266,7 @@ var updateTests = []test{
 			u.BackchannelLogoutSessionRequired = false
 			u.IDTokenLifetime = time.Hour
 			u.DPoPBoundAccessTokens = false
+			u.RequirePushedAuthorizationRequests = false
 			u.UpdatedAt = t0.Add(time.Hour)
 			return nil
 		})
@@ -287,6 +288,7 @@ var updateTests = []test{
 		want.BackchannelLogoutURI, want.BackchannelLogoutSessionRequired = "https://new.example/bc", false
 		want.IDTokenLifetime = time.Hour
 		want.DPoPBoundAccessTokens = false
+		want.RequirePushedAuthorizationRequests = false
 		want.UpdatedAt = t0.Add(time.Hour)
 		assertClient(t, got, want)
 		assertClient(t, e.getClient("c1"), want)

@@ -73,13 +73,14 @@ func sampleClient(id string, created time.Time) clients.Client {
 		// round trip.
 		RefreshTokenDelivery: clients.RefreshTokenDeliveryCookie,
 		// None of them zero, for the same reason.
-		PostLogoutRedirectURIs:           []string{"https://app.example/bye", "com.example.app:/logged-out"},
-		BackchannelLogoutURI:             "https://app.example/backchannel?tenant=a",
-		BackchannelLogoutSessionRequired: true,
-		IDTokenLifetime:                  7*time.Minute + 250*time.Millisecond,
-		DPoPBoundAccessTokens:            true,
-		CreatedAt:                        created,
-		UpdatedAt:                        created.Add(time.Second + 7*time.Nanosecond),
+		PostLogoutRedirectURIs:             []string{"https://app.example/bye", "com.example.app:/logged-out"},
+		BackchannelLogoutURI:               "https://app.example/backchannel?tenant=a",
+		BackchannelLogoutSessionRequired:   true,
+		IDTokenLifetime:                    7*time.Minute + 250*time.Millisecond,
+		DPoPBoundAccessTokens:              true,
+		RequirePushedAuthorizationRequests: true,
+		CreatedAt:                          created,
+		UpdatedAt:                          created.Add(time.Second + 7*time.Nanosecond),
 	}
 }
 

@@ -21,7 +21,7 @@ const clientColumns = `
 	c.access_token_lifetime_ms, c.rate_limit_tier, c.disabled, c.require_consent,
 	c.created_at, c.updated_at, c.resources, c.refresh_token_delivery,
 	c.post_logout_redirect_uris, c.backchannel_logout_uri, c.backchannel_logout_session_required,
-	c.id_token_lifetime_ms, c.dpop_bound_access_tokens`
+	c.id_token_lifetime_ms, c.dpop_bound_access_tokens, c.require_pushed_authorization_requests`
 
 func scanClient(row database.Row) (clients.Client, error) {
 	var (
@@ -38,7 +38,7 @@ func scanClient(row database.Row) (clients.Client, error) {
 		&lifetimeMS, &c.RateLimitTier, &c.Disabled, &c.RequireConsent,
 		&c.CreatedAt, &c.UpdatedAt, &c.Resources, &c.RefreshTokenDelivery,
 		&c.PostLogoutRedirectURIs, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired,
-		&idLifetimeMS, &c.DPoPBoundAccessTokens,
+		&idLifetimeMS, &c.DPoPBoundAccessTokens, &c.RequirePushedAuthorizationRequests,
 		&c.Scopes,
 	)
 	if err != nil {
@@ -62,7 +62,7 @@ func clientArgs(c clients.Client) []any {
 		c.AccessTokenLifetime.Milliseconds(), c.RateLimitTier, c.Disabled, c.RequireConsent,
 		c.CreatedAt, c.UpdatedAt, c.Resources, c.RefreshTokenDelivery,
 		c.PostLogoutRedirectURIs, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
-		c.IDTokenLifetime.Milliseconds(), c.DPoPBoundAccessTokens,
+		c.IDTokenLifetime.Milliseconds(), c.DPoPBoundAccessTokens, c.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -79,9 +79,9 @@ func (s *Store) CreateClient(ctx context.Context, c clients.Client, secret *clie
 				access_token_lifetime_ms, rate_limit_tier, disabled, require_consent,
 				created_at, updated_at, resources, refresh_token_delivery,
 				post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required,
-				id_token_lifetime_ms, dpop_bound_access_tokens
+				id_token_lifetime_ms, dpop_bound_access_tokens, require_pushed_authorization_requests
 			) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-				$23, $24, $25, $26, $27)`,
+				$23, $24, $25, $26, $27, $28)`,
 			clientArgs(c)...)
 		if database.IsUniqueViolation(err) {
 			return clients.ErrAlreadyExists
@@ -187,7 +187,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 					access_token_lifetime_ms = $15, rate_limit_tier = $16, disabled = $17, require_consent = $18,
 					created_at = $19, updated_at = $20, resources = $21, refresh_token_delivery = $22,
 					post_logout_redirect_uris = $23, backchannel_logout_uri = $24, backchannel_logout_session_required = $25,
-					id_token_lifetime_ms = $26, dpop_bound_access_tokens = $27
+					id_token_lifetime_ms = $26, dpop_bound_access_tokens = $27,
+					require_pushed_authorization_requests = $28
 				WHERE client_id = $1`,
 				clientArgs(c)...)
 			if err != nil {

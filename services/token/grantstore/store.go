@@ -21,6 +21,8 @@ var (
 	// revoked the family in the same transaction.
 	ErrRefreshReused = errors.New("grantstore: refresh token reused")
 	ErrRevoked       = errors.New("grantstore: revoked")
+	// ErrUsed: the pushed authorization request was used before.
+	ErrUsed = errors.New("grantstore: pushed request already used")
 )
 
 // ReasonRefreshReuse is the RevokeReason RotateRefresh gives a family when
@@ -101,6 +103,20 @@ type Session struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt time.Time
+}
+
+// PushedRequest is an authorization request pushed to /oauth2/par (RFC
+// 9126), stored as the SHA-256 of its request_uri's random part.
+type PushedRequest struct {
+	Hash     []byte
+	ClientID string
+	// Params are the validated authorization parameters, form-encoded,
+	// without the client's credentials.
+	Params    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt is when a code was issued for it; zero until then.
+	UsedAt time.Time
 }
 
 // Store is what the token service needs from storage. Every method is
@@ -192,9 +208,20 @@ type Store interface {
 	// follower re-loading the list) spare the sessions started since.
 	RevokeUserSessions(ctx context.Context, userID string, before, now time.Time) (int64, error)
 
+	// CreatePushedRequest stores a pushed authorization request; ErrExists
+	// on a duplicate hash.
+	CreatePushedRequest(ctx context.Context, p PushedRequest) error
+	// GetPushedRequest returns the request (ErrNotFound), used or not,
+	// expired or not: the caller judges.
+	GetPushedRequest(ctx context.Context, hash []byte) (PushedRequest, error)
+	// UsePushedRequest marks the request used at now, once: ErrNotFound
+	// when unknown, ErrUsed when it was used before (of concurrent calls,
+	// exactly one succeeds).
+	UsePushedRequest(ctx context.Context, hash []byte, now time.Time) error
+
 	// DeleteExpired deletes, all with expiry <= now - keep: codes
-	// (redeemed or not), families with their refresh tokens, and
-	// sessions. keep (>= 0) lets replays of recently expired things still
+	// (redeemed or not), families with their refresh tokens, sessions,
+	// and pushed authorization requests. keep (>= 0) lets replays of recently expired things still
 	// be recognised; the caller passes e.g. 24h. Returns the rows deleted,
 	// refresh tokens included.
 	DeleteExpired(ctx context.Context, now time.Time, keep time.Duration) (int64, error)

@@ -106,8 +106,17 @@ type AuthRule struct {
 	// a narrower internal scope (Revoke: gatehouse:admin, or
 	// gatehouse:internal.revoke). A refusal names `scopes`.
 	AlternativeScopes []*ScopeSet `protobuf:"bytes,4,rep,name=alternative_scopes,json=alternativeScopes,proto3" json:"alternative_scopes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The credential must be sender-constrained: a JWT bound to a client
+	// certificate presented on the request (cnf x5t#S256, RFC 8705 §3), a JWT
+	// bound to a DPoP key with a valid proof by it (cnf.jkt, RFC 9449 §7), or
+	// the client certificate alone (CREDENTIAL_KIND_MTLS, where listed). A
+	// bearer token or an API key is refused with Unauthenticated
+	// (HTTP 401 invalid_token) whose description names the requirement; a
+	// caller lacking a scope gets the scope refusal first. For methods that
+	// change state, where a stolen bearer token must not be enough.
+	RequireSenderConstrained bool `protobuf:"varint,5,opt,name=require_sender_constrained,json=requireSenderConstrained,proto3" json:"require_sender_constrained,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *AuthRule) Reset() {
@@ -166,6 +175,13 @@ func (x *AuthRule) GetAlternativeScopes() []*ScopeSet {
 		return x.AlternativeScopes
 	}
 	return nil
+}
+
+func (x *AuthRule) GetRequireSenderConstrained() bool {
+	if x != nil {
+		return x.RequireSenderConstrained
+	}
+	return false
 }
 
 // ScopeSet is a set of scopes that are required together.
@@ -237,12 +253,13 @@ var File_gatehouse_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_gatehouse_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgatehouse/auth/v1/auth.proto\x12\x11gatehouse.auth.v1\x1a google/protobuf/descriptor.proto\"\xcb\x01\n" +
+	"\x1cgatehouse/auth/v1/auth.proto\x12\x11gatehouse.auth.v1\x1a google/protobuf/descriptor.proto\"\x89\x02\n" +
 	"\bAuthRule\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12C\n" +
 	"\vcredentials\x18\x03 \x03(\x0e2!.gatehouse.auth.v1.CredentialKindR\vcredentials\x12J\n" +
-	"\x12alternative_scopes\x18\x04 \x03(\v2\x1b.gatehouse.auth.v1.ScopeSetR\x11alternativeScopes\"\"\n" +
+	"\x12alternative_scopes\x18\x04 \x03(\v2\x1b.gatehouse.auth.v1.ScopeSetR\x11alternativeScopes\x12<\n" +
+	"\x1arequire_sender_constrained\x18\x05 \x01(\bR\x18requireSenderConstrained\"\"\n" +
 	"\bScopeSet\x12\x16\n" +
 	"\x06scopes\x18\x01 \x03(\tR\x06scopes*\x81\x01\n" +
 	"\x0eCredentialKind\x12\x1f\n" +

@@ -448,8 +448,13 @@ type Client struct {
 	// §5.2, the dpop_bound_access_tokens metadata): the token endpoint refuses
 	// its requests without a valid DPoP proof (invalid_dpop_proof).
 	DpopBoundAccessTokens bool `protobuf:"varint,22,opt,name=dpop_bound_access_tokens,json=dpopBoundAccessTokens,proto3" json:"dpop_bound_access_tokens,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Whether the client must push its authorization requests (RFC 9126 §6,
+	// the require_pushed_authorization_requests metadata): /oauth2/authorize
+	// takes only a request_uri from /oauth2/par for it. It matters only to
+	// clients with the authorization_code grant.
+	RequirePushedAuthorizationRequests bool `protobuf:"varint,23,opt,name=require_pushed_authorization_requests,json=requirePushedAuthorizationRequests,proto3" json:"require_pushed_authorization_requests,omitempty"`
+	unknownFields                      protoimpl.UnknownFields
+	sizeCache                          protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -632,6 +637,13 @@ func (x *Client) GetIdTokenLifetime() *durationpb.Duration {
 func (x *Client) GetDpopBoundAccessTokens() bool {
 	if x != nil {
 		return x.DpopBoundAccessTokens
+	}
+	return false
+}
+
+func (x *Client) GetRequirePushedAuthorizationRequests() bool {
+	if x != nil {
+		return x.RequirePushedAuthorizationRequests
 	}
 	return false
 }
@@ -950,7 +962,8 @@ type UpdateClientRequest struct {
 	// rate_limit_tier, disabled, require_consent, resources,
 	// refresh_token_delivery, post_logout_redirect_uris,
 	// backchannel_logout_uri, backchannel_logout_session_required,
-	// id_token_lifetime, dpop_bound_access_tokens.
+	// id_token_lifetime, dpop_bound_access_tokens,
+	// require_pushed_authorization_requests.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2410,7 +2423,7 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x06san_ip\x18\x04 \x01(\tR\x05sanIp\x12\x1b\n" +
 	"\tsan_email\x18\x05 \x01(\tR\bsanEmail\x127\n" +
 	"\x17certificate_thumbprints\x18\x06 \x03(\tR\x16certificateThumbprints\x12.\n" +
-	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\x8a\t\n" +
+	"\x13bound_access_tokens\x18\a \x01(\bR\x11boundAccessTokens\"\xdd\t\n" +
 	"\x06Client\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -2437,7 +2450,8 @@ const file_gatehouse_clients_v1_clients_proto_rawDesc = "" +
 	"\x16backchannel_logout_uri\x18\x13 \x01(\tR\x14backchannelLogoutUri\x12M\n" +
 	"#backchannel_logout_session_required\x18\x14 \x01(\bR backchannelLogoutSessionRequired\x12E\n" +
 	"\x11id_token_lifetime\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x0fidTokenLifetime\x127\n" +
-	"\x18dpop_bound_access_tokens\x18\x16 \x01(\bR\x15dpopBoundAccessTokens\"K\n" +
+	"\x18dpop_bound_access_tokens\x18\x16 \x01(\bR\x15dpopBoundAccessTokens\x12Q\n" +
+	"%require_pushed_authorization_requests\x18\x17 \x01(\bR\"requirePushedAuthorizationRequests\"K\n" +
 	"\x13CreateClientRequest\x124\n" +
 	"\x06client\x18\x01 \x01(\v2\x1c.gatehouse.clients.v1.ClientR\x06client\"q\n" +
 	"\x14CreateClientResponse\x124\n" +

@@ -495,14 +495,14 @@ const file_gatehouse_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x11UpdateItemRequest\x120\n" +
 	"\x04item\x18\x01 \x01(\v2\x1c.gatehouse.inventory.v1.ItemR\x04item\"F\n" +
 	"\x12UpdateItemResponse\x120\n" +
-	"\x04item\x18\x01 \x01(\v2\x1c.gatehouse.inventory.v1.ItemR\x04item2\xfe\x03\n" +
+	"\x04item\x18\x01 \x01(\v2\x1c.gatehouse.inventory.v1.ItemR\x04item2\x82\x04\n" +
 	"\x10InventoryService\x12{\n" +
 	"\tListItems\x12(.gatehouse.inventory.v1.ListItemsRequest\x1a).gatehouse.inventory.v1.ListItemsResponse\"\x19\x8a\xb5\x18\x15\x12\x0einventory:read\x1a\x03\x01\x02\x03\x12u\n" +
-	"\aGetItem\x12&.gatehouse.inventory.v1.GetItemRequest\x1a'.gatehouse.inventory.v1.GetItemResponse\"\x19\x8a\xb5\x18\x15\x12\x0einventory:read\x1a\x03\x01\x02\x03\x12z\n" +
+	"\aGetItem\x12&.gatehouse.inventory.v1.GetItemRequest\x1a'.gatehouse.inventory.v1.GetItemResponse\"\x19\x8a\xb5\x18\x15\x12\x0einventory:read\x1a\x03\x01\x02\x03\x12|\n" +
 	"\n" +
-	"CreateItem\x12).gatehouse.inventory.v1.CreateItemRequest\x1a*.gatehouse.inventory.v1.CreateItemResponse\"\x15\x8a\xb5\x18\x11\x12\x0finventory:write\x12z\n" +
+	"CreateItem\x12).gatehouse.inventory.v1.CreateItemRequest\x1a*.gatehouse.inventory.v1.CreateItemResponse\"\x17\x8a\xb5\x18\x13\x12\x0finventory:write(\x01\x12|\n" +
 	"\n" +
-	"UpdateItem\x12).gatehouse.inventory.v1.UpdateItemRequest\x1a*.gatehouse.inventory.v1.UpdateItemResponse\"\x15\x8a\xb5\x18\x11\x12\x0finventory:writeBKZIgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1;inventoryv1b\x06proto3"
+	"UpdateItem\x12).gatehouse.inventory.v1.UpdateItemRequest\x1a*.gatehouse.inventory.v1.UpdateItemResponse\"\x17\x8a\xb5\x18\x13\x12\x0finventory:write(\x01BKZIgithub.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_gatehouse_inventory_v1_inventory_proto_rawDescOnce sync.Once

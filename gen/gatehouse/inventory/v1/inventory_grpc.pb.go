@@ -41,9 +41,11 @@ type InventoryServiceClient interface {
 	// GetItem returns one item. Partners may call it with their client
 	// certificate alone.
 	GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error)
-	// CreateItem adds an item.
+	// CreateItem adds an item. Writes need a sender-constrained token
+	// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 	CreateItem(ctx context.Context, in *CreateItemRequest, opts ...grpc.CallOption) (*CreateItemResponse, error)
-	// UpdateItem changes an item's name or quantity.
+	// UpdateItem changes an item's name or quantity; sender-constrained
+	// tokens only, as CreateItem.
 	UpdateItem(ctx context.Context, in *UpdateItemRequest, opts ...grpc.CallOption) (*UpdateItemResponse, error)
 }
 
@@ -107,9 +109,11 @@ type InventoryServiceServer interface {
 	// GetItem returns one item. Partners may call it with their client
 	// certificate alone.
 	GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error)
-	// CreateItem adds an item.
+	// CreateItem adds an item. Writes need a sender-constrained token
+	// (DPoP- or certificate-bound): a leaked bearer token cannot change stock.
 	CreateItem(context.Context, *CreateItemRequest) (*CreateItemResponse, error)
-	// UpdateItem changes an item's name or quantity.
+	// UpdateItem changes an item's name or quantity; sender-constrained
+	// tokens only, as CreateItem.
 	UpdateItem(context.Context, *UpdateItemRequest) (*UpdateItemResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }

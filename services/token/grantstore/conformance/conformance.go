@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"BulkRevocation", bulkTests},
 		{"Rotation", rotationTests},
 		{"Sessions", sessionTests},
+		{"PushedRequests", pushedTests},
 		{"DeleteExpired", cleanupTests},
 		{"Values", valueTests},
 		{"Concurrency", concurrencyTests},

@@ -20,6 +20,7 @@ func deletions(d database.Dialect) []string {
 		`DELETE FROM grant_families WHERE id IN (
 			SELECT id FROM grant_families WHERE expires_at <= $1` + d.LockInOrder("id") + `)`,
 		`DELETE FROM grant_sessions WHERE expires_at <= $1`,
+		`DELETE FROM grant_pushed_requests WHERE expires_at <= $1`,
 	}
 }
 

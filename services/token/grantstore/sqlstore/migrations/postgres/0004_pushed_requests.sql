@@ -1,0 +1,17 @@
+-- Pushed authorization requests (RFC 9126): the validated parameters a
+-- client pushed to /oauth2/par, under the SHA-256 of the random part of
+-- their request_uri. used_at is NULL until a code is issued for the
+-- request, which makes the request_uri single use.
+-- NEVER EDIT THIS FILE once landed: add 0005_... instead.
+
+CREATE TABLE grant_pushed_requests (
+    hash       bytea       NOT NULL PRIMARY KEY CHECK (octet_length(hash) = 32),
+    client_id  text        NOT NULL,
+    params     text        NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz
+);
+
+-- DeleteExpired.
+CREATE INDEX grant_pushed_requests_expires_at ON grant_pushed_requests (expires_at);
