@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 )
 
 // chromiumPath finds Debian's chromium; without it the browser test skips
@@ -442,9 +444,9 @@ func TestBrowserSPA(t *testing.T) {
 	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "Bearer " + copied}, ""); r.code != http.StatusUnauthorized {
 		t.Errorf("the page's token replayed as Bearer: %d %s", r.code, r.rawBody)
 	}
-	thief := newE2EDPoPKey(t)
+	thief := dpoptest.NewKey(t)
 	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + copied,
-		"DPoP": thief.proof(t, "GET", itemsURL, "", copied)}, ""); r.code != http.StatusUnauthorized {
+		"DPoP": thief.Proof(t, "GET", itemsURL, "", copied)}, ""); r.code != http.StatusUnauthorized {
 		t.Errorf("the page's token with another key's proof: %d %s", r.code, r.rawBody)
 	}
 	if r := s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + copied,
@@ -476,7 +478,7 @@ func TestBrowserSPA(t *testing.T) {
 	b.screenshot("spa-refreshed.png", "")
 	// The refresh cookie is bound to the browser's key too: sent without a
 	// proof, or with another key's, it is refused, and not spent.
-	refreshWith := func(key *e2eDPoPKey) (int, map[string]any) {
+	refreshWith := func(key *dpoptest.Key) (int, map[string]any) {
 		t.Helper()
 		send := func(nonce string) (int, http.Header, map[string]any) {
 			req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/oauth2/token",
@@ -485,7 +487,7 @@ func TestBrowserSPA(t *testing.T) {
 			req.Header.Set("Origin", base)
 			req.AddCookie(&http.Cookie{Name: cookieName, Value: second})
 			if key != nil {
-				req.Header.Set("DPoP", key.proof(t, "POST", base+"/oauth2/token", nonce, ""))
+				req.Header.Set("DPoP", key.Proof(t, "POST", base+"/oauth2/token", nonce, ""))
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -505,7 +507,7 @@ func TestBrowserSPA(t *testing.T) {
 	if code, body := refreshWith(nil); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
 		t.Errorf("the refresh cookie without a proof: %d %v", code, body)
 	}
-	if code, body := refreshWith(newE2EDPoPKey(t)); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
+	if code, body := refreshWith(dpoptest.NewKey(t)); code != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("the refresh cookie with another key's proof: %d %v", code, body)
 	}
 

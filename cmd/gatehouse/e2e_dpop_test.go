@@ -2,80 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
-	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
-
-// e2eDPoPKey is a client's DPoP key pair.
-type e2eDPoPKey struct {
-	priv, pub jwk.Key
-	jkt       string
-}
-
-func newE2EDPoPKey(t *testing.T) *e2eDPoPKey {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jkt, err := dpop.Thumbprint(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &e2eDPoPKey{priv: priv, pub: pub, jkt: jkt}
-}
-
-// proof is a DPoP proof for htm htu, with a nonce and an access token
-// hash when not empty.
-func (k *e2eDPoPKey) proof(t *testing.T, htm, htu, nonce, accessToken string) string {
-	t.Helper()
-	var jti [16]byte
-	_, _ = rand.Read(jti[:])
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	if accessToken != "" {
-		c["ath"] = dpop.AccessTokenHash(accessToken)
-	}
-	payload, _ := json.Marshal(c)
-	hdr := jws.NewHeaders()
-	_ = hdr.Set("typ", dpop.ProofType)
-	_ = hdr.Set("jwk", k.pub)
-	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, k.priv, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // TestEndToEndDPoP: a client registered with --dpop-bound-access-tokens
 // gets a DPoP-bound token only with a proof carrying the server nonce,
@@ -97,7 +38,7 @@ func TestEndToEndDPoP(t *testing.T) {
 	}
 
 	tokenURL := "http://" + s.creds.HTTPAddr + "/oauth2/token"
-	k := newE2EDPoPKey(t)
+	k := dpoptest.NewKey(t)
 	post := func(proof string) (int, http.Header, map[string]any) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
@@ -123,19 +64,19 @@ func TestEndToEndDPoP(t *testing.T) {
 	if code, _, body := post(""); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
 		t.Fatalf("no proof: %d %v", code, body)
 	}
-	code, h, body := post(k.proof(t, "POST", tokenURL, "", ""))
+	code, h, body := post(k.Proof(t, "POST", tokenURL, "", ""))
 	nonce := h.Get("DPoP-Nonce")
 	if code != http.StatusBadRequest || body["error"] != "use_dpop_nonce" || nonce == "" {
 		t.Fatalf("proof without a nonce: %d %v, DPoP-Nonce %q", code, body, nonce)
 	}
-	proof := k.proof(t, "POST", tokenURL, nonce, "")
+	proof := k.Proof(t, "POST", tokenURL, nonce, "")
 	code, _, body = post(proof)
 	if code != http.StatusOK || body["token_type"] != "DPoP" {
 		t.Fatalf("proof with the nonce: %d %v", code, body)
 	}
 	tok, _ := body["access_token"].(string)
-	if cnf, _ := jwtClaims(t, tok)["cnf"].(map[string]any); cnf["jkt"] != k.jkt {
-		t.Fatalf("cnf %v, want jkt %s", jwtClaims(t, tok)["cnf"], k.jkt)
+	if cnf, _ := jwtClaims(t, tok)["cnf"].(map[string]any); cnf["jkt"] != k.JKT {
+		t.Fatalf("cnf %v, want jkt %s", jwtClaims(t, tok)["cnf"], k.JKT)
 	}
 	leaks.add("access token", tok)
 	if code, _, body := post(proof); code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
@@ -157,7 +98,7 @@ func TestEndToEndDPoP(t *testing.T) {
 	intro := map[string]any{}
 	_ = json.NewDecoder(iresp.Body).Decode(&intro)
 	iresp.Body.Close()
-	if cnf, _ := intro["cnf"].(map[string]any); intro["active"] != true || intro["token_type"] != "DPoP" || cnf["jkt"] != k.jkt {
+	if cnf, _ := intro["cnf"].(map[string]any); intro["active"] != true || intro["token_type"] != "DPoP" || cnf["jkt"] != k.JKT {
 		t.Fatalf("introspection of the DPoP token: %v", intro)
 	}
 
@@ -177,25 +118,25 @@ func TestEndToEndDPoP(t *testing.T) {
 		_, err := inv.ListItems(metadata.NewOutgoingContext(context.Background(), md), &inventoryv1.ListItemsRequest{})
 		return err
 	}
-	good := k.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)
+	good := k.Proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)
 	if err := call("DPoP", good); err != nil {
 		t.Fatalf("ListItems with the token and its proof: %v", err)
 	}
 	// The write methods require a sender-constrained token: this one is.
 	wmd := metadata.Pairs("authorization", "DPoP "+tok,
-		"dpop", k.proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok))
+		"dpop", k.Proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok))
 	if _, err := inv.CreateItem(metadata.NewOutgoingContext(context.Background(), wmd), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "bound", Quantity: 1}}); err != nil {
 		t.Fatalf("CreateItem with the DPoP-bound token and its proof: %v", err)
 	}
-	other := newE2EDPoPKey(t)
+	other := dpoptest.NewKey(t)
 	refusals := []struct {
 		name, scheme, proof string
 	}{
 		{"the same proof again", "DPoP", good},
 		{"no proof", "DPoP", ""},
-		{"as a Bearer token", "Bearer", k.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)},
-		{"a proof for another method", "DPoP", k.proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok)},
-		{"a proof by another key", "DPoP", other.proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)},
+		{"as a Bearer token", "Bearer", k.Proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)},
+		{"a proof for another method", "DPoP", k.Proof(t, "POST", htu(inventoryv1.InventoryService_CreateItem_FullMethodName), "", tok)},
+		{"a proof by another key", "DPoP", other.Proof(t, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName), "", tok)},
 	}
 	for _, r := range refusals {
 		if err := call(r.scheme, r.proof); status.Code(err) != codes.Unauthenticated {
@@ -205,8 +146,8 @@ func TestEndToEndDPoP(t *testing.T) {
 	// The REST facade carries the proof to the gRPC validator, which checks
 	// it against the HTTP request the client made, not the gRPC call.
 	restURL := "http://" + s.creds.HTTPAddr + "/v1/inventory/items"
-	restProof := func(key *e2eDPoPKey, htm, u string) map[string]string {
-		return map[string]string{"Authorization": "DPoP " + tok, "DPoP": key.proof(t, htm, u, "", tok)}
+	restProof := func(key *dpoptest.Key, htm, u string) map[string]string {
+		return map[string]string{"Authorization": "DPoP " + tok, "DPoP": key.Proof(t, htm, u, "", tok)}
 	}
 	if r := s.rest(t, "GET", "/v1/inventory/items", restProof(k, "GET", restURL), ""); r.code != http.StatusOK {
 		t.Fatalf("REST with the DPoP-bound token and its proof: %d %s", r.code, r.rawBody)
@@ -221,7 +162,7 @@ func TestEndToEndDPoP(t *testing.T) {
 		{"a proof for the gRPC method", restProof(k, "POST", htu(inventoryv1.InventoryService_ListItems_FullMethodName))},
 		{"a proof for another HTTP method", restProof(k, "POST", restURL)},
 		{"a proof by another key", restProof(other, "GET", restURL)},
-		{"as a Bearer token", map[string]string{"Authorization": "Bearer " + tok, "DPoP": k.proof(t, "GET", restURL, "", tok)}},
+		{"as a Bearer token", map[string]string{"Authorization": "Bearer " + tok, "DPoP": k.Proof(t, "GET", restURL, "", tok)}},
 		{"no proof", map[string]string{"Authorization": "DPoP " + tok}},
 	} {
 		if r := s.rest(t, "GET", "/v1/inventory/items", c.headers, ""); r.code != http.StatusUnauthorized {
@@ -230,7 +171,7 @@ func TestEndToEndDPoP(t *testing.T) {
 	}
 	// A gRPC caller cannot state the HTTP request a proof names: only the
 	// gateway can.
-	forged := metadata.Pairs("authorization", "DPoP "+tok, "dpop", k.proof(t, "GET", restURL, "", tok),
+	forged := metadata.Pairs("authorization", "DPoP "+tok, "dpop", k.Proof(t, "GET", restURL, "", tok),
 		"x-gatehouse-dpop-htm", "GET", "x-gatehouse-dpop-htu", restURL)
 	if _, err := inv.ListItems(metadata.NewOutgoingContext(context.Background(), forged), &inventoryv1.ListItemsRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("gRPC stating an HTTP request for its proof: %v, want Unauthenticated", err)

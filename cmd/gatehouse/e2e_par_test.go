@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,7 +22,7 @@ import (
 // dpopPost posts form to u with a proof by k, taking the server's
 // use_dpop_nonce round trip when it asks for one.
 // With basicAuth (client_id and secret) it authenticates the client so.
-func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey, basicAuth ...string) (int, map[string]any) {
+func dpopPost(t *testing.T, u string, form url.Values, k *dpoptest.Key, basicAuth ...string) (int, map[string]any) {
 	t.Helper()
 	post := func(nonce string) (int, http.Header, map[string]any) {
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, u, strings.NewReader(form.Encode()))
@@ -32,7 +33,7 @@ func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey, basicAuth 
 		if len(basicAuth) == 2 {
 			req.SetBasicAuth(url.QueryEscape(basicAuth[0]), url.QueryEscape(basicAuth[1]))
 		}
-		req.Header.Set("DPoP", k.proof(t, "POST", u, nonce, ""))
+		req.Header.Set("DPoP", k.Proof(t, "POST", u, nonce, ""))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +57,7 @@ func dpopPost(t *testing.T, u string, form url.Values, k *e2eDPoPKey, basicAuth 
 func seedItem(t *testing.T, s *server, m *m2m, name string, quantity int) {
 	t.Helper()
 	base := "http://" + s.creds.HTTPAddr
-	k := newE2EDPoPKey(t)
+	k := dpoptest.NewKey(t)
 	code, body := dpopPost(t, base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"inventory:write"}}, k,
 		m.writer.ClientID, m.writer.ClientSecret)
 	tok, _ := body["access_token"].(string)
@@ -66,7 +67,7 @@ func seedItem(t *testing.T, s *server, m *m2m, name string, quantity int) {
 	leaks.add("access token", tok)
 	item, _ := json.Marshal(map[string]any{"name": name, "quantity": quantity})
 	r := s.rest(t, "POST", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + tok,
-		"DPoP": k.proof(t, "POST", base+"/v1/inventory/items", "", tok)}, string(item))
+		"DPoP": k.Proof(t, "POST", base+"/v1/inventory/items", "", tok)}, string(item))
 	if r.code != http.StatusOK {
 		t.Fatalf("seed item: %d %s", r.code, r.rawBody)
 	}
@@ -107,7 +108,7 @@ func TestEndToEndPAR(t *testing.T) {
 		t.Fatalf("authorization request by value: %d %q", code, loc)
 	}
 	// Errors at push time come back to the client as JSON.
-	k, other := newE2EDPoPKey(t), newE2EDPoPKey(t)
+	k, other := dpoptest.NewKey(t), dpoptest.NewKey(t)
 	bad := url.Values{}
 	for n, v := range params {
 		bad[n] = v
@@ -169,10 +170,10 @@ func TestEndToEndPAR(t *testing.T) {
 		_, err := inv.CreateItem(metadata.NewOutgoingContext(context.Background(), md), &inventoryv1.CreateItemRequest{Item: &inventoryv1.Item{Name: "pushed", Quantity: 2}})
 		return err
 	}
-	if err := create(metadata.Pairs("authorization", "DPoP "+tok, "dpop", k.proof(t, "POST", htu, "", tok))); err != nil {
+	if err := create(metadata.Pairs("authorization", "DPoP "+tok, "dpop", k.Proof(t, "POST", htu, "", tok))); err != nil {
 		t.Fatalf("CreateItem with the DPoP-bound token: %v", err)
 	}
-	if err := create(metadata.Pairs("authorization", "DPoP "+tok, "dpop", other.proof(t, "POST", htu, "", tok))); status.Code(err) != codes.Unauthenticated {
+	if err := create(metadata.Pairs("authorization", "DPoP "+tok, "dpop", other.Proof(t, "POST", htu, "", tok))); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("CreateItem with a proof by another key: %v", err)
 	}
 

@@ -59,12 +59,15 @@ func (e OAuthTokenRequestGrantType) Valid() bool {
 // Defines values for OAuthTokenResponseTokenType.
 const (
 	Bearer OAuthTokenResponseTokenType = "Bearer"
+	DPoP   OAuthTokenResponseTokenType = "DPoP"
 )
 
 // Valid indicates whether the value is a known member of the OAuthTokenResponseTokenType enum.
 func (e OAuthTokenResponseTokenType) Valid() bool {
 	switch e {
 	case Bearer:
+		return true
+	case DPoP:
 		return true
 	default:
 		return false
@@ -299,6 +302,36 @@ func (e OAuth2AuthorizeParamsResponseMode) Valid() bool {
 	}
 }
 
+// Defines values for OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod.
+const (
+	OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethodS256 OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod enum.
+func (e OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod) Valid() bool {
+	switch e {
+	case OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethodS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OAuth2PushedAuthorizationRequestFormdataBodyResponseType.
+const (
+	OAuth2PushedAuthorizationRequestFormdataBodyResponseTypeCode OAuth2PushedAuthorizationRequestFormdataBodyResponseType = "code"
+)
+
+// Valid indicates whether the value is a known member of the OAuth2PushedAuthorizationRequestFormdataBodyResponseType enum.
+func (e OAuth2PushedAuthorizationRequestFormdataBodyResponseType) Valid() bool {
+	switch e {
+	case OAuth2PushedAuthorizationRequestFormdataBodyResponseTypeCode:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RevocationServiceCheckParamsKind.
 const (
 	RevocationServiceCheckParamsKindKINDACCESSTOKEN   RevocationServiceCheckParamsKind = "KIND_ACCESS_TOKEN"
@@ -401,6 +434,8 @@ type OAuthIntrospection struct {
 	Aud      *OAuthIntrospection_Aud `json:"aud,omitempty"`
 	ClientId *string                 `json:"client_id,omitempty"`
 	Cnf      *struct {
+		// Jkt The DPoP key's thumbprint, for a DPoP-bound token (RFC 9449 §6).
+		Jkt     *string `json:"jkt,omitempty"`
 		X5tS256 *string `json:"x5t#S256,omitempty"`
 	} `json:"cnf,omitempty"`
 	Exp                  *int                   `json:"exp,omitempty"`
@@ -503,11 +538,13 @@ type OAuthTokenResponse struct {
 	RefreshToken *string `json:"refresh_token,omitempty"`
 
 	// Scope The granted scopes, space-separated.
-	Scope     *string                     `json:"scope,omitempty"`
+	Scope *string `json:"scope,omitempty"`
+
+	// TokenType DPoP when the token is bound to the proof's key (RFC 9449 §5).
 	TokenType OAuthTokenResponseTokenType `json:"token_type"`
 }
 
-// OAuthTokenResponseTokenType defines model for OAuthTokenResponse.TokenType.
+// OAuthTokenResponseTokenType DPoP when the token is bound to the proof's key (RFC 9449 §5).
 type OAuthTokenResponseTokenType string
 
 // OIDCUserInfo defines model for OIDCUserInfo.
@@ -1324,6 +1361,9 @@ type CodeChallenge = string
 // CodeChallengeMethod defines model for CodeChallengeMethod.
 type CodeChallengeMethod string
 
+// DPoPProof defines model for DPoPProof.
+type DPoPProof = string
+
 // IDTokenHint defines model for IDTokenHint.
 type IDTokenHint = string
 
@@ -1342,6 +1382,9 @@ type Prompt = string
 // RedirectURI defines model for RedirectURI.
 type RedirectURI = string
 
+// RequestURI defines model for RequestURI.
+type RequestURI = string
+
 // ResponseMode defines model for ResponseMode.
 type ResponseMode string
 
@@ -1356,6 +1399,9 @@ type State = string
 
 // OAuthClientError defines model for OAuthClientError.
 type OAuthClientError = OAuthError
+
+// OAuthDPoPError defines model for OAuthDPoPError.
+type OAuthDPoPError = OAuthError
 
 // OAuthRateLimited defines model for OAuthRateLimited.
 type OAuthRateLimited = OAuthError
@@ -1393,6 +1439,9 @@ type OAuth2AuthorizeParams struct {
 
 	// IdTokenHint An ID token Gatehouse issued, naming the user expected.
 	IdTokenHint *IDTokenHint `form:"id_token_hint,omitempty" json:"id_token_hint,omitempty"`
+
+	// RequestUri A request_uri from /oauth2/par (RFC 9126); with it, every other parameter but client_id is ignored. Required for clients registered with require_pushed_authorization_requests, and for all with --require-par.
+	RequestUri *RequestURI `form:"request_uri,omitempty" json:"request_uri,omitempty"`
 }
 
 // OAuth2AuthorizeParamsResponseType defines parameters for OAuth2Authorize.
@@ -1419,6 +1468,43 @@ type OpenIDConnectEndSessionParams struct {
 	State      *State  `form:"state,omitempty" json:"state,omitempty"`
 	LogoutHint *string `form:"logout_hint,omitempty" json:"logout_hint,omitempty"`
 	UiLocales  *string `form:"ui_locales,omitempty" json:"ui_locales,omitempty"`
+}
+
+// OAuth2PushedAuthorizationRequestFormdataBody defines parameters for OAuth2PushedAuthorizationRequest.
+type OAuth2PushedAuthorizationRequestFormdataBody struct {
+	ClientId            string                                                          `form:"client_id" json:"client_id"`
+	ClientSecret        *string                                                         `form:"client_secret,omitempty" json:"client_secret,omitempty"`
+	CodeChallenge       string                                                          `form:"code_challenge" json:"code_challenge"`
+	CodeChallengeMethod OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod `form:"code_challenge_method" json:"code_challenge_method"`
+
+	// DpopJkt The thumbprint of the DPoP key the code is bound to (RFC 9449 §10); with a proof, it must be the proof's key.
+	DpopJkt      *string                                                  `form:"dpop_jkt,omitempty" json:"dpop_jkt,omitempty"`
+	LoginHint    *string                                                  `form:"login_hint,omitempty" json:"login_hint,omitempty"`
+	MaxAge       *int                                                     `form:"max_age,omitempty" json:"max_age,omitempty"`
+	Nonce        *string                                                  `form:"nonce,omitempty" json:"nonce,omitempty"`
+	Prompt       *string                                                  `form:"prompt,omitempty" json:"prompt,omitempty"`
+	RedirectUri  string                                                   `form:"redirect_uri" json:"redirect_uri"`
+	ResponseType OAuth2PushedAuthorizationRequestFormdataBodyResponseType `form:"response_type" json:"response_type"`
+	Scope        *string                                                  `form:"scope,omitempty" json:"scope,omitempty"`
+	State        *string                                                  `form:"state,omitempty" json:"state,omitempty"`
+}
+
+// OAuth2PushedAuthorizationRequestParams defines parameters for OAuth2PushedAuthorizationRequest.
+type OAuth2PushedAuthorizationRequestParams struct {
+	// DPoP A DPoP proof (RFC 9449 §4) for this request, htm POST and htu this endpoint's URL.
+	DPoP *DPoPProof `json:"DPoP,omitempty"`
+}
+
+// OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod defines parameters for OAuth2PushedAuthorizationRequest.
+type OAuth2PushedAuthorizationRequestFormdataBodyCodeChallengeMethod string
+
+// OAuth2PushedAuthorizationRequestFormdataBodyResponseType defines parameters for OAuth2PushedAuthorizationRequest.
+type OAuth2PushedAuthorizationRequestFormdataBodyResponseType string
+
+// OAuth2TokenParams defines parameters for OAuth2Token.
+type OAuth2TokenParams struct {
+	// DPoP A DPoP proof (RFC 9449 §4) for this request, htm POST and htu this endpoint's URL.
+	DPoP *DPoPProof `json:"DPoP,omitempty"`
 }
 
 // AuditServiceListAdminActionsParams defines parameters for AuditServiceListAdminActions.
@@ -1669,6 +1755,9 @@ type UserServiceUpdateUserJSONBody struct {
 
 // OAuth2IntrospectFormdataRequestBody defines body for OAuth2Introspect for application/x-www-form-urlencoded ContentType.
 type OAuth2IntrospectFormdataRequestBody = OAuthIntrospectionRequest
+
+// OAuth2PushedAuthorizationRequestFormdataRequestBody defines body for OAuth2PushedAuthorizationRequest for application/x-www-form-urlencoded ContentType.
+type OAuth2PushedAuthorizationRequestFormdataRequestBody OAuth2PushedAuthorizationRequestFormdataBody
 
 // OAuth2RevokeFormdataRequestBody defines body for OAuth2Revoke for application/x-www-form-urlencoded ContentType.
 type OAuth2RevokeFormdataRequestBody = OAuthRevocationRequest
@@ -2578,6 +2667,24 @@ type ClientInterface interface {
 	// Corresponds with GET /oauth2/logout (the `OpenIDConnectEndSession` operationId).
 	OpenIDConnectEndSession(ctx context.Context, params *OpenIDConnectEndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// OAuth2PushedAuthorizationRequestWithBody Pushed authorization request endpoint (RFC 9126)
+	//
+	// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+	OAuth2PushedAuthorizationRequestWithBody(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OAuth2PushedAuthorizationRequestWithFormdataBody Pushed authorization request endpoint (RFC 9126)
+	//
+	// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+	OAuth2PushedAuthorizationRequestWithFormdataBody(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, body OAuth2PushedAuthorizationRequestFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OAuth2RevokeWithBody Token revocation (RFC 7009)
 	//
 	// Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -2598,21 +2705,21 @@ type ClientInterface interface {
 
 	// OAuth2TokenWithBody Token endpoint (RFC 6749 §3.2)
 	//
-	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-	OAuth2TokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OAuth2TokenWithBody(ctx context.Context, params *OAuth2TokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OAuth2TokenWithFormdataBody Token endpoint (RFC 6749 §3.2)
 	//
-	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
 	// Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-	OAuth2TokenWithFormdataBody(ctx context.Context, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OAuth2TokenWithFormdataBody(ctx context.Context, params *OAuth2TokenParams, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OpenIDConnectUserInfo UserInfo endpoint (OpenID Connect Core §5.3)
 	//
@@ -3118,6 +3225,44 @@ func (c *Client) OpenIDConnectEndSession(ctx context.Context, params *OpenIDConn
 	return c.Client.Do(req)
 }
 
+// OAuth2PushedAuthorizationRequestWithBody Pushed authorization request endpoint (RFC 9126)
+//
+// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+func (c *Client) OAuth2PushedAuthorizationRequestWithBody(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOAuth2PushedAuthorizationRequestRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OAuth2PushedAuthorizationRequestWithFormdataBody Pushed authorization request endpoint (RFC 9126)
+//
+// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+func (c *Client) OAuth2PushedAuthorizationRequestWithFormdataBody(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, body OAuth2PushedAuthorizationRequestFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOAuth2PushedAuthorizationRequestRequestWithFormdataBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OAuth2RevokeWithBody Token revocation (RFC 7009)
 //
 // Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -3158,13 +3303,13 @@ func (c *Client) OAuth2RevokeWithFormdataBody(ctx context.Context, body OAuth2Re
 
 // OAuth2TokenWithBody Token endpoint (RFC 6749 §3.2)
 //
-// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-func (c *Client) OAuth2TokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewOAuth2TokenRequestWithBody(c.Server, contentType, body)
+func (c *Client) OAuth2TokenWithBody(ctx context.Context, params *OAuth2TokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOAuth2TokenRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3177,13 +3322,13 @@ func (c *Client) OAuth2TokenWithBody(ctx context.Context, contentType string, bo
 
 // OAuth2TokenWithFormdataBody Token endpoint (RFC 6749 §3.2)
 //
-// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
 // Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-func (c *Client) OAuth2TokenWithFormdataBody(ctx context.Context, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewOAuth2TokenRequestWithFormdataBody(c.Server, body)
+func (c *Client) OAuth2TokenWithFormdataBody(ctx context.Context, params *OAuth2TokenParams, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOAuth2TokenRequestWithFormdataBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4333,6 +4478,18 @@ func NewOAuth2AuthorizeRequest(server string, params *OAuth2AuthorizeParams) (*h
 
 		}
 
+		if params.RequestUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "request_uri", *params.RequestUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -4501,6 +4658,61 @@ func NewOpenIDConnectEndSessionRequest(server string, params *OpenIDConnectEndSe
 	return req, nil
 }
 
+// NewOAuth2PushedAuthorizationRequestRequestWithFormdataBody calls the generic OAuth2PushedAuthorizationRequest builder with application/x-www-form-urlencoded body
+func NewOAuth2PushedAuthorizationRequestRequestWithFormdataBody(server string, params *OAuth2PushedAuthorizationRequestParams, body OAuth2PushedAuthorizationRequestFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewOAuth2PushedAuthorizationRequestRequestWithBody(server, params, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewOAuth2PushedAuthorizationRequestRequestWithBody constructs an http.Request for the OAuth2PushedAuthorizationRequest method, with any body, and a specified content type
+func NewOAuth2PushedAuthorizationRequestRequestWithBody(server string, params *OAuth2PushedAuthorizationRequestParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/par")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.DPoP != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "DPoP", *params.DPoP, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("DPoP", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewOAuth2RevokeRequestWithFormdataBody calls the generic OAuth2Revoke builder with application/x-www-form-urlencoded body
 func NewOAuth2RevokeRequestWithFormdataBody(server string, body OAuth2RevokeFormdataRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4542,18 +4754,18 @@ func NewOAuth2RevokeRequestWithBody(server string, contentType string, body io.R
 }
 
 // NewOAuth2TokenRequestWithFormdataBody calls the generic OAuth2Token builder with application/x-www-form-urlencoded body
-func NewOAuth2TokenRequestWithFormdataBody(server string, body OAuth2TokenFormdataRequestBody) (*http.Request, error) {
+func NewOAuth2TokenRequestWithFormdataBody(server string, params *OAuth2TokenParams, body OAuth2TokenFormdataRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	bodyStr, err := runtime.MarshalForm(body, nil)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = strings.NewReader(bodyStr.Encode())
-	return NewOAuth2TokenRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+	return NewOAuth2TokenRequestWithBody(server, params, "application/x-www-form-urlencoded", bodyReader)
 }
 
 // NewOAuth2TokenRequestWithBody constructs an http.Request for the OAuth2Token method, with any body, and a specified content type
-func NewOAuth2TokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewOAuth2TokenRequestWithBody(server string, params *OAuth2TokenParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4577,6 +4789,21 @@ func NewOAuth2TokenRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.DPoP != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "DPoP", *params.DPoP, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("DPoP", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -6198,6 +6425,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /oauth2/logout (the `OpenIDConnectEndSession` operationId).
 	OpenIDConnectEndSessionWithResponse(ctx context.Context, params *OpenIDConnectEndSessionParams, reqEditors ...RequestEditorFn) (*OpenIDConnectEndSessionResponse, error)
 
+	// OAuth2PushedAuthorizationRequestWithBodyWithResponse Pushed authorization request endpoint (RFC 9126)
+	//
+	// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+	OAuth2PushedAuthorizationRequestWithBodyWithResponse(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OAuth2PushedAuthorizationRequestResponse, error)
+
+	// OAuth2PushedAuthorizationRequestWithFormdataBodyWithResponse Pushed authorization request endpoint (RFC 9126)
+	//
+	// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+	OAuth2PushedAuthorizationRequestWithFormdataBodyWithResponse(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, body OAuth2PushedAuthorizationRequestFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2PushedAuthorizationRequestResponse, error)
+
 	// OAuth2RevokeWithBodyWithResponse Token revocation (RFC 7009)
 	//
 	// Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -6218,21 +6463,21 @@ type ClientWithResponsesInterface interface {
 
 	// OAuth2TokenWithBodyWithResponse Token endpoint (RFC 6749 §3.2)
 	//
-	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-	OAuth2TokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error)
+	OAuth2TokenWithBodyWithResponse(ctx context.Context, params *OAuth2TokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error)
 
 	// OAuth2TokenWithFormdataBodyWithResponse Token endpoint (RFC 6749 §3.2)
 	//
-	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+	// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-	OAuth2TokenWithFormdataBodyWithResponse(ctx context.Context, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error)
+	OAuth2TokenWithFormdataBodyWithResponse(ctx context.Context, params *OAuth2TokenParams, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error)
 
 	// OpenIDConnectUserInfoWithResponse UserInfo endpoint (OpenID Connect Core §5.3)
 	//
@@ -6941,6 +7186,106 @@ func (r OpenIDConnectEndSessionResponse) ContentType() string {
 	return ""
 }
 
+// OAuth2PushedAuthorizationRequestResponse201Headers the declared response headers of an HTTP 201 response for OAuth2PushedAuthorizationRequest
+type OAuth2PushedAuthorizationRequestResponse201Headers struct {
+	CacheControl *string
+}
+
+// OAuth2PushedAuthorizationRequestResponse400Headers the declared response headers of an HTTP 400 response for OAuth2PushedAuthorizationRequest
+type OAuth2PushedAuthorizationRequestResponse400Headers struct {
+	DPoPNonce *string
+}
+
+// OAuth2PushedAuthorizationRequestResponse401Headers the declared response headers of an HTTP 401 response for OAuth2PushedAuthorizationRequest
+type OAuth2PushedAuthorizationRequestResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OAuth2PushedAuthorizationRequestResponse429Headers the declared response headers of an HTTP 429 response for OAuth2PushedAuthorizationRequest
+type OAuth2PushedAuthorizationRequestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OAuth2PushedAuthorizationRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *struct {
+		ExpiresIn int `json:"expires_in"`
+
+		// RequestUri urn:ietf:params:oauth:request_uri:<random>
+		RequestUri string `json:"request_uri"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OAuthDPoPError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OAuthClientError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *OAuthRateLimited
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *OAuth2PushedAuthorizationRequestResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *OAuth2PushedAuthorizationRequestResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OAuth2PushedAuthorizationRequestResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OAuth2PushedAuthorizationRequestResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r OAuth2PushedAuthorizationRequestResponse) GetJSON201() *struct {
+	ExpiresIn int `json:"expires_in"`
+
+	// RequestUri urn:ietf:params:oauth:request_uri:<random>
+	RequestUri string `json:"request_uri"`
+} {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OAuth2PushedAuthorizationRequestResponse) GetJSON400() *OAuthDPoPError {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OAuth2PushedAuthorizationRequestResponse) GetJSON401() *OAuthClientError {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OAuth2PushedAuthorizationRequestResponse) GetJSON429() *OAuthRateLimited {
+	return r.JSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r OAuth2PushedAuthorizationRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OAuth2PushedAuthorizationRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OAuth2PushedAuthorizationRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OAuth2PushedAuthorizationRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OAuth2RevokeResponse401Headers the declared response headers of an HTTP 401 response for OAuth2Revoke
 type OAuth2RevokeResponse401Headers struct {
 	WWWAuthenticate *string
@@ -7015,6 +7360,11 @@ type OAuth2TokenResponse200Headers struct {
 	CacheControl *string
 }
 
+// OAuth2TokenResponse400Headers the declared response headers of an HTTP 400 response for OAuth2Token
+type OAuth2TokenResponse400Headers struct {
+	DPoPNonce *string
+}
+
 // OAuth2TokenResponse401Headers the declared response headers of an HTTP 401 response for OAuth2Token
 type OAuth2TokenResponse401Headers struct {
 	WWWAuthenticate *string
@@ -7031,13 +7381,15 @@ type OAuth2TokenResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *OAuthTokenResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *OAuthError
+	JSON400 *OAuthDPoPError
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *OAuthClientError
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *OAuthRateLimited
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *OAuth2TokenResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *OAuth2TokenResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *OAuth2TokenResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -7050,7 +7402,7 @@ func (r OAuth2TokenResponse) GetJSON200() *OAuthTokenResponse {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r OAuth2TokenResponse) GetJSON400() *OAuthError {
+func (r OAuth2TokenResponse) GetJSON400() *OAuthDPoPError {
 	return r.JSON400
 }
 
@@ -9648,6 +10000,36 @@ func (c *ClientWithResponses) OpenIDConnectEndSessionWithResponse(ctx context.Co
 	return ParseOpenIDConnectEndSessionResponse(rsp)
 }
 
+// OAuth2PushedAuthorizationRequestWithBodyWithResponse Pushed authorization request endpoint (RFC 9126)
+//
+// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+func (c *ClientWithResponses) OAuth2PushedAuthorizationRequestWithBodyWithResponse(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OAuth2PushedAuthorizationRequestResponse, error) {
+	rsp, err := c.OAuth2PushedAuthorizationRequestWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOAuth2PushedAuthorizationRequestResponse(rsp)
+}
+
+// OAuth2PushedAuthorizationRequestWithFormdataBodyWithResponse Pushed authorization request endpoint (RFC 9126)
+//
+// The client pushes every authorization parameter on the back channel, authenticated as at the token endpoint (a public client sends only client_id, with PKCE), and gets a request_uri to send the user's browser to /oauth2/authorize with, with client_id alone. The parameters are checked here, so an error comes back to the client, not in the browser. The request_uri is for this client only, used once, and expires after expires_in seconds. A DPoP proof binds the code to its key (RFC 9449 §10.1).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/par (the `OAuth2PushedAuthorizationRequest` operationId).
+func (c *ClientWithResponses) OAuth2PushedAuthorizationRequestWithFormdataBodyWithResponse(ctx context.Context, params *OAuth2PushedAuthorizationRequestParams, body OAuth2PushedAuthorizationRequestFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2PushedAuthorizationRequestResponse, error) {
+	rsp, err := c.OAuth2PushedAuthorizationRequestWithFormdataBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOAuth2PushedAuthorizationRequestResponse(rsp)
+}
+
 // OAuth2RevokeWithBodyWithResponse Token revocation (RFC 7009)
 //
 // Revokes a refresh or access token of the authenticated client. An unknown or already revoked token is not an error.
@@ -9680,13 +10062,13 @@ func (c *ClientWithResponses) OAuth2RevokeWithFormdataBodyWithResponse(ctx conte
 
 // OAuth2TokenWithBodyWithResponse Token endpoint (RFC 6749 §3.2)
 //
-// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-func (c *ClientWithResponses) OAuth2TokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error) {
-	rsp, err := c.OAuth2TokenWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) OAuth2TokenWithBodyWithResponse(ctx context.Context, params *OAuth2TokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error) {
+	rsp, err := c.OAuth2TokenWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9695,13 +10077,13 @@ func (c *ClientWithResponses) OAuth2TokenWithBodyWithResponse(ctx context.Contex
 
 // OAuth2TokenWithFormdataBodyWithResponse Token endpoint (RFC 6749 §3.2)
 //
-// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id.
+// Issues an access token for the client_credentials grant, and with user sign-in enabled for the authorization_code (PKCE S256 required) and refresh_token grants. A confidential client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the body (client_secret_post), or with its certificate on the mutual-TLS listener (RFC 8705); a public client sends only client_id. With a DPoP proof (RFC 9449) the access token, and a public client's refresh tokens, are bound to the proof's key (token_type DPoP); the first proof without the server's nonce is answered 400 use_dpop_nonce with a DPoP-Nonce header to retry with.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /oauth2/token (the `OAuth2Token` operationId).
-func (c *ClientWithResponses) OAuth2TokenWithFormdataBodyWithResponse(ctx context.Context, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error) {
-	rsp, err := c.OAuth2TokenWithFormdataBody(ctx, body, reqEditors...)
+func (c *ClientWithResponses) OAuth2TokenWithFormdataBodyWithResponse(ctx context.Context, params *OAuth2TokenParams, body OAuth2TokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*OAuth2TokenResponse, error) {
+	rsp, err := c.OAuth2TokenWithFormdataBody(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -10645,6 +11027,101 @@ func ParseOpenIDConnectEndSessionResponse(rsp *http.Response) (*OpenIDConnectEnd
 	return response, nil
 }
 
+// ParseOAuth2PushedAuthorizationRequestResponse parses an HTTP response from a OAuth2PushedAuthorizationRequestWithResponse call
+func ParseOAuth2PushedAuthorizationRequestResponse(rsp *http.Response) (*OAuth2PushedAuthorizationRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OAuth2PushedAuthorizationRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest struct {
+			ExpiresIn int `json:"expires_in"`
+
+			// RequestUri urn:ietf:params:oauth:request_uri:<random>
+			RequestUri string `json:"request_uri"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OAuthDPoPError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OAuthClientError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest OAuthRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers OAuth2PushedAuthorizationRequestResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers OAuth2PushedAuthorizationRequestResponse400Headers
+		if values := rsp.Header.Values("DPoP-Nonce"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "DPoP-Nonce", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.DPoPNonce = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers OAuth2PushedAuthorizationRequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers OAuth2PushedAuthorizationRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOAuth2RevokeResponse parses an HTTP response from a OAuth2RevokeWithResponse call
 func ParseOAuth2RevokeResponse(rsp *http.Response) (*OAuth2RevokeResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10733,7 +11210,7 @@ func ParseOAuth2TokenResponse(rsp *http.Response) (*OAuth2TokenResponse, error) 
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest OAuthError
+		var dest OAuthDPoPError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10766,6 +11243,16 @@ func ParseOAuth2TokenResponse(rsp *http.Response) (*OAuth2TokenResponse, error) 
 			headers.CacheControl = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers OAuth2TokenResponse400Headers
+		if values := rsp.Header.Values("DPoP-Nonce"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "DPoP-Nonce", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.DPoPNonce = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers OAuth2TokenResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {

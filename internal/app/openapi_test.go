@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apiclient"
 	"github.com/gatehouse-dev/gatehouse/internal/openapigen"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	validationerrors "github.com/pb33f/libopenapi-validator/errors"
@@ -21,8 +22,8 @@ import (
 // serves calls the API as documented: the committed client
 // (internal/apiclient, make gen) is what the served document generates,
 // and with it an admin registers a client and an API key, and the client
-// uses the inventory API with the key and with a token from the token
-// endpoint, reads the metadata and keys, and revokes its token. Every
+// uses the inventory API with the key (reads), a DPoP-bound token (writes)
+// and a token from the token endpoint, reads the metadata and keys, and revokes its token. Every
 // exchange is checked against the document with libopenapi-validator: the
 // request and answer of a success, the answer of a refusal (whose request
 // breaks the document on purpose).
@@ -88,7 +89,49 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	}
 	withKey := header("X-API-Key", *kr.JSON200.ApiKey)
 
-	created, err := c.InventoryServiceCreateItemWithResponse(ctx, apiclient.V1Item{Name: new("widget"), Quantity: new("3")}, withKey)
+	// Writes take a sender-constrained token only: the key is refused as
+	// documented, a DPoP-bound token from the token endpoint is taken.
+	refused, err := c.InventoryServiceCreateItemWithResponse(ctx, apiclient.V1Item{Name: new("widget")}, withKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused.StatusCode() != http.StatusUnauthorized || refused.JSON401 == nil {
+		t.Fatalf("create with an API key: %d %s, want the documented 401", refused.StatusCode(), refused.Body)
+	}
+	basic := func(_ context.Context, r *http.Request) error {
+		r.SetBasicAuth(clientID, secret)
+		return nil
+	}
+	dk := dpoptest.NewKey(t)
+	var bound string
+	for nonce, try := "", 0; bound == "" && try < 2; try++ {
+		proof := dk.Proof(t, http.MethodPost, base+"/oauth2/token", nonce, "")
+		tr, err := c.OAuth2TokenWithFormdataBodyWithResponse(ctx, &apiclient.OAuth2TokenParams{DPoP: &proof}, apiclient.OAuthTokenRequest{
+			GrantType: apiclient.OAuthTokenRequestGrantTypeClientCredentials,
+			Scope:     new("inventory:read inventory:write"),
+		}, basic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tr.JSON200 != nil && tr.JSON200.TokenType == "DPoP":
+			bound = tr.JSON200.AccessToken
+		case tr.StatusCode() == http.StatusBadRequest && tr.HTTPResponse.Header.Get("DPoP-Nonce") != "":
+			nonce = tr.HTTPResponse.Header.Get("DPoP-Nonce")
+		default:
+			t.Fatalf("DPoP token: %d %s", tr.StatusCode(), tr.Body)
+		}
+	}
+	withProof := func(method, u string) apiclient.RequestEditorFn {
+		return func(_ context.Context, r *http.Request) error {
+			r.Header.Set("Authorization", "DPoP "+bound)
+			r.Header.Set("DPoP", dk.Proof(t, method, u, "", bound))
+			return nil
+		}
+	}
+
+	created, err := c.InventoryServiceCreateItemWithResponse(ctx, apiclient.V1Item{Name: new("widget"), Quantity: new("3")},
+		withProof(http.MethodPost, base+"/v1/inventory/items"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +140,8 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	}
 	id := *created.JSON200.Item.Id
 	updated, err := c.InventoryServiceUpdateItemWithResponse(ctx, id,
-		apiclient.InventoryServiceUpdateItemJSONRequestBody{Name: new("widget"), Quantity: new("5")}, withKey)
+		apiclient.InventoryServiceUpdateItemJSONRequestBody{Name: new("widget"), Quantity: new("5")},
+		withProof(http.MethodPatch, base+"/v1/inventory/items/"+id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +164,7 @@ func TestOpenAPIClientCallsTheInventoryAPI(t *testing.T) {
 	}
 
 	// A token from the documented token endpoint, with the read scope only.
-	basic := func(_ context.Context, r *http.Request) error {
-		r.SetBasicAuth(clientID, secret)
-		return nil
-	}
-	tr, err := c.OAuth2TokenWithFormdataBodyWithResponse(ctx, apiclient.OAuthTokenRequest{
+	tr, err := c.OAuth2TokenWithFormdataBodyWithResponse(ctx, nil, apiclient.OAuthTokenRequest{
 		GrantType: apiclient.OAuthTokenRequestGrantTypeClientCredentials,
 		Scope:     new("inventory:read"),
 	}, basic)

@@ -190,12 +190,23 @@ func expected(rule *authv1.AuthRule) []string {
 	for _, alt := range rule.GetAlternativeScopes() {
 		sets = append(sets, alt.GetScopes())
 	}
+	bound := rule.GetRequireSenderConstrained()
 	var out []string
 	for _, k := range accepted {
 		for _, set := range sets {
 			s := slices.Clone(set)
 			sort.Strings(s)
-			out = append(out, kinds[k]+":"+strings.Join(slices.Compact(s), " "))
+			scopes := strings.Join(slices.Compact(s), " ")
+			switch {
+			case k == authv1.CredentialKind_CREDENTIAL_KIND_API_KEY && bound:
+			case k == authv1.CredentialKind_CREDENTIAL_KIND_JWT && bound:
+				// DPoP-bound, or certificate-bound with its certificate.
+				out = append(out, "DPoP:"+scopes, "Bearer:"+scopes, "MutualTLS:")
+			case k == authv1.CredentialKind_CREDENTIAL_KIND_JWT:
+				out = append(out, "Bearer:"+scopes, "DPoP:"+scopes)
+			default:
+				out = append(out, kinds[k]+":"+scopes)
+			}
 		}
 	}
 	sort.Strings(out)

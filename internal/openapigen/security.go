@@ -17,8 +17,12 @@ const (
 	// SchemeAPIKey is a Gatehouse API key, in X-API-Key or Authorization: ApiKey.
 	SchemeAPIKey = "ApiKey"
 	// SchemeMutualTLS is a client certificate alone (OpenAPI 3.1 only:
-	// OpenAPI 2 has no such scheme).
+	// OpenAPI 2 has no such scheme); with SchemeBearer in one requirement,
+	// the certificate a bound token was issued for (RFC 8705).
 	SchemeMutualTLS = "MutualTLS"
+	// SchemeDPoP is a DPoP-bound access token in Authorization: DPoP with
+	// a proof in the DPoP header (RFC 9449; OpenAPI 3.1 only).
+	SchemeDPoP = "DPoP"
 )
 
 // schemeOf is the scheme of each credential kind.
@@ -57,6 +61,7 @@ func Requirements(rule *authv1.AuthRule) ([]Requirement, error) {
 	if len(kinds) == 0 {
 		kinds = defaultKinds
 	}
+	bound := rule.GetRequireSenderConstrained()
 	var reqs []Requirement
 	for _, k := range kinds {
 		scheme, ok := schemeOf[k]
@@ -64,15 +69,28 @@ func Requirements(rule *authv1.AuthRule) ([]Requirement, error) {
 			return nil, fmt.Errorf("credential kind %v has no security scheme", k)
 		}
 		for _, set := range sets {
-			reqs = appendUnique(reqs, Requirement{scheme: compactScopes(set)})
+			scopes := compactScopes(set)
+			switch {
+			case k == authv1.CredentialKind_CREDENTIAL_KIND_API_KEY && bound:
+				// An API key is never sender-constrained.
+			case k == authv1.CredentialKind_CREDENTIAL_KIND_JWT && bound:
+				reqs = appendUnique(reqs, Requirement{SchemeDPoP: scopes})
+				reqs = appendUnique(reqs, Requirement{SchemeBearer: scopes, SchemeMutualTLS: []string{}})
+			case k == authv1.CredentialKind_CREDENTIAL_KIND_JWT:
+				reqs = appendUnique(reqs, Requirement{SchemeBearer: scopes})
+				reqs = appendUnique(reqs, Requirement{SchemeDPoP: scopes})
+			default:
+				reqs = appendUnique(reqs, Requirement{scheme: scopes})
+			}
 		}
 	}
 	return reqs, nil
 }
 
 // ForOpenAPI2 adapts requirements to OpenAPI 2, where only OAuth 2.0
-// schemes list scopes and there is no mutual-TLS scheme: an API key
-// requirement keeps no scopes, and the certificate alone is left out. It
+// schemes list scopes and there is neither a mutual-TLS nor a DPoP scheme:
+// an API key requirement keeps no scopes, a DPoP-bound token reads as a
+// Bearer one, and the certificate alone is left out. It
 // fails when that leaves nothing of a secured operation, which would read
 // as public.
 func ForOpenAPI2(reqs []Requirement) ([]Requirement, error) {
@@ -81,8 +99,10 @@ func ForOpenAPI2(reqs []Requirement) ([]Requirement, error) {
 		v2 := Requirement{}
 		for scheme, scopes := range r {
 			switch scheme {
-			case SchemeBearer:
-				v2[scheme] = scopes
+			case SchemeBearer, SchemeDPoP:
+				// OpenAPI 2 cannot say how a token is bound; it is an
+				// OAuth 2.0 token all the same.
+				v2[SchemeBearer] = scopes
 			case SchemeAPIKey:
 				v2[scheme] = []string{}
 			}

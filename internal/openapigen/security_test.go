@@ -30,9 +30,18 @@ func TestRequirements(t *testing.T) {
 		rule: &authv1.AuthRule{Scopes: []string{"inventory:write"}},
 		want: []Requirement{
 			{SchemeBearer: {"inventory:write"}},
+			{SchemeDPoP: {"inventory:write"}},
 			{SchemeAPIKey: {"inventory:write"}},
 		},
 		wantV2: []Requirement{{SchemeBearer: {"inventory:write"}}, {SchemeAPIKey: {}}},
+	}, {
+		name: "sender-constrained: a DPoP-bound token, or a token with its certificate; no API key",
+		rule: &authv1.AuthRule{Scopes: []string{"inventory:write"}, RequireSenderConstrained: true},
+		want: []Requirement{
+			{SchemeDPoP: {"inventory:write"}},
+			{SchemeBearer: {"inventory:write"}, SchemeMutualTLS: {}},
+		},
+		wantV2: []Requirement{{SchemeBearer: {"inventory:write"}}},
 	}, {
 		name: "alternative scope sets: one requirement each, per kind",
 		rule: &authv1.AuthRule{
@@ -42,7 +51,9 @@ func TestRequirements(t *testing.T) {
 		},
 		want: []Requirement{
 			{SchemeBearer: {"gatehouse:admin"}},
+			{SchemeDPoP: {"gatehouse:admin"}},
 			{SchemeBearer: {"gatehouse:admin.read"}},
+			{SchemeDPoP: {"gatehouse:admin.read"}},
 			{SchemeMutualTLS: {"gatehouse:admin"}},
 			{SchemeMutualTLS: {"gatehouse:admin.read"}},
 		},

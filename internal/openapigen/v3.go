@@ -109,6 +109,11 @@ func setSchemes(doc *openapi3.T, doc2 *openapi2.T, info Info) {
 			Description: "A Gatehouse API key in `X-API-Key`, or in `Authorization: ApiKey <key>`; " +
 				"the key must grant the scopes listed.",
 		}},
+		SchemeDPoP: {Value: &openapi3.SecurityScheme{
+			Type: "http", Scheme: "DPoP",
+			Description: "A DPoP-bound access token (RFC 9449) in `Authorization: DPoP`, with a proof of its key in the `DPoP` header " +
+				"(htm and htu of this request, ath of the token); the operation needs the scopes listed.",
+		}},
 		SchemeMutualTLS: {Value: &openapi3.SecurityScheme{
 			Type: "mutualTLS",
 			Description: "A client certificate Gatehouse issued (RFC 8705), alone, on the mutual-TLS listener; " +
