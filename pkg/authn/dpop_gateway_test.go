@@ -21,7 +21,7 @@ import (
 func TestDPoPThroughGateway(t *testing.T) {
 	e := newJWTEnv(t)
 	k := newDPoPKey(t)
-	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.jkt}))
+	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.JKT}))
 	const method = "/grpc.testing.TestService/UnaryCall"
 	gateway := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 1}
 	stranger := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 10), Port: 1}

@@ -2,11 +2,6 @@ package authn
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,58 +10,21 @@ import (
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
-// dpopKey is a client's DPoP key.
-type dpopKey struct {
-	priv, pub jwk.Key
-	jkt       string
-}
+// dpopKey is a client's DPoP key, signing at the env's clock.
+type dpopKey struct{ *dpoptest.Key }
 
-func newDPoPKey(t *testing.T) *dpopKey {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jkt, err := dpop.Thumbprint(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopKey{priv: priv, pub: pub, jkt: jkt}
-}
+func newDPoPKey(t *testing.T) *dpopKey { return &dpopKey{dpoptest.NewKey(t)} }
 
 // proof signs a proof for htm htu and the access token tok.
 func (k *dpopKey) proof(t *testing.T, e *jwtEnv, htm, htu, tok string) string {
 	t.Helper()
-	var jti [12]byte
-	_, _ = rand.Read(jti[:])
-	payload, _ := json.Marshal(map[string]any{
-		"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu,
-		"iat": e.now().Unix(), "ath": dpop.AccessTokenHash(tok),
-	})
-	hdr := jws.NewHeaders()
-	_ = hdr.Set("typ", dpop.ProofType)
-	_ = hdr.Set("jwk", k.pub)
-	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, k.priv, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return k.ProofAt(t, e.now(), htm, htu, "", tok)
 }
 
 func newDPoPValidator(t *testing.T, e *jwtEnv, origin string, withDPoP bool) *Validator {
@@ -87,11 +45,11 @@ const thingsURL = "https://api.example/things"
 func TestDPoPOverHTTP(t *testing.T) {
 	e := newJWTEnv(t)
 	k, other := newDPoPKey(t), newDPoPKey(t)
-	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.jkt}))
+	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.JKT}))
 	plain := e.valid(t)
 	v := newDPoPValidator(t, e, "", true)
 	h := v.HTTPMiddleware(&authv1.AuthRule{Scopes: []string{"things:read"}}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p, _ := FromContext(r.Context()); p == nil || p.DPoPJKT != k.jkt && p.DPoPJKT != "" {
+		if p, _ := FromContext(r.Context()); p == nil || p.DPoPJKT != k.JKT && p.DPoPJKT != "" {
 			t.Errorf("principal %+v", p)
 		}
 	}))
@@ -151,7 +109,7 @@ func TestDPoPOverHTTP(t *testing.T) {
 func TestDPoPRefusedWithoutVerifier(t *testing.T) {
 	e := newJWTEnv(t)
 	k := newDPoPKey(t)
-	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.jkt}))
+	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.JKT}))
 	v := newDPoPValidator(t, e, "", false)
 	for _, scheme := range []string{"DPoP ", "Bearer "} {
 		md := metadata.Pairs("authorization", scheme+bound, "dpop", k.proof(t, e, "POST", "https://svc/grpc.testing.TestService/UnaryCall", bound), ":authority", "svc")
@@ -164,7 +122,7 @@ func TestDPoPRefusedWithoutVerifier(t *testing.T) {
 func TestDPoPOverGRPC(t *testing.T) {
 	e := newJWTEnv(t)
 	k := newDPoPKey(t)
-	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.jkt}))
+	bound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.JKT}))
 	const method = "/grpc.testing.TestService/UnaryCall"
 	tests := []struct {
 		name, origin, authority, htm, htu string
@@ -182,7 +140,7 @@ func TestDPoPOverGRPC(t *testing.T) {
 			md := metadata.Pairs("authorization", "DPoP "+bound, "dpop", k.proof(t, e, tt.htm, tt.htu, bound), ":authority", tt.authority)
 			ctx, err := v.Authorize(context.Background(), method, md, "")
 			if tt.ok {
-				if p, _ := FromContext(ctx); err != nil || p.DPoPJKT != k.jkt {
+				if p, _ := FromContext(ctx); err != nil || p.DPoPJKT != k.JKT {
 					t.Fatalf("Authorize: %v", err)
 				}
 				return

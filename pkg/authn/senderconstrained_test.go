@@ -31,7 +31,7 @@ func TestRequireSenderConstrained(t *testing.T) {
 	rule := &authv1.AuthRule{Scopes: []string{"things:read"}, RequireSenderConstrained: true}
 	h := v.HTTPMiddleware(rule, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
-	dpopBound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.jkt}))
+	dpopBound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"jkt": k.JKT}))
 	certBound := mint(t, e.keys.es256, validClaims(e.now()).with("cnf", map[string]any{"x5t#S256": CertThumbprint(pki.clientA.Leaf)}))
 	bearer := e.valid(t)
 	noScope := mint(t, e.keys.es256, validClaims(e.now()).with("scope", "other"))

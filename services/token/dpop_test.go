@@ -2,11 +2,6 @@ package token_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,66 +11,21 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	tokenv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/token/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
-	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"github.com/gatehouse-dev/gatehouse/services/token"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// dpopHolder is a client's DPoP key pair.
-type dpopHolder struct {
-	priv, pub jwk.Key
-	jkt       string
-}
+// dpopHolder is a client's DPoP key pair, signing at the env's clock.
+type dpopHolder struct{ *dpoptest.Key }
 
-func newDPoPHolder(t *testing.T) *dpopHolder {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := jwk.PublicKeyOf(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jkt, err := dpop.Thumbprint(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopHolder{priv: priv, pub: pub, jkt: jkt}
-}
+func newDPoPHolder(t *testing.T) *dpopHolder { return &dpopHolder{dpoptest.NewKey(t)} }
 
 // proof is a proof for POST htu at the env's clock, with nonce when given.
 func (h *dpopHolder) proof(t *testing.T, e *env, htu, nonce string) string {
 	t.Helper()
-	var jti [16]byte
-	_, _ = rand.Read(jti[:])
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": "POST", "htu": htu, "iat": e.clock.Now().Unix()}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hdr := jws.NewHeaders()
-	for k, v := range map[string]any{"typ": "dpop+jwt", "jwk": h.pub} {
-		if err := hdr.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, h.priv, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return h.ProofAt(t, e.clock.Now(), "POST", htu, nonce, "")
 }
 
 // postToken posts form to the token endpoint with a DPoP proof by h (none
@@ -110,8 +60,8 @@ func assertDPoPToken(t *testing.T, r response, h *dpopHolder) map[string]any {
 	}
 	_, claims := decodeJWT(t, body["access_token"].(string))
 	cnf, _ := claims["cnf"].(map[string]any)
-	if cnf["jkt"] != h.jkt {
-		t.Errorf("cnf %v, want jkt %s", claims["cnf"], h.jkt)
+	if cnf["jkt"] != h.JKT {
+		t.Errorf("cnf %v, want jkt %s", claims["cnf"], h.JKT)
 	}
 	return body
 }
@@ -199,7 +149,7 @@ func TestDPoPCodeAndRefresh(t *testing.T) {
 			"code_verifier": {verifier}, "redirect_uri": {spaRedirect}}
 	}
 	boundCode := func(a *agent) string {
-		r := a.get(e.authorizeURL(e.spa, spaRedirect, "s", challenge, "dpop_jkt", h.jkt))
+		r := a.get(e.authorizeURL(e.spa, spaRedirect, "s", challenge, "dpop_jkt", h.JKT))
 		if r.status == http.StatusOK {
 			r = a.signIn(r, alicePassword)
 		}
@@ -265,7 +215,7 @@ func TestDPoPTokenAtIntrospectionAndUserInfo(t *testing.T) {
 
 	ir := e.do(nil, request{path: "/oauth2/introspect", basic: basic(e.introspector.id, e.introspector.secret), body: "token=" + url.QueryEscape(tok)})
 	got := ir.json(t)
-	if cnf, _ := got["cnf"].(map[string]any); got["active"] != true || got["token_type"] != "DPoP" || cnf["jkt"] != h.jkt {
+	if cnf, _ := got["cnf"].(map[string]any); got["active"] != true || got["token_type"] != "DPoP" || cnf["jkt"] != h.JKT {
 		t.Errorf("introspection: %d %s", ir.status, ir.body)
 	}
 
@@ -307,21 +257,7 @@ func TestDPoPTokenAtIntrospectionAndUserInfo(t *testing.T) {
 // access token (ath), as a resource wants it.
 func (h *dpopHolder) resourceProof(t *testing.T, e *env, htm, htu, tok string) string {
 	t.Helper()
-	var jti [16]byte
-	_, _ = rand.Read(jti[:])
-	payload, err := json.Marshal(map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti[:]), "htm": htm, "htu": htu,
-		"iat": e.clock.Now().Unix(), "ath": dpop.AccessTokenHash(tok)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hdr := jws.NewHeaders()
-	_ = hdr.Set("typ", "dpop+jwt")
-	_ = hdr.Set("jwk", h.pub)
-	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, h.priv, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return h.ProofAt(t, e.clock.Now(), htm, htu, "", tok)
 }
 
 // TestDPoPGRPCIssue: over gRPC the caller's DPoP-bound credential (its

@@ -226,7 +226,7 @@ func TestPARDPoP(t *testing.T) {
 	r := e.push(parForm(e.spa, challenge), nil, map[string]string{"DPoP": h.proof(t, e, parURL, "")})
 	assertOAuthError(t, r, http.StatusBadRequest, token.CodeUseDPoPNonce)
 	nonce := r.header.Get("DPoP-Nonce")
-	if r := e.push(parForm(e.spa, challenge, "dpop_jkt", other.jkt), nil, map[string]string{"DPoP": h.proof(t, e, parURL, nonce)}); r.status != http.StatusBadRequest || r.json(t)["error"] != token.CodeInvalidDPoPProof {
+	if r := e.push(parForm(e.spa, challenge, "dpop_jkt", other.JKT), nil, map[string]string{"DPoP": h.proof(t, e, parURL, nonce)}); r.status != http.StatusBadRequest || r.json(t)["error"] != token.CodeInvalidDPoPProof {
 		t.Fatalf("dpop_jkt of another key: %d %s", r.status, r.body)
 	}
 	if r := e.push(parForm(e.spa, challenge), nil, map[string]string{"DPoP": h.proof(t, e, e.url("/oauth2/token"), nonce)}); r.status != http.StatusBadRequest || r.json(t)["error"] != token.CodeInvalidDPoPProof {
@@ -243,7 +243,7 @@ func TestPARDPoP(t *testing.T) {
 		"code_verifier": {verifier}, "redirect_uri": {spaRedirect}}
 	assertOAuthError(t, e.postToken(t, other, form, nil), http.StatusBadRequest, token.CodeInvalidGrant)
 
-	uri = e.pushed(t, parForm(e.spa, challenge, "dpop_jkt", h.jkt), nil)
+	uri = e.pushed(t, parForm(e.spa, challenge, "dpop_jkt", h.JKT), nil)
 	form.Set("code", codeOf(t, a, a.get(e.byReference(e.spa.id, uri))))
 	assertDPoPToken(t, e.postToken(t, h, form, nil), h)
 }
