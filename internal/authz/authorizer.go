@@ -35,6 +35,11 @@ type Request struct {
 	// ClientCert is the client's certificate as the gateway that
 	// terminated its TLS connection forwarded it; nil without one.
 	ClientCert *x509.Certificate
+	// DPoP are the client's DPoP proof headers (RFC 9449), checked
+	// against Method and Scheme://Host plus URI's path; Scheme is the
+	// scheme the client used (https when the gateway does not say).
+	DPoP   []string
+	Scheme string
 }
 
 // ErrBadRequest wraps a request the authorizer cannot decide on: no
@@ -229,6 +234,9 @@ func (a *Authorizer) Check(ctx context.Context, req Request) (*authn.Principal, 
 	// certificate it states is.
 	ctx = peer.NewContext(ctx, &peer.Peer{Addr: gatewayAddr{}})
 	ctx, md = withClientCert(ctx, md, req.ClientCert)
+	if len(req.DPoP) > 0 {
+		ctx, md = withDPoP(ctx, md, req, p)
+	}
 	ctx, err = v.Authorize(ctx, method, md, req.Remote)
 	if err != nil {
 		return nil, err

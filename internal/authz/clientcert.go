@@ -51,6 +51,21 @@ func withClientCert(ctx context.Context, md metadata.MD, cert *x509.Certificate)
 	return context.WithValue(ctx, certForwarded{}, true), metadata.Join(md, fwd)
 }
 
+// withDPoP presents the client's DPoP proofs to the validator, with the
+// method and URI (RFC 9449 §4.2: scheme, host and path, no query) of the
+// request the gateway asks about, which the validator checks them against
+// instead of the decision's own. Like a certificate, they count because
+// Check states them from a trusted gateway's request.
+func withDPoP(ctx context.Context, md metadata.MD, req Request, path string) (context.Context, metadata.MD) {
+	scheme := strings.ToLower(req.Scheme)
+	if scheme != "http" {
+		scheme = "https"
+	}
+	htu := (&url.URL{Scheme: scheme, Host: req.Host, Path: path}).String()
+	md = metadata.Join(md, metadata.MD{"dpop": req.DPoP, authn.MetadataDPoPHTM: {req.Method}, authn.MetadataDPoPHTU: {htu}})
+	return context.WithValue(ctx, certForwarded{}, true), md
+}
+
 // ErrBadCertificate is a forwarded certificate that cannot be read.
 var ErrBadCertificate = errors.New("forwarded client certificate is not readable")
 

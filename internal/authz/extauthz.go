@@ -71,7 +71,9 @@ func (s *ExtAuthz) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.
 		URI:    hr.GetPath(),
 		Host:   hr.GetHost(),
 		Remote: attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		Scheme: hr.GetScheme(),
 	}
+	req.DPoP = headerValues(hr, "dpop")
 	req.Authorization, req.APIKeys = credentialHeaders(hr)
 	var err error
 	if s.certHeader != "" {
@@ -162,6 +164,28 @@ func credentialHeaders(hr *authv3.AttributeContext_HttpRequest) (authz, apiKeys 
 		apiKeys = []string{v}
 	}
 	return authz, apiKeys
+}
+
+// headerValues are every value of the request header name (lower case),
+// from the map or the flattened headers.
+func headerValues(hr *authv3.AttributeContext_HttpRequest, name string) []string {
+	var out []string
+	if hm := hr.GetHeaderMap(); hm != nil {
+		for _, hv := range hm.GetHeaders() {
+			if strings.EqualFold(hv.GetKey(), name) {
+				v := hv.GetValue()
+				if v == "" {
+					v = string(hv.GetRawValue())
+				}
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	if v, ok := hr.GetHeaders()[name]; ok {
+		out = append(out, v)
+	}
+	return out
 }
 
 // headerValue is the request header name (lower case), from the map or

@@ -71,6 +71,8 @@ func ForwardAuth(a *Authorizer, proxies []netip.Prefix, certHeader string, log *
 			Authorization: r.Header.Values("Authorization"),
 			APIKeys:       r.Header.Values(authn.HeaderAPIKey),
 			Remote:        authn.ClientIP(r, proxies),
+			DPoP:          r.Header.Values("DPoP"),
+			Scheme:        first(r.Header, "X-Forwarded-Proto"),
 		}
 		if certHeader != "" {
 			cert, err := forwardedCert(certHeader, r.Header.Get(certHeader))

@@ -40,6 +40,9 @@ type fileRoute struct {
 	Credentials          []string   `yaml:"credentials"`
 	Audience             string     `yaml:"audience"`
 	AllowUnauthenticated bool       `yaml:"allow_unauthenticated"`
+	// SenderConstrained takes DPoP-bound tokens with their proof, and
+	// certificate-bound tokens with their certificate, only.
+	SenderConstrained bool `yaml:"sender_constrained"`
 }
 
 // route is a compiled entry.
@@ -169,7 +172,7 @@ func compileRoute(fr fileRoute, line int) (route, *authv1.AuthRule, error) {
 		return r, nil, err
 	}
 	r.segments, r.prefix = segs, prefix
-	rule := &authv1.AuthRule{Public: fr.AllowUnauthenticated, Scopes: fr.Scopes}
+	rule := &authv1.AuthRule{Public: fr.AllowUnauthenticated, Scopes: fr.Scopes, RequireSenderConstrained: fr.SenderConstrained}
 	for _, set := range fr.AlternativeScopes {
 		rule.AlternativeScopes = append(rule.AlternativeScopes, &authv1.ScopeSet{Scopes: set})
 	}
