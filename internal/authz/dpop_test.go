@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
+	"google.golang.org/grpc/codes"
 )
 
 // A DPoP-bound token at the gateway: its proof is checked against the
@@ -44,6 +45,26 @@ func TestForwardAuthDPoP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Envoy states the scheme and host as attributes; the proof is
+	// checked against them the same way.
+	ext := extAuthzClient(t, &fixture{a: a})
+	extCheck := func(scheme, proof string) codes.Code {
+		t.Helper()
+		in := checkRequest("GET", "/orders/9", map[string]string{"authorization": "DPoP bound-token", "dpop": proof})
+		in.Attributes.Request.Http.Scheme = scheme
+		out, err := ext.Check(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codes.Code(out.GetStatus().GetCode())
+	}
+	if got := extCheck("https", k.Proof(t, "GET", "https://api.example.com/orders/9", "", "bound-token")); got != codes.OK {
+		t.Errorf("ext_authz, bound token with its proof: %v", got)
+	}
+	if got := extCheck("http", k.Proof(t, "GET", "https://api.example.com/orders/9", "", "bound-token")); got == codes.OK {
+		t.Error("ext_authz took a proof for https on an http request")
+	}
+
 	srv := httptest.NewServer(ForwardAuth(a, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "", nil))
 	t.Cleanup(srv.Close)
 	ask := func(method, uri string, hdr map[string]string) int {
