@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The cost of Gatehouse's forward auth behind nginx, measured with wrk on
+# loopback in one run: nginx answering 200 by itself (empty_gif), then the
+# same nginx asking Gatehouse (auth_request to --authz-addr) first,
+# with one API key and with one access token repeated. The ratio is what
+# issue 18 asks to keep at 0.5 or more.
+#
+#   scripts/bench-gateway.sh [DURATION]      # default 10s per run
+#
+# Needs nginx and wrk (Debian packages). Everything runs on 127.0.0.1 and
+# stops by itself.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+dur=${1:-10s}
+for cmd in nginx wrk curl; do
+	command -v "$cmd" >/dev/null || { echo "needs $cmd" >&2; exit 1; }
+done
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/gatehouse" ./cmd/gatehouse
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+http=$(free_port) grpc=$(free_port) authz=$(free_port) static=$(free_port) guarded=$(free_port)
+
+cat >"$work/routes.yaml" <<'EOF'
+routes:
+  - methods: [GET]
+    path: /items/**
+    scopes: [bench:read]
+EOF
+# Budgets raised: the benchmark measures the decision, not the limiter.
+"$work/gatehouse" serve --data-dir "$work/data" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
+	--mtls-addr "" --authz-addr "127.0.0.1:$authz" --authz-routes "$work/routes.yaml" --trusted-proxies 127.0.0.1 \
+	--rate-limit-tiers "low=1000000:1000000,standard=1000000:1000000,high=1000000:1000000,internal=1000000:1000000" \
+	--log-level error >"$work/gatehouse.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+	curl -fsS "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+gh() { "$work/gatehouse" "$@" --credentials "$work/data/admin-credentials.json"; }
+gh scopes create bench:read >/dev/null
+client=$(gh clients create --name bench --type third_party --grant-types client_credentials --scopes bench:read -o json)
+id=$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+secret=$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+key=$(gh apikeys create --client "$id" --scopes bench:read -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+token=$(curl -fsS -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$http/oauth2/token" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+mkdir -p "$work/nginx/logs"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log error;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    upstream gatehouse_authz { server 127.0.0.1:$authz; keepalive 32; }
+    server {
+        listen 127.0.0.1:$static;
+        location / { empty_gif; }
+    }
+    server {
+        listen 127.0.0.1:$guarded;
+        location / {
+            # Not return: it runs before the access phase, where
+            # auth_request does; empty_gif answers in the content phase.
+            auth_request /_gatehouse/check;
+            empty_gif;
+        }
+        location = /_gatehouse/check {
+            internal;
+            proxy_pass http://gatehouse_authz/authz/check;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_method GET;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-Method \$request_method;
+            proxy_set_header X-Forwarded-Uri \$request_uri;
+            proxy_set_header X-Forwarded-Host \$host;
+        }
+    }
+}
+EOF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
+sleep 0.5
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $key" "http://127.0.0.1:$guarded/items/1")" = 200 ] || { echo "the guarded nginx refused the key" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$guarded/items/1")
+[ "$code" = 401 ] || { echo "without a credential the guarded nginx answered $code, not 401" >&2; cat "$work/gatehouse.log" "$work/nginx/logs/error.log" >&2; exit 1; }
+
+rate() { wrk -t2 -c32 -d"$dur" "$@" | awk '/Requests\/sec/ {print $2}'; }
+s=$(rate "http://127.0.0.1:$static/items/1")
+k=$(rate -H "X-API-Key: $key" "http://127.0.0.1:$guarded/items/1")
+t=$(rate -H "Authorization: Bearer $token" "http://127.0.0.1:$guarded/items/1")
+printf 'nginx alone (empty_gif, 200):        %10.0f req/s\n' "$s"
+printf 'nginx + Gatehouse, one API key:      %10.0f req/s  (%.2f x)\n' "$k" "$(echo "$k / $s" | bc -l)"
+printf 'nginx + Gatehouse, one access token: %10.0f req/s  (%.2f x)\n' "$t" "$(echo "$t / $s" | bc -l)"
