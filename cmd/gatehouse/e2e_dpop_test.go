@@ -11,6 +11,7 @@ import (
 
 	inventoryv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/inventory/v1"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -175,5 +176,87 @@ func TestEndToEndDPoP(t *testing.T) {
 		"x-gatehouse-dpop-htm", "GET", "x-gatehouse-dpop-htu", restURL)
 	if _, err := inv.ListItems(metadata.NewOutgoingContext(context.Background(), forged), &inventoryv1.ListItemsRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("gRPC stating an HTTP request for its proof: %v, want Unauthenticated", err)
+	}
+}
+
+// TestEndToEndDPoPResourceNonce: with --dpop-resource-nonce the validators
+// demand a server nonce (RFC 9449 §9): a proof without one is refused
+// with use_dpop_nonce and the nonce to use (DPoP-Nonce over HTTP, the
+// ErrorInfo metadata dpop_nonce over gRPC), and the retry with it is
+// taken; the token endpoint's nonce is not the resources'.
+func TestEndToEndDPoPResourceNonce(t *testing.T) {
+	s := start(t, t.TempDir(), "--example-inventory", "--dpop-resource-nonce")
+	var c createdClient
+	s.cliJSON(t, &c, "clients", "create", "--name", "nonce partner", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "inventory:read")
+	leaks.add("client secret", c.ClientSecret)
+	k := dpoptest.NewKey(t)
+	tokenURL := "http://" + s.creds.HTTPAddr + "/oauth2/token"
+	var tok, tokenNonce string
+	for try := 0; tok == "" && try < 2; try++ {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+		req.Header.Set("DPoP", k.Proof(t, "POST", tokenURL, tokenNonce, ""))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := map[string]any{}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusBadRequest && resp.Header.Get("DPoP-Nonce") != "" {
+			tokenNonce = resp.Header.Get("DPoP-Nonce")
+			continue
+		}
+		if tok, _ = body["access_token"].(string); resp.StatusCode != http.StatusOK || body["token_type"] != "DPoP" {
+			t.Fatalf("token: %d %v", resp.StatusCode, body)
+		}
+	}
+	leaks.add("access token", tok)
+
+	restURL := "http://" + s.creds.HTTPAddr + "/v1/inventory/items"
+	rest := func(nonce string) restResult {
+		return s.rest(t, "GET", "/v1/inventory/items", map[string]string{"Authorization": "DPoP " + tok, "DPoP": k.Proof(t, "GET", restURL, nonce, tok)}, "")
+	}
+	first := rest("")
+	nonce := first.header.Get("DPoP-Nonce")
+	if first.code != http.StatusUnauthorized || nonce == "" || !strings.Contains(first.header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("REST without a nonce: %d, DPoP-Nonce %q, WWW-Authenticate %q", first.code, nonce, first.header.Get("WWW-Authenticate"))
+	}
+	if r := rest(tokenNonce); r.code != http.StatusUnauthorized {
+		t.Errorf("REST with the token endpoint's nonce: %d, want 401", r.code)
+	}
+	if r := rest(nonce); r.code != http.StatusOK {
+		t.Fatalf("REST with the nonce: %d %s", r.code, r.rawBody)
+	}
+
+	conn, err := grpc.NewClient(s.creds.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	inv := inventoryv1.NewInventoryServiceClient(conn)
+	htu := "https://" + s.creds.GRPCAddr + inventoryv1.InventoryService_ListItems_FullMethodName
+	call := func(nonce string) error {
+		md := metadata.Pairs("authorization", "DPoP "+tok, "dpop", k.Proof(t, "POST", htu, nonce, tok))
+		_, err := inv.ListItems(metadata.NewOutgoingContext(context.Background(), md), &inventoryv1.ListItemsRequest{})
+		return err
+	}
+	err = call("")
+	grpcNonce := ""
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == "use_dpop_nonce" {
+			grpcNonce = info.GetMetadata()["dpop_nonce"]
+		}
+	}
+	if status.Code(err) != codes.Unauthenticated || grpcNonce == "" {
+		t.Fatalf("gRPC without a nonce: %v, nonce %q", err, grpcNonce)
+	}
+	if err := call(grpcNonce); err != nil {
+		t.Fatalf("gRPC with the nonce: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 
@@ -109,7 +110,7 @@ func newAuth(ctx context.Context, cfg *config.Config, issuer string, log *slog.L
 		// DPoP-bound tokens (RFC 9449 §7) with the default algorithms; the
 		// htu is the request's own (the :authority for gRPC). Each replica
 		// has its own replay cache (docs/dpop.md).
-		proofs, err := dpopVerifier(cfg)
+		proofs, err := dpopVerifier(cfg, log)
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("dpop: %w", err)
@@ -158,7 +159,29 @@ func clientTiers(cfg *config.Config) map[string]ratelimit.Tier {
 }
 
 // dpopVerifier is the validators' DPoP proof verifier, with the configured
-// algorithms and window and no server nonce.
-func dpopVerifier(cfg *config.Config) (*dpop.Verifier, error) {
-	return dpop.NewVerifier(dpop.Configured(cfg.DPoPAlgorithms, cfg.DPoPWindow)...)
+// algorithms and window, demanding a server nonce with
+// --dpop-resource-nonce.
+func dpopVerifier(cfg *config.Config, log *slog.Logger) (*dpop.Verifier, error) {
+	opts := dpop.Configured(cfg.DPoPAlgorithms, cfg.DPoPWindow)
+	if cfg.DPoPResourceNonce {
+		// Keyed like the token endpoint's (another purpose), from the
+		// secret the replicas share.
+		secret, err := deviceCookieKey(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		if len(secret) == 0 {
+			log.Warn("the validators' DPoP nonces are keyed by this process: set --device-key so that replicas accept each other's")
+			secret = make([]byte, 32)
+			if _, err := rand.Read(secret); err != nil {
+				return nil, err
+			}
+		}
+		n, err := dpop.NoncesFromSecret(secret, "resource")
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, dpop.WithNonces(n))
+	}
+	return dpop.NewVerifier(opts...)
 }

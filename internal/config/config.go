@@ -75,6 +75,9 @@ type Config struct {
 	DPoPAlgorithms []string
 	DPoPWindow     time.Duration
 	DPoPTokenNonce bool
+	// DPoPResourceNonce makes the process's validators demand a server
+	// nonce in DPoP proofs too (RFC 9449 §9).
+	DPoPResourceNonce bool
 	// RequirePAR makes every client push its authorization requests to
 	// /oauth2/par first (RFC 9126 §5).
 	RequirePAR bool
@@ -614,6 +617,14 @@ var options = []option{
 			return errors.New("must be true or false")
 		}
 		c.DPoPTokenNonce = b
+		return nil
+	}},
+	{"dpop-resource-nonce", "false", "make the validators of this process (gRPC, the REST facade, UserInfo, the gateway authorizer) demand a server nonce in DPoP proofs (WWW-Authenticate: DPoP error=\"use_dpop_nonce\" with DPoP-Nonce; over gRPC the ErrorInfo metadata dpop_nonce, RFC 9449 §9); keyed from the device key like the token endpoint's", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.DPoPResourceNonce = b
 		return nil
 	}},
 	{"require-par", "false", "accept authorization requests at /oauth2/authorize only by a request_uri from /oauth2/par (RFC 9126), for every client; without it, only for clients registered with --require-pushed-authorization-requests", func(c *Config, v string) error {

@@ -26,6 +26,16 @@ const DefaultNoncePeriod = 5 * time.Minute
 // minNonceKey is the least key length: a 256-bit HMAC key.
 const minNonceKey = 32
 
+// NoncesFromSecret is NewNonces with a key derived from secret, a secret
+// the replicas share for other uses too (the device-cookie key): nonces
+// of one replica are good at another, and the secret itself never keys
+// them.
+func NoncesFromSecret(secret []byte, purpose string) (*Nonces, error) {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("gatehouse dpop nonce key"))
+	return NewNonces(m.Sum(nil), purpose, 0)
+}
+
 // NewNonces returns nonces for one purpose (such as "token" or a
 // resource's name, so a nonce from one is not accepted by another) under
 // key, rotating every period (DefaultNoncePeriod when zero).

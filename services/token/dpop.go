@@ -2,8 +2,6 @@ package token
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -39,9 +37,7 @@ const (
 func newDPoPVerifier(cfg Config) (*dpop.Verifier, error) {
 	opts := append([]dpop.Option{dpop.WithClock(cfg.Now)}, dpop.Configured(cfg.DPoPAlgorithms, cfg.DPoPWindow)...)
 	if !cfg.DPoPNoNonce {
-		m := hmac.New(sha256.New, cfg.DeviceKey)
-		m.Write([]byte("gatehouse dpop nonce key"))
-		n, err := dpop.NewNonces(m.Sum(nil), "token", 0)
+		n, err := dpop.NoncesFromSecret(cfg.DeviceKey, "token")
 		if err != nil {
 			return nil, err
 		}
