@@ -14,6 +14,7 @@ import (
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -49,9 +50,69 @@ func BenchmarkRESTRepeatedToken(b *testing.B) {
 	})
 }
 
+// BenchmarkRESTDPoP compares, in one run, a request through the REST
+// facade with a repeated bearer token and with a repeated DPoP-bound token
+// and a fresh proof each time (made before the timer starts): the cost of
+// a proof's verification and replay check at the resource (RFC 9449 §7).
+func BenchmarkRESTDPoP(b *testing.B) {
+	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0",
+		"--example-inventory", "--rate-limit-tiers", "standard=1000000:1000000", "--dpop-token-nonce=false"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.Shutdown)
+	h := a.httpSrv.Handler
+	const target = "http://127.0.0.1/v1/inventory/items"
+	bearer := benchToken(b, a)
+	k := dpoptest.NewKey(b)
+	bound := benchToken(b, a, k.Proof(b, http.MethodPost, a.issuer+"/oauth2/token", "", ""))
+	serve := func(b *testing.B, scheme, tok, proof string) {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Authorization", scheme+" "+tok)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	b.Run("bearer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			serve(b, "Bearer", bearer, "")
+		}
+	})
+	b.Run("dpop", func(b *testing.B) {
+		proofs := make([]string, 0, 4096)
+		next := func() string {
+			if len(proofs) == 0 {
+				b.StopTimer()
+				for range cap(proofs) {
+					proofs = append(proofs, k.Proof(b, http.MethodGet, target, "", bound))
+				}
+				b.StartTimer()
+			}
+			p := proofs[len(proofs)-1]
+			proofs = proofs[:len(proofs)-1]
+			return p
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			serve(b, "DPoP", bound, next())
+		}
+	})
+}
+
 // benchToken registers a client through the registry's gRPC API and gets
-// a client-credentials token for it.
-func benchToken(b *testing.B, a *App) string {
+// a client-credentials token for it, bound to the key of a DPoP proof
+// when one is given.
+func benchToken(b *testing.B, a *App, dpopProof ...string) string {
 	b.Helper()
 	raw, err := readAdminKey(a)
 	if err != nil {
@@ -73,6 +134,9 @@ func benchToken(b *testing.B, a *App) string {
 	req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.GetClient().GetClientId(), c.GetClientSecret())
+	for _, p := range dpopProof {
+		req.Header.Set("DPoP", p)
+	}
 	w := httptest.NewRecorder()
 	a.httpSrv.Handler.ServeHTTP(w, req)
 	var out struct {
