@@ -75,7 +75,12 @@ func (v *Validator) dpopHTTP(req *request, r *http.Request) {
 	origin := v.dpopOrigin
 	if origin == "" {
 		scheme := "http"
-		if r.TLS != nil {
+		switch {
+		case r.TLS != nil:
+			scheme = "https"
+		case strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && InPrefixes(r.RemoteAddr, v.proxies):
+			// TLS ended at a trusted proxy (WithTrustedProxies): the
+			// client's request, which its proof names, was https.
 			scheme = "https"
 		}
 		origin = scheme + "://" + r.Host

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -84,6 +85,30 @@ func TestGatewayDPoPAnnotator(t *testing.T) {
 	for _, h := range []string{"Grpc-Metadata-X-Gatehouse-Dpop-Htu", "grpc-metadata-x-gatehouse-dpop-htm", "DPoP"} {
 		if k, ok := GatewayIncomingHeaderMatcher(h); ok && (k == MetadataDPoPHTU || k == MetadataDPoPHTM || k == "dpop") {
 			t.Errorf("header %s forwarded as %q", h, k)
+		}
+	}
+}
+
+// Behind a trusted proxy that ended TLS, the proof names the https URL the
+// client used (X-Forwarded-Proto); from anyone else the header is ignored.
+func TestDPoPSchemeBehindProxy(t *testing.T) {
+	v := NewValidator(nil, WithLogger(discardLogger()), WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))
+	for _, tc := range []struct {
+		remote, proto, want string
+	}{
+		{"10.1.2.3:5555", "https", "https://api.example/v1/items"},
+		{"10.1.2.3:5555", "HTTPS", "https://api.example/v1/items"},
+		{"10.1.2.3:5555", "", "http://api.example/v1/items"},
+		{"192.0.2.7:5555", "https", "http://api.example/v1/items"},
+	} {
+		r := httptest.NewRequest("GET", "http://api.example/v1/items", nil)
+		r.RemoteAddr = tc.remote
+		r.Header.Set("DPoP", "p")
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		if got := v.GatewayDPoPAnnotator(context.Background(), r).Get(MetadataDPoPHTU); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("from %s with proto %q: htu %v, want %s", tc.remote, tc.proto, got, tc.want)
 		}
 	}
 }
