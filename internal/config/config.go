@@ -425,14 +425,7 @@ var options = []option{
 		c.RevocationResyncInterval = d
 		return err
 	}},
-	{"revocation-fail-open", "false", "accept requests when the revocation list is stale instead of refusing them (not recommended)", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.RevocationFailOpen = b
-		return nil
-	}},
+	{"revocation-fail-open", "false", "accept requests when the revocation list is stale instead of refusing them (not recommended)", boolOption(func(c *Config) *bool { return &c.RevocationFailOpen })},
 	{"refresh-token-lifetime", "720h", "absolute lifetime of a grant's refresh tokens (rotation does not extend it)", func(c *Config, v string) error {
 		d, err := positiveDuration(v)
 		c.RefreshTokenLifetime = d
@@ -499,14 +492,7 @@ var options = []option{
 		c.AuthzRoutes = v
 		return nil
 	}},
-	{"authz-tls", "false", "serve --authz-addr over TLS with the mTLS listener's server certificate, requiring a client certificate from a trusted CA (the platform CA, --tls-client-ca) of every gateway, on top of --trusted-proxies", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.AuthzTLS = b
-		return nil
-	}},
+	{"authz-tls", "false", "serve --authz-addr over TLS with the mTLS listener's server certificate, requiring a client certificate from a trusted CA (the platform CA, --tls-client-ca) of every gateway, on top of --trusted-proxies", boolOption(func(c *Config) *bool { return &c.AuthzTLS })},
 	{"authz-client-cert-header", "", "header in which the gateways that terminate the clients' mTLS state the client certificate to the gateway authorizer (URL-encoded PEM as nginx's $ssl_client_escaped_cert, PEM, base64 DER, or x-forwarded-client-cert as Envoy writes it; Envoy's ext_authz source.certificate is read too): it binds certificate-bound tokens and is the credential of mtls routes; the gateways must overwrite any copy the client sent; empty: no certificate is read", func(c *Config, v string) error {
 		if v != "" && !validHeaderName(v) {
 			return errors.New("must be an HTTP header name")
@@ -574,22 +560,8 @@ var options = []option{
 		}
 		return checkAddr(v)
 	}},
-	{"otlp-insecure", "false", "export traces to --otlp-endpoint in plaintext (a collector on a loopback address only)", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.OTLPInsecure = b
-		return nil
-	}},
-	{"grpc-reflection", "false", "serve gRPC server reflection on the gRPC listeners, to anyone who reaches them: it lists and describes every service, admin ones included (grpcurl works without it given -proto or -protoset from gen/)", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.GRPCReflection = b
-		return nil
-	}},
+	{"otlp-insecure", "false", "export traces to --otlp-endpoint in plaintext (a collector on a loopback address only)", boolOption(func(c *Config) *bool { return &c.OTLPInsecure })},
+	{"grpc-reflection", "false", "serve gRPC server reflection on the gRPC listeners, to anyone who reaches them: it lists and describes every service, admin ones included (grpcurl works without it given -proto or -protoset from gen/)", boolOption(func(c *Config) *bool { return &c.GRPCReflection })},
 	{"trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of Gatehouse: a request from one of them is counted against the rightmost X-Forwarded-For address that is not a trusted proxy (failure budgets, rate limits, audit); a header from anyone else is ignored", func(c *Config, v string) error {
 		p, err := authn.ParseTrustedProxies(strings.Split(v, ","))
 		c.TrustedProxies = p
@@ -611,38 +583,10 @@ var options = []option{
 		c.DPoPWindow = d
 		return err
 	}},
-	{"dpop-token-nonce", "true", "make the token endpoint demand a server nonce in DPoP proofs (use_dpop_nonce, RFC 9449 §8); the nonces are keyed from the device key, so replicas sharing it accept each other's", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.DPoPTokenNonce = b
-		return nil
-	}},
-	{"dpop-resource-nonce", "false", "make the validators of this process (gRPC, the REST facade, UserInfo, the gateway authorizer) demand a server nonce in DPoP proofs (WWW-Authenticate: DPoP error=\"use_dpop_nonce\" with DPoP-Nonce; over gRPC the ErrorInfo metadata dpop_nonce, RFC 9449 §9); keyed from the device key like the token endpoint's", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.DPoPResourceNonce = b
-		return nil
-	}},
-	{"require-par", "false", "accept authorization requests at /oauth2/authorize only by a request_uri from /oauth2/par (RFC 9126), for every client; without it, only for clients registered with --require-pushed-authorization-requests", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.RequirePAR = b
-		return nil
-	}},
-	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.ExampleInventory = b
-		return nil
-	}},
+	{"dpop-token-nonce", "true", "make the token endpoint demand a server nonce in DPoP proofs (use_dpop_nonce, RFC 9449 §8); the nonces are keyed from the device key, so replicas sharing it accept each other's", boolOption(func(c *Config) *bool { return &c.DPoPTokenNonce })},
+	{"dpop-resource-nonce", "false", "make the validators of this process (gRPC, the REST facade, UserInfo, the gateway authorizer) demand a server nonce in DPoP proofs (WWW-Authenticate: DPoP error=\"use_dpop_nonce\" with DPoP-Nonce; over gRPC the ErrorInfo metadata dpop_nonce, RFC 9449 §9); keyed from the device key like the token endpoint's", boolOption(func(c *Config) *bool { return &c.DPoPResourceNonce })},
+	{"require-par", "false", "accept authorization requests at /oauth2/authorize only by a request_uri from /oauth2/par (RFC 9126), for every client; without it, only for clients registered with --require-pushed-authorization-requests", boolOption(func(c *Config) *bool { return &c.RequirePAR })},
+	{"example-inventory", "false", "also serve the example inventory API (/v1/inventory/items) protected by pkg/authn, and the example SPA under /spa/", boolOption(func(c *Config) *bool { return &c.ExampleInventory })},
 }
 
 // checkIssuer enforces RFC 8414 §2: an https URL without query or
@@ -701,6 +645,18 @@ func wildcardAddr(v string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// boolOption is the setter of a true/false option that sets the field.
+func boolOption(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*field(c) = b
+		return nil
+	}
 }
 
 func checkAddr(v string) error {
