@@ -302,39 +302,43 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		fmt.Fprintf(stderr, "gatehouse: admin create-key: %v\n", err)
 		return 1
 	}
-	if secrets != nil {
-		b, _ := json.MarshalIndent(app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}, "", "  ") //nolint:gosec // into the Secret is the point
-		labels := map[string]string{"app.kubernetes.io/name": "gatehouse", "app.kubernetes.io/component": "admin-key"}
-		if err := secrets.Create(ctx, *k8sSecret, labels, map[string][]byte{app.CredentialsFile: b}); err != nil {
+	// Where the key went instead of the output, if anywhere.
+	creds, dest := app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}, ""
+	switch {
+	case secrets != nil:
+		dest = "secret " + secrets.Namespace() + "/" + *k8sSecret
+		b, err := creds.Marshal()
+		if err == nil {
+			labels := map[string]string{"app.kubernetes.io/name": "gatehouse", "app.kubernetes.io/component": "admin-key"}
+			err = secrets.Create(ctx, *k8sSecret, labels, map[string][]byte{app.CredentialsFile: b})
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "gatehouse: admin create-key: %v (the key %s was made: revoke it with gatehouse apikeys revoke)\n", err, key.KeyID)
 			return 1
 		}
-		raw = ""
-		*out = "secret " + secrets.Namespace() + "/" + *k8sSecret
-	}
-	if *out != "" && secrets == nil {
-		if err := app.WriteCredentials(*out, app.Credentials{APIKey: raw, GRPCAddr: *grpcAddr}); err != nil {
+	case *out != "":
+		dest = *out
+		if err := app.WriteCredentials(*out, creds); err != nil {
 			fmt.Fprintf(stderr, "gatehouse: admin create-key: %v (the key %s was made: revoke it)\n", err, key.KeyID)
 			return 1
 		}
-		raw = ""
 	}
 	if *format == "json" {
 		v := map[string]any{"key_id": key.KeyID, "client_id": key.ClientID, "name": key.Description, "scopes": key.Scopes}
 		switch {
-		case raw != "":
-			v["api_key"] = raw
 		case secrets != nil:
 			v["secret"], v["created"] = secrets.Namespace()+"/"+*k8sSecret, true
+		case dest != "":
+			v["credentials_file"] = dest
 		default:
-			v["credentials_file"] = *out
+			v["api_key"] = raw
 		}
 		b, _ := json.MarshalIndent(v, "", "  ")
 		fmt.Fprintln(stdout, string(b))
 		return 0
 	}
-	if raw == "" {
-		fmt.Fprintf(stdout, "Admin key %s (%s) written to %s.\n", key.KeyID, key.Description, *out)
+	if dest != "" {
+		fmt.Fprintf(stdout, "Admin key %s (%s) written to %s.\n", key.KeyID, key.Description, dest)
 		return 0
 	}
 	fmt.Fprintf(stdout, "Admin key %s (%s); it is shown once:\n%s\n", key.KeyID, key.Description, raw)

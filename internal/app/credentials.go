@@ -30,10 +30,16 @@ type Credentials struct {
 	AdminCAFile string `json:"admin_ca_file,omitempty"`
 }
 
+// Marshal is the content of admin-credentials.json, which holds the key:
+// for its 0600 file, or a Kubernetes Secret.
+func (c Credentials) Marshal() ([]byte, error) {
+	return json.MarshalIndent(c, "", "  ") //nolint:gosec // the file (or Secret) is where the key goes
+}
+
 // WriteCredentials writes the file with mode 0600 through a temporary file
 // and a rename, so a reader never sees half a file.
 func WriteCredentials(path string, c Credentials) error {
-	b, err := json.MarshalIndent(c, "", "  ") //nolint:gosec // writing the key to its 0600 file is the point
+	b, err := c.Marshal()
 	if err != nil {
 		return err
 	}
