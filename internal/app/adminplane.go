@@ -99,11 +99,7 @@ func (g *adminGuard) isAdminOnly(method string) bool {
 	}
 	only := false
 	if rule, ok := g.rules.Lookup(method); ok && !rule.GetPublic() {
-		alternatives := [][]string{rule.GetScopes()}
-		for _, alt := range rule.GetAlternativeScopes() {
-			alternatives = append(alternatives, alt.GetScopes())
-		}
-		only = !slices.ContainsFunc(alternatives, func(scopes []string) bool {
+		only = !slices.ContainsFunc(authn.ScopeSets(rule), func(scopes []string) bool {
 			return !slices.ContainsFunc(scopes, isAdminScope)
 		})
 	}

@@ -255,11 +255,7 @@ func servedScopes(srv *grpc.Server, rules *authn.Rules) []string {
 			if !ok {
 				continue
 			}
-			scopes := rule.GetScopes()
-			for _, alt := range rule.GetAlternativeScopes() {
-				scopes = append(slices.Clip(scopes), alt.GetScopes()...)
-			}
-			for _, s := range scopes {
+			for _, s := range slices.Concat(authn.ScopeSets(rule)...) {
 				if !seen[s] {
 					seen[s] = true
 					out = append(out, s)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	authv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/auth/v1"
+	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 )
 
 // The security schemes of the documents, one per credential kind.
@@ -53,10 +54,7 @@ func Requirements(rule *authv1.AuthRule) ([]Requirement, error) {
 	if rule.GetPublic() {
 		return []Requirement{}, nil
 	}
-	sets := [][]string{rule.GetScopes()}
-	for _, alt := range rule.GetAlternativeScopes() {
-		sets = append(sets, alt.GetScopes())
-	}
+	sets := authn.ScopeSets(rule)
 	kinds := rule.GetCredentials()
 	if len(kinds) == 0 {
 		kinds = defaultKinds

@@ -66,6 +66,16 @@ func (r *rule) acceptsCertAlone() bool {
 	return r.kinds&(1<<uint(authv1.CredentialKind_CREDENTIAL_KIND_MTLS)) != 0
 }
 
+// ScopeSets are the ways rule grants access by scope: its scopes, then
+// each of its alternative sets. A caller needs every scope of one set.
+func ScopeSets(rule *authv1.AuthRule) [][]string {
+	sets := [][]string{rule.GetScopes()}
+	for _, alt := range rule.GetAlternativeScopes() {
+		sets = append(sets, alt.GetScopes())
+	}
+	return sets
+}
+
 // NewRules builds Rules from a map of gRPC full method name
 // ("/pkg.Service/Method") to rule, for tests and for services whose protos
 // do not carry the option. The well-known health and reflection methods

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,26 +54,9 @@ func Mutates(fullMethod string) bool {
 // or as an alternative: a method admins may call is an admin method, even
 // when services call it too with another scope.
 func RequiresAdmin(rule *authv1.AuthRule) bool {
-	if rule == nil {
-		return false
-	}
-	has := func(scopes []string) bool {
-		for _, s := range scopes {
-			if s == AdminScope {
-				return true
-			}
-		}
-		return false
-	}
-	if has(rule.GetScopes()) {
-		return true
-	}
-	for _, alt := range rule.GetAlternativeScopes() {
-		if has(alt.GetScopes()) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(authn.ScopeSets(rule), func(scopes []string) bool {
+		return slices.Contains(scopes, AdminScope)
+	})
 }
 
 // Rules is what the recorder needs of the auth rules.
