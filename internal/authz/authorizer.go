@@ -98,7 +98,7 @@ func New(v *authn.Validator, path string, log *slog.Logger, opts ...Option) (*Au
 	}
 	// The validator believes a certificate in the metadata of a decision
 	// only when Check put it there (withClientCert).
-	a := &Authorizer{base: v.With(authn.WithTrustedForwarderPeer(trustsForwardedCert)), path: path, log: log,
+	a := &Authorizer{base: v.With(authn.WithTrustedForwarderPeer(trustsGatewayStatement)), path: path, log: log,
 		byAudience: map[string]authn.Authenticator{}}
 	for _, opt := range opts {
 		opt(a)

@@ -21,8 +21,10 @@ import (
 // client certificate in URL-encoded PEM.
 const maxForwardedCert = 16 << 10
 
-// certForwarded marks a decision whose certificate the gateway stated.
-type certForwarded struct{}
+// gatewayStated marks a decision whose metadata carries what a trusted
+// gateway stated of the client's request: its certificate, or the method
+// and URL its DPoP proofs name.
+type gatewayStated struct{}
 
 // gatewayAddr is the peer of a decision: the gateway, whose own
 // connection (and any TLS certificate of it) is never the client's.
@@ -31,11 +33,11 @@ type gatewayAddr struct{}
 func (gatewayAddr) Network() string { return "gateway" }
 func (gatewayAddr) String() string  { return "gateway" }
 
-// trustsForwardedCert is the validator's forwarder predicate for
-// decisions: a certificate in the metadata counts only when Check put it
-// there from a trusted gateway's statement.
-func trustsForwardedCert(ctx context.Context, _ *peer.Peer) bool {
-	_, ok := ctx.Value(certForwarded{}).(bool)
+// trustsGatewayStatement is the validator's forwarder predicate for
+// decisions: a certificate, or a DPoP method and URL, in the metadata
+// counts only when Check put it there from a trusted gateway's statement.
+func trustsGatewayStatement(ctx context.Context, _ *peer.Peer) bool {
+	_, ok := ctx.Value(gatewayStated{}).(bool)
 	return ok
 }
 
@@ -48,7 +50,7 @@ func withClientCert(ctx context.Context, md metadata.MD, cert *x509.Certificate)
 		return ctx, md
 	}
 	fwd := authn.ForwardClientCert(&http.Request{TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}})
-	return context.WithValue(ctx, certForwarded{}, true), metadata.Join(md, fwd)
+	return context.WithValue(ctx, gatewayStated{}, true), metadata.Join(md, fwd)
 }
 
 // withDPoP presents the client's DPoP proofs to the validator, with the
@@ -63,7 +65,7 @@ func withDPoP(ctx context.Context, md metadata.MD, req Request, path string) (co
 	}
 	htu := (&url.URL{Scheme: scheme, Host: req.Host, Path: path}).String()
 	md = metadata.Join(md, metadata.MD{"dpop": req.DPoP, authn.MetadataDPoPHTM: {req.Method}, authn.MetadataDPoPHTU: {htu}})
-	return context.WithValue(ctx, certForwarded{}, true), md
+	return context.WithValue(ctx, gatewayStated{}, true), md
 }
 
 // ErrBadCertificate is a forwarded certificate that cannot be read.
