@@ -24,16 +24,7 @@ import (
 // facade (gateway, in-memory gRPC hop, interceptors, handler) with one
 // token, in process: what the validated-token cache makes of a request.
 func BenchmarkRESTRepeatedToken(b *testing.B) {
-	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0",
-		"--example-inventory", "--rate-limit-tiers", "standard=1000000:1000000"}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.Shutdown)
+	a := startBenchApp(b)
 	tok := benchToken(b, a)
 	h := a.httpSrv.Handler
 	b.ReportAllocs()
@@ -55,16 +46,7 @@ func BenchmarkRESTRepeatedToken(b *testing.B) {
 // and a fresh proof each time (made before the timer starts): the cost of
 // a proof's verification and replay check at the resource (RFC 9449 §7).
 func BenchmarkRESTDPoP(b *testing.B) {
-	cfg, err := config.Load([]string{"--data-dir", b.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0",
-		"--example-inventory", "--rate-limit-tiers", "standard=1000000:1000000", "--dpop-token-nonce=false"}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.Shutdown)
+	a := startBenchApp(b, "--dpop-token-nonce=false")
 	h := a.httpSrv.Handler
 	const target = "http://127.0.0.1/v1/inventory/items"
 	bearer := benchToken(b, a)
@@ -107,6 +89,23 @@ func BenchmarkRESTDPoP(b *testing.B) {
 			serve(b, "DPoP", bound, next())
 		}
 	})
+}
+
+// startBenchApp starts the all-in-one server with the example API and a
+// client budget no benchmark reaches, and extra flags.
+func startBenchApp(b *testing.B, extra ...string) *App {
+	b.Helper()
+	cfg, err := config.Load(append([]string{"--data-dir", b.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0",
+		"--example-inventory", "--rate-limit-tiers", "standard=1000000:1000000"}, extra...), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.Shutdown)
+	return a
 }
 
 // benchToken registers a client through the registry's gRPC API and gets
