@@ -95,7 +95,18 @@ func startNginx(t *testing.T, bin, prefix, conf, listen string) {
 	if out, err := test.CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-p", prefix, "-c", conf)
+	runUntilTestEnds(t, "nginx", exec.Command(bin, "-p", prefix, "-c", conf), listen, 10*time.Second, func() string {
+		b, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
+		return "error.log:\n" + string(b)
+	})
+}
+
+// runUntilTestEnds starts a gateway process (nginx, Caddy), kills it when
+// the test ends, and waits up to timeout until it listens on listen; the
+// process's output, and whatever more extra tells, is logged if the test
+// fails.
+func runUntilTestEnds(t *testing.T, name string, cmd *exec.Cmd, listen string, timeout time.Duration, extra func() string) {
+	t.Helper()
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -107,11 +118,14 @@ func startNginx(t *testing.T, bin, prefix, conf, listen string) {
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
-			t.Logf("nginx output:\n%s\nerror.log:\n%s", logs.String(), b)
+			more := ""
+			if extra != nil {
+				more = extra()
+			}
+			t.Logf("%s output:\n%s\n%s", name, logs.String(), more)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for {
 		c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond)
 		if err == nil {
@@ -120,11 +134,11 @@ func startNginx(t *testing.T, bin, prefix, conf, listen string) {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("nginx exited: %s", logs.String())
+			t.Fatalf("%s exited: %s", name, logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx not listening on %s", listen)
+			t.Fatalf("%s not listening on %s: %s", name, listen, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
