@@ -130,6 +130,10 @@ local: build ## run the split topology as processes on loopback: 3 NATS nodes, t
 bench: ## run every benchmark of the workspace (API keys, JWT validation, token issuance, signing keys)
 	go test -run '^$$' -bench . -benchmem -count 1 work
 
+.PHONY: bench-http
+bench-http: ## Gatehouse's HTTP paths against bare handlers with wrk, in one run (BENCH_DURATION, default 10s; BENCH_ROUNDS, default 2)
+	scripts/bench-http.sh $(or $(BENCH_DURATION),10s) $(or $(BENCH_ROUNDS),2)
+
 .PHONY: ci
 ci: gen-check lint breaking test ## what .ci/run runs, without starting services
 

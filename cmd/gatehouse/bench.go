@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/benchbare"
 	"github.com/gatehouse-dev/gatehouse/internal/loadgen"
+	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -28,6 +32,10 @@ func benchCommands() []benchCommand {
 			"get tokens with client credentials, then drive a protected API with them and report throughput and latency", benchAPI},
 		{"soak", "--client-id ID --client-secret S [--api-key K] [--refresh-tokens T] [-c 8] [-d 1m] [--rate R]",
 			"soak Gatehouse with a mixed workload (tokens, REST and gRPC validation, API keys, revocations, refreshes) and report every outcome", benchSoak},
+		{"mint", "--client-id ID --client-secret S [--scope S] [-n 1000] [-c 16] [--url U]",
+			"get N access tokens with client credentials and print them one per line (for a load tool's token pool)", benchMint},
+		{"bare", "--issuer URL --client-id ID --client-secret S [--addr 127.0.0.1:8099] [--audience A]",
+			"serve the bare yardstick handlers (POST /token, GET /cached, GET /uncached) that Gatehouse's HTTP figures are compared with", benchBare},
 	}
 }
 
@@ -184,6 +192,77 @@ func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	fmt.Fprintln(stdout, res.String())
 	if len(res.Failures) > 0 || res.FailuresDropped > 0 || res.Revocations.Lost > 0 || res.Revocations.RecheckAccepted > 0 {
+		return 1
+	}
+	return 0
+}
+
+// benchMint prints -n access tokens, for a load tool (wrk) to cycle
+// through: more tokens than the validators cache measures fresh tokens.
+func benchMint(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs, parse := benchFlags("mint")
+	tokenURL := fs.String("url", "http://127.0.0.1:8080/oauth2/token", "token endpoint (loopback only)")
+	clientID := fs.String("client-id", "", "client_id of a client allowed client_credentials")
+	secret := fs.String("client-secret", getenv("GATEHOUSE_CLIENT_SECRET"), "its secret (or GATEHOUSE_CLIENT_SECRET)")
+	scope := fs.String("scope", "", "scope to request")
+	n := fs.Int("n", 1000, "how many tokens (at most 1000000)")
+	conc := fs.Int("c", 16, "concurrent requests (at most 256)")
+	if code, done := parse(args, stdout, stderr); done {
+		return code
+	}
+	if *clientID == "" || *secret == "" || *n < 1 || *n > 1_000_000 || *conc < 1 || *conc > 256 {
+		fmt.Fprintln(stderr, "gatehouse: bench mint needs --client-id, --client-secret, 1 <= -n <= 1000000 and 1 <= -c <= 256")
+		return 2
+	}
+	tokens, err := loadgen.MintTokens(ctx, loadgen.MintConfig{URL: *tokenURL, ClientID: *clientID, ClientSecret: *secret, Scope: *scope, N: *n, Concurrency: *conc})
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+	for _, t := range tokens {
+		fmt.Fprintln(stdout, t)
+	}
+	return 0
+}
+
+// benchBare serves the yardstick of internal/benchbare on a loopback
+// address until interrupted.
+func benchBare(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs, parse := benchFlags("bare")
+	addr := fs.String("addr", "127.0.0.1:8099", "loopback address to listen on")
+	issuer := fs.String("issuer", "http://127.0.0.1:8080", "Gatehouse's issuer: its tokens are what /cached and /uncached validate, against its JWKS")
+	audience := fs.String("audience", "urn:gatehouse:api", "audience the tokens must carry (Gatehouse's --default-audience)")
+	clientID := fs.String("client-id", "bench", "the one client /token serves")
+	secret := fs.String("client-secret", getenv("GATEHOUSE_CLIENT_SECRET"), "its secret (or GATEHOUSE_CLIENT_SECRET)")
+	if code, done := parse(args, stdout, stderr); done {
+		return code
+	}
+	if *secret == "" {
+		fmt.Fprintln(stderr, "gatehouse: bench bare needs --client-secret")
+		return 2
+	}
+	if !loopback.HostPort(*addr) {
+		fmt.Fprintf(stderr, "gatehouse: bench bare: --addr %q is not a loopback address\n", *addr)
+		return 2
+	}
+	set, err := benchbare.FetchJWKS(ctx, strings.TrimSuffix(*issuer, "/")+"/.well-known/jwks.json")
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+	h, err := benchbare.Handler(benchbare.Config{Issuer: *issuer, Audience: *audience, JWKS: set, ClientID: *clientID, ClientSecret: *secret})
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	fmt.Fprintf(stdout, "serving the yardstick on http://%s (POST /token, GET /cached, GET /uncached)\n", *addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return 1
 	}
 	return 0
