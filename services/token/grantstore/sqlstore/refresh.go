@@ -26,7 +26,7 @@ const refreshColumns = `hash, family_id, scopes, created_at, idle_expires_at, ro
 //
 // $1 now, $2 the old hash, $3 the client, $4 the DPoP key's thumbprint, $5
 // the next token's scopes as a JSON list ('[]': the old token's), $6 the
-// next token's family ('': any), $7 its hash, $8 its creation, $9 its idle
+// next token's family (empty: any), $7 its hash, $8 its creation, $9 its idle
 // expiry.
 const rotateOne = `
 	WITH old AS (
