@@ -175,6 +175,48 @@ var rotationTests = []test{
 		assertEqual(t, "A", gotA, storedRefresh(a))
 	}},
 
+	{"another client, a missing or other DPoP key, or wider scopes are ErrMismatch and change nothing, even for a rotated token", func(t *testing.T, e *env) {
+		f, a, _, c := e.chain()
+		widened := sampleRefresh("d", f.ID, t3)
+		widened.Scopes = []string{"orders:read", "orders:write"}
+		for _, tc := range []struct {
+			name string
+			by   grantstore.Presenter
+			next grantstore.Refresh
+		}{
+			{"another client", grantstore.Presenter{ClientID: "c2", DPoPJKT: f.DPoPJKT}, sampleRefresh("d", f.ID, t3)},
+			{"no DPoP key", grantstore.Presenter{ClientID: f.ClientID}, sampleRefresh("d", f.ID, t3)},
+			{"another DPoP key", grantstore.Presenter{ClientID: f.ClientID, DPoPJKT: "jkt-of-another"}, sampleRefresh("d", f.ID, t3)},
+			{"wider scopes", owner(f), widened},
+		} {
+			for _, old := range []grantstore.Refresh{c, rotated(a, t1)} {
+				gotF, gotOld, err := e.s.RotateRefresh(e.ctx, old.Hash, tc.by, tc.next, t3)
+				assertErrorIs(t, err, grantstore.ErrMismatch)
+				assertEqual(t, tc.name+": family returned", gotF, storedFamily(f))
+				assertEqual(t, tc.name+": token returned", gotOld, storedRefresh(old))
+				e.absentRefresh(tc.next.Hash)
+			}
+		}
+		assertEqual(t, "family after the refusals", e.getFamily(f.ID), storedFamily(f))
+		gotC, _ := e.getRefresh(c.Hash)
+		assertEqual(t, "C after the refusals", gotC, storedRefresh(c))
+		e.rotate(c.Hash, sampleRefresh("d", f.ID, t3), t3)
+	}},
+
+	{"the next token is completed from the family: its id, the old token's scopes, the idle expiry capped at the family's", func(t *testing.T, e *env) {
+		f := sampleFamily("f1", "c1", "u1", t0)
+		f.ExpiresAt = t0.Add(2 * time.Hour)
+		a := sampleRefresh("a", f.ID, t0)
+		a.Scopes = []string{"openid", "orders:read"}
+		e.createFamily(f, &a)
+		b := grantstore.Refresh{Hash: hash("refresh b"), CreatedAt: t1, IdleExpiresAt: t1.Add(idleTimeout)}
+		e.rotate(a.Hash, b, t1)
+		want := b
+		want.FamilyID, want.Scopes, want.IdleExpiresAt = f.ID, a.Scopes, f.ExpiresAt
+		gotB, _ := e.getRefresh(b.Hash)
+		assertEqual(t, "B", gotB, storedRefresh(want))
+	}},
+
 	{"a next token with a taken hash is ErrExists and the old token stays current", func(t *testing.T, e *env) {
 		f := sampleFamily("f1", "c1", "u1", t0)
 		a := sampleRefresh("a", f.ID, t0)
