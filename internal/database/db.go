@@ -31,7 +31,11 @@ type DB interface {
 	// Dialect says which SQL the database speaks.
 	Dialect() Dialect
 	// Tx runs fn in a read-write transaction and commits it when fn
-	// returns nil; otherwise, or if fn panics, it rolls back. On SQLite it
+	// returns nil; otherwise, or if fn panics, it rolls back. On
+	// PostgreSQL the BEGIN goes to the server with the first statement,
+	// and the statements queued with Tx.Defer with the COMMIT: a
+	// transaction that reads one thing and then writes costs two round
+	// trips. On SQLite it
 	// holds the database's write lock from BEGIN (BEGIN IMMEDIATE), so
 	// transactions run one after another; on PostgreSQL it runs at READ
 	// COMMITTED, and a store serialises what it must with Dialect row
@@ -53,6 +57,12 @@ type Tx interface {
 	// other), on SQLite nothing, since the transaction already holds the
 	// only write lock.
 	Lock(ctx context.Context, name string) error
+	// Defer queues a statement whose result the transaction does not
+	// read, to run after fn returns nil and before the commit, in the
+	// order queued: on PostgreSQL the queued statements go to the server
+	// with the COMMIT, in one round trip. The first error among them is
+	// what DB.Tx returns, and the transaction rolls back.
+	Defer(query string, args ...any)
 }
 
 // Querier runs statements, on the database or in a transaction.

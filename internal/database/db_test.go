@@ -517,3 +517,69 @@ func TestReadTxIsReadOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestTxDefer: deferred statements run after fn, in order, and commit with
+// it; one that fails rolls the whole transaction back, and a failed fn runs
+// none. The connection serves the next transaction either way.
+func TestTxDefer(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db database.DB) {
+		ctx := t.Context()
+		at := time.Unix(1, 0)
+		count := func() (n int64) {
+			t.Helper()
+			if err := db.QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		err := db.Tx(ctx, func(tx database.Tx) error {
+			tx.Defer(`INSERT INTO items (id, at) VALUES ($1, $2)`, "a", at)
+			tx.Defer(`UPDATE items SET n = n + 1 WHERE id = $1`, "a")
+			var n int64
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("before fn returned: %d rows, %v; want none yet", n, err)
+			}
+			return nil
+		})
+		var n int64
+		if err == nil {
+			err = db.QueryRow(ctx, `SELECT n FROM items WHERE id = 'a'`).Scan(&n)
+		}
+		if err != nil || n != 1 {
+			t.Fatalf("deferred insert then update: n = %d, %v", n, err)
+		}
+		err = db.Tx(ctx, func(tx database.Tx) error {
+			insert(t, tx, "b", at)
+			tx.Defer(`INSERT INTO items (id, at) VALUES ($1, $2)`, "c", at)
+			tx.Defer(`INSERT INTO items (id, at) VALUES ($1, $2)`, "a", at) // a duplicate
+			tx.Defer(`INSERT INTO items (id, at) VALUES ($1, $2)`, "d", at)
+			return nil
+		})
+		if !database.IsUniqueViolation(err) {
+			t.Errorf("failing deferred statement: %v, want a unique violation", err)
+		}
+		if n := count(); n != 1 {
+			t.Errorf("after the failed commit: %d rows, want 1", n)
+		}
+		errFn := errors.New("refused")
+		err = db.Tx(ctx, func(tx database.Tx) error {
+			tx.Defer(`INSERT INTO items (id, at) VALUES ($1, $2)`, "e", at)
+			return errFn
+		})
+		if !errors.Is(err, errFn) || count() != 1 {
+			t.Errorf("failed fn: %v, %d rows; want its error and nothing written", err, count())
+		}
+		if err := db.Tx(ctx, func(tx database.Tx) error { return nil }); err != nil {
+			t.Errorf("empty transaction: %v", err)
+		}
+		err = db.Tx(ctx, func(tx database.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO items (id, at) VALUES ($1, $2)`, "a", at); !database.IsUniqueViolation(err) {
+				t.Errorf("duplicate as the first statement: %v", err)
+			}
+			return nil // ignoring it: the commit must not pretend
+		})
+		if err == nil && db.Dialect() == database.PostgreSQL {
+			t.Error("commit after a failed statement succeeded")
+		}
+	})
+}

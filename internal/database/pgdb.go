@@ -31,11 +31,33 @@ func (d *PostgresDB) Pool() *pgxpool.Pool { return d.pool }
 // Dialect implements DB.
 func (d *PostgresDB) Dialect() Dialect { return PostgreSQL }
 
-// Tx implements DB at READ COMMITTED.
-func (d *PostgresDB) Tx(ctx context.Context, fn func(Tx) error) error {
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		return fn(pgTx{pgQuerier{q: tx}})
-	})
+// Tx implements DB at READ COMMITTED. The transaction is begun by the
+// batch that carries its first statement and ended by the one that carries
+// its deferred statements, so that it costs no round trip of its own; the
+// commit's fsync is what it must wait for. A connection left in a
+// transaction (a rollback that failed) is destroyed by the pool on release.
+func (d *PostgresDB) Tx(ctx context.Context, fn func(Tx) error) (err error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	t := &txConn{conn: conn.Conn()}
+	defer func() {
+		if p := recover(); p != nil {
+			t.rollback(ctx)
+			panic(p)
+		}
+	}()
+	if err := fn(pgTx{pgQuerier{q: t}, t}); err != nil {
+		t.rollback(ctx)
+		return err
+	}
+	if err := t.commit(ctx); err != nil {
+		t.rollback(ctx)
+		return err
+	}
+	return nil
 }
 
 // ReadTx implements DB at REPEATABLE READ, read only: every statement reads
@@ -47,14 +69,158 @@ func (d *PostgresDB) ReadTx(ctx context.Context, fn func(Querier) error) error {
 	})
 }
 
-type pgTx struct{ pgQuerier }
+type pgTx struct {
+	pgQuerier
+	c *txConn
+}
 
 // Lock implements Tx with a transaction-scoped advisory lock, which COMMIT
 // or ROLLBACK releases, so a crashed process cannot leave it held. The key
 // is computed by the server from name and the schema.
 func (t pgTx) Lock(ctx context.Context, name string) error {
-	_, err := t.q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text || current_schema(), 0))`, name)
+	_, err := t.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text || current_schema(), 0))`, name)
 	return err
+}
+
+// Defer implements Tx.
+func (t pgTx) Defer(query string, args ...any) {
+	t.c.deferred = append(t.c.deferred, queued{query, pgArgs(args)})
+}
+
+// txConn is the connection of a transaction whose BEGIN has not been sent
+// until begun.
+type txConn struct {
+	conn     *pgx.Conn
+	begun    bool
+	deferred []queued
+}
+
+// batch is a batch that begins the transaction if it has not begun.
+func (t *txConn) batch() *pgx.Batch {
+	b := &pgx.Batch{}
+	if !t.begun {
+		b.Queue("begin")
+		t.begun = true
+	}
+	return b
+}
+
+// txConn is the pgxQuerier of the transaction's statements: the first one
+// carries the BEGIN.
+
+func (t *txConn) Exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
+	if t.begun {
+		return t.conn.Exec(ctx, query, args...)
+	}
+	b := t.batch()
+	b.Queue(query, args...)
+	br := t.conn.SendBatch(ctx, b)
+	_, err := br.Exec() // the BEGIN
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (t *txConn) Query(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
+	if t.begun {
+		return t.conn.Query(ctx, query, args...)
+	}
+	b := t.batch()
+	b.Queue(query, args...)
+	br := t.conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (t *txConn) QueryRow(ctx context.Context, query string, args ...any) pgx.Row {
+	rows, err := t.Query(ctx, query, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return rowOf{rows}
+}
+
+// commit sends the deferred statements and the COMMIT in one batch. A
+// COMMIT of a transaction that had failed is answered ROLLBACK: an error.
+func (t *txConn) commit(ctx context.Context) error {
+	if !t.begun && len(t.deferred) == 0 {
+		return nil // nothing was sent: there is no transaction
+	}
+	b := t.batch()
+	for _, q := range t.deferred {
+		b.Queue(q.query, q.args...)
+	}
+	b.Queue("commit")
+	br := t.conn.SendBatch(ctx, b)
+	var (
+		tag pgconn.CommandTag
+		err error
+	)
+	for range b.Len() {
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+// rollback ends a transaction that failed, if the server has one open. An
+// error leaves the connection in it, for the pool to destroy.
+func (t *txConn) rollback(ctx context.Context) {
+	if t.conn.IsClosed() || t.conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	_, _ = t.conn.Exec(context.WithoutCancel(ctx), "rollback")
+}
+
+// batchRows are the rows of a query sent in a batch: closing them closes
+// the batch.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	_ = r.br.Close()
+}
+
+// rowOf is the first row of rows, as pgx's QueryRow gives it: ErrNoRows
+// when there is none, and the rows closed after the scan.
+type rowOf struct{ rows pgx.Rows }
+
+func (r rowOf) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
 
 // pgxQuerier is what a pool and a transaction offer.

@@ -32,7 +32,16 @@ func (d *SQLiteDB) Dialect() Dialect { return SQLite }
 // Tx implements DB with ImmediateTx.
 func (d *SQLiteDB) Tx(ctx context.Context, fn func(Tx) error) error {
 	return ImmediateTx(ctx, d.db, func(conn *sql.Conn) error {
-		return fn(sqliteTx{sqliteQuerier{q: conn}})
+		t := &sqliteTx{sqliteQuerier: sqliteQuerier{q: conn}}
+		if err := fn(t); err != nil {
+			return err
+		}
+		for _, q := range t.deferred {
+			if _, err := t.Exec(ctx, q.query, q.args...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -68,11 +77,26 @@ func (d *SQLiteDB) ReadTx(ctx context.Context, fn func(Querier) error) (err erro
 	return tx.Commit()
 }
 
-type sqliteTx struct{ sqliteQuerier }
+type sqliteTx struct {
+	sqliteQuerier
+	deferred []queued
+}
+
+// queued is a statement of Tx.Defer.
+type queued struct {
+	query string
+	args  []any
+}
 
 // Lock implements Tx: the transaction already holds SQLite's one write
 // lock, taken at BEGIN IMMEDIATE.
-func (sqliteTx) Lock(context.Context, string) error { return nil }
+func (*sqliteTx) Lock(context.Context, string) error { return nil }
+
+// Defer implements Tx. There is no round trip to save in process; the
+// statements still run last, as on PostgreSQL, so a store sees one order.
+func (t *sqliteTx) Defer(query string, args ...any) {
+	t.deferred = append(t.deferred, queued{query, args})
+}
 
 // sqlQuerier is what *sql.DB, *sql.Conn and *sql.Tx offer.
 type sqlQuerier interface {

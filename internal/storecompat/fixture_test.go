@@ -203,7 +203,7 @@ func populate(t testing.TB, s stores) {
 		}
 		must(t, "create family "+f.f.ID, s.grants.CreateFamily(ctx, f.f, rt))
 	}
-	_, _, err = s.grants.RotateRefresh(ctx, hash("rt-1"), grantstore.Refresh{Hash: hash("rt-1b"), FamilyID: "fam-1",
+	_, _, err = s.grants.RotateRefresh(ctx, hash("rt-1"), grantstore.Presenter{ClientID: "spa"}, grantstore.Refresh{Hash: hash("rt-1b"), FamilyID: "fam-1",
 		Scopes: []string{"orders:read"}, CreatedAt: at(time.Hour), IdleExpiresAt: at(25 * time.Hour)}, at(time.Hour))
 	must(t, "rotate rt-1", err)
 	_, err = s.grants.RevokeFamily(ctx, "fam-2", grantstore.ReasonRefreshReuse, at(9*time.Minute))
@@ -404,7 +404,7 @@ func exercise(t testing.TB, s stores) {
 		t.Errorf("updated user = %+v", u)
 	}
 
-	_, _, err = s.grants.RotateRefresh(ctx, hash("rt-1b"), grantstore.Refresh{Hash: hash("rt-1c"), FamilyID: "fam-1",
+	_, _, err = s.grants.RotateRefresh(ctx, hash("rt-1b"), grantstore.Presenter{ClientID: "spa"}, grantstore.Refresh{Hash: hash("rt-1c"), FamilyID: "fam-1",
 		Scopes: []string{"orders:read"}, CreatedAt: at(2 * time.Hour), IdleExpiresAt: at(26 * time.Hour)}, at(2*time.Hour))
 	must(t, "rotate rt-1b", err)
 	fs, err := s.grants.RevokeUserFamilies(ctx, "u_aaaaaaaaaaaaaaaaaaaaaaaaaa", "logout", at(time.Hour), at(3*time.Hour))

@@ -10,12 +10,18 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/services/token/grantstore"
 )
+
+// benchClients is how many clients the concurrent runs of the user-grant
+// benchmarks have, whatever GOMAXPROCS is: enough to show what the store
+// does with concurrent commits.
+const benchClients = 8
 
 // flowBackends are the grant stores the user-grant benchmarks run on.
 var flowBackends = []struct {
@@ -84,15 +90,7 @@ func benchCodeExchange(b *testing.B, opt envOption, parallel bool, scopes []stri
 	}
 	b.ResetTimer()
 	if parallel {
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := exchange(codes[next.Add(1)-1]); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+		concurrently(b, benchClients, func(_, i int) error { return exchange(codes[i]) })
 	} else {
 		for i := range b.N {
 			if err := exchange(codes[i]); err != nil {
@@ -103,32 +101,67 @@ func benchCodeExchange(b *testing.B, opt envOption, parallel bool, scopes []stri
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
 
-// BenchmarkRefreshGrant is one rotation after another on one family:
-// lookup, rotation in one transaction, a new access token.
+// BenchmarkRefreshGrant is one rotation after another on a family:
+// lookup, rotation, a new access token. The parallel runs have
+// benchClients clients, each rotating a family of its own.
 func BenchmarkRefreshGrant(b *testing.B) {
 	for _, be := range flowBackends {
-		b.Run(be.name, func(b *testing.B) {
-			e := newEnv(b, be.opt, withUnlimitedClients())
-			mux := http.NewServeMux()
-			e.svc.Routes(mux)
-			a := e.agent()
-			v, ch := pkce("refresh-bench")
-			rt := e.exchange(e.spa, e.codeFor(a, e.spa, ch), v, spaRedirect).json(b)["refresh_token"].(string)
-			form := url.Values{"grant_type": {"refresh_token"}, "client_id": {e.spa.id}}
-			b.ResetTimer()
-			for b.Loop() {
-				form.Set("refresh_token", rt)
-				w := serve(mux, e.issuer, form.Encode())
-				if w.Code != http.StatusOK {
-					b.Fatalf("%d %s", w.Code, w.Body)
-				}
-				body := w.Body.String()
-				i := strings.Index(body, `"refresh_token":"`) + len(`"refresh_token":"`)
-				rt = body[i : i+43]
+		b.Run(be.name, func(b *testing.B) { benchRefresh(b, be.opt, 1) })
+		b.Run(be.name+"/parallel", func(b *testing.B) { benchRefresh(b, be.opt, benchClients) })
+	}
+}
+
+func benchRefresh(b *testing.B, opt envOption, clients int) {
+	e := newEnv(b, opt, withUnlimitedClients())
+	mux := http.NewServeMux()
+	e.svc.Routes(mux)
+	rts := make([]string, clients)
+	for i := range rts {
+		v, ch := pkce("refresh-bench-" + strconv.Itoa(i))
+		rts[i] = e.exchange(e.spa, e.codeFor(e.agent(), e.spa, ch), v, spaRedirect).json(b)["refresh_token"].(string)
+	}
+	refresh := func(client, _ int) error {
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {e.spa.id}, "refresh_token": {rts[client]}}
+		w := serve(mux, e.issuer, form.Encode())
+		if w.Code != http.StatusOK {
+			return fmt.Errorf("%d %s", w.Code, w.Body)
+		}
+		body := w.Body.String()
+		i := strings.Index(body, `"refresh_token":"`) + len(`"refresh_token":"`)
+		rts[client] = body[i : i+43]
+		return nil
+	}
+	b.ResetTimer()
+	if clients == 1 {
+		for i := range b.N {
+			if err := refresh(0, i); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		}
+	} else {
+		concurrently(b, clients, refresh)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// concurrently runs op b.N times in all, from clients goroutines; i counts
+// the operations across them, client is the goroutine's own index.
+func concurrently(b *testing.B, clients int, op func(client, i int) error) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for c := range clients {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
+				if err := op(c, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
 		})
 	}
+	wg.Wait()
 }
 
 // newBenchSecret makes a code as the service would: 43 base64url

@@ -337,9 +337,16 @@ func (e *env) revokedKind(kind revocationv1.Kind, id string) bool {
 	return false
 }
 
-// TestRefreshRotation: checklist items 63, 65, 66.
+// TestRefreshRotation: checklist items 63, 65, 66, on both grant stores
+// (PostgreSQL rotates in one statement, SQLite in a transaction).
 func TestRefreshRotation(t *testing.T) {
-	e := newEnv(t, withFlow())
+	for _, be := range flowBackends {
+		t.Run(be.name, func(t *testing.T) { testRefreshRotation(t, be.opt) })
+	}
+}
+
+func testRefreshRotation(t *testing.T, opt envOption) {
+	e := newEnv(t, opt)
 	a := e.agent()
 	v, ch := pkce("rot")
 	tok := e.exchange(e.spa, e.codeFor(a, e.spa, ch), v, spaRedirect).json(t)

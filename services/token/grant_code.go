@@ -220,6 +220,78 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 		return nil, err
 	}
 	hash := hashSecret(raw)
+	now := g.s.cfg.Now()
+	if !cl.public || slices.ContainsFunc(requested, func(sc string) bool { return !cl.allowsScopeOIDC(sc) }) {
+		// Not rotated, or refused whatever the token: no need to
+		// spend a write on it.
+		return g.unrotated(ctx, cl, hash, requested, now)
+	}
+	next, nextHash, err := newSecret()
+	if err != nil {
+		return nil, errServer(err)
+	}
+	// The store checks the client, the DPoP key and the scopes in the
+	// rotation itself (one round trip); a refusal of those comes back
+	// with the token and its family, for presented to say which.
+	fam, old, err := g.s.grants.RotateRefresh(ctx, hash, grantstore.Presenter{ClientID: cl.id, DPoPJKT: dpopJKT(ctx)},
+		grantstore.Refresh{Hash: nextHash, Scopes: requested, CreatedAt: now, IdleExpiresAt: now.Add(g.s.cfg.RefreshIdle)}, now)
+	switch {
+	case errors.Is(err, grantstore.ErrNotFound):
+		return nil, refreshRefused("the refresh token is invalid")
+	case errors.Is(err, grantstore.ErrMismatch):
+		if _, perr := g.presented(ctx, cl, fam, old, requested); perr != nil {
+			return nil, perr
+		}
+		return nil, errInvalidGrant("the refresh token does not match the request")
+	case errors.Is(err, grantstore.ErrRefreshReused):
+		g.s.record(ctx, ReasonRefreshReuse, cl.id, tokenPath, "")
+		if rerr := g.s.publishFamilyRevocation(ctx, fam.ID, string(ReasonRefreshReuse), now); rerr != nil {
+			g.s.log.ErrorContext(ctx, "publish the revocation of a reused refresh token's family", "error", rerr)
+		}
+		return nil, refreshRefused("the refresh token was already used")
+	case errors.Is(err, grantstore.ErrRevoked), errors.Is(err, grantstore.ErrExpired):
+		return nil, refreshRefused("the refresh token is revoked or expired")
+	case err != nil:
+		return nil, errUnavailable(err)
+	}
+	scopes := requested
+	if len(scopes) == 0 {
+		scopes = old.Scopes
+	}
+	return g.issue(ctx, cl, fam, scopes, next, "")
+}
+
+// presented checks a refresh token's family against the request: its
+// client (checklist item 65: another client's attempt changes nothing), its
+// DPoP key (RFC 9449 §5: the token is not spent by the refusal) and the
+// scopes, which may narrow, never widen (checklist item 66). It returns the
+// scopes of the response.
+func (g *refreshGrant) presented(ctx context.Context, cl *client, fam grantstore.Family, old grantstore.Refresh, requested []string) ([]string, error) {
+	if fam.ClientID != cl.id { // not-secret: compares client ids
+		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	if fam.DPoPJKT != "" && !sameJKT(fam.DPoPJKT, dpopJKT(ctx)) {
+		g.s.record(ctx, ReasonDPoPBindingMismatch, cl.id, tokenPath, "")
+		return nil, errInvalidGrant("the refresh token is bound to another DPoP key, or no proof was sent")
+	}
+	if len(requested) == 0 {
+		return old.Scopes, nil
+	}
+	for _, sc := range requested {
+		if !slices.Contains(fam.Scopes, sc) || !cl.allowsScopeOIDC(sc) {
+			return nil, newError(CodeInvalidScope, http.StatusBadRequest, "scope %s was not granted", sc)
+		}
+	}
+	return requested, nil
+}
+
+// unrotated is the refresh of a confidential client, whose refresh token is
+// bound to its client authentication and is not rotated: a retry with the
+// same token after a lost response must work (checklist item 64, FAPI 2.0
+// §5.3.2.1), so there is nothing to detect reuse of. The response carries
+// no new refresh token; the client keeps its own. It also refuses a public
+// client's request for scopes the client may not have, before any write.
+func (g *refreshGrant) unrotated(ctx context.Context, cl *client, hash []byte, requested []string, now time.Time) (*tokenResponse, error) {
 	old, fam, err := g.s.grants.GetRefresh(ctx, hash)
 	switch {
 	case errors.Is(err, grantstore.ErrNotFound):
@@ -227,62 +299,21 @@ func (g *refreshGrant) handle(ctx context.Context, cl *client, f *form) (*tokenR
 	case err != nil:
 		return nil, errUnavailable(err)
 	}
-	// Bound to its client (checklist item 65): another client's attempt
-	// changes nothing.
-	if fam.ClientID != cl.id { // not-secret: compares client ids
-		return nil, errInvalidGrant("the refresh token was issued to another client")
-	}
-	// RFC 9449 §5: a bound refresh token needs a proof by its key; the
-	// token is not spent by the refusal.
-	if fam.DPoPJKT != "" && !sameJKT(fam.DPoPJKT, dpopJKT(ctx)) {
-		g.s.record(ctx, ReasonDPoPBindingMismatch, cl.id, tokenPath, "")
-		return nil, errInvalidGrant("the refresh token is bound to another DPoP key, or no proof was sent")
-	}
-	scopes := old.Scopes
-	if len(requested) > 0 {
-		// May narrow, never widen (checklist item 66).
-		for _, sc := range requested {
-			if !slices.Contains(fam.Scopes, sc) || !cl.allowsScopeOIDC(sc) {
-				return nil, newError(CodeInvalidScope, http.StatusBadRequest, "scope %s was not granted", sc)
-			}
-		}
-		scopes = requested
-	}
-	now := g.s.cfg.Now()
-	if !cl.public {
-		// A confidential client's refresh token is bound to its client
-		// authentication and is not rotated: a retry with the same token
-		// after a lost response must work (checklist item 64, FAPI 2.0
-		// §5.3.2.1), so there is nothing to detect reuse of. The response
-		// carries no new refresh token; the client keeps its own.
-		switch {
-		case !fam.RevokedAt.IsZero() || !old.RotatedAt.IsZero():
-			return nil, refreshRefused("the refresh token is revoked")
-		case !now.Before(fam.ExpiresAt) || !now.Before(old.IdleExpiresAt):
-			return nil, refreshRefused("the refresh token is expired")
-		}
-		return g.issue(ctx, cl, fam, scopes, "", "")
-	}
-	next, nextHash, err := newSecret()
+	scopes, err := g.presented(ctx, cl, fam, old, requested)
 	if err != nil {
-		return nil, errServer(err)
+		return nil, err
 	}
-	fam, _, err = g.s.grants.RotateRefresh(ctx, hash, grantstore.Refresh{
-		Hash: nextHash, FamilyID: fam.ID, Scopes: scopes, CreatedAt: now, IdleExpiresAt: g.idleExpiry(fam, now),
-	}, now)
+	if cl.public {
+		// Only a request for scopes the client may not have comes here.
+		return nil, errInvalidGrant("the refresh token does not match the request")
+	}
 	switch {
-	case errors.Is(err, grantstore.ErrRefreshReused):
-		g.s.record(ctx, ReasonRefreshReuse, cl.id, tokenPath, "")
-		if rerr := g.s.publishFamilyRevocation(ctx, fam.ID, string(ReasonRefreshReuse), now); rerr != nil {
-			g.s.log.ErrorContext(ctx, "publish the revocation of a reused refresh token's family", "error", rerr)
-		}
-		return nil, refreshRefused("the refresh token was already used")
-	case errors.Is(err, grantstore.ErrRevoked), errors.Is(err, grantstore.ErrExpired), errors.Is(err, grantstore.ErrNotFound):
-		return nil, refreshRefused("the refresh token is revoked or expired")
-	case err != nil:
-		return nil, errUnavailable(err)
+	case !fam.RevokedAt.IsZero() || !old.RotatedAt.IsZero():
+		return nil, refreshRefused("the refresh token is revoked")
+	case !now.Before(fam.ExpiresAt) || !now.Before(old.IdleExpiresAt):
+		return nil, refreshRefused("the refresh token is expired")
 	}
-	return g.issue(ctx, cl, fam, scopes, next, "")
+	return g.issue(ctx, cl, fam, scopes, "", "")
 }
 
 // revokeFamily revokes a grant in the store and in the revocation list

@@ -656,7 +656,13 @@ func TestCodeAndRefreshTokenEntropy(t *testing.T) {
 // authenticates correctly, and changes nothing; a confidential client's
 // token without the client's authentication is invalid_client.
 func TestRefreshTokenBoundToClient(t *testing.T) {
-	e := newEnv(t, withFlow())
+	for _, be := range flowBackends {
+		t.Run(be.name, func(t *testing.T) { testRefreshTokenBoundToClient(t, be.opt) })
+	}
+}
+
+func testRefreshTokenBoundToClient(t *testing.T, opt envOption) {
+	e := newEnv(t, opt)
 	a := e.agent()
 	spa2 := e.create(&clientsv1.Client{
 		Name: "SPA 2", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, Public: true, GrantTypes: []string{"authorization_code", "refresh_token"},

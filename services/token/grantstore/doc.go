@@ -9,7 +9,7 @@
 // store never sees the secrets themselves: callers hash before every call.
 //
 // The methods that guard single use (RedeemCode, RotateRefresh) read, decide
-// and write in one transaction that serialises with every other writer of
-// the same row, on one node or across replicas: replay detection is only as
-// good as that atomicity.
+// and write atomically (one transaction, or one statement) and serialise
+// with every other writer of the same row, on one node or across replicas:
+// replay detection is only as good as that atomicity.
 package grantstore

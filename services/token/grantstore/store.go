@@ -21,6 +21,11 @@ var (
 	// revoked the family in the same transaction.
 	ErrRefreshReused = errors.New("grantstore: refresh token reused")
 	ErrRevoked       = errors.New("grantstore: revoked")
+	// ErrMismatch: a refresh token presented by another client than its
+	// family's, without the DPoP key its family is bound to, or for
+	// scopes its family was not granted. RotateRefresh returns it with
+	// the family and the token, and has changed nothing.
+	ErrMismatch = errors.New("grantstore: refresh token presented by another client, key or for other scopes")
 	// ErrUsed: the pushed authorization request was used before.
 	ErrUsed = errors.New("grantstore: pushed request already used")
 )
@@ -94,6 +99,17 @@ type Refresh struct {
 	RotatedAt     time.Time // zero while current
 }
 
+// Presenter is who presents a refresh token for rotation: what its family
+// must match.
+type Presenter struct {
+	// ClientID must be the family's client.
+	ClientID string
+	// DPoPJKT is the thumbprint of the key of the request's DPoP proof,
+	// empty without one; a family bound to a key (Family.DPoPJKT) needs
+	// the same.
+	DPoPJKT string
+}
+
 // Session is a browser login session (single sign-on), stored as the
 // SHA-256 of the cookie value.
 type Session struct {
@@ -150,8 +166,12 @@ type Store interface {
 	// so its access tokens can be revoked by family id). rt.FamilyID must
 	// be f.ID. ErrExists when the family id or the token hash is taken.
 	CreateFamily(ctx context.Context, f Family, rt *Refresh) error
-	// RotateRefresh, in one transaction, looks up the token by hash
-	// (ErrNotFound) and its family, then:
+	// RotateRefresh, atomically, looks up the token by hash (ErrNotFound)
+	// and its family, then:
+	//   - the family's client is not by.ClientID, the family is bound to
+	//     a DPoP key other than by.DPoPJKT, or next.Scopes are not all
+	//     among the family's: ErrMismatch, and nothing changes (another
+	//     client cannot revoke a grant by replaying its token);
 	//   - the token was already rotated (a replay): revokes the family
 	//     (RevokedAt = now, reason ReasonRefreshReuse; a family already
 	//     revoked keeps its first time and reason) and returns
@@ -160,14 +180,18 @@ type Store interface {
 	//   - the family's ExpiresAt <= now or the token's IdleExpiresAt <=
 	//     now: ErrExpired;
 	//   - otherwise it marks the old token RotatedAt = now, inserts next
-	//     (next.FamilyID must be the family's id; ErrExists if its hash is
-	//     taken) and returns the family and the old token.
-	// With ErrRefreshReused, ErrRevoked and ErrExpired it also returns the
-	// family and the old token as they are after the call. The reuse check
-	// comes first so that every replay is reported as one: of concurrent
-	// rotations of one token exactly one succeeds and all the others get
-	// ErrRefreshReused, the family ending revoked.
-	RotateRefresh(ctx context.Context, oldHash []byte, next Refresh, now time.Time) (Family, Refresh, error)
+	//     (ErrExists if its hash is taken) and returns the family and the
+	//     old token.
+	// next is completed from the family: an empty FamilyID is the
+	// family's (another is an error), empty Scopes are the old token's,
+	// and IdleExpiresAt is capped at the family's ExpiresAt.
+	// With ErrMismatch, ErrRefreshReused, ErrRevoked and ErrExpired it also
+	// returns the family and the old token as they are after the call.
+	// The reuse check comes before the family's state so that every
+	// replay is reported as one: of concurrent rotations of one token
+	// exactly one succeeds and all the others get ErrRefreshReused, the
+	// family ending revoked.
+	RotateRefresh(ctx context.Context, oldHash []byte, by Presenter, next Refresh, now time.Time) (Family, Refresh, error)
 	// GetRefresh returns a token and its family (ErrNotFound), whatever
 	// their state (for RFC 7009 revocation).
 	GetRefresh(ctx context.Context, hash []byte) (Refresh, Family, error)

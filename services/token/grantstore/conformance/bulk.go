@@ -90,7 +90,7 @@ var bulkTests = []test{
 				assertEqual(t, "other owner", e.getFamily("w-other-owner"), storedFamily(fams["w-other-owner"]))
 				assertEqual(t, "revoked before", e.getFamily("v-revoked"), storedFamily(revoked(fams["v-revoked"], t0, "logout")))
 				// A revoked family's tokens are refused.
-				_, _, err = e.s.RotateRefresh(e.ctx, hash("refresh z-live"), sampleRefresh("next", "z-live", now), now)
+				_, _, err = e.s.RotateRefresh(e.ctx, hash("refresh z-live"), owner(fams["z-live"]), sampleRefresh("next", "z-live", now), now)
 				assertErrorIs(t, err, grantstore.ErrRevoked)
 			})
 		}

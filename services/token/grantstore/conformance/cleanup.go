@@ -91,7 +91,7 @@ var cleanupTests = []test{
 		}
 		// The rotated-out token of a kept family is still there: its
 		// replay is still recognised as reuse.
-		_, _, err = e.s.RotateRefresh(e.ctx, hash("refresh kept 1"), sampleRefresh("z", famKept.ID, now), now)
+		_, _, err = e.s.RotateRefresh(e.ctx, hash("refresh kept 1"), owner(famKept), sampleRefresh("z", famKept.ID, now), now)
 		assertErrorIs(t, err, grantstore.ErrRefreshReused)
 		e.getRefresh(hash("refresh revoked 1"))
 		e.getRefresh(hash("refresh live 1"))

@@ -153,7 +153,7 @@ var concurrencyTests = []test{
 		fams := make([]grantstore.Family, racers)
 		race(func(i int) {
 			nexts[i] = sampleRefresh(fmt.Sprintf("next %d", i), f.ID, t1)
-			fams[i], _, errs[i] = e.s.RotateRefresh(e.ctx, a.Hash, nexts[i], t1.Add(time.Duration(i)*time.Second))
+			fams[i], _, errs[i] = e.s.RotateRefresh(e.ctx, a.Hash, owner(f), nexts[i], t1.Add(time.Duration(i)*time.Second))
 		})
 		winner := -1
 		for i, err := range errs {
@@ -195,13 +195,14 @@ var concurrencyTests = []test{
 		race(func(i int) {
 			id := fmt.Sprintf("f%d", i)
 			prev := sampleRefresh(id+" 0", id, t0)
-			if errs[i] = e.s.CreateFamily(e.ctx, sampleFamily(id, "c1", "u1", t0), &prev); errs[i] != nil {
+			f := sampleFamily(id, "c1", "u1", t0)
+			if errs[i] = e.s.CreateFamily(e.ctx, f, &prev); errs[i] != nil {
 				return
 			}
 			for step := 1; step <= steps; step++ {
 				at := t0.Add(time.Duration(step) * time.Minute)
 				next := sampleRefresh(fmt.Sprintf("%s %d", id, step), id, at)
-				if _, _, errs[i] = e.s.RotateRefresh(e.ctx, prev.Hash, next, at); errs[i] != nil {
+				if _, _, errs[i] = e.s.RotateRefresh(e.ctx, prev.Hash, owner(f), next, at); errs[i] != nil {
 					return
 				}
 				prev = next

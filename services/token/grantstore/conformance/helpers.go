@@ -31,13 +31,20 @@ func (e *env) createFamily(f grantstore.Family, rt *grantstore.Refresh) {
 	}
 }
 
+// rotate rotates old as its family's client, with its key, would.
 func (e *env) rotate(old []byte, next grantstore.Refresh, now time.Time) (grantstore.Family, grantstore.Refresh) {
 	e.t.Helper()
-	f, rt, err := e.s.RotateRefresh(e.ctx, old, next, now)
+	_, of := e.getRefresh(old)
+	f, rt, err := e.s.RotateRefresh(e.ctx, old, owner(of), next, now)
 	if err != nil {
 		e.t.Fatalf("RotateRefresh: %v", err)
 	}
 	return f, rt
+}
+
+// owner is the presenter of f's tokens that RotateRefresh accepts.
+func owner(f grantstore.Family) grantstore.Presenter {
+	return grantstore.Presenter{ClientID: f.ClientID, DPoPJKT: f.DPoPJKT}
 }
 
 func (e *env) getFamily(id string) grantstore.Family {

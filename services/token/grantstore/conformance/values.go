@@ -110,7 +110,7 @@ var valueTests = []test{
 				e := e.in(t)
 				next := sampleRefresh("b", f.ID, t1)
 				next.Hash = bad
-				_, _, err := e.s.RotateRefresh(e.ctx, a.Hash, next, t1)
+				_, _, err := e.s.RotateRefresh(e.ctx, a.Hash, owner(f), next, t1)
 				assertPlainError(t, err)
 				e.absentRefresh(bad)
 				gotA, _ := e.getRefresh(a.Hash)

@@ -50,7 +50,10 @@ func (s *Store) RedeemCode(ctx context.Context, hash []byte, now time.Time) (gra
 // read (FOR UPDATE on PostgreSQL; on SQLite the transaction holds the write
 // lock from BEGIN), so a concurrent redemption waits, then reads the code as
 // this one left it: redeemed, with its grant stored. A refusal returns from
-// the transaction, which had nothing to write, with its sentinel.
+// the transaction, which had nothing to write, with its sentinel. The
+// writes are deferred to the commit: on PostgreSQL the exchange is two
+// round trips, the locking read (with the BEGIN) and the writes (with the
+// COMMIT), and holds the code's lock no longer than that.
 func (s *Store) ExchangeCode(ctx context.Context, hash []byte, now time.Time, grant func(grantstore.Code) (grantstore.Family, *grantstore.Refresh, error)) (grantstore.Code, error) {
 	var (
 		c        grantstore.Code
@@ -68,9 +71,7 @@ func (s *Store) ExchangeCode(ctx context.Context, hash []byte, now time.Time, gr
 			return grantstore.ErrExpired
 		}
 		c.RedeemedAt = database.Stored(now)
-		if _, err = tx.Exec(ctx, `UPDATE grant_codes SET redeemed_at = $1 WHERE hash = $2`, now, hash); err != nil {
-			return err
-		}
+		tx.Defer(`UPDATE grant_codes SET redeemed_at = $1 WHERE hash = $2`, now, hash)
 		if grant == nil {
 			return nil
 		}
@@ -80,7 +81,7 @@ func (s *Store) ExchangeCode(ctx context.Context, hash []byte, now time.Time, gr
 			grantErr = err
 			return nil
 		}
-		return insertFamily(ctx, tx, f, rt)
+		return insertFamily(tx, f, rt)
 	})
 	switch {
 	case err == nil && grantErr != nil:
@@ -91,7 +92,7 @@ func (s *Store) ExchangeCode(ctx context.Context, hash []byte, now time.Time, gr
 		// A replay: the caller needs the code's family to revoke it.
 		return c, fmt.Errorf("grantstore: redeem code of client %q: %w", c.ClientID, err)
 	default:
-		return grantstore.Code{}, fmt.Errorf("grantstore: redeem code: %w", err)
+		return grantstore.Code{}, fmt.Errorf("grantstore: redeem code: %w", exists(err))
 	}
 }
 

@@ -14,7 +14,11 @@
 // atomic on their own. RedeemCode and RotateRefresh lock the rows they
 // decide on before reading them. On PostgreSQL that is SELECT ... FOR
 // UPDATE: under READ COMMITTED a concurrent redemption or rotation waits for
-// the lock and then reads the row as the winner committed it. On SQLite the
+// the lock and then reads the row as the winner committed it. A rotation
+// that goes through is, on PostgreSQL, one UPDATE ... RETURNING whose
+// conditions are those of the decision, with the next token's INSERT in the
+// same statement: the token's row lock serialises it the same way, and a
+// refusal falls back to the locking transaction to say why. On SQLite the
 // transaction takes the database's single write lock at BEGIN IMMEDIATE, so
 // of two redemptions of one code, from goroutines or from processes sharing
 // the file, the second reads what the first wrote. Either way, of

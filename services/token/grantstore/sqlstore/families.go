@@ -17,16 +17,16 @@ const familyColumns = `id, client_id, user_id, scopes, resources,
 // CreateFamily implements grantstore.Store. The family and its first token
 // go in one transaction: a token never exists without its family.
 func (s *Store) CreateFamily(ctx context.Context, f grantstore.Family, rt *grantstore.Refresh) error {
-	err := s.db.Tx(ctx, func(tx database.Tx) error { return insertFamily(ctx, tx, f, rt) })
+	err := s.db.Tx(ctx, func(tx database.Tx) error { return insertFamily(tx, f, rt) })
 	if err != nil {
-		return fmt.Errorf("grantstore: create family %q: %w", f.ID, err)
+		return fmt.Errorf("grantstore: create family %q: %w", f.ID, exists(err))
 	}
 	return nil
 }
 
 // insertFamily stores a family and its first refresh token (rt may be nil)
-// in tx.
-func insertFamily(ctx context.Context, tx database.Tx, f grantstore.Family, rt *grantstore.Refresh) error {
+// when tx commits; the caller maps a duplicate to ErrExists.
+func insertFamily(tx database.Tx, f grantstore.Family, rt *grantstore.Refresh) error {
 	if rt != nil {
 		if err := codec.CheckRefresh(*rt, f.ID); err != nil {
 			return err
@@ -40,17 +40,14 @@ func insertFamily(ctx context.Context, tx database.Tx, f grantstore.Family, rt *
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO grant_families (`+familyColumns+`)
+	tx.Defer(`INSERT INTO grant_families (`+familyColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		f.ID, f.ClientID, f.UserID, scopes, resources,
 		f.AuthTime, f.CreatedAt, f.ExpiresAt, database.NullTime(f.RevokedAt), f.RevokeReason, f.SessionID, f.DPoPJKT)
-	if err != nil {
-		return exists(err)
-	}
 	if rt == nil {
 		return nil
 	}
-	return insertRefresh(ctx, tx, *rt)
+	return insertRefresh(tx, *rt)
 }
 
 // GetFamily implements grantstore.Store.

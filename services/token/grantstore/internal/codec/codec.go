@@ -82,11 +82,16 @@ func SortFamilies(fs []grantstore.Family) {
 }
 
 // Refusal is RotateRefresh's decision on presenting old of family f at
-// now: nil to rotate, or the sentinel to refuse with. Reuse is checked
-// first so that every replay is reported as one, also when an earlier
-// replay has revoked the family already.
-func Refusal(old grantstore.Refresh, f grantstore.Family, now time.Time) error {
+// now, by a presenter, for a new token of scopes (empty: the old token's):
+// nil to rotate, or the sentinel to refuse with. A mismatch comes first: it
+// says nothing of the token's state, so another client's replay changes
+// nothing. Reuse comes next so that every replay is reported as one, also
+// when an earlier replay has revoked the family already. The SQL of the
+// rotation in one statement mirrors these conditions.
+func Refusal(old grantstore.Refresh, f grantstore.Family, by grantstore.Presenter, scopes []string, now time.Time) error {
 	switch {
+	case f.ClientID != by.ClientID, f.DPoPJKT != "" && f.DPoPJKT != by.DPoPJKT, !subset(scopes, f.Scopes):
+		return grantstore.ErrMismatch
 	case !old.RotatedAt.IsZero():
 		return grantstore.ErrRefreshReused
 	case !f.RevokedAt.IsZero():
@@ -95,4 +100,30 @@ func Refusal(old grantstore.Refresh, f grantstore.Family, now time.Time) error {
 		return grantstore.ErrExpired
 	}
 	return nil
+}
+
+func subset(s, of []string) bool {
+	for _, v := range s {
+		if !slices.Contains(of, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// Next completes the token RotateRefresh stores after old, of family f:
+// the family's id when next has none, the old token's scopes when next has
+// none, its idle expiry capped at the family's expiry. The SQL of the
+// rotation in one statement does the same.
+func Next(next, old grantstore.Refresh, f grantstore.Family) grantstore.Refresh {
+	if next.FamilyID == "" {
+		next.FamilyID = f.ID
+	}
+	if len(next.Scopes) == 0 {
+		next.Scopes = old.Scopes
+	}
+	if f.ExpiresAt.Before(next.IdleExpiresAt) {
+		next.IdleExpiresAt = f.ExpiresAt
+	}
+	return next
 }

@@ -64,7 +64,9 @@ func TestCheckHash(t *testing.T) {
 
 func TestRefusal(t *testing.T) {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	live := grantstore.Family{ExpiresAt: now.Add(time.Hour)}
+	live := grantstore.Family{ClientID: "c1", Scopes: []string{"a", "b"}, ExpiresAt: now.Add(time.Hour)}
+	bound := live
+	bound.DPoPJKT = "jkt"
 	current := grantstore.Refresh{IdleExpiresAt: now.Add(time.Hour)}
 	revokedF := live
 	revokedF.RevokedAt = now.Add(-time.Minute)
@@ -76,24 +78,37 @@ func TestRefusal(t *testing.T) {
 	idleRT.IdleExpiresAt = now
 
 	tests := []struct {
-		name string
-		rt   grantstore.Refresh
-		f    grantstore.Family
-		want error
+		name   string
+		rt     grantstore.Refresh
+		f      grantstore.Family
+		by     grantstore.Presenter
+		scopes []string
+		want   error
 	}{
-		{"current token, live family", current, live, nil},
-		{"rotated", rotatedRT, live, grantstore.ErrRefreshReused},
+		{"current token, live family", current, live, grantstore.Presenter{}, nil, nil},
+		{"narrowed", current, live, grantstore.Presenter{}, []string{"b"}, nil},
+		{"bound, with its key", current, bound, grantstore.Presenter{DPoPJKT: "jkt"}, nil, nil},
+		// A mismatch first: it changes nothing, not even for a replay.
+		{"another client", rotatedRT, live, grantstore.Presenter{ClientID: "c2"}, nil, grantstore.ErrMismatch},
+		{"bound, without a key", rotatedRT, bound, grantstore.Presenter{}, nil, grantstore.ErrMismatch},
+		{"bound, another key", current, bound, grantstore.Presenter{DPoPJKT: "other"}, nil, grantstore.ErrMismatch},
+		{"widened", rotatedRT, live, grantstore.Presenter{}, []string{"a", "c"}, grantstore.ErrMismatch},
+		{"rotated", rotatedRT, live, grantstore.Presenter{}, nil, grantstore.ErrRefreshReused},
 		// Reuse first: every replay is reported as one.
-		{"rotated in a revoked family", rotatedRT, revokedF, grantstore.ErrRefreshReused},
-		{"rotated in an expired family", rotatedRT, expiredF, grantstore.ErrRefreshReused},
-		{"revoked family", current, revokedF, grantstore.ErrRevoked},
-		{"revoked and expired family", current, grantstore.Family{ExpiresAt: now, RevokedAt: now}, grantstore.ErrRevoked},
-		{"family expired at now", current, expiredF, grantstore.ErrExpired},
-		{"idle expired at now", idleRT, live, grantstore.ErrExpired},
+		{"rotated in a revoked family", rotatedRT, revokedF, grantstore.Presenter{}, nil, grantstore.ErrRefreshReused},
+		{"rotated in an expired family", rotatedRT, expiredF, grantstore.Presenter{}, nil, grantstore.ErrRefreshReused},
+		{"revoked family", current, revokedF, grantstore.Presenter{}, nil, grantstore.ErrRevoked},
+		{"revoked and expired family", current, grantstore.Family{ClientID: "c1", ExpiresAt: now, RevokedAt: now}, grantstore.Presenter{}, nil, grantstore.ErrRevoked},
+		{"family expired at now", current, expiredF, grantstore.Presenter{}, nil, grantstore.ErrExpired},
+		{"idle expired at now", idleRT, live, grantstore.Presenter{}, nil, grantstore.ErrExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := codec.Refusal(tt.rt, tt.f, now); !errors.Is(got, tt.want) || (tt.want == nil) != (got == nil) {
+			by := tt.by
+			if by.ClientID == "" {
+				by.ClientID = "c1"
+			}
+			if got := codec.Refusal(tt.rt, tt.f, by, tt.scopes, now); !errors.Is(got, tt.want) || (tt.want == nil) != (got == nil) {
 				t.Errorf("Refusal = %v, want %v", got, tt.want)
 			}
 		})
