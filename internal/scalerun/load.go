@@ -24,7 +24,7 @@ const DatabasePrefix = "gatehouse_scale"
 func checkDatabaseURL(raw string) (*url.URL, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, "", fmt.Errorf("scalerun: database URL %q: want postgres://user@host:port/%s...", raw, DatabasePrefix)
+		return nil, "", fmt.Errorf("scalerun: database URL %q: want postgres://user@host:port/%s<suffix>", raw, DatabasePrefix)
 	}
 	if !loopback.Host(u.Hostname()) {
 		return nil, "", fmt.Errorf("scalerun: database URL %q: the scale run only uses a PostgreSQL on a loopback address", raw)

@@ -320,13 +320,16 @@ func measure(ctx context.Context, cfg Config, a *app.App, dataDir string, g *gen
 }
 
 func adminKey(dataDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, app.CredentialsFile))
+	b, err := os.ReadFile(filepath.Join(dataDir, app.CredentialsFile)) //nolint:gosec // the run's own temporary data directory
 	if err != nil {
 		return "", fmt.Errorf("scalerun: admin credentials: %w", err)
 	}
 	var c app.Credentials
-	if err := json.Unmarshal(b, &c); err != nil || c.APIKey == "" {
-		return "", fmt.Errorf("scalerun: admin credentials: no API key (%v)", err)
+	if err := json.Unmarshal(b, &c); err != nil {
+		return "", fmt.Errorf("scalerun: admin credentials: %w", err)
+	}
+	if c.APIKey == "" {
+		return "", errors.New("scalerun: admin credentials: no API key")
 	}
 	return c.APIKey, nil
 }
