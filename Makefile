@@ -114,6 +114,10 @@ lint: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION) 
 tidy: ## go mod tidy in every module and example, against this tree's gen and pkg (scripts/tidy-outside.sh)
 	for m in $(MODULES) $(EXAMPLES); do ./scripts/tidy-outside.sh $$m; done
 
+.PHONY: bench-scale
+bench-scale: ## load 10k/100k/1M clients, API keys and revocations into PostgreSQL and measure how Gatehouse grows (SCALE_SIZES, SCALE_DATABASE_URL; not in CI)
+	go run ./cmd/gatehouse bench scale --sizes $${SCALE_SIZES:-10000,100000,1000000} $${SCALE_DATABASE_URL:+--database-url "$$SCALE_DATABASE_URL"}
+
 .PHONY: soak
 soak: ## soak the binary on PostgreSQL and NATS through an outage of each (SOAK_DURATION, default 60s)
 	GATEHOUSE_SOAK_DURATION=$${SOAK_DURATION:-60s} go test -race -count=1 -run '^TestSoakUnderFaults$$' -v -timeout 15m ./cmd/gatehouse/

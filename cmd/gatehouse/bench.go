@@ -1,18 +1,22 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/benchbare"
 	"github.com/gatehouse-dev/gatehouse/internal/loadgen"
+	"github.com/gatehouse-dev/gatehouse/internal/scalerun"
 	"github.com/gatehouse-dev/gatehouse/pkg/loopback"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -32,6 +36,8 @@ func benchCommands() []benchCommand {
 			"get tokens with client credentials, then drive a protected API with them and report throughput and latency", benchAPI},
 		{"soak", "--client-id ID --client-secret S [--api-key K] [--refresh-tokens T] [-c 8] [-d 1m] [--rate R]",
 			"soak Gatehouse with a mixed workload (tokens, REST and gRPC validation, API keys, revocations, refreshes) and report every outcome", benchSoak},
+		{"scale", "[--sizes 10000,100000,1000000] [--database-url U] [-c 16] [-d 5s] [--sample 20000] [-o text|json]",
+			"load each size of clients, API keys, revocations (and a tenth as many users) into a PostgreSQL database of its own, start Gatehouse on it in process and report how the figures grow", benchScale},
 		{"mint", "--client-id ID --client-secret S [--scope S] [-n 1000] [-c 16] [--url U]",
 			"get N access tokens with client credentials and print them one per line (for a load tool's token pool)", benchMint},
 		{"bare", "--issuer URL --client-id ID --client-secret S [--addr 127.0.0.1:8099] [--audience A]",
@@ -195,6 +201,69 @@ func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return 1
 	}
 	return 0
+}
+
+// benchScale runs scalerun: it drops and creates the database of
+// --database-url for each size, so that database's name must start with
+// gatehouse_scale. It exits 1 when a measured request failed.
+func benchScale(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs, parse := benchFlags("scale")
+	cfg := scalerun.Config{Progress: stderr}
+	sizes := fs.String("sizes", joinInts(scalerun.DefaultSizes), "comma-separated numbers of clients, API keys and revocations to load, one run each (users: a tenth)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cmp.Or(getenv("GATEHOUSE_SCALE_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/"+scalerun.DatabasePrefix+"?sslmode=disable"),
+		"PostgreSQL database to drop, create and fill for each size, on a loopback address, its name starting with "+scalerun.DatabasePrefix+" (or GATEHOUSE_SCALE_DATABASE_URL)")
+	fs.IntVar(&cfg.Concurrency, "c", 16, "requests in flight")
+	fs.DurationVar(&cfg.Duration, "d", 5*time.Second, "how long each rate is measured (at most 1m); the runs that use each client or key once stop after three times as long")
+	fs.IntVar(&cfg.Sample, "sample", 20_000, "distinct clients and keys the cache-miss runs use, spread over the loaded ones")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the last size's database in place")
+	out := fs.String("o", "text", "output: text (a table per size and one of growth) or json")
+	if code, done := parse(args, stdout, stderr); done {
+		return code
+	}
+	var err error
+	if cfg.Sizes, err = parseInts(*sizes); err != nil || (*out != "text" && *out != "json") {
+		fmt.Fprintf(stderr, "gatehouse: bench scale needs --sizes as comma-separated numbers and -o text or json (%v)\n", err)
+		return 2
+	}
+	rep, err := scalerun.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: bench scale: %v\n", err)
+		return 1
+	}
+	if *out == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintf(stderr, "gatehouse: bench scale: %v\n", err)
+			return 1
+		}
+	} else {
+		fmt.Fprint(stdout, rep.String())
+	}
+	if rep.Failed() {
+		return 1
+	}
+	return 0
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("size %q: %w", f, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // benchMint prints -n access tokens, for a load tool (wrk) to cycle

@@ -44,9 +44,11 @@ Commands:
   revocations       list the revocation list (admins)
   revoke            revoke a token, refresh family, API key, client, user,
                     certificate or signing key
-  bench token|api|soak
-                    drive /oauth2/token or a protected API with N concurrent clients, or
-                    soak Gatehouse with a mixed workload and report every outcome (loopback only)
+  bench token|api|soak|scale|mint|bare
+                    drive /oauth2/token or a protected API with N concurrent clients,
+                    soak Gatehouse with a mixed workload and report every outcome, or
+                    measure it on PostgreSQL at growing sizes; mint a token pool or
+                    serve the bare yardstick handlers for wrk (loopback only)
   version           show the module version, commit and Go version (also --version)
 
 Run 'gatehouse <command> -h' for a command's flags.

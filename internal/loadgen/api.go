@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +14,19 @@ import (
 // token, cycling through Tokens so that a run can measure a repeated token
 // (one) or fresh ones (more tokens than the validators cache).
 type APIConfig struct {
-	URL         string
-	Tokens      []string
+	URL    string
+	Tokens []string
+	// Scheme is the Authorization scheme the tokens are sent with:
+	// "Bearer" when empty, "ApiKey" for API keys. "none" sends no
+	// Authorization header and takes no tokens (the JWKS, discovery).
+	Scheme      string
 	Concurrency int
 	Duration    time.Duration
 	Requests    int
 }
+
+// SchemeNone is the APIConfig.Scheme of unauthenticated requests.
+const SchemeNone = "none"
 
 // RunAPI drives GET <URL> until Requests are done, Duration has passed or
 // ctx ends; success is a 200.
@@ -26,19 +34,24 @@ func RunAPI(ctx context.Context, cfg APIConfig) (Result, error) {
 	if err := checkLoopbackURL(cfg.URL); err != nil {
 		return Result{}, fmt.Errorf("loadgen: %w", err)
 	}
-	if len(cfg.Tokens) == 0 || (cfg.Requests <= 0 && cfg.Duration <= 0) {
-		return Result{}, errors.New("loadgen: give at least one token, and a duration or a number of requests")
+	scheme := cmp.Or(cfg.Scheme, "Bearer")
+	if (len(cfg.Tokens) == 0) != (scheme == SchemeNone) || (cfg.Requests <= 0 && cfg.Duration <= 0) {
+		return Result{}, errors.New("loadgen: give at least one token (none with scheme none), and a duration or a number of requests")
 	}
 	headers := make([]string, len(cfg.Tokens))
 	for i, t := range cfg.Tokens {
-		headers[i] = "Bearer " + t
+		headers[i] = scheme + " " + t
 	}
 	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, n int64) (outcome, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.URL, nil)
 		if err != nil {
 			return outcome{}, err
 		}
-		req.Header.Set("Authorization", headers[int(n)%len(headers)])
+		if len(headers) > 0 {
+			// n counts from 1: with Requests = len(Tokens), each token
+			// is sent exactly once.
+			req.Header.Set("Authorization", headers[int((n-1)%int64(len(headers)))])
+		}
 		resp, err := c.Do(req)
 		if err != nil {
 			return outcome{}, err

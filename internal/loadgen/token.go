@@ -30,6 +30,10 @@ type TokenConfig struct {
 	// ClientID and ClientSecret are a client registered for
 	// client_credentials with client_secret_basic.
 	ClientID, ClientSecret string
+	// Clients, when set instead, are used in turn, one per request: with
+	// more of them than the token service caches, every request is a
+	// verification the cache has not seen.
+	Clients []ClientCredentials
 	// Concurrency is the number of requests in flight (default 1).
 	Concurrency int
 	// Duration bounds the run; zero means no time bound (Requests must
@@ -38,6 +42,15 @@ type TokenConfig struct {
 	// Requests is the number of requests to send; 0 means as many as fit
 	// in Duration.
 	Requests int
+}
+
+// ClientCredentials is one client's client_id and secret.
+type ClientCredentials struct{ ID, Secret string }
+
+// basicAuth is the client_secret_basic header: RFC 6749 §2.3.1 form-encodes
+// the id and secret, then Base64.
+func (c ClientCredentials) basicAuth() string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.ID)+":"+url.QueryEscape(c.Secret)))
 }
 
 // Result is what a run measured. Requests counts the requests that
@@ -101,10 +114,16 @@ func RunToken(ctx context.Context, cfg TokenConfig) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}
-	// RFC 6749 §2.3.1: form-encode, then Base64.
-	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
-	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, _ int64) (outcome, error) {
-		return tokenRequest(ctx, c, cfg.URL, authz)
+	creds := cfg.Clients
+	if len(creds) == 0 {
+		creds = []ClientCredentials{{cfg.ClientID, cfg.ClientSecret}}
+	}
+	authz := make([]string, len(creds))
+	for i, c := range creds {
+		authz[i] = c.basicAuth()
+	}
+	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, n int64) (outcome, error) {
+		return tokenRequest(ctx, c, cfg.URL, authz[int((n-1)%int64(len(authz)))])
 	}), nil
 }
 
@@ -212,8 +231,17 @@ func (c TokenConfig) validate() error {
 	if err := checkLoopbackURL(c.URL); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ClientID == "" || c.ClientSecret == "" {
+	switch {
+	case len(c.Clients) > 0 && (c.ClientID != "" || c.ClientSecret != ""):
+		errs = append(errs, errors.New("give one client id and secret, or a list of clients, not both"))
+	case len(c.Clients) == 0 && (c.ClientID == "" || c.ClientSecret == ""):
 		errs = append(errs, errors.New("a client id and secret are required"))
+	}
+	for _, cl := range c.Clients {
+		if cl.ID == "" || cl.Secret == "" {
+			errs = append(errs, errors.New("every client of the list needs an id and a secret"))
+			break
+		}
 	}
 	if c.Concurrency < 0 || c.Requests < 0 || c.Duration < 0 {
 		errs = append(errs, errors.New("concurrency, requests and duration must not be negative"))

@@ -437,3 +437,53 @@ func TestVerifierFromClient(t *testing.T) {
 		t.Fatalf("Authenticate = %+v, %v", p, err)
 	}
 }
+
+// fullKnown is an authenticator whose known key ids are full, all accepted
+// at t0, on a clock the test moves.
+func fullKnown(t0 time.Time) (*APIKeyAuthenticator, *time.Time) {
+	now := t0
+	a := NewAPIKeyAuthenticator(nil, WithCacheClock(func() time.Time { return now }))
+	for i := range maxKnown {
+		a.known[fmt.Sprintf("k%d", i)] = t0.Add(knownFor)
+	}
+	return a, &now
+}
+
+// With the known key ids full, a new id is not remembered until one of
+// them expires, and it is remembered then; between the two, remembering
+// does not scan the full map again for each new key.
+func TestKnownKeyIDsFull(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, now := fullKnown(t0)
+	*now = t0.Add(time.Hour)
+	a.rememberLocked("new1")
+	if _, ok := a.known["new1"]; ok || len(a.known) != maxKnown {
+		t.Fatalf("full: new1 remembered (%d known)", len(a.known))
+	}
+	if !a.knownSweep.Equal(t0.Add(knownFor)) {
+		t.Fatalf("next sweep at %v, want when the earliest expires, %v", a.knownSweep, t0.Add(knownFor))
+	}
+	// A sweep now would find nothing: none is made (a planted expired
+	// entry stays until the next one).
+	a.known["k0"] = t0
+	a.rememberLocked("new2")
+	if _, ok := a.known["k0"]; !ok {
+		t.Fatal("swept again before anything could expire")
+	}
+	*now = t0.Add(knownFor)
+	a.rememberLocked("new3")
+	if _, ok := a.known["new3"]; !ok || len(a.known) != 1 {
+		t.Fatalf("after the known ids expired: new3 remembered %v, %d known; want it alone", ok, len(a.known))
+	}
+}
+
+// BenchmarkRememberKnownFull is the cost of a new key's first acceptance
+// when the known key ids are full (a validator that saw 100 000 keys in a
+// day): it holds the authenticator's write lock.
+func BenchmarkRememberKnownFull(b *testing.B) {
+	t0 := time.Now()
+	a, _ := fullKnown(t0)
+	for i := 0; b.Loop(); i++ {
+		a.rememberLocked("new")
+	}
+}
