@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -53,4 +54,23 @@ func TestReadBodyIgnoresTheDeclaredLength(t *testing.T) {
 			t.Fatal("a read error was not returned")
 		}
 	})
+}
+
+// TestCacheKeyBothPaths: a key hashed from the stack (credentials within
+// the request limits) is SHA-256(client_id || 0x00 || secret), as one
+// hashed by streaming (longer ones), so the separator keeps "ab"+"c" and
+// "a"+"bc" apart on both.
+func TestCacheKeyBothPaths(t *testing.T) {
+	want := func(id, secret string) cacheKey {
+		return cacheKey(sha256.Sum256([]byte(id + "\x00" + secret)))
+	}
+	long := strings.Repeat("s", maxSecretLen+10)
+	for _, c := range [][2]string{{"ab", "c"}, {"a", "bc"}, {"client", long}, {strings.Repeat("i", maxClientIDLen), strings.Repeat("s", maxSecretLen)}} {
+		if got := newCacheKey(c[0], c[1]); got != want(c[0], c[1]) {
+			t.Errorf("key of %.10q/%.10q is not SHA-256(id 0x00 secret)", c[0], c[1])
+		}
+	}
+	if newCacheKey("ab", "c") == newCacheKey("a", "bc") {
+		t.Error("the separator does not separate")
+	}
 }
