@@ -9,15 +9,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/pkg/dpop/dpoptest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 )
 
 // BenchmarkRESTRepeatedToken measures the example API through the REST
@@ -113,38 +109,11 @@ func startBenchApp(b *testing.B, extra ...string) *App {
 // when one is given.
 func benchToken(b *testing.B, a *App, dpopProof ...string) string {
 	b.Helper()
-	raw, err := readAdminKey(a)
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "ApiKey "+raw)
-	c, err := clientsv1.NewClientRegistryServiceClient(conn).CreateClient(ctx, &clientsv1.CreateClientRequest{Client: &clientsv1.Client{
+	c := benchClient(b, a, &clientsv1.Client{
 		Name: "bench", Type: clientsv1.ClientType_CLIENT_TYPE_THIRD_PARTY,
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"inventory:read"},
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(c.GetClient().GetClientId(), c.GetClientSecret())
-	for _, p := range dpopProof {
-		req.Header.Set("DPoP", p)
-	}
-	w := httptest.NewRecorder()
-	a.httpSrv.Handler.ServeHTTP(w, req)
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || out.AccessToken == "" {
-		b.Fatalf("token: %d %s", w.Code, w.Body)
-	}
-	return out.AccessToken
+	})
+	return issueBenchToken(b, a, c, "grant_type=client_credentials", dpopProof...)
 }
 
 func readAdminKey(a *App) (string, error) {

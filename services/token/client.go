@@ -44,6 +44,9 @@ type client struct {
 	lifetime     time.Duration
 	tier         string
 	disabled     bool
+	// introspectBudget is the Limiter key of the client's introspection
+	// budget, made once here rather than on every request.
+	introspectBudget string
 
 	// For the authorization-code flow.
 	name         string
@@ -84,6 +87,8 @@ func clientFromProto(p *clientsv1.Client) *client {
 		lifetime:     p.GetAccessTokenLifetime().AsDuration(),
 		tier:         tierName(p.GetRateLimitTier()),
 		disabled:     p.GetDisabled(),
+
+		introspectBudget: introspectBudgetKey(p.GetClientId()),
 
 		name:           p.GetName(),
 		public:         p.GetPublic(),

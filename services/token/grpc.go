@@ -121,7 +121,7 @@ func (s *Service) Introspect(ctx context.Context, req *tokenv1.IntrospectRequest
 		return nil, status.Error(codes.Unauthenticated, "no authenticated client")
 	}
 	view := introspectionView{all: p.HasScope(ScopeIntrospectAll) || p.HasScope(scopeAdmin)}
-	if err := s.authorizeIntrospection(ctx, grpcIntrospect, p.ClientID, view.all || p.HasScope(ScopeIntrospect), p.RateLimitTier, peerIP(ctx)); err != nil {
+	if err := s.authorizeIntrospection(ctx, grpcIntrospect, p.ClientID, introspectBudgetKey(p.ClientID), view.all || p.HasScope(ScopeIntrospect), p.RateLimitTier, nil); err != nil {
 		return nil, s.grpcError(ctx, err)
 	}
 	c, active := s.introspect(ctx, req.GetToken())

@@ -53,7 +53,8 @@ func (s *Service) introspectHTTP(ctx context.Context, w http.ResponseWriter, r *
 		return nil, errInvalidClient(nil)
 	}
 	view := introspectionView{all: caller.allowsScope(ScopeIntrospectAll) || caller.allowsScope(scopeAdmin), resources: caller.resources}
-	if err := s.authorizeIntrospection(ctx, introspectPath, caller.id, view.all || caller.allowsScope(ScopeIntrospect), caller.tier, s.cfg.RemoteIP(r)); err != nil {
+	allowed := view.all || caller.allowsScope(ScopeIntrospect)
+	if err := s.authorizeIntrospection(ctx, introspectPath, caller.id, caller.introspectBudget, allowed, caller.tier, r); err != nil {
 		return nil, err
 	}
 	token := f.get("token")
@@ -93,15 +94,27 @@ func (v introspectionView) sees(aud []string) bool {
 	return false
 }
 
+// introspectBudgetKey is the Limiter key of a caller's introspection
+// budget.
+func introspectBudgetKey(clientID string) string { return "introspect:" + clientID }
+
 // authorizeIntrospection checks the caller's privilege and spends its
-// request budget against token scanning (RFC 7662 §4).
-func (s *Service) authorizeIntrospection(ctx context.Context, endpoint, clientID string, allowed bool, tier, ip string) error {
+// request budget (Limiter key budget) against token scanning (RFC 7662 §4).
+// The caller's address is only worked out for a refusal: r is an
+// *http.Request or a gRPC context's peer.
+func (s *Service) authorizeIntrospection(ctx context.Context, endpoint, clientID, budget string, allowed bool, tier string, r *http.Request) error {
+	ip := func() string {
+		if r != nil {
+			return s.cfg.RemoteIP(r)
+		}
+		return peerIP(ctx)
+	}
 	if !allowed {
-		s.record(ctx, audit.ReasonInsufficientScope, clientID, endpoint, ip)
+		s.record(ctx, audit.ReasonInsufficientScope, clientID, endpoint, ip())
 		return newError(CodeInsufficientScope, http.StatusForbidden, "the client is not allowed to introspect tokens")
 	}
-	if ok, retry := s.limiter.Allow("introspect:"+clientID, tier); !ok {
-		s.record(ctx, audit.ReasonRateLimited, clientID, endpoint, ip)
+	if ok, retry := s.limiter.Allow(budget, tier); !ok {
+		s.record(ctx, audit.ReasonRateLimited, clientID, endpoint, ip())
 		return errRateLimited(descriptionTooManyRequests, retry)
 	}
 	return nil

@@ -25,7 +25,13 @@ const (
 // body, in order. A handful of parameters: a slice beats a map.
 type form struct {
 	names, values []string
+	// buf backs names and values for the usual handful of parameters,
+	// so that a form is one allocation.
+	buf [2 * formParams]string
 }
+
+// formParams is how many parameters a form holds before its slices grow.
+const formParams = 6
 
 // get returns the value of name; a parameter sent without a value is as if
 // omitted (RFC 6749 §3.1).
@@ -109,7 +115,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (*form, error) {
 	if r.ContentLength > maxBodyBytes {
 		return nil, errTooLarge()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, maxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -118,6 +124,33 @@ func readForm(w http.ResponseWriter, r *http.Request) (*form, error) {
 		return nil, errInvalidRequest("the request body could not be read")
 	}
 	return parseForm(string(body))
+}
+
+// readBody reads body to its end into a buffer sized from the declared
+// length (one byte more, to see the end without growing), where
+// io.ReadAll would start at 512 bytes and grow and copy for a typical
+// introspection or token request. The declared length only sizes the
+// buffer: a body that is longer or shorter is still read whole, and the
+// MaxBytesReader still bounds it.
+func readBody(body io.Reader, declared int64) ([]byte, error) {
+	size := 512
+	if declared > 0 && declared < maxBodyBytes {
+		size = int(declared) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func errTooLarge() *Error {
@@ -143,7 +176,8 @@ func checkFormContentType(vals []string) error {
 
 // parseForm decodes an application/x-www-form-urlencoded body.
 func parseForm(body string) (*form, error) {
-	f := &form{names: make([]string, 0, 6), values: make([]string, 0, 6)}
+	f := &form{}
+	f.names, f.values = f.buf[:0:formParams], f.buf[formParams:formParams:2*formParams]
 	for body != "" {
 		var pair string
 		pair, body, _ = strings.Cut(body, "&")
