@@ -79,10 +79,14 @@ func (c localConn) Invoke(ctx context.Context, method string, args, reply any, o
 	if size := proto.Size(in); size > maxRecvMsgSize {
 		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", size, maxRecvMsgSize)
 	}
+	// Ended with the call, as the server ends a stream's context; and a
+	// cancellable context for what the handler derives to find.
+	base, cancel := context.WithCancel(callContext{ctx})
+	defer cancel()
 	st := &localStream{method: method}
 	sctx := grpc.NewContextWithServerTransportStream(
 		metadata.NewIncomingContext(
-			peer.NewContext(callContext{ctx}, &peer.Peer{Addr: gatewayAddr{}, LocalAddr: c.local}),
+			peer.NewContext(base, &peer.Peer{Addr: gatewayAddr{}, LocalAddr: c.local}),
 			incomingMetadata(ctx)),
 		st)
 	// The handler gets a message of its own, as it would from the wire.

@@ -14,63 +14,66 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
-	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-// restRoute is one REST route of the facade: an HTTP rule of a method the
-// gRPC server serves.
+// restRoute is one REST route of the facade.
 type restRoute struct {
 	method     string // full gRPC method name
 	verb, path string
 }
 
-// restRoutes lists the HTTP rules (additional bindings included) of every
-// method registered on a's gRPC server, which are all the routes its
-// gateways can have, with a value in every path variable.
-func restRoutes(t *testing.T, a *App) []restRoute {
-	t.Helper()
-	var routes []restRoute
-	for full := range a.grpcReg.methods {
-		name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(full, "/"), "/", "."))
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
-		if err != nil {
-			t.Fatalf("%s: %v", full, err)
-		}
-		rule, _ := proto.GetExtension(d.(protoreflect.MethodDescriptor).Options(), annotations.E_Http).(*annotations.HttpRule)
-		if rule == nil {
-			continue
-		}
-		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-			verb, tmpl := httpPattern(r)
-			if tmpl == "" {
-				t.Fatalf("%s: an HTTP rule without a pattern", full)
-			}
-			routes = append(routes, restRoute{method: full, verb: verb, path: fillPath(tmpl)})
-		}
-	}
-	slices.SortFunc(routes, func(x, y restRoute) int { return strings.Compare(x.verb+x.path, y.verb+y.path) })
-	return routes
+// httpRule is a rule of the gateway's HTTP configuration, from which
+// protoc-gen-grpc-gateway makes every route (unbound methods get none).
+type httpRule struct {
+	Selector           string     `yaml:"selector"`
+	Get                string     `yaml:"get"`
+	Post               string     `yaml:"post"`
+	Put                string     `yaml:"put"`
+	Patch              string     `yaml:"patch"`
+	Delete             string     `yaml:"delete"`
+	AdditionalBindings []httpRule `yaml:"additional_bindings"`
 }
 
-func httpPattern(r *annotations.HttpRule) (verb, tmpl string) {
-	switch p := r.GetPattern().(type) {
-	case *annotations.HttpRule_Get:
-		return http.MethodGet, p.Get
-	case *annotations.HttpRule_Post:
-		return http.MethodPost, p.Post
-	case *annotations.HttpRule_Put:
-		return http.MethodPut, p.Put
-	case *annotations.HttpRule_Patch:
-		return http.MethodPatch, p.Patch
-	case *annotations.HttpRule_Delete:
-		return http.MethodDelete, p.Delete
-	case *annotations.HttpRule_Custom:
-		return p.Custom.GetKind(), p.Custom.GetPath()
+// restRoutes lists the routes of every method registered on a's gRPC
+// server, which are all the routes its gateways can have, with a value in
+// every path variable.
+func restRoutes(t *testing.T, a *App) []restRoute {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "proto", "gatehouse", "gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return "", ""
+	var cfg struct {
+		HTTP struct {
+			Rules []httpRule `yaml:"rules"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var routes []restRoute
+	for _, rule := range cfg.HTTP.Rules {
+		i := strings.LastIndex(rule.Selector, ".")
+		method := "/" + rule.Selector[:i] + "/" + rule.Selector[i+1:]
+		if _, ok := a.grpcReg.methods[method]; !ok {
+			continue
+		}
+		for _, r := range append([]httpRule{rule}, rule.AdditionalBindings...) {
+			var n int
+			for verb, tmpl := range map[string]string{http.MethodGet: r.Get, http.MethodPost: r.Post, http.MethodPut: r.Put, http.MethodPatch: r.Patch, http.MethodDelete: r.Delete} {
+				if tmpl != "" {
+					n++
+					routes = append(routes, restRoute{method: method, verb: verb, path: fillPath(tmpl)})
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%s: %d HTTP patterns in one binding", rule.Selector, n)
+			}
+		}
+	}
+	return routes
 }
 
 var pathVariable = regexp.MustCompile(`\{[^}=]+(=[^}]*)?\}`)
