@@ -86,7 +86,7 @@ func (aa *adminAudit) unary(validator grpc.UnaryServerInterceptor) grpc.UnarySer
 }
 
 // register serves AuditService where the process has the store.
-func (aa *adminAudit) register(srv *grpc.Server, log *slog.Logger) []service {
+func (aa *adminAudit) register(srv grpc.ServiceRegistrar, log *slog.Logger) []service {
 	if aa == nil || aa.store == nil {
 		return nil
 	}

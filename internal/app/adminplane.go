@@ -28,7 +28,7 @@ import (
 //
 // One gRPC server serves every listener, so the plane of a call is told by
 // the local address of its connection: connections accepted on the admin
-// listener, and the admin REST gateway's in-memory ones, carry an
+// listener, and the calls of the admin REST gateway, carry an
 // adminPlaneAddr.
 
 // AdminCAFile is the PEM file, next to the credentials file, of the CA

@@ -47,6 +47,9 @@ type App struct {
 	// calls share the public listeners.
 	admin   *mtlsListener
 	grpcSrv *grpc.Server
+	// grpcReg registers the services on grpcSrv and for the in-process
+	// gateway.
+	grpcReg *localServer
 	httpSrv *http.Server
 	// httpMetrics count the requests of every HTTP listener.
 	httpMetrics *httpMetrics
@@ -163,7 +166,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 	}
 
 	err = a.serve(ctx, metrics, auth, func() ([]service, error) {
-		served := append(a.registerServices(registry), auth.admin.register(a.grpcSrv, a.log)...)
+		served := append(a.registerServices(registry), auth.admin.register(a.grpcReg, a.log)...)
 		return served, registry.SeedScopes(ctx, servedScopes(a.grpcSrv, auth.rules))
 	})
 	if err != nil {
@@ -177,9 +180,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, e
 // the HTTP routes in front, and starts serving on every listener.
 func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *auth, register func() ([]service, error)) error {
 	var grpcMetrics *grpcprom.ServerMetrics
-	a.grpcSrv, grpcMetrics = newGRPCServer(metrics, auth.validator, auth.admin, newAdminGuard(a.admin != nil, auth.rules))
+	a.grpcSrv, a.grpcReg, grpcMetrics = newGRPCServer(metrics, auth.validator, auth.admin, newAdminGuard(a.admin != nil, auth.rules))
 	a.health = health.NewServer()
-	healthpb.RegisterHealthServer(a.grpcSrv, a.health)
+	healthpb.RegisterHealthServer(a.grpcReg, a.health)
 	if a.cfg.GRPCReflection {
 		// Off by default: reflection describes every service, the admin
 		// and internal ones included, to anyone (checklist item 93).
@@ -194,7 +197,7 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 	if a.gatewayPeers != nil {
 		a.gateway, err = newRemoteGateway(ctx, auth.validator, a.gatewayPeers)
 	} else {
-		a.gateway, err = newGateway(ctx, a.grpcSrv, auth.validator, served, nil)
+		a.gateway, err = newGateway(ctx, a.grpcReg, auth.validator, served, false)
 	}
 	if err != nil {
 		return err
@@ -206,9 +209,9 @@ func (a *App) serve(ctx context.Context, metrics *prometheus.Registry, auth *aut
 	}
 	a.httpSrv = newHTTPServer(routes)
 	if a.admin != nil {
-		// The admin REST facade: its own in-memory connections, on the
-		// admin plane.
-		adminGW, err := newGateway(ctx, a.grpcSrv, auth.validator, served, func(l net.Listener) net.Listener { return adminPlaneListener{l} })
+		// The admin REST facade: a gateway of its own, whose calls are on
+		// the admin plane.
+		adminGW, err := newGateway(ctx, a.grpcReg, auth.validator, served, true)
 		if err != nil {
 			return err
 		}

@@ -21,9 +21,12 @@ import (
 // realm is the RFC 6750 realm of every challenge Gatehouse sends.
 const realm = "gatehouse"
 
-// gateway is the REST facade. It reaches the gRPC server through an
-// in-memory connection, never by calling the service implementations
-// directly, so every REST call passes the same interceptors as gRPC.
+// gateway is the REST facade. It reaches the gRPC server's services
+// through the server's own interceptor chain, never by calling the service
+// implementations directly, so every REST call passes the same
+// interceptors as gRPC: in process (localConn) or, when the server has
+// stats handlers (tracing), which only a connection runs, over in-memory
+// connections.
 type gateway struct {
 	handler http.Handler
 	conns   []*grpc.ClientConn
@@ -36,41 +39,66 @@ const gatewayConns = 4
 
 // isGatewayPeer tells the validator which peer is the in-process gateway,
 // whose x-forwarded-for metadata may be trusted for the caller's address.
-func isGatewayPeer(addr net.Addr) bool { return addr != nil && addr.Network() == "bufconn" }
-
-// newGateway serves srv on in-memory connections, through plane when it
-// is not nil (the admin plane's listener marks its connections).
-func newGateway(ctx context.Context, srv *grpc.Server, v *authn.Validator, served []service, plane func(net.Listener) net.Listener) (*gateway, error) {
-	lis := bufconn.Listen(1 << 20)
-	var l net.Listener = lis
-	if plane != nil {
-		l = plane(lis)
+func isGatewayPeer(addr net.Addr) bool {
+	if _, ok := addr.(gatewayAddr); ok {
+		return true
 	}
-	go func() { _ = srv.Serve(l) }()
+	return addr != nil && addr.Network() == "bufconn"
+}
+
+// newGateway serves the services of local, on the admin plane when admin
+// is set.
+func newGateway(ctx context.Context, local *localServer, v *authn.Validator, served []service, admin bool) (*gateway, error) {
 	g := &gateway{}
-	for range gatewayConns {
-		conn, err := grpc.NewClient("passthrough:///gateway", append([]grpc.DialOption{
-			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
-			// With tracing on, a client span per call, child of the HTTP
-			// request's span.
-		}, tracing.GRPCDialOptions()...)...)
-		if err != nil {
-			g.close()
-			return nil, fmt.Errorf("gateway: connect to grpc: %w", err)
+	var cc grpc.ClientConnInterface
+	if tracing.Enabled() {
+		// The client and server spans of the hop come from the
+		// connections' stats handlers.
+		if err := g.dial(local.srv, admin); err != nil {
+			return nil, err
 		}
-		g.conns = append(g.conns, conn)
+		cc = g
+	} else {
+		var addr net.Addr = gatewayAddr{}
+		if admin {
+			addr = adminPlaneAddr{addr}
+		}
+		cc = localConn{srv: local, local: addr}
 	}
 	mux := gatewayMux(v, authn.GatewayClientCertAnnotator)
 	for _, svc := range served {
-		if err := svc.gateway(ctx, mux, g); err != nil {
+		if err := svc.gateway(ctx, mux, cc); err != nil {
 			g.close()
 			return nil, fmt.Errorf("gateway: register %s: %w", svc.name, err)
 		}
 	}
 	g.handler = v.GatewayPreflight(mux)
 	return g, nil
+}
+
+// dial serves srv on in-memory connections, whose listener marks them as
+// the admin plane's when admin is set.
+func (g *gateway) dial(srv *grpc.Server, admin bool) error {
+	lis := bufconn.Listen(1 << 20)
+	var l net.Listener = lis
+	if admin {
+		l = adminPlaneListener{lis}
+	}
+	go func() { _ = srv.Serve(l) }()
+	for range gatewayConns {
+		conn, err := grpc.NewClient("passthrough:///gateway", append([]grpc.DialOption{
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+			// A client span per call, child of the HTTP request's span.
+		}, tracing.GRPCDialOptions()...)...)
+		if err != nil {
+			g.close()
+			return fmt.Errorf("gateway: connect to grpc: %w", err)
+		}
+		g.conns = append(g.conns, conn)
+	}
+	return nil
 }
 
 // gatewayMux is the REST facade's mux: the one of internal/restgw, with

@@ -35,38 +35,42 @@ const (
 	maxConcurrentStreams = 256
 )
 
-// newGRPCServer returns the server and its metrics, whose series of every
-// method InitializeMetrics creates once the services are registered.
+// newGRPCServer returns the server, the registrar that serves its services
+// to the in-process gateway through the same unary interceptors, and its
+// metrics, whose series of every method InitializeMetrics creates once the
+// services are registered.
 //
 // The metrics are go-grpc-middleware's (grpc_server_started_total,
 // grpc_server_handled_total, grpc_server_handling_seconds, ...), the names
 // the usual gRPC dashboards and alerts query.
-func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAudit, guard *adminGuard) (*grpc.Server, *grpcprom.ServerMetrics) {
+func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAudit, guard *adminGuard) (*grpc.Server, *localServer, *grpcprom.ServerMetrics) {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0001, 4, 9)),
 	))
 	reg.MustRegister(metrics)
 	// MaxConcurrentStreams bounds one connection; this bounds the server.
 	inFlight := newSemaphore(maxInFlight)
-	return grpc.NewServer(append(tracing.GRPCServerOptions(),
+	// One chain for the network listeners and the in-process gateway.
+	unary := chainUnary(
+		requestIDUnary,
+		// Before the limit: a call refused as busy counts as Unavailable.
+		metrics.UnaryServerInterceptor(),
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if !inFlight.acquire() {
+				return nil, errBusy
+			}
+			defer inFlight.release()
+			return h(ctx, req)
+		},
+		recoverUnary,
+		admin.unary(guard.unary(v.UnaryServerInterceptor())),
+	)
+	srv := grpc.NewServer(append(tracing.GRPCServerOptions(),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(
-			requestIDUnary,
-			// Before the limit: a call refused as busy counts as Unavailable.
-			metrics.UnaryServerInterceptor(),
-			func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-				if !inFlight.acquire() {
-					return nil, errBusy
-				}
-				defer inFlight.release()
-				return h(ctx, req)
-			},
-			recoverUnary,
-			admin.unary(guard.unary(v.UnaryServerInterceptor())),
-		),
+		grpc.UnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(
 			requestIDStream,
 			metrics.StreamServerInterceptor(),
@@ -87,7 +91,24 @@ func newGRPCServer(reg prometheus.Registerer, v *authn.Validator, admin *adminAu
 			recoverStream,
 			guard.stream(v.StreamServerInterceptor()),
 		),
-	)...), metrics
+	)...)
+	return srv, newLocalServer(srv, unary), metrics
+}
+
+// chainUnary makes one interceptor of ics, the first outermost, as
+// grpc.ChainUnaryInterceptor does, so that the chain can serve the
+// in-process gateway too.
+func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	chained := ics[len(ics)-1]
+	for i := len(ics) - 2; i >= 0; i-- {
+		outer, inner := ics[i], chained
+		chained = func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			return outer(ctx, req, info, func(ctx context.Context, req any) (any, error) {
+				return inner(ctx, req, info, h)
+			})
+		}
+	}
+	return chained
 }
 
 // incomingRequestID is the call's id: the caller's x-request-id (or
@@ -175,21 +196,21 @@ type service struct {
 // registerServices registers what this process serves on the gRPC server
 // and returns them for health and the gateway.
 func (a *App) registerServices(registry *clients.Registry) []service {
-	clientsv1.RegisterClientRegistryServiceServer(a.grpcSrv, registry)
+	clientsv1.RegisterClientRegistryServiceServer(a.grpcReg, registry)
 	served := []service{registryREST}
 	if a.revs.svc != nil {
 		served = append(served, a.registerRevocation())
 	}
 	if a.keys != nil {
-		keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(registry)))
+		keysv1.RegisterKeyManagementServiceServer(a.grpcReg, keys.NewServer(a.keys, keys.WithClients(registry)))
 		served = append(served, keysREST)
 	}
 	if a.users != nil {
-		usersv1.RegisterUserServiceServer(a.grpcSrv, a.users)
+		usersv1.RegisterUserServiceServer(a.grpcReg, a.users)
 		served = append(served, usersREST)
 	}
 	if a.token != nil {
-		tokenv1.RegisterTokenServiceServer(a.grpcSrv, a.token)
+		tokenv1.RegisterTokenServiceServer(a.grpcReg, a.token)
 		served = append(served, tokenREST)
 	}
 	if a.cfg.ExampleInventory {
@@ -200,13 +221,13 @@ func (a *App) registerServices(registry *clients.Registry) []service {
 
 // registerRevocation serves the revocation list.
 func (a *App) registerRevocation() service {
-	revocationv1.RegisterRevocationServiceServer(a.grpcSrv, a.revs.svc)
+	revocationv1.RegisterRevocationServiceServer(a.grpcReg, a.revs.svc)
 	return revocationREST
 }
 
 // registerInventory serves the example resource API.
 func (a *App) registerInventory() service {
-	inventoryv1.RegisterInventoryServiceServer(a.grpcSrv, inventory.New())
+	inventoryv1.RegisterInventoryServiceServer(a.grpcReg, inventory.New())
 	return inventoryREST
 }
 

@@ -202,18 +202,18 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 	register := func() ([]service, error) {
 		switch name {
 		case "clients":
-			clientsv1.RegisterClientRegistryServiceServer(a.grpcSrv, registry)
+			clientsv1.RegisterClientRegistryServiceServer(a.grpcReg, registry)
 			// Every service's scopes: the catalogue is the deployment's.
-			served := append([]service{registryREST}, auth.admin.register(a.grpcSrv, a.log)...)
+			served := append([]service{registryREST}, auth.admin.register(a.grpcReg, a.log)...)
 			return served, registry.SeedScopes(ctx, auth.rules.Scopes())
 		case "keys":
-			keysv1.RegisterKeyManagementServiceServer(a.grpcSrv, keys.NewServer(a.keys, keys.WithClients(regClient)))
+			keysv1.RegisterKeyManagementServiceServer(a.grpcReg, keys.NewServer(a.keys, keys.WithClients(regClient)))
 			return []service{keysREST}, nil
 		case "revocation":
 			return []service{a.registerRevocation()}, nil
 		case "token":
-			usersv1.RegisterUserServiceServer(a.grpcSrv, a.users)
-			tokenv1.RegisterTokenServiceServer(a.grpcSrv, a.token)
+			usersv1.RegisterUserServiceServer(a.grpcReg, a.users)
+			tokenv1.RegisterTokenServiceServer(a.grpcReg, a.token)
 			return []service{usersREST, tokenREST}, nil
 		case "inventory":
 			return []service{a.registerInventory()}, nil
