@@ -15,7 +15,9 @@
 #   scripts/bench-http.sh [DURATION] [ROUNDS]     # default 10s, 2 rounds
 #
 # Environment: FRESH (default 50000) tokens in the fresh pool; CONNS (32)
-# wrk connections; ONLY (e.g. "repeated fresh") to run some paths only.
+# wrk connections; ONLY (e.g. "repeated fresh") to run some paths only;
+# SERVER (a gatehouse binary, e.g. an earlier commit's build) to measure
+# that server against the same yardstick, built from this tree.
 # Budgets are raised: the runs measure the paths, not the limiter; any
 # answer other than 200 fails the run. Needs wrk (Debian package). Every
 # process listens on 127.0.0.1 and stops with the script.
@@ -39,10 +41,11 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/gatehouse" ./cmd/gatehouse
+server=${SERVER:-$work/gatehouse}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 http=$(free_port) grpc=$(free_port) bare=$(free_port)
 base="http://127.0.0.1:$http"
-"$work/gatehouse" serve --data-dir "$work/data" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
+"$server" serve --data-dir "$work/data" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
 	--mtls-addr "" --example-inventory \
 	--rate-limit-tiers "low=1000000:1000000,standard=1000000:1000000,high=1000000:1000000,internal=1000000:1000000" \
 	--log-level error >"$work/gatehouse.log" 2>&1 &
