@@ -29,6 +29,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"go.yaml.in/yaml/v3"
 )
@@ -159,6 +160,17 @@ func TestCheckerCatchesRot(t *testing.T) {
 			svc := composeService(t, fx, "keys")
 			svc["command"] = append(listOf(svc["command"]), "--issuer=http://auth.example.com")
 		}, []string{"service keys", "issuer"}},
+		{"authz routes not shipped (kubernetes)", func(t *testing.T, fx *fixture) {
+			cm := k8sObjectOf(t, fx, k8sBase+"/authz.yaml", "ConfigMap", "gatehouse-authz-routes")
+			cm["data"] = map[string]any{"routes.yml": "routes: []\n"}
+		}, []string{"Deployment authz", "--authz-routes /etc/gatehouse/authz/routes.yaml", "gatehouse-authz-routes"}},
+		{"authz routes broken (compose)", func(t *testing.T, fx *fixture) {
+			fx.files["compose/authz-routes.yaml"] = "routes:\n  - methods: [GET]\n    path: /v1/**\n"
+		}, []string{"service authz", "--authz-routes", "no scopes"}},
+		{"authz without its peers (kubernetes)", func(t *testing.T, fx *fixture) {
+			c := k8sContainer(t, fx, "authz")
+			c["args"] = slices.DeleteFunc(listOf(c["args"]), func(a any) bool { return a == "--peer-revocation=dns:///revocation-peers:8443" })
+		}, []string{"Deployment authz", "peer-revocation"}},
 		{"peer on the gRPC port instead of mTLS", func(t *testing.T, fx *fixture) {
 			replaceArg(t, composeService(t, fx, "gateway"), "command", "--peer-token=dns:///token:8443", "--peer-token=dns:///token:9090")
 		}, []string{"service gateway", "--peer-token dns:///token:9090", "mTLS listener"}},
@@ -585,6 +597,30 @@ func checkContainer(c *container, p *problems) {
 	}
 }
 
+// checkAuthzRoutes: the gateway authorizer's --authz-routes is a file the
+// deployment ships (read finds it on the mount, by its path under the
+// mount), and the authorizer would load it; a missing or broken file would
+// stop every replica at start.
+func checkAuthzRoutes(c *container, read func(m mount, rel string) (string, bool), p *problems) {
+	file := c.cfg.AuthzRoutes
+	if file == "" {
+		return
+	}
+	m, ok := mountOf(c.mounts, file)
+	if !ok {
+		p.addf("%s: --authz-routes %s is on no volume the container mounts", c.where, file)
+		return
+	}
+	text, ok := read(m, strings.TrimPrefix(strings.TrimPrefix(file, strings.TrimSuffix(m.target, "/")), "/"))
+	if !ok {
+		p.addf("%s: --authz-routes %s: the %s %s it is mounted from does not hold it", c.where, file, m.kind, m.source)
+		return
+	}
+	if _, err := authz.ParseRoutes(file, []byte(text)); err != nil {
+		p.addf("%s: --authz-routes %s: %v", c.where, file, err)
+	}
+}
+
 // mountOf returns the mount a path is on.
 func mountOf(mounts []mount, p string) (mount, bool) {
 	if p == "" {
@@ -761,6 +797,13 @@ func composeDeployment(fx *fixture, file string, doc map[string]any, p *problems
 		c.load(p)
 		if c.cfg != nil {
 			checkComposeListeners(where, svc, c.cfg, p)
+			checkAuthzRoutes(c, func(m mount, _ string) (string, bool) {
+				if m.kind != "bind" {
+					return "", false
+				}
+				text, ok := fx.files[path.Join(dir, m.source)]
+				return text, ok
+			}, p)
 		}
 		d.containers = append(d.containers, c)
 		byName[name] = c
@@ -1559,6 +1602,13 @@ func k8sDeployment(set *k8sSet, prefix string, p *problems) *deployment {
 			d.containers = append(d.containers, c)
 			if c.cfg != nil {
 				checkK8sContainer(where, o, ctr, c, ports, p)
+				checkAuthzRoutes(c, func(m mount, key string) (string, bool) {
+					if m.kind != "configMap" {
+						return "", false
+					}
+					text, ok := set.configMaps[m.source][key]
+					return text, ok
+				}, p)
 			}
 			checkK8sPolicy(where, o, labels, replicas, pdbs, p)
 			checkK8sService(where, o.name(), pod, services, p)

@@ -69,16 +69,20 @@ var natsBuild struct {
 // process is stopped and its log scanned by the leak watch.
 func startTopology(t *testing.T, dbURL string, replicas map[string]int, args ...string) *topology.Topology {
 	t.Helper()
-	if dbURL == "" {
-		dbURL = dbtest.PostgresURL(t)
+	return startTopologyWith(t, topology.Options{DatabaseURL: dbURL, Replicas: replicas, Args: args})
+}
+
+// startTopologyWith is startTopology with the rest of the options: the
+// binaries and the directory are the test's.
+func startTopologyWith(t *testing.T, opts topology.Options) *topology.Topology {
+	t.Helper()
+	if opts.DatabaseURL == "" {
+		opts.DatabaseURL = dbtest.PostgresURL(t)
 	}
-	dir := t.TempDir()
+	opts.Binary, opts.NATSServer, opts.Dir = binary, natsServerBinary(t), t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	topo, err := topology.Start(ctx, topology.Options{
-		Binary: binary, NATSServer: natsServerBinary(t), DatabaseURL: dbURL, Dir: dir,
-		Replicas: replicas, Args: args,
-	})
+	topo, err := topology.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,8 @@ const usage = `usage: gatehouse <command> [arguments]
 
 Commands:
   serve [service]   run Gatehouse (all services, or only one: clients,
-                    token, keys, revocation, gateway, inventory)
+                    token, keys, revocation, gateway, inventory, or authz:
+                    the gateway authorizer alone)
   admin create-key  mint an admin API key in the registry's store, no server
                     needed: the first key of a deployment, or a lost one's
                     replacement (operator, with the database)

@@ -2,7 +2,8 @@
 // processes on loopback (run.sh builds the binaries and calls it): a
 // three-node NATS JetStream cluster, the local PostgreSQL, two token
 // services and gateways, three inventory replicas and one of each other
-// service. It prints every process's ports and the admin API key's file,
+// service (the gateway authorizer with the example API's routes unless
+// --authz-routes names a file). It prints every process's ports and the admin API key's file,
 // then runs until interrupted (or for --for), and stops everything.
 package main
 
@@ -26,18 +27,19 @@ func main() {
 	dbURL := flag.String("database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL database for every service's tables")
 	dir := flag.String("dir", "data/local", "working directory: data, certificates, logs, and the key-encryption key the database's keys are sealed with (kept across runs)")
 	runFor := flag.Duration("for", 0, "stop after this long; 0 runs until interrupted")
+	routes := flag.String("authz-routes", "", "route-rules file of serve authz; empty: the example inventory API's routes, written into --dir")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: deploy/local/run.sh [flags] [-- serve options for every service]")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*bin, *natsBin, *dbURL, *dir, *runFor, flag.Args()); err != nil {
+	if err := run(*bin, *natsBin, *dbURL, *dir, *routes, *runFor, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "deploy/local:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, natsBin, dbURL, dir string, runFor time.Duration, serveArgs []string) error {
+func run(bin, natsBin, dbURL, dir, routes string, runFor time.Duration, serveArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if dir == "" {
@@ -54,8 +56,16 @@ func run(bin, natsBin, dbURL, dir string, runFor time.Duration, serveArgs []stri
 		a, _ := filepath.Abs(p)
 		return a
 	}
+	if routes != "" {
+		// The processes run elsewhere than here.
+		a, err := filepath.Abs(routes)
+		if err != nil {
+			return fmt.Errorf("authz-routes: %w", err)
+		}
+		routes = a
+	}
 	start := time.Now()
-	t, err := topology.Start(ctx, topology.Options{Binary: abs(bin), NATSServer: abs(natsBin), DatabaseURL: dbURL, Dir: dir, Args: serveArgs})
+	t, err := topology.Start(ctx, topology.Options{Binary: abs(bin), NATSServer: abs(natsBin), DatabaseURL: dbURL, Dir: dir, Args: serveArgs, AuthzRoutes: routes})
 	if err != nil {
 		return err
 	}
@@ -72,6 +82,9 @@ func run(bin, natsBin, dbURL, dir string, runFor time.Duration, serveArgs []stri
 	fmt.Printf("\nready in %s\nissuer: %s\nadmin API key: in %s\nlogs: %s\nNATS: %s\n",
 		time.Since(start).Round(time.Millisecond), t.Issuer,
 		filepath.Join(dir, t.Services["clients"][0].Name, "admin-credentials.json"), filepath.Join(dir, "logs"), t.NATSURLs)
+	for _, p := range t.Services["authz"] {
+		fmt.Printf("gateway authorizer: http://%s/authz/check (forward auth; Envoy ext_authz on the same port)\n", p.Authz)
+	}
 	if runFor > 0 {
 		fmt.Printf("running for %s\n", runFor)
 		select {

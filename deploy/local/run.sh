@@ -2,9 +2,10 @@
 # Runs the split topology of deploy/ as plain processes on loopback: a
 # three-node NATS JetStream cluster, the local PostgreSQL, two token
 # services, two gateways, three inventory replicas and one of each other
-# service, each with its identity certificate. Ctrl-C stops it all.
+# service (the gateway authorizer among them), each with its identity
+# certificate. Ctrl-C stops it all.
 #
-#   deploy/local/run.sh [--database-url URL] [--dir DIR] [--for DURATION] [-- serve options]
+#   deploy/local/run.sh [--database-url URL] [--dir DIR] [--authz-routes FILE] [--for DURATION] [-- serve options]
 #
 # It uses nats-server from PATH (or Debian's), else builds the version
 # go.mod pins. PostgreSQL defaults to the local one (database test).

@@ -37,6 +37,7 @@ var serviceScopes = map[string][]string{
 	"revocation": {"gatehouse:internal"},
 	"gateway":    {"gatehouse:internal"},
 	"inventory":  {"gatehouse:internal"},
+	"authz":      {"gatehouse:internal"},
 }
 
 // validatorScopes are the validator role's: a resource service outside

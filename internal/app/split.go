@@ -52,6 +52,9 @@ var peerServices = map[string]string{
 //     before forwarding it over gRPC to the service's replicas.
 //   - inventory: the example resource API, with no store, reading the
 //     signing keys like any resource service may (--jwks-url).
+//   - authz: the gateway authorizer alone (--authz-addr), with no store:
+//     the validator and the route rules of the all-in-one process's
+//     authorizer, for gateways in front of any service.
 //
 // Every service but revocation follows its revocation peer's list, and
 // every validator checks JWTs against the key service's JWKS.
@@ -139,7 +142,8 @@ func startSplit(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *A
 	}
 	var jwks authn.JWKSSource = ks
 	if ks == nil {
-		// serve inventory, as any resource service: the issuer's JWKS.
+		// serve inventory or authz without the key service, as any
+		// resource service: the issuer's JWKS.
 		jwksURL := cfg.JWKSURL
 		if jwksURL == "" {
 			jwksURL = cfg.Issuer + "/.well-known/jwks.json"

@@ -161,7 +161,7 @@ type Tier struct {
 }
 
 // Services that `serve <service>` accepts.
-var Services = []string{"clients", "token", "keys", "revocation", "gateway", "inventory"}
+var Services = []string{"clients", "token", "keys", "revocation", "gateway", "inventory", "authz"}
 
 // SplitPeers names, for each service run on its own, the peers it calls:
 // each needs its --peer-<name> addresses.
@@ -172,14 +172,17 @@ var SplitPeers = map[string][]string{
 	"token":      {"clients", "keys", "revocation"},
 	"gateway":    {"clients", "keys", "revocation", "token"},
 	"inventory":  {"clients", "revocation"},
+	"authz":      {"clients", "revocation"},
 }
 
 // OptionalPeers are the peers a service may be given besides SplitPeers:
-// the example inventory API reads the signing keys over HTTP (--jwks-url)
-// as any resource service may, or from the key service; the gateway fronts
-// the example API's REST routes only when given its replicas.
+// the example inventory API and the gateway authorizer read the signing
+// keys over HTTP (--jwks-url) as any resource service may, or from the key
+// service; the gateway fronts the example API's REST routes only when
+// given its replicas.
 var OptionalPeers = map[string][]string{
 	"inventory": {"keys"},
+	"authz":     {"keys"},
 	"gateway":   {"inventory"},
 }
 
@@ -269,6 +272,10 @@ func (c *Config) checkSplit() error {
 		return fail("peer-cert", "--peer-cert, --peer-key and --peer-ca are required: the service's identity (gatehouse service-cert) and the platform CA")
 	case c.MTLSAddr == "":
 		return fail("mtls-addr", "required: the listener its peers call it on")
+	case c.Service == "authz" && c.AuthzAddr == "":
+		// checkAuthz has checked the routes and the trusted gateways
+		// that go with it.
+		return fail("authz-addr", "required: the listener the gateways ask on, which is all this service serves")
 	}
 	needs := SplitPeers[c.Service]
 	for _, p := range peerFlags {
@@ -481,7 +488,7 @@ var options = []option{
 		}
 		return checkAddr(v)
 	}},
-	{"authz-addr", "", "listen address of the gateway authorizer (HTTP forward auth at /authz/check, for nginx auth_request, Traefik forwardAuth, Caddy forward_auth); needs --authz-routes and --trusted-proxies naming the gateways; empty turns it off", func(c *Config, v string) error {
+	{"authz-addr", "", "listen address of the gateway authorizer (HTTP forward auth at /authz/check, for nginx auth_request, Traefik forwardAuth, Caddy forward_auth, and Envoy ext_authz gRPC); needs --authz-routes and --trusted-proxies naming the gateways; required by serve authz; empty turns it off", func(c *Config, v string) error {
 		c.AuthzAddr = v
 		if v == "" {
 			return nil
@@ -549,7 +556,7 @@ var options = []option{
 		c.PeerTimeout = d
 		return err
 	}},
-	{"jwks-url", "", "serve inventory: where the issuer's signing keys are read; empty: <issuer>/.well-known/jwks.json (https, or http on loopback)", func(c *Config, v string) error {
+	{"jwks-url", "", "serve inventory and serve authz without --peer-keys: where the issuer's signing keys are read; empty: <issuer>/.well-known/jwks.json (https, or http on loopback)", func(c *Config, v string) error {
 		c.JWKSURL = v
 		return nil
 	}},
@@ -720,7 +727,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "usage: gatehouse serve [%s] [flags]\n\nRuns every service in one process, or only the named one.\nPrecedence: flags, then GATEHOUSE_* environment variables, then --config YAML, then defaults.\n\n", strings.Join(Services, "|"))
+		fmt.Fprintf(usage, "usage: gatehouse serve [%s] [flags]\n\nRuns every service in one process, or only the named one (authz: the gateway authorizer alone, on --authz-addr).\nPrecedence: flags, then GATEHOUSE_* environment variables, then --config YAML, then defaults.\n\n", strings.Join(Services, "|"))
 		fs.PrintDefaults()
 	}
 	c := &Config{}

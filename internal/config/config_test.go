@@ -110,6 +110,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad admin address", []string{"--admin-addr", "admin"}, nil, "admin-addr"},
 		{"admin listener in a split service", append([]string{"revocation", "--admin-addr", "127.0.0.1:0"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-keys", "127.0.0.1:2")...), nil, "admin-addr"},
 		{"bad peer address", append([]string{"inventory"}, splitArgs("--peer-clients", "nonsense", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
+		{"authz service without its listener", append([]string{"authz"}, splitArgs("--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2")...), nil, "authz-addr"},
+		{"authz service with a peer it does not call", append([]string{"authz"}, splitArgs(append([]string{"--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-token", "127.0.0.1:3"}, authzArgs...)...)...), nil, "peer-token"},
 		{"peer name without a host", append([]string{"inventory"}, splitArgs("--peer-clients", "dns:///:8443", "--peer-revocation", "127.0.0.1:2")...), nil, "peer-clients"},
 	}
 	for _, tc := range tests {
@@ -199,6 +201,9 @@ func TestSplitPeers(t *testing.T) {
 			for _, p := range SplitPeers[svc] {
 				args = append(args, "--peer-"+p, addr[p])
 			}
+			if svc == "authz" {
+				args = append(args, authzArgs...)
+			}
 			c, err := Load(append([]string{svc}, splitArgs(args...)...), env(nil), io.Discard)
 			if err != nil {
 				t.Fatalf("with exactly its peers: %v", err)
@@ -222,7 +227,14 @@ func TestSplitPeers(t *testing.T) {
 		"--peer-token", "127.0.0.1:4", "--peer-inventory", "127.0.0.1:5")...), env(nil), io.Discard); err != nil {
 		t.Fatalf("gateway in front of the inventory: %v", err)
 	}
+	if _, err := Load(append([]string{"authz"}, splitArgs(append([]string{"--peer-clients", "127.0.0.1:1", "--peer-revocation", "127.0.0.1:2", "--peer-keys", "127.0.0.1:3"}, authzArgs...)...)...), env(nil), io.Discard); err != nil {
+		t.Fatalf("authz with the key service: %v", err)
+	}
 }
+
+// authzArgs are what serve authz needs besides its peers: the listener it
+// serves, the rules, and the gateways it believes.
+var authzArgs = []string{"--authz-addr", "127.0.0.1:0", "--authz-routes", "routes.yaml", "--trusted-proxies", "127.0.0.1"}
 
 // TestConfigFileErrors: an error in the config file names the file and
 // the line, as an editor jumps to, and says what is wrong.

@@ -32,17 +32,17 @@ import (
 // DefaultReplicas is how many replicas of each service Start runs unless
 // told otherwise: two token services and gateways, three resource
 // services (the example inventory API), one of each other service.
-var DefaultReplicas = map[string]int{"clients": 1, "keys": 1, "revocation": 1, "token": 2, "gateway": 2, "inventory": 3}
+var DefaultReplicas = map[string]int{"clients": 1, "keys": 1, "revocation": 1, "token": 2, "gateway": 2, "inventory": 3, "authz": 1}
 
 // startOrder starts each service after the peers it needs at start: the
 // revocation list first (the others load it), then the registry and the
 // key service, then the rest.
-var startOrder = []string{"revocation", "clients", "keys", "token", "inventory", "gateway"}
+var startOrder = []string{"revocation", "clients", "keys", "token", "inventory", "authz", "gateway"}
 
 // peersOf are the peers each service is given: those it needs and those it
-// may take (config.OptionalPeers): the example API reads the keys from the
-// key service, so that no token replica is its JWKS, and the gateways
-// front it.
+// may take (config.OptionalPeers): the example API and the gateway
+// authorizer read the keys from the key service, so that no token replica
+// is their JWKS, and the gateways front the example API.
 func peersOf(service string) []string {
 	return append(slices.Clone(config.SplitPeers[service]), config.OptionalPeers[service]...)
 }
@@ -64,7 +64,25 @@ type Options struct {
 	Args []string
 	// ReadyTimeout bounds each process's start (default 60 s).
 	ReadyTimeout time.Duration
+	// AuthzRoutes is the route-rules file of serve authz; empty: Start
+	// writes DefaultAuthzRoutes into Dir.
+	AuthzRoutes string
+	// AuthzArgs are extra serve options for serve authz only (e.g.
+	// --authz-client-cert-header).
+	AuthzArgs []string
 }
+
+// DefaultAuthzRoutes are the gateway authorizer's routes unless told
+// otherwise: the example inventory API's, as a gateway in front of it
+// would ask about them.
+const DefaultAuthzRoutes = `routes:
+  - methods: [GET]
+    path: /v1/inventory/**
+    scopes: [inventory:read]
+  - methods: [POST, PUT, PATCH, DELETE]
+    path: /v1/inventory/**
+    scopes: [inventory:write]
+`
 
 // Process is one process of the topology.
 type Process struct {
@@ -74,6 +92,8 @@ type Process struct {
 	// HTTP, GRPC and MTLS are its listeners' addresses (NATS: HTTP is the
 	// monitoring port, GRPC the client port, MTLS the cluster port).
 	HTTP, GRPC, MTLS string
+	// Authz is the gateway authorizer's address (serve authz), else "".
+	Authz string
 
 	bin, logPath string
 	args         []string
@@ -140,6 +160,9 @@ func Start(ctx context.Context, opts Options) (_ *Topology, err error) {
 					p.MTLS, err = freeAddr()
 				}
 			}
+			if err == nil && svc == "authz" {
+				p.Authz, err = freeAddr()
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -163,6 +186,13 @@ func Start(ctx context.Context, opts Options) (_ *Topology, err error) {
 		}
 	}
 
+	routes := opts.AuthzRoutes
+	if routes == "" && len(t.Services["authz"]) > 0 {
+		routes = filepath.Join(opts.Dir, "authz-routes.yaml")
+		if err := os.WriteFile(routes, []byte(DefaultAuthzRoutes), 0o600); err != nil {
+			return nil, fmt.Errorf("authz routes: %w", err)
+		}
+	}
 	for _, svc := range startOrder {
 		for _, p := range t.Services[svc] {
 			dataDir := filepath.Join(opts.Dir, p.Name)
@@ -180,6 +210,11 @@ func Start(ctx context.Context, opts Options) (_ *Topology, err error) {
 			}
 			if svc == "keys" {
 				p.args = append(p.args, "--kek-file", kekFile)
+			}
+			if svc == "authz" {
+				// The gateways ask from loopback, as everything here.
+				p.args = append(p.args, "--authz-addr", p.Authz, "--authz-routes", routes, "--trusted-proxies", "127.0.0.1/32")
+				p.args = append(p.args, opts.AuthzArgs...)
 			}
 			for _, peer := range peersOf(svc) {
 				var addrs []string
@@ -479,5 +514,9 @@ func (p *Process) Ports() string {
 	if p.Service == "nats" {
 		return "client " + port(p.GRPC) + " cluster " + port(p.MTLS) + " monitor " + port(p.HTTP)
 	}
-	return "http " + port(p.HTTP) + " grpc " + port(p.GRPC) + " mtls " + port(p.MTLS)
+	ports := "http " + port(p.HTTP) + " grpc " + port(p.GRPC) + " mtls " + port(p.MTLS)
+	if p.Authz != "" {
+		ports += " authz " + port(p.Authz)
+	}
+	return ports
 }
