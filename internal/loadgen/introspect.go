@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,25 +37,11 @@ func RunIntrospect(ctx context.Context, cfg IntrospectConfig) (Result, error) {
 	authz := cfg.Caller.basicAuth()
 	body := url.Values{"token": {cfg.Token}}.Encode()
 	return run(ctx, cfg.Concurrency, cfg.Duration, cfg.Requests, func(ctx context.Context, c *http.Client, _ int64) (outcome, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, strings.NewReader(body))
-		if err != nil {
-			return outcome{}, err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", authz)
-		resp, err := c.Do(req)
-		if err != nil {
-			return outcome{}, err
-		}
-		// An introspection answer is small; the bound keeps a broken
-		// server from making the load generator buffer without end.
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
+		code, b, err := send(ctx, c, http.MethodPost, cfg.URL, authz, body, maxBody)
 		if err != nil {
 			return outcome{}, err
 		}
 		active := strings.Contains(string(b), `"active":true`)
-		return outcome{status: resp.StatusCode, ok: resp.StatusCode == http.StatusOK && active}, nil
+		return outcome{status: code, ok: code == http.StatusOK && active}, nil
 	}), nil
 }

@@ -2,14 +2,11 @@ package loadgen
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +39,7 @@ func MintTokens(ctx context.Context, cfg MintConfig) ([]string, error) {
 		form.Set("scope", cfg.Scope)
 	}
 	body := form.Encode()
-	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
+	authz := basicAuth(cfg.ClientID, cfg.ClientSecret)
 	conc := min(max(cfg.Concurrency, 1), cfg.N)
 	tr := newLoopbackTransport(conc)
 	defer tr.CloseIdleConnections()
@@ -77,26 +74,15 @@ func MintTokens(ctx context.Context, cfg MintConfig) ([]string, error) {
 }
 
 func mintOne(ctx context.Context, c *http.Client, u, authz, body string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", authz)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	code, b, err := send(ctx, c, http.MethodPost, u, authz, body, maxBody)
 	if err != nil {
 		return "", err
 	}
 	var out struct {
 		AccessToken string `json:"access_token"`
 	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil || out.AccessToken == "" {
-		return "", fmt.Errorf("token endpoint answered %d: %.200s", resp.StatusCode, b)
+	if code != http.StatusOK || json.Unmarshal(b, &out) != nil || out.AccessToken == "" {
+		return "", fmt.Errorf("token endpoint answered %d: %.200s", code, b)
 	}
 	return out.AccessToken, nil
 }

@@ -88,11 +88,19 @@ func (s *soak) send(ctx context.Context, c *http.Client, method, path, authz, fo
 func (s *soak) sendLimit(ctx context.Context, c *http.Client, method, path, authz, form string, limit int64) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
+	return send(ctx, c, method, s.cfg.BaseURL+path, authz, form, limit)
+}
+
+// send makes one request, with form as its urlencoded body when not empty
+// and authz as its Authorization header when not empty, and returns the
+// status and at most limit bytes of the body, the rest drained so that the
+// connection is reused.
+func send(ctx context.Context, c *http.Client, method, u, authz, form string, limit int64) (int, []byte, error) {
 	var body io.Reader
 	if form != "" {
 		body = strings.NewReader(form)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.cfg.BaseURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -108,7 +116,7 @@ func (s *soak) sendLimit(ctx context.Context, c *http.Client, method, path, auth
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	_, _ = io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
+	_, _ = io.Copy(io.Discard, resp.Body)
 	if err != nil {
 		return resp.StatusCode, nil, err
 	}

@@ -3,10 +3,8 @@ package loadgen
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -49,9 +47,7 @@ type ClientCredentials struct{ ID, Secret string }
 
 // basicAuth is the client_secret_basic header: RFC 6749 §2.3.1 form-encodes
 // the id and secret, then Base64.
-func (c ClientCredentials) basicAuth() string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(c.ID)+":"+url.QueryEscape(c.Secret)))
-}
+func (c ClientCredentials) basicAuth() string { return basicAuth(c.ID, c.Secret) }
 
 // Result is what a run measured. Requests counts the requests that
 // completed (OK + Failed); a request cut short by the end of the run is not
@@ -200,22 +196,11 @@ func run(ctx context.Context, conc int, duration time.Duration, requests int, do
 
 // tokenRequest sends one token request; success means 200 with a body.
 func tokenRequest(ctx context.Context, c *http.Client, u, authz string) (outcome, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(tokenBody))
+	code, body, err := send(ctx, c, http.MethodPost, u, authz, tokenBody, maxBody)
 	if err != nil {
 		return outcome{}, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", authz)
-	resp, err := c.Do(req)
-	if err != nil {
-		return outcome{}, err
-	}
-	n, err := io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
-	_ = resp.Body.Close()
-	if err != nil {
-		return outcome{}, err
-	}
-	return outcome{status: resp.StatusCode, ok: resp.StatusCode == http.StatusOK && n > 0}, nil
+	return outcome{status: code, ok: code == http.StatusOK && len(body) > 0}, nil
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
