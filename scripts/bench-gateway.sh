@@ -24,34 +24,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/gatehouse" ./cmd/gatehouse
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. scripts/bench-lib.sh
+build_gatehouse
 http=$(free_port) grpc=$(free_port) authz=$(free_port) static=$(free_port) guarded=$(free_port)
 
-cat >"$work/routes.yaml" <<'EOF'
+cat >"$work/routes.yaml" <<'EOF2'
 routes:
   - methods: [GET]
     path: /items/**
     scopes: [bench:read]
-EOF
-# Budgets raised: the benchmark measures the decision, not the limiter.
-"$work/gatehouse" serve --data-dir "$work/data" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
-	--mtls-addr "" --authz-addr "127.0.0.1:$authz" --authz-routes "$work/routes.yaml" --trusted-proxies 127.0.0.1 \
-	--rate-limit-tiers "low=1000000:1000000,standard=1000000:1000000,high=1000000:1000000,internal=1000000:1000000" \
-	--log-level error >"$work/gatehouse.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-	curl -fsS "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-gh() { "$work/gatehouse" "$@" --credentials "$work/data/admin-credentials.json"; }
+EOF2
+start_gatehouse "$work/gatehouse" "$http" "$grpc" \
+	--authz-addr "127.0.0.1:$authz" --authz-routes "$work/routes.yaml" --trusted-proxies 127.0.0.1
 gh scopes create bench:read >/dev/null
 client=$(gh clients create --name bench --type third_party --grant-types client_credentials --scopes bench:read -o json)
-id=$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
-secret=$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
-key=$(gh apikeys create --client "$id" --scopes bench:read -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+id=$(printf '%s' "$client" | field client_id)
+secret=$(printf '%s' "$client" | field client_secret)
+key=$(gh apikeys create --client "$id" --scopes bench:read -o json | field api_key)
 token=$(curl -fsS -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$http/oauth2/token" |
-	python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+	field access_token)
 
 mkdir -p "$work/nginx/logs"
 cat >"$work/nginx/nginx.conf" <<EOF

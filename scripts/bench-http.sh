@@ -40,22 +40,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/gatehouse" ./cmd/gatehouse
-server=${SERVER:-$work/gatehouse}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. scripts/bench-lib.sh
+build_gatehouse
 http=$(free_port) grpc=$(free_port) bare=$(free_port)
 base="http://127.0.0.1:$http"
-"$server" serve --data-dir "$work/data" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
-	--mtls-addr "" --example-inventory \
-	--rate-limit-tiers "low=1000000:1000000,standard=1000000:1000000,high=1000000:1000000,internal=1000000:1000000" \
-	--log-level error >"$work/gatehouse.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-	curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-gh() { "$work/gatehouse" "$@" --credentials "$work/data/admin-credentials.json"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+start_gatehouse "${SERVER:-$work/gatehouse}" "$http" "$grpc" --example-inventory
 client=$(gh clients create --name bench --type third_party --grant-types client_credentials --scopes inventory:read -o json)
 id=$(printf '%s' "$client" | field client_id)
 secret=$(printf '%s' "$client" | field client_secret)
