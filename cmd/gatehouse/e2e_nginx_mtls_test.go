@@ -216,24 +216,5 @@ func terminateMTLS(t *testing.T, site, listen, certFile, keyFile, caFile string)
 // viaTLSGateway is viaGateway over HTTPS with client's certificates.
 func viaTLSGateway(t *testing.T, client *http.Client, listen, path string, hdr map[string]string) nginxResult {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "https://"+listen+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = "api.example.com"
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := nginxResult{code: resp.StatusCode, header: resp.Header}
-	if resp.StatusCode == 200 {
-		if err := json.NewDecoder(resp.Body).Decode(&r.upstream); err != nil {
-			t.Fatalf("upstream answer: %v", err)
-		}
-	}
-	return r
+	return gatewayRequest(t, client, http.MethodGet, "https://"+listen+path, hdr)
 }

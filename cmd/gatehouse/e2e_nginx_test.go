@@ -164,7 +164,14 @@ type nginxResult struct {
 
 func viaGateway(t *testing.T, listen, method, path string, hdr map[string]string) nginxResult {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, "http://"+listen+path, nil)
+	return gatewayRequest(t, &http.Client{Timeout: 10 * time.Second}, method, "http://"+listen+path, hdr)
+}
+
+// gatewayRequest sends method url with hdr and the API's Host through a
+// gateway, and reads what the echoing API saw when the request reached it.
+func gatewayRequest(t *testing.T, client *http.Client, method, url string, hdr map[string]string) nginxResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +179,7 @@ func viaGateway(t *testing.T, listen, method, path string, hdr map[string]string
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
