@@ -41,7 +41,7 @@ func benchCommands() []benchCommand {
 		{"mint", "--client-id ID --client-secret S [--scope S] [-n 1000] [-c 16] [--url U]",
 			"get N access tokens with client credentials and print them one per line (for a load tool's token pool)", benchMint},
 		{"bare", "--issuer URL --client-id ID --client-secret S [--addr 127.0.0.1:8099] [--audience A]",
-			"serve the bare yardstick handlers (POST /token, GET /cached, GET /uncached) that Gatehouse's HTTP figures are compared with", benchBare},
+			"serve the bare yardstick handlers (POST /token, GET /cached, GET /uncached, GET /allow) that Gatehouse's HTTP figures are compared with", benchBare},
 	}
 }
 
@@ -329,7 +329,7 @@ func benchBare(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	fmt.Fprintf(stdout, "serving the yardstick on http://%s (POST /token, GET /cached, GET /uncached)\n", *addr)
+	fmt.Fprintf(stdout, "serving the yardstick on http://%s (POST /token, GET /cached, GET /uncached, GET /allow)\n", *addr)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return 1

@@ -9,7 +9,9 @@
 //   - GET /cached: a bearer JWT verified against the issuer's JWKS (iss,
 //     aud, exp, algorithm), remembered under the SHA-256 of the token until
 //     it expires, as a resource server's validated-token cache does;
-//   - GET /uncached: the same verification on every request.
+//   - GET /uncached: the same verification on every request;
+//   - GET /allow: 200 and nothing else, the least any authorizer behind a
+//     gateway's HTTP subrequest can cost (forward auth's ceiling).
 //
 // Both validation routes answer {"items":[]}, what the example inventory
 // API answers when it is empty, so the bytes on the wire match.
@@ -83,6 +85,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /token", y.token)
 	mux.HandleFunc("GET /cached", y.validate(true))
 	mux.HandleFunc("GET /uncached", y.validate(false))
+	mux.HandleFunc("GET /allow", func(http.ResponseWriter, *http.Request) {})
 	return mux, nil
 }
 

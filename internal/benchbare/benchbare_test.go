@@ -76,6 +76,11 @@ func TestYardstickValidates(t *testing.T) {
 			}
 		}
 	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/allow", nil))
+	if w.Code != http.StatusOK {
+		t.Errorf("/allow: %d", w.Code)
+	}
 	for secret, want := range map[string]int{"s3cret": http.StatusOK, "wrong": http.StatusUnauthorized} {
 		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
