@@ -11,6 +11,7 @@ import (
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/events"
@@ -20,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 )
 
 // keySource is what the token service and the validators need of the key
@@ -153,19 +155,19 @@ func (p *keyPeer) OnChange(fn func()) {
 }
 
 // changed forgets what was fetched, fetches the signing key again if this
-// process signs, and tells the listeners.
-func (p *keyPeer) changed(signs bool) {
+// process signs, and tells the listeners. When the change activated
+// wantKid, it asks again until the key service answers with that key: a
+// replica of the key service that has not loaded the change yet still
+// answers with the key it holds, and this process would otherwise sign
+// with a retired (perhaps compromised) key until keyPeerRefresh.
+func (p *keyPeer) changed(signs bool, wantKid string) {
 	p.mu.Lock()
 	p.jwks = nil
 	p.fetchedAt = time.Time{}
 	listeners := append([]func(){}, p.listeners...)
 	p.mu.Unlock()
 	if signs {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if _, err := p.fetchSigningKey(ctx); err != nil {
-			p.log.Warn("signing key refresh after a key change failed", "error", err)
-		}
-		cancel()
+		p.refetchSigningKey(wantKid)
 	}
 	for _, fn := range listeners {
 		fn()
@@ -174,7 +176,17 @@ func (p *keyPeer) changed(signs bool) {
 
 // follow applies the key service's KeyRotated events.
 func (p *keyPeer) follow(ctx context.Context, nc *nats.Conn, signs bool) (stop func(), err error) {
-	return authn.Follow(ctx, nc, events.SubjectKeys, func([]byte) { go p.changed(signs) })
+	return authn.Follow(ctx, nc, events.SubjectKeys, func(b []byte) { go p.changed(signs, activatedKid(b)) })
+}
+
+// activatedKid is the kid a KeyRotated event says became active; "" for
+// any other change, or an event that cannot be read.
+func activatedKid(b []byte) string {
+	var ev eventsv1.KeyRotated
+	if proto.Unmarshal(b, &ev) != nil || ev.GetState() != "ACTIVE" {
+		return ""
+	}
+	return ev.GetKid()
 }
 
 // ServeHTTP serves the JWKS at the token service's issuer, where its
@@ -218,3 +230,29 @@ func (g registryClient) GetClient(ctx context.Context, req *clientsv1.GetClientR
 func (g registryClient) VerifyClientSecret(ctx context.Context, req *clientsv1.VerifyClientSecretRequest) (*clientsv1.VerifyClientSecretResponse, error) {
 	return g.c.VerifyClientSecret(ctx, req)
 }
+
+// refetchSigningKey fetches the signing key, again with a growing pause
+// while it is not wantKid (when given), for at most keyChangeWait.
+func (p *keyPeer) refetchSigningKey(wantKid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), keyChangeWait)
+	defer cancel()
+	for pause := 20 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		sk, err := p.fetchSigningKey(ctx)
+		switch {
+		case err == nil && (wantKid == "" || sk.KID == wantKid):
+			return
+		case err != nil && wantKid == "":
+			p.log.Warn("signing key refresh after a key change failed", "error", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			p.log.Warn("the key service did not answer with the newly active signing key", "want_kid", wantKid, "error", err)
+			return
+		case <-time.After(pause):
+		}
+	}
+}
+
+// keyChangeWait bounds how long a key change is waited for.
+const keyChangeWait = 10 * time.Second

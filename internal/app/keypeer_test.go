@@ -11,9 +11,11 @@ import (
 	"sync"
 	"testing"
 
+	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // fakeKeyService is the key service as the token service's keyPeer sees
@@ -26,6 +28,11 @@ type fakeKeyService struct {
 	jwk   []byte
 	down  bool
 	calls int
+	// stale calls answer with the key before the last rotation, as a
+	// replica that has not loaded the rotation yet does.
+	stale   int
+	prevKid string
+	prevJWK []byte
 }
 
 func (f *fakeKeyService) rotate(t *testing.T) string {
@@ -47,6 +54,7 @@ func (f *fakeKeyService) rotate(t *testing.T) string {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.prevKid, f.prevJWK = f.kid, f.jwk
 	f.kid, f.jwk = k.KeyID(), b
 	return k.KeyID()
 }
@@ -57,6 +65,10 @@ func (f *fakeKeyService) GetSigningKey(context.Context, *keysv1.GetSigningKeyReq
 	f.calls++
 	if f.down {
 		return nil, errors.New("unavailable")
+	}
+	if f.stale > 0 {
+		f.stale--
+		return &keysv1.GetSigningKeyResponse{Key: &keysv1.SigningKey{Kid: f.prevKid, Alg: "ES256"}, PrivateJwk: append([]byte(nil), f.prevJWK...)}, nil
 	}
 	return &keysv1.GetSigningKeyResponse{Key: &keysv1.SigningKey{Kid: f.kid, Alg: "ES256"}, PrivateJwk: append([]byte(nil), f.jwk...)}, nil
 }
@@ -80,23 +92,34 @@ func TestKeyPeer(t *testing.T) {
 		t.Fatalf("second call: same key %v, %d calls; want the held key and 1 call", b.Key == a.Key, ks.calls)
 	}
 	// A key event with the same key: fetched again, the same jwk.Key kept.
-	p.changed(true)
+	p.changed(true, "")
 	if c, _ := p.SigningKey(ctx); c.Key != a.Key || ks.calls != 2 {
 		t.Fatalf("after an event without a new key: same key %v, %d calls", c.Key == a.Key, ks.calls)
 	}
 	// A rotation: the new key at the event.
 	second := ks.rotate(t)
-	p.changed(true)
+	p.changed(true, "")
 	c, err := p.SigningKey(ctx)
 	if err != nil || c.KID != second || c.Key == a.Key {
 		t.Fatalf("after a rotation: %s %v, want %s", c.KID, err, second)
 	}
+	// A rotation announced while the replica asked first has not loaded
+	// it: asked again until it answers with the activated key.
+	third := ks.rotate(t)
+	ks.mu.Lock()
+	ks.stale = 3
+	ks.mu.Unlock()
+	p.changed(true, third)
+	if c, err := p.SigningKey(ctx); err != nil || c.KID != third {
+		t.Fatalf("after a rotation seen late by the key service: %s %v, want %s", c.KID, err, third)
+	}
+	second = third
 	// The key service away: the key held is still used, after the
 	// refresh interval too.
 	ks.mu.Lock()
 	ks.down = true
 	ks.mu.Unlock()
-	p.changed(true)
+	p.changed(true, "")
 	if d, err := p.SigningKey(ctx); err != nil || d.KID != second {
 		t.Fatalf("key service away: %s %v, want the held %s", d.KID, err, second)
 	}
@@ -110,5 +133,27 @@ func TestKeyPeer(t *testing.T) {
 	ks.mu.Unlock()
 	if _, err := newKeyPeer(ks, slog.New(slog.DiscardHandler)).SigningKey(ctx); err == nil {
 		t.Fatal("a JWK with another kid was taken")
+	}
+}
+
+func TestActivatedKid(t *testing.T) {
+	for _, tc := range []struct {
+		ev   *eventsv1.KeyRotated
+		want string
+	}{
+		{&eventsv1.KeyRotated{Kid: "k2", State: "ACTIVE", JwksVersion: 3}, "k2"},
+		{&eventsv1.KeyRotated{Kid: "k2", State: "PENDING", JwksVersion: 2}, ""},
+		{&eventsv1.KeyRotated{Kid: "k1", State: "RETIRED", JwksVersion: 3}, ""},
+	} {
+		b, err := proto.Marshal(tc.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := activatedKid(b); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.ev, got, tc.want)
+		}
+	}
+	if got := activatedKid([]byte("\xff not an event")); got != "" {
+		t.Errorf("garbage: %q", got)
 	}
 }
