@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,11 +58,55 @@ func TestVerificationCache(t *testing.T) {
 	}
 }
 
+// unknownRefresh is a well-formed refresh token no family has.
+var unknownRefresh = strings.Repeat("A", 43)
+
+// TestPublicClientCache: a client that presents only its client_id is
+// looked up in the registry once per TTL, and again after InvalidateClient
+// (a ClientChanged event), so a disabled public client is refused at once.
+func TestPublicClientCache(t *testing.T) {
+	e := newEnv(t, withFlow())
+	// An unknown refresh token: the client is looked up, the grant refused.
+	refresh := func() int {
+		t.Helper()
+		return e.do(nil, request{path: "/oauth2/token", body: "grant_type=refresh_token&client_id=" + e.spa.id + "&refresh_token=" + unknownRefresh}).status
+	}
+	steps := []struct {
+		name     string
+		before   func()
+		status   int
+		wantGets int64 // GetClient calls made by this step
+	}{
+		{"first request asks the registry", nil, http.StatusBadRequest, 1},
+		{"second is a cache hit", nil, http.StatusBadRequest, 0},
+		{"59 s later still a hit", func() { e.clock.Advance(59 * time.Second) }, http.StatusBadRequest, 0},
+		{"past the TTL asks again", func() { e.clock.Advance(2 * time.Second) }, http.StatusBadRequest, 1},
+		{"a secret verification of another client keeps it", func() { e.accessToken(e.partner, "") }, http.StatusBadRequest, 0},
+		{"InvalidateClient drops it", func() { e.svc.InvalidateClient(e.spa.id) }, http.StatusBadRequest, 1},
+		{"InvalidateAll drops it", func() { e.svc.InvalidateAll() }, http.StatusBadRequest, 1},
+		{"a disabled client is refused at its change", func() {
+			e.update(&clientsv1.Client{ClientId: e.spa.id, Disabled: true}, "disabled")
+		}, http.StatusUnauthorized, 1},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		n := e.spy.gets.Load()
+		if got := refresh(); got != st.status {
+			t.Fatalf("%s: status %d, want %d", st.name, got, st.status)
+		}
+		if got := e.spy.gets.Load() - n; got != st.wantGets {
+			t.Errorf("%s: %d GetClient calls, want %d", st.name, got, st.wantGets)
+		}
+	}
+}
+
 // TestClientChangedDropsCache: ClientChanged events on the embedded NATS
 // drop the client's cached verifications, so a disabled client or a revoked
 // secret stops working at once rather than at the TTL.
 func TestClientChangedDropsCache(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withFlow())
 	ns, err := events.StartEmbedded(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +184,28 @@ func TestClientChangedDropsCache(t *testing.T) {
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("the disabled client still gets tokens: %d %s", r.status, r.body)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+
+	t.Run("disabling a public client through the registry stops it at once", func(t *testing.T) {
+		reg := clients.New(e.store, clients.WithPublisher(pub))
+		refresh := func() int {
+			return e.do(nil, request{path: "/oauth2/token", body: "grant_type=refresh_token&client_id=" + e.cookieSPA.id + "&refresh_token=" + unknownRefresh}).status
+		}
+		if got := refresh(); got != http.StatusBadRequest {
+			t.Fatalf("before: %d", got)
+		}
+		if _, err := reg.UpdateClient(ctx, &clientsv1.UpdateClientRequest{
+			Client: &clientsv1.Client{ClientId: e.cookieSPA.id, Disabled: true}, UpdateMask: fieldMask("disabled"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for refresh() != http.StatusUnauthorized {
+			if time.Now().After(deadline) {
+				t.Fatal("the disabled public client is still looked up from the cache")
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -76,6 +76,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 type countingClients struct {
 	token.Clients
 	verifies atomic.Int64
+	gets     atomic.Int64
+}
+
+func (c *countingClients) GetClient(ctx context.Context, req *clientsv1.GetClientRequest) (*clientsv1.GetClientResponse, error) {
+	c.gets.Add(1)
+	return c.Clients.GetClient(ctx, req)
 }
 
 func (c *countingClients) VerifyClientSecret(ctx context.Context, req *clientsv1.VerifyClientSecretRequest) (*clientsv1.VerifyClientSecretResponse, error) {
@@ -558,6 +564,8 @@ func (e *env) update(c *clientsv1.Client, paths ...string) {
 	if _, err := e.reg.UpdateClient(e.ctx, &clientsv1.UpdateClientRequest{Client: c, UpdateMask: fieldMask(paths...)}); err != nil {
 		e.t.Fatal(err)
 	}
+	// What the ClientChanged event of the change does in a deployment.
+	e.svc.InvalidateClient(c.GetClientId())
 }
 
 func fieldMask(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }

@@ -27,8 +27,11 @@ type Service struct {
 	users     Users
 	limiter   *ratelimit.Limiter
 	cache     *verifiedCache
-	failures  *failureGate
-	checks    *passwordChecks
+	// public holds the registry's answers for clients that present only
+	// their client_id (public and mTLS clients), dropped as cache is.
+	public   *verifiedCache
+	failures *failureGate
+	checks   *passwordChecks
 	// grants are the grant types served, one handler each. Grant types
 	// the registry knows but this service does not serve yet
 	// (authorization_code, refresh_token) are absent: unsupported_grant_type.
@@ -71,6 +74,7 @@ func New(cfg Config, clients Clients, signer Signer, verifier Verifier) (*Servic
 		users:     cfg.Users,
 		limiter:   cfg.Limiter,
 		cache:     newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
+		public:    newVerifiedCache(cfg.CacheTTL, cfg.CacheSize),
 		failures:  newFailureGate(cfg.Limiter),
 		checks:    newPasswordChecks(cfg.PasswordChecks),
 	}
@@ -122,8 +126,15 @@ func (s *Service) Endpoints() Endpoints { return s.endpoints }
 // GetServerMetadata serve.
 func (s *Service) Metadata() []byte { return append([]byte(nil), s.metadata...) }
 
-// InvalidateClient drops every cached secret verification of the client.
-func (s *Service) InvalidateClient(id string) { s.cache.dropClient(id) }
+// InvalidateClient drops every cached secret verification of the client,
+// and its cached registration.
+func (s *Service) InvalidateClient(id string) {
+	s.cache.dropClient(id)
+	s.public.dropClient(id)
+}
 
-// InvalidateAll empties the verification cache.
-func (s *Service) InvalidateAll() { s.cache.dropAll() }
+// InvalidateAll empties the verification and registration caches.
+func (s *Service) InvalidateAll() {
+	s.cache.dropAll()
+	s.public.dropAll()
+}
