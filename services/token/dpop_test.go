@@ -141,7 +141,13 @@ func TestDPoPMetadata(t *testing.T) {
 // TestDPoPCodeAndRefresh: dpop_jkt binds the code (RFC 9449 §10), and a
 // public client's refresh tokens are bound to the key that got them (§5).
 func TestDPoPCodeAndRefresh(t *testing.T) {
-	e := newEnv(t, withFlow())
+	for _, be := range flowBackends {
+		t.Run(be.name, func(t *testing.T) { testDPoPCodeAndRefresh(t, be.opt) })
+	}
+}
+
+func testDPoPCodeAndRefresh(t *testing.T, opt envOption) {
+	e := newEnv(t, opt)
 	h, other := newDPoPHolder(t), newDPoPHolder(t)
 	verifier, challenge := pkce("dpop")
 	codeForm := func(code string) url.Values {

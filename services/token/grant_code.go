@@ -63,59 +63,57 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 	}
 	now := g.s.cfg.Now()
 	jkt := dpopJKT(ctx)
-	var (
-		fam   grantstore.Family
-		rtRaw string
-	)
-	// The checks run inside the redemption, and the grant is stored with
-	// it (checklist item 49): of concurrent exchanges of one code exactly
-	// one issues tokens, and a replay finds its grant to revoke. A refused
-	// exchange still spends the code.
-	c, err := g.s.grants.ExchangeCode(ctx, hashSecret(code), now, func(c grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
-		if c.ClientID != cl.id { // not-secret: compares client ids
-			return grantstore.Family{}, nil, errInvalidGrant("the code was issued to another client")
+	redirect := f.get("redirect_uri")
+	// The grant is decided before the code is read, so a store can spend
+	// the code and store the grant in one statement when the code is the
+	// one expected; Check decides for any other.
+	x := &grantstore.CodeExchange{
+		ClientID: cl.id, RedirectURI: redirect, Challenge: s256(verifier), DPoPJKT: jkt,
+		FamilyExpiresAt: now.Add(g.s.cfg.RefreshLifetime),
+		// RFC 9449 §5: a public client's refresh tokens are bound to the
+		// key of the proof that obtained them; a confidential client's
+		// are bound to its authentication already.
+		BindFamily: cl.public,
+	}
+	var rtRaw string
+	if cl.allowsGrant(grantRefreshToken) {
+		raw, hash, err := newSecret()
+		if err != nil {
+			return nil, errServer(err)
 		}
-		redirect := f.get("redirect_uri")
+		rtRaw = raw
+		idle := x.FamilyExpiresAt // not rotated (see refreshGrant), so no idle timeout either
+		if cl.public {
+			idle = g.idleExpiry(grantstore.Family{ExpiresAt: x.FamilyExpiresAt}, now)
+		}
+		x.Refresh = &grantstore.Refresh{Hash: hash, IdleExpiresAt: idle}
+	}
+	x.Check = func(c grantstore.Code) error {
+		if c.ClientID != cl.id { // not-secret: compares client ids
+			return errInvalidGrant("the code was issued to another client")
+		}
 		if c.RedirectURI != "" && redirect != c.RedirectURI {
-			return grantstore.Family{}, nil, errInvalidGrant("redirect_uri differs from the authorization request")
+			return errInvalidGrant("redirect_uri differs from the authorization request")
 		}
 		if c.RedirectURI == "" && redirect != "" && !slices.Contains(cl.redirectURIs, redirect) {
-			return grantstore.Family{}, nil, errInvalidGrant("redirect_uri differs from the authorization request")
+			return errInvalidGrant("redirect_uri differs from the authorization request")
 		}
 		if !verifierMatches(verifier, c.Challenge) {
-			return grantstore.Family{}, nil, errInvalidGrant("code_verifier does not match the code_challenge")
+			return errInvalidGrant("code_verifier does not match the code_challenge")
 		}
 		// RFC 9449 §10: a code bound with dpop_jkt is exchanged only with
 		// a proof by that key.
 		if c.DPoPJKT != "" && !sameJKT(c.DPoPJKT, jkt) {
 			g.s.record(ctx, ReasonDPoPBindingMismatch, cl.id, tokenPath, "")
-			return grantstore.Family{}, nil, errInvalidGrant("the DPoP proof is not by the key the code is bound to (dpop_jkt)")
+			return errInvalidGrant("the DPoP proof is not by the key the code is bound to (dpop_jkt)")
 		}
-		fam = grantstore.Family{
-			ID: c.FamilyID, ClientID: cl.id, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
-			AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: now.Add(g.s.cfg.RefreshLifetime), SessionID: c.SessionID,
-		}
-		if cl.public {
-			// RFC 9449 §5: a public client's refresh tokens are bound to
-			// the key of the proof that obtained them; a confidential
-			// client's are bound to its authentication already.
-			fam.DPoPJKT = jkt
-		}
-		if !cl.allowsGrant(grantRefreshToken) {
-			return fam, nil, nil
-		}
-		raw, hash, err := newSecret()
-		if err != nil {
-			return grantstore.Family{}, nil, errServer(err)
-		}
-		rtRaw = raw
-		idle := g.idleExpiry(fam, now)
-		if !cl.public {
-			// Not rotated (see refreshGrant), so no idle timeout either.
-			idle = fam.ExpiresAt
-		}
-		return fam, &grantstore.Refresh{Hash: hash, FamilyID: fam.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: idle}, nil
-	})
+		return nil
+	}
+	// The checks run inside the redemption, and the grant is stored with
+	// it (checklist item 49): of concurrent exchanges of one code exactly
+	// one issues tokens, and a replay finds its grant to revoke. A refused
+	// exchange still spends the code.
+	c, err := g.s.grants.ExchangeCode(ctx, hashSecret(code), now, x)
 	var refused *Error
 	switch {
 	case errors.Is(err, grantstore.ErrCodeRedeemed):
@@ -133,6 +131,7 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 	case err != nil:
 		return nil, errUnavailable(err)
 	}
+	fam, _ := x.Grant(c, now)
 	return g.issue(ctx, cl, fam, c.Scopes, rtRaw, c.Nonce)
 }
 

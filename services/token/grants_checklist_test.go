@@ -274,9 +274,17 @@ func (e *env) storeCode(t *testing.T, cl registered, challenge string) string {
 // challenge (the authorization endpoint issues none: see
 // TestAuthorizeRedirectErrors/no_challenge) is refused with invalid_grant
 // whatever code_verifier comes with it, and so is one whose stored
-// challenge is the verifier itself (plain).
+// challenge is the verifier itself (plain). On both grant stores:
+// PostgreSQL exchanges a code as expected in one statement and checks any
+// other.
 func TestPKCEDowngrade(t *testing.T) {
-	e := newEnv(t, withFlow())
+	for _, be := range flowBackends {
+		t.Run(be.name, func(t *testing.T) { testPKCEDowngrade(t, be.opt) })
+	}
+}
+
+func testPKCEDowngrade(t *testing.T, opt envOption) {
+	e := newEnv(t, opt)
 	v, ch := pkce("downgrade")
 	cc := basic(e.codeClient.id, e.codeClient.secret)
 	tests := []struct {
@@ -317,7 +325,8 @@ func TestPKCEDowngrade(t *testing.T) {
 
 // pausingGrants pauses the first code exchange inside its transaction,
 // when the code is spent and its grant about to be stored, until the test
-// lets it go on.
+// lets it go on. It wraps the check, which a SQLite store always runs
+// inside the transaction.
 type pausingGrants struct {
 	grantstore.Store
 	armed   atomic.Bool
@@ -325,14 +334,16 @@ type pausingGrants struct {
 	proceed chan struct{}
 }
 
-func (p *pausingGrants) ExchangeCode(ctx context.Context, hash []byte, now time.Time, grant func(grantstore.Code) (grantstore.Family, *grantstore.Refresh, error)) (grantstore.Code, error) {
-	return p.Store.ExchangeCode(ctx, hash, now, func(c grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
+func (p *pausingGrants) ExchangeCode(ctx context.Context, hash []byte, now time.Time, x *grantstore.CodeExchange) (grantstore.Code, error) {
+	paused := *x
+	paused.Check = func(c grantstore.Code) error {
 		if p.armed.CompareAndSwap(true, false) {
 			close(p.entered)
 			<-p.proceed
 		}
-		return grant(c)
-	})
+		return x.Check(c)
+	}
+	return p.Store.ExchangeCode(ctx, hash, now, &paused)
 }
 
 // TestCodeReplay is checklist item 49: a code presented again, at once or
@@ -465,7 +476,13 @@ func TestCodeReplay(t *testing.T) {
 // authenticates correctly gets invalid_grant, not invalid_client — and
 // only with the redirect_uri of its authorization request.
 func TestCodeBoundToClientAndRedirect(t *testing.T) {
-	e := newEnv(t, withFlow())
+	for _, be := range flowBackends {
+		t.Run(be.name, func(t *testing.T) { testCodeBoundToClientAndRedirect(t, be.opt) })
+	}
+}
+
+func testCodeBoundToClientAndRedirect(t *testing.T, opt envOption) {
+	e := newEnv(t, opt)
 	a := e.agent()
 	spa2 := e.create(&clientsv1.Client{
 		Name: "SPA 2", Type: clientsv1.ClientType_CLIENT_TYPE_FIRST_PARTY, Public: true, GrantTypes: []string{"authorization_code", "refresh_token"},

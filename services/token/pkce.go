@@ -44,11 +44,15 @@ func validVerifier(v string) bool {
 	return true
 }
 
-// verifierMatches reports whether BASE64URL(SHA256(verifier)) equals the
-// challenge (RFC 7636 §4.6), in constant time.
-func verifierMatches(verifier, challenge string) bool {
+// s256 is BASE64URL(SHA256(verifier)), the S256 challenge of a verifier
+// (RFC 7636 §4.2).
+func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
-	var enc [challengeLen]byte
-	base64.RawURLEncoding.Encode(enc[:], sum[:])
-	return len(challenge) == challengeLen && subtle.ConstantTimeCompare(enc[:], []byte(challenge)) == 1
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// verifierMatches reports whether s256(verifier) equals the challenge (RFC
+// 7636 §4.6), in constant time.
+func verifierMatches(verifier, challenge string) bool {
+	return len(challenge) == challengeLen && subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(challenge)) == 1
 }

@@ -110,6 +110,57 @@ type Presenter struct {
 	DPoPJKT string
 }
 
+// CodeExchange is an authorization-code exchange: what the caller expects
+// the code to hold, the grant it stores for an accepted code, and the
+// check that decides for a code that is not as expected.
+type CodeExchange struct {
+	// ClientID, RedirectURI, Challenge (the S256 of the request's
+	// code_verifier) and DPoPJKT (the thumbprint of the request's proof
+	// key, empty without one) are what a code matches (Matches).
+	ClientID    string
+	RedirectURI string
+	Challenge   string
+	DPoPJKT     string
+	// FamilyExpiresAt is the grant's absolute expiry.
+	FamilyExpiresAt time.Time
+	// BindFamily binds the family to DPoPJKT (a public client's refresh
+	// tokens, RFC 9449 §5).
+	BindFamily bool
+	// Refresh is the grant's first refresh token, nil for none: its Hash
+	// and IdleExpiresAt; the rest comes from the code (Grant).
+	Refresh *Refresh
+	// Check is the caller's whole check of a code: nil to accept it, or
+	// the refusal. It must accept every code that Matches the exchange.
+	Check func(Code) error
+}
+
+// Matches tells whether c is the code x expects: x's client, redirect URI
+// and challenge, and no DPoP key or x's. Every such code passes x.Check.
+func (x *CodeExchange) Matches(c Code) bool {
+	return c.ClientID == x.ClientID && c.RedirectURI == x.RedirectURI && c.Challenge == x.Challenge && // not-secret: public values, and the challenge is a hash
+		(c.DPoPJKT == "" || c.DPoPJKT == x.DPoPJKT) // not-secret: key thumbprints are public
+}
+
+// Grant is the family and first refresh token (nil for none) the exchange
+// of c at now stores: the code's grant, from now until FamilyExpiresAt.
+func (x *CodeExchange) Grant(c Code, now time.Time) (Family, *Refresh) {
+	f := Family{
+		ID: c.FamilyID, ClientID: c.ClientID, UserID: c.UserID, Scopes: c.Scopes, Resources: c.Resources,
+		AuthTime: c.AuthTime, CreatedAt: now, ExpiresAt: x.FamilyExpiresAt, SessionID: c.SessionID,
+	}
+	if x.BindFamily {
+		f.DPoPJKT = x.DPoPJKT
+	}
+	if x.Refresh == nil {
+		return f, nil
+	}
+	idle := x.Refresh.IdleExpiresAt
+	if f.ExpiresAt.Before(idle) {
+		idle = f.ExpiresAt
+	}
+	return f, &Refresh{Hash: x.Refresh.Hash, FamilyID: f.ID, Scopes: c.Scopes, CreatedAt: now, IdleExpiresAt: idle}
+}
+
 // Session is a browser login session (single sign-on), stored as the
 // SHA-256 of the cookie value.
 type Session struct {
@@ -151,15 +202,16 @@ type Store interface {
 	// ErrExpired, and it is not marked.
 	RedeemCode(ctx context.Context, hash []byte, now time.Time) (Code, error)
 	// ExchangeCode is RedeemCode that also stores the grant the code
-	// creates, in the same transaction: grant gets the code as redeemed
-	// and returns the family and its first refresh token (nil for none),
-	// stored with the redemption, all or nothing, as CreateFamily would
-	// store them. Of any number of concurrent exchanges of one code,
-	// exactly one stores a grant; the others get ErrCodeRedeemed after it
-	// committed, so they find its family. An error from grant (a refusal:
-	// wrong verifier, another client) leaves the code redeemed, stores no
-	// family and is returned unchanged.
-	ExchangeCode(ctx context.Context, hash []byte, now time.Time, grant func(Code) (Family, *Refresh, error)) (Code, error)
+	// creates, in the same transaction: when x accepts the code (x.Check
+	// returns nil), x.Grant(code, now) is stored with the redemption, all
+	// or nothing, as CreateFamily would store it. Of any number of
+	// concurrent exchanges of one code, exactly one stores a grant; the
+	// others get ErrCodeRedeemed after it committed, so they find its
+	// family. A refusal from x.Check (wrong verifier, another client) leaves
+	// the code redeemed, stores no family and is returned unchanged. A
+	// store may accept a code that matches x (CodeExchange.Matches)
+	// without calling x.Check, so it can exchange in one statement.
+	ExchangeCode(ctx context.Context, hash []byte, now time.Time, x *CodeExchange) (Code, error)
 
 	// CreateFamily stores a new family with its first refresh token (rt
 	// may be nil: a grant with no refresh token still records the family

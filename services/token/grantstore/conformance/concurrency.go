@@ -73,11 +73,7 @@ var concurrencyTests = []test{
 			for i := range exchangers {
 				wg.Go(func() {
 					<-start
-					_, errs[i] = e.s.ExchangeCode(e.ctx, c.Hash, t0.Add(time.Second), func(c grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
-						f := sampleFamily(c.FamilyID, c.ClientID, c.UserID, t0.Add(time.Second))
-						rt := sampleRefresh(fmt.Sprintf("round %d by %d", round, i), f.ID, f.CreatedAt)
-						return f, &rt, nil
-					})
+					_, errs[i] = e.s.ExchangeCode(e.ctx, c.Hash, t0.Add(time.Second), exchangeOf(c, fmt.Sprintf("round %d by %d", round, i), t0.Add(time.Second)))
 					if errs[i] == nil {
 						// The winner's grant is there when it returns.
 						if _, err := e.s.GetFamily(e.ctx, c.FamilyID); err != nil {
@@ -100,47 +96,6 @@ var concurrencyTests = []test{
 			if won != 1 {
 				t.Fatalf("round %d: %d exchanges succeeded, want exactly 1", round, won)
 			}
-		}
-	}},
-
-	{"ExchangeCode stores the grant with the redemption, and a refusal of grant spends the code and stores nothing", func(t *testing.T, e *env) {
-		c := sampleCode("a", t0)
-		e.createCode(c)
-		at := t0.Add(time.Second)
-		var f grantstore.Family
-		var rt grantstore.Refresh
-		got, err := e.s.ExchangeCode(e.ctx, c.Hash, at, func(rc grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
-			f = sampleFamily(rc.FamilyID, rc.ClientID, rc.UserID, at)
-			rt = sampleRefresh("first", f.ID, at)
-			return f, &rt, nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !got.RedeemedAt.Equal(norm(at)) {
-			t.Errorf("RedeemedAt %v", got.RedeemedAt)
-		}
-		assertEqual(t, "family", e.getFamily(f.ID), storedFamily(f))
-		gotRT, gotF, err := e.s.GetRefresh(e.ctx, rt.Hash)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertEqual(t, "refresh token", gotRT, storedRefresh(rt))
-		assertEqual(t, "its family", gotF, storedFamily(f))
-
-		refused := errors.New("wrong verifier")
-		b := sampleCode("b", t0)
-		e.createCode(b)
-		if _, err := e.s.ExchangeCode(e.ctx, b.Hash, at, func(grantstore.Code) (grantstore.Family, *grantstore.Refresh, error) {
-			return grantstore.Family{}, nil, refused
-		}); !errors.Is(err, refused) {
-			t.Fatalf("a refused exchange: %v, want the refusal", err)
-		}
-		if _, err := e.s.GetFamily(e.ctx, b.FamilyID); !errors.Is(err, grantstore.ErrNotFound) {
-			t.Errorf("a refused exchange stored a family: %v", err)
-		}
-		if _, err := e.s.RedeemCode(e.ctx, b.Hash, at); !errors.Is(err, grantstore.ErrCodeRedeemed) {
-			t.Errorf("after a refused exchange the code is not spent: %v", err)
 		}
 	}},
 
