@@ -51,19 +51,21 @@ func (a *App) listen(ctx context.Context) error {
 // followCaches keeps the validator's caches in step with revocations and
 // drops them on a NATS reconnect, when events may have been lost.
 func (a *App) followCaches(auth *auth) {
-	a.revs.hooks.add(func(e *revocationv1.Entry) {
-		switch e.GetKind() {
-		case revocationv1.Kind_KIND_CLIENT:
-			auth.apiKeys.InvalidateClient(e.GetId())
-			if auth.certs != nil {
-				auth.certs.InvalidateClient(e.GetId())
+	a.revs.hooks.add(func(entries []*revocationv1.Entry) {
+		for _, e := range entries {
+			switch e.GetKind() {
+			case revocationv1.Kind_KIND_CLIENT:
+				auth.apiKeys.InvalidateClient(e.GetId())
+				if auth.certs != nil {
+					auth.certs.InvalidateClient(e.GetId())
+				}
+			case revocationv1.Kind_KIND_API_KEY:
+				auth.apiKeys.InvalidateKey(e.GetId())
 			}
-		case revocationv1.Kind_KIND_API_KEY:
-			auth.apiKeys.InvalidateKey(e.GetId())
 		}
 		if a.token != nil {
 			// Client caches, refresh-token families and sessions.
-			a.token.RevocationApplied(context.Background(), e)
+			a.token.RevocationsApplied(context.Background(), entries)
 		}
 	})
 	a.nc.SetReconnectHandler(func(c *nats.Conn) {

@@ -70,7 +70,7 @@ func (r *revocations) follow(ctx context.Context, cfg *config.Config, log *slog.
 		revlist.WithResyncInterval(cfg.RevocationResyncInterval),
 		revlist.WithMaxStaleness(cfg.RevocationMaxStaleness),
 		revlist.WithLogger(log.With("component", "revlist")),
-		revlist.WithOnApply(r.hooks.run),
+		revlist.WithOnApplyBatch(r.hooks.run),
 	}
 	if cfg.RevocationFailOpen {
 		log.Warn("revocation-fail-open is set: with a stale revocation list, revoked credentials may be accepted")
@@ -119,24 +119,24 @@ func (r *revocations) registerMetrics(reg prometheus.Registerer) {
 	)
 }
 
-// applyHooks runs the caches' reactions to applied revocations. Hooks are
-// added while the process starts, possibly after the follower has begun
-// applying entries.
+// applyHooks runs the caches' reactions to applied revocations, a page of
+// entries at a time (one entry for an event). Hooks are added while the
+// process starts, possibly after the follower has begun applying entries.
 type applyHooks struct {
 	mu  sync.RWMutex
-	fns []func(*revocationv1.Entry)
+	fns []func([]*revocationv1.Entry)
 }
 
-func (h *applyHooks) add(fn func(*revocationv1.Entry)) {
+func (h *applyHooks) add(fn func([]*revocationv1.Entry)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fns = append(h.fns, fn)
 }
 
-func (h *applyHooks) run(e *revocationv1.Entry) {
+func (h *applyHooks) run(entries []*revocationv1.Entry) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, fn := range h.fns {
-		fn(e)
+		fn(entries)
 	}
 }

@@ -56,7 +56,7 @@ type Follower struct {
 	maxStale    time.Duration
 	startWait   time.Duration
 	failOpen    bool
-	onApply     func(*revocationv1.Entry)
+	onApply     func([]*revocationv1.Entry)
 	onKey       func(*eventsv1.KeyRotated)
 	watcher     Watcher
 	watcherSet  bool // WithWatch was given, nil included

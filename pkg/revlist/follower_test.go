@@ -549,8 +549,10 @@ func TestFollowerOnApply(t *testing.T) {
 	src.add("t2")
 	b := newBus(t)
 	var (
-		mu   sync.Mutex
-		seqs []int64
+		mu      sync.Mutex
+		seqs    []int64
+		batches [][]int64
+		order   []string
 	)
 	var f *Follower
 	f = NewFollower(src, b.sub, append(quiet(), WithOnApply(func(e *revocationv1.Entry) {
@@ -558,6 +560,17 @@ func TestFollowerOnApply(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		seqs = append(seqs, e.GetSeq())
+		order = append(order, "entry")
+	}), WithOnApplyBatch(func(es []*revocationv1.Entry) {
+		f.Stats()
+		mu.Lock()
+		defer mu.Unlock()
+		var batch []int64
+		for _, e := range es {
+			batch = append(batch, e.GetSeq())
+		}
+		batches = append(batches, batch)
+		order = append(order, "batch")
 	}))...)
 	startReady(t, f)
 
@@ -572,6 +585,20 @@ func TestFollowerOnApply(t *testing.T) {
 	eventually(t, "five entries", func() bool { return len(got()) == 5 })
 	if want := []int64{1, 2, 3, 4, 5}; !slices.Equal(got(), want) {
 		t.Errorf("OnApply saw seqs %v, want %v", got(), want)
+	}
+	eventually(t, "three batches", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(batches) == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	// The snapshot's page at once, the event alone, the re-sync's page.
+	if want := [][]int64{{1, 2}, {3}, {4, 5}}; !slices.EqualFunc(batches, want, slices.Equal[[]int64]) {
+		t.Errorf("OnApplyBatch saw %v, want %v", batches, want)
+	}
+	if want := []string{"entry", "entry", "batch", "entry", "batch", "entry", "entry", "batch"}; !slices.Equal(order, want) {
+		t.Errorf("hooks ran in the order %v, want %v (in the order given)", order, want)
 	}
 }
 

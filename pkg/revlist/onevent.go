@@ -2,6 +2,7 @@ package revlist
 
 import (
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
+	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -49,6 +50,6 @@ func (f *Follower) onEvent(data []byte) {
 		f.trigger()
 	}
 	if applied && f.onApply != nil {
-		f.onApply(e)
+		f.onApply([]*revocationv1.Entry{e})
 	}
 }

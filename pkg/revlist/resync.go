@@ -121,10 +121,10 @@ func (f *Follower) applyPage(entries []*revocationv1.Entry, now time.Time) []*re
 	return applied
 }
 
-// applyAll calls the OnApply hook for entries, outside the locks.
+// applyAll calls the OnApply hooks for entries, outside the locks.
 func (f *Follower) applyAll(entries []*revocationv1.Entry) {
-	for _, e := range entries {
-		f.onApply(e)
+	if len(entries) > 0 {
+		f.onApply(entries)
 	}
 }
 

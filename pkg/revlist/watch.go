@@ -162,7 +162,7 @@ func (f *Follower) applyStreamed(logID string, e *revocationv1.Entry, through in
 	f.head = max(f.head, through)
 	f.mu.Unlock()
 	if applied && f.onApply != nil {
-		f.onApply(e)
+		f.onApply([]*revocationv1.Entry{e})
 	}
 	return true
 }

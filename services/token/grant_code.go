@@ -341,27 +341,52 @@ func (s *Service) publishFamilyRevocation(ctx context.Context, id, reason string
 // call it for every entry the process's follower applies. It runs in every
 // replica; each step is idempotent.
 func (s *Service) RevocationApplied(ctx context.Context, e *revocationv1.Entry) {
+	s.RevocationsApplied(ctx, []*revocationv1.Entry{e})
+}
+
+// RevocationsApplied is RevocationApplied for the entries of a page of the
+// list, in order: the page's family revocations go to the grant store in
+// one statement. A follower replays the whole list at every start, and a
+// statement per family made that replay the longest part of a start with
+// many entries.
+func (s *Service) RevocationsApplied(ctx context.Context, entries []*revocationv1.Entry) {
 	if s.grants == nil {
 		return
 	}
 	now := s.cfg.Now()
-	cut := e.GetRevokeTime().AsTime()
-	var err error
-	switch e.GetKind() {
-	case revocationv1.Kind_KIND_SUBJECT:
-		// The access tokens fall to the subject cut-off itself.
-		if _, err = s.grants.RevokeUserFamilies(ctx, e.GetId(), "subject revoked", cut, now); err == nil {
-			_, err = s.grants.RevokeUserSessions(ctx, e.GetId(), cut, now)
+	var families []string
+	// flush revokes the families gathered so far, so that entries of the
+	// other kinds apply after them, in the list's order.
+	flush := func() {
+		if len(families) == 0 {
+			return
 		}
-	case revocationv1.Kind_KIND_CLIENT:
-		s.InvalidateClient(e.GetId())
-		_, err = s.grants.RevokeClientFamilies(ctx, e.GetId(), "client revoked", cut, now)
-	case revocationv1.Kind_KIND_REFRESH_FAMILY:
-		if _, err = s.grants.RevokeFamily(ctx, e.GetId(), "family revoked", now); errors.Is(err, grantstore.ErrNotFound) {
-			err = nil
+		if _, err := s.grants.RevokeFamilies(ctx, families, "family revoked", now); err != nil {
+			s.log.ErrorContext(ctx, "apply a revocation to the grant store", "kind", revocationv1.Kind_KIND_REFRESH_FAMILY.String(), "families", len(families), "error", err)
+		}
+		families = families[:0]
+	}
+	for _, e := range entries {
+		if e.GetKind() == revocationv1.Kind_KIND_REFRESH_FAMILY {
+			families = append(families, e.GetId())
+			continue
+		}
+		flush()
+		cut := e.GetRevokeTime().AsTime()
+		var err error
+		switch e.GetKind() {
+		case revocationv1.Kind_KIND_SUBJECT:
+			// The access tokens fall to the subject cut-off itself.
+			if _, err = s.grants.RevokeUserFamilies(ctx, e.GetId(), "subject revoked", cut, now); err == nil {
+				_, err = s.grants.RevokeUserSessions(ctx, e.GetId(), cut, now)
+			}
+		case revocationv1.Kind_KIND_CLIENT:
+			s.InvalidateClient(e.GetId())
+			_, err = s.grants.RevokeClientFamilies(ctx, e.GetId(), "client revoked", cut, now)
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "apply a revocation to the grant store", "kind", e.GetKind().String(), "error", err)
 		}
 	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "apply a revocation to the grant store", "kind", e.GetKind().String(), "error", err)
-	}
+	flush()
 }

@@ -253,6 +253,12 @@ type Store interface {
 	// second call keeps the first time and reason; ErrNotFound when
 	// unknown).
 	RevokeFamily(ctx context.Context, id, reason string, now time.Time) (Family, error)
+	// RevokeFamilies is RevokeFamily for many families at once (a page of
+	// the revocation list): it revokes those of ids that exist and are
+	// live, leaves the others as they are (a revoked family keeps its
+	// first time and reason; unknown ids are no error), and returns how
+	// many it revoked.
+	RevokeFamilies(ctx context.Context, ids []string, reason string, now time.Time) (int64, error)
 	// RevokeUserFamilies revokes every live (not yet revoked) family of a
 	// user issued at or before 'before' (CreatedAt <= before), returning
 	// the families it revoked (for publishing their revocations), ordered

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -86,6 +87,52 @@ var familyTests = []test{
 		e.createFamily(b, nil)
 		e.revokeFamily(a.ID, "logout", t0)
 		assertEqual(t, "other family", e.getFamily(b.ID), storedFamily(b))
+	}},
+
+	{"RevokeFamilies revokes the live families it names, keeps a revoked one's first time and reason, skips unknown ids and leaves the others alone", func(t *testing.T, e *env) {
+		live1, live2 := sampleFamily("live1", "c1", "u1", t0), sampleFamily("live2", "c2", "u2", t0)
+		already, other := sampleFamily("already", "c1", "u1", t0), sampleFamily("other", "c1", "u1", t0)
+		for _, f := range []grantstore.Family{live1, live2, already, other} {
+			e.createFamily(f, nil)
+		}
+		first := e.revokeFamily(already.ID, "logout", t0.Add(time.Minute))
+		at := t0.Add(time.Hour)
+		n, err := e.s.RevokeFamilies(e.ctx, []string{live2.ID, "unknown", already.ID, live1.ID, live1.ID}, "family revoked", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("RevokeFamilies revoked %d, want 2", n)
+		}
+		assertEqual(t, "live1", e.getFamily(live1.ID), storedFamily(revoked(live1, at, "family revoked")))
+		assertEqual(t, "live2", e.getFamily(live2.ID), storedFamily(revoked(live2, at, "family revoked")))
+		assertEqual(t, "already revoked", e.getFamily(already.ID), first)
+		assertEqual(t, "not named", e.getFamily(other.ID), storedFamily(other))
+		e.absentFamily("unknown")
+		if n, err := e.s.RevokeFamilies(e.ctx, nil, "family revoked", at); err != nil || n != 0 {
+			t.Errorf("RevokeFamilies of none: %d, %v", n, err)
+		}
+	}},
+
+	{"RevokeFamilies of a page of 2,000 ids revokes each family", func(t *testing.T, e *env) {
+		var ids []string
+		for i := range 2000 {
+			id := fmt.Sprintf("page-%04d", i)
+			ids = append(ids, id)
+			if i%2 == 0 {
+				e.createFamily(sampleFamily(id, "c1", "u1", t0), nil)
+			}
+		}
+		n, err := e.s.RevokeFamilies(e.ctx, ids, "family revoked", t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1000 {
+			t.Errorf("RevokeFamilies revoked %d, want 1000", n)
+		}
+		if f := e.getFamily("page-1998"); f.RevokedAt.IsZero() {
+			t.Error("the last family of the page is live")
+		}
 	}},
 
 	{"GetRefresh returns a rotated token and a revoked family as they are", func(t *testing.T, e *env) {

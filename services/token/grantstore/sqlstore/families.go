@@ -75,6 +75,21 @@ func (s *Store) RevokeFamily(ctx context.Context, id, reason string, now time.Ti
 	return f, nil
 }
 
+// RevokeFamilies implements grantstore.Store in one statement, which
+// locks the families in id order as the other bulk revocations do
+// (revokeLive), so that overlapping ones wait for each other instead of
+// deadlocking.
+func (s *Store) RevokeFamilies(ctx context.Context, ids []string, reason string, now time.Time) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n, err := s.db.Exec(ctx, s.revokeFamiliesByID, now, reason, ids)
+	if err != nil {
+		return 0, fmt.Errorf("grantstore: revoke %d families: %w", len(ids), err)
+	}
+	return n, nil
+}
+
 // revokeLive is the bulk revocation of the live families of one owner
 // (owner is the column, user_id, client_id or session_id: a constant, never
 // input)

@@ -19,10 +19,10 @@ type Store struct {
 	db database.DB
 	// The statements whose text depends on the dialect (their row locks),
 	// built once.
-	lockCode, lockRefresh, lockFamily        string
-	revokeUserFamilies, revokeClientFamilies string
-	revokeSessionFamilies                    string
-	deletions                                []string
+	lockCode, lockRefresh, lockFamily         string
+	revokeUserFamilies, revokeClientFamilies  string
+	revokeSessionFamilies, revokeFamiliesByID string
+	deletions                                 []string
 }
 
 var _ grantstore.Store = (*Store)(nil)
@@ -41,7 +41,13 @@ func New(ctx context.Context, db database.DB) (*Store, error) {
 		revokeUserFamilies:    revokeLive(d, "user_id"),
 		revokeClientFamilies:  revokeLive(d, "client_id"),
 		revokeSessionFamilies: revokeLive(d, "session_id"),
-		deletions:             deletions(d),
+		revokeFamiliesByID: `
+			UPDATE grant_families SET revoked_at = $1, revoke_reason = $2
+			WHERE id IN (
+				SELECT id FROM grant_families
+				WHERE revoked_at IS NULL AND ` + d.In("id", "$3") + d.LockInOrder("id") + `
+			) AND revoked_at IS NULL`,
+		deletions: deletions(d),
 	}, nil
 }
 
