@@ -68,6 +68,7 @@ func (a *App) followCaches(auth *auth) {
 			a.token.RevocationsApplied(context.Background(), entries)
 		}
 	})
+	a.revs.hooks.open()
 	a.nc.SetReconnectHandler(func(c *nats.Conn) {
 		a.log.Info("nats reconnected; dropping cached verifications", "url", c.ConnectedUrlRedacted())
 		auth.apiKeys.InvalidateAll()

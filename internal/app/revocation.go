@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -119,13 +120,33 @@ func (r *revocations) registerMetrics(reg prometheus.Registerer) {
 	)
 }
 
-// applyHooks runs the caches' reactions to applied revocations, a page of
-// entries at a time (one entry for an event). Hooks are added while the
-// process starts, possibly after the follower has begun applying entries.
+// applyHooks runs the reactions to applied revocations, a page of entries
+// at a time (one entry for an event). The follower starts before the
+// services whose caches and stores follow the list: until open, entries
+// are kept in a backlog (those keep wants) instead, and open replays them
+// to the hooks added by then, so that none is missed, in particular by the
+// grant store, which a revocation recorded while this process was down
+// reaches only through the replay.
 type applyHooks struct {
-	mu  sync.RWMutex
-	fns []func([]*revocationv1.Entry)
+	mu      sync.RWMutex
+	fns     []func([]*revocationv1.Entry)
+	opened  bool
+	backlog []*revocationv1.Entry
 }
+
+// backlogKinds are the entries replayed at open: those the token service
+// applies to its grant store. The validators' caches are empty before the
+// process serves, so they need none.
+func backlogKinds(e *revocationv1.Entry) bool {
+	switch e.GetKind() {
+	case revocationv1.Kind_KIND_REFRESH_FAMILY, revocationv1.Kind_KIND_SUBJECT, revocationv1.Kind_KIND_CLIENT:
+		return true
+	}
+	return false
+}
+
+// replayPage is how many backlog entries go to the hooks at a time.
+const replayPage = 1000
 
 func (h *applyHooks) add(fn func([]*revocationv1.Entry)) {
 	h.mu.Lock()
@@ -133,10 +154,40 @@ func (h *applyHooks) add(fn func([]*revocationv1.Entry)) {
 	h.fns = append(h.fns, fn)
 }
 
+// open replays the backlog to the hooks and then lets entries through as
+// they are applied; entries applied meanwhile wait, so the order holds.
+func (h *applyHooks) open() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for page := range slices.Chunk(h.backlog, replayPage) {
+		for _, fn := range h.fns {
+			fn(page)
+		}
+	}
+	h.opened, h.backlog = true, nil
+}
+
 func (h *applyHooks) run(entries []*revocationv1.Entry) {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, fn := range h.fns {
-		fn(entries)
+	if h.opened {
+		defer h.mu.RUnlock()
+		for _, fn := range h.fns {
+			fn(entries)
+		}
+		return
+	}
+	h.mu.RUnlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.opened { // opened in between
+		for _, fn := range h.fns {
+			fn(entries)
+		}
+		return
+	}
+	for _, e := range entries {
+		if backlogKinds(e) {
+			h.backlog = append(h.backlog, e)
+		}
 	}
 }
