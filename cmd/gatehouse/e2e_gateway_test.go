@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"encoding/pem"
 	"net"
 	"net/http"
@@ -250,24 +249,8 @@ func TestEndToEndForwardAuthBoundToken(t *testing.T) {
 	dir := t.TempDir()
 	pki := newPartnerPKI(t, dir)
 	s, addr, _ := startWithAuthz(t, gatewayRoutes, "--tls-client-ca", pki.caPEM, "--authz-client-cert-header", "X-SSL-Client-Cert")
-	cert := pki.issue(t, "warehouse")
-	var registered createdClient
-	s.cliJSON(t, &registered, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
-		"--tls-subject-dn", "CN=warehouse,O=Partner", "--bound-access-tokens")
-	clientTLS := &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // test server with a generated certificate
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}, Timeout: 10 * time.Second}
-	resp, err := hc.PostForm("https://"+s.mtlsAddr(t)+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	access, _ := tok["access_token"].(string)
-	if resp.StatusCode != 200 || access == "" {
-		t.Fatalf("token over mTLS: %d %v", resp.StatusCode, tok)
-	}
+	cert, clientID := registerBoundPartner(t, s, pki)
+	access := boundToken(t, s, cert, clientID)
 	escaped := func(der []byte) string {
 		return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	}
@@ -294,7 +277,7 @@ func TestEndToEndForwardAuthBoundToken(t *testing.T) {
 			if tt.status == 401 && !strings.Contains(got.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 				t.Errorf("WWW-Authenticate %q", got.Header.Get("WWW-Authenticate"))
 			}
-			if tt.status == 200 && got.Header.Get("X-Gatehouse-Client-Id") != registered.ClientID {
+			if tt.status == 200 && got.Header.Get("X-Gatehouse-Client-Id") != clientID {
 				t.Errorf("client id %q", got.Header.Get("X-Gatehouse-Client-Id"))
 			}
 		})

@@ -42,6 +42,19 @@ type partnerPKI struct {
 	next   int64
 }
 
+// registerBoundPartner registers the partner "warehouse" of pki: a third
+// party authenticated by its certificate (tls_client_auth,
+// CN=warehouse,O=Partner) whose tokens are bound to it; it returns the
+// certificate and the client id.
+func registerBoundPartner(t *testing.T, s *server, pki *partnerPKI) (tls.Certificate, string) {
+	t.Helper()
+	var registered createdClient
+	s.cliJSON(t, &registered, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
+		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
+		"--tls-subject-dn", "CN=warehouse,O=Partner", "--bound-access-tokens")
+	return pki.issue(t, "warehouse"), registered.ClientID
+}
+
 func newPartnerPKI(t *testing.T, dir string) *partnerPKI {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -110,19 +123,14 @@ func TestEndToEndMTLS(t *testing.T) {
 	pki := newPartnerPKI(t, dir)
 	s := start(t, filepath.Join(dir, "data"), "--example-inventory", "--tls-client-ca", pki.caPEM)
 	base := "https://" + s.mtlsAddr(t)
-	cert := pki.issue(t, "warehouse")
-
-	var registered createdClient
-	s.cliJSON(t, &registered, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
-		"--tls-subject-dn", "CN=warehouse,O=Partner", "--bound-access-tokens")
+	cert, clientID := registerBoundPartner(t, s, pki)
 
 	// The embedded default's server certificate is generated at start: the
 	// partner pins it here by skipping verification only of the server;
 	// the client certificate is what is under test.
 	clientTLS := &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // test server with a generated certificate
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
-	resp, err := hc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
+	resp, err := hc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +168,7 @@ func TestEndToEndMTLS(t *testing.T) {
 	}
 	serverPool.AddCert(probe.ConnectionState().PeerCertificates[0])
 	probe.Close()
-	p := partner.Config{TokenURL: base + "/oauth2/token", ClientID: registered.ClientID, Certificate: cert, RootCAs: serverPool, Scopes: []string{"inventory:read"}}
+	p := partner.Config{TokenURL: base + "/oauth2/token", ClientID: clientID, Certificate: cert, RootCAs: serverPool, Scopes: []string{"inventory:read"}}
 	conn, err := p.Dial(s.mtlsAddr(t))
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +224,7 @@ func TestEndToEndMTLS(t *testing.T) {
 	} {
 		badTLS := &tls.Config{Certificates: []tls.Certificate{bad}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // as above
 		bc := &http.Client{Transport: &http.Transport{TLSClientConfig: badTLS}, Timeout: 10 * time.Second}
-		if resp, err := bc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}}); err == nil {
+		if resp, err := bc.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}}); err == nil {
 			resp.Body.Close()
 			t.Errorf("%s certificate got through the handshake at the token endpoint: %d", name, resp.StatusCode)
 		}
@@ -231,7 +239,7 @@ func TestEndToEndMTLS(t *testing.T) {
 		}
 	}
 	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second} //nolint:gosec // as above
-	resp, err = plain.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {registered.ClientID}})
+	resp, err = plain.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,12 +40,8 @@ func TestNginxClientCertificate(t *testing.T) {
 	pki := newPartnerPKI(t, dir)
 	s, authzAddr, _ := startWithAuthz(t, nginxMTLSRoutes, "--tls-client-ca", pki.caPEM, "--authz-client-cert-header", "X-SSL-Client-Cert")
 
-	cert := pki.issue(t, "warehouse")
-	var registered createdClient
-	s.cliJSON(t, &registered, "clients", "create", "--name", "Warehouse (mTLS)", "--type", "third_party",
-		"--grant-types", "client_credentials", "--scopes", "inventory:read", "--auth-method", "tls_client_auth",
-		"--tls-subject-dn", "CN=warehouse,O=Partner", "--bound-access-tokens")
-	bound := boundToken(t, s, cert, registered.ClientID)
+	cert, clientID := registerBoundPartner(t, s, pki)
+	bound := boundToken(t, s, cert, clientID)
 	other := pki.issue(t, "someone-else")
 	// The certificate alone names its client only when the platform CA
 	// issued it (the client id in a SAN URI).
@@ -101,7 +97,7 @@ func TestNginxClientCertificate(t *testing.T) {
 		kind   string
 		id     string
 	}{
-		{"bound token with its certificate", as(cert), "/api/items/1", bearer(bound), 200, "bearer", registered.ClientID},
+		{"bound token with its certificate", as(cert), "/api/items/1", bearer(bound), 200, "bearer", clientID},
 		{"bound token with another certificate", as(other), "/api/items/1", bearer(bound), 401, "", ""},
 		{"bound token, another certificate, the bound one stated by the client", as(other), "/api/items/1",
 			map[string]string{"Authorization": "Bearer " + bound, "X-SSL-Client-Cert": escaped}, 401, "", ""},

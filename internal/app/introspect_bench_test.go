@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
-	"github.com/gatehouse-dev/gatehouse/pkg/authn"
+	"github.com/gatehouse-dev/gatehouse/internal/benchbare"
 	"github.com/gatehouse-dev/gatehouse/services/token"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,9 +26,9 @@ const introspectPoolSize = 1000
 
 // BenchmarkIntrospect is RFC 7662 introspection of tokens seen before by a
 // resource server in the internal tier (gatehouse:introspect, its own
-// resource), beside the yardstick: a bare net/http handler that validates
-// the same tokens as bearer tokens with the validated-token cache and
-// answers a little JSON.
+// resource), beside the yardstick (internal/benchbare's GET /cached): a
+// bare net/http handler that validates the same tokens as bearer tokens
+// with a validated-token cache and answers a little JSON.
 //
 //	go test -run '^$' -bench Introspect -benchmem ./internal/app/
 func BenchmarkIntrospect(b *testing.B) {
@@ -48,53 +48,46 @@ func BenchmarkIntrospect(b *testing.B) {
 		pool[i] = issueBenchToken(b, a, issuer, "grant_type=client_credentials&resource="+resource)
 	}
 	h := a.httpSrv.Handler
-	introspect := func(tok string) *httptest.ResponseRecorder {
+	introspect := func(b *testing.B, tok string) {
 		req := httptest.NewRequest(http.MethodPost, "/oauth2/introspect", strings.NewReader("token="+tok))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(rs.id, rs.secret)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		return w
+		serveOK(b, h, req, `{"active":true`)
 	}
 	for _, tok := range pool {
-		if w := introspect(tok); w.Code != http.StatusOK || !bytes.HasPrefix(w.Body.Bytes(), []byte(`{"active":true`)) {
-			b.Fatalf("introspect: %d %s", w.Code, w.Body)
-		}
+		introspect(b, tok)
 	}
 
 	b.Run("handler", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			w := introspect(pool[i%len(pool)])
-			if w.Code != http.StatusOK || !bytes.HasPrefix(w.Body.Bytes(), []byte(`{"active":true`)) {
-				b.Fatalf("introspect: %d %s", w.Code, w.Body)
-			}
+			introspect(b, pool[i%len(pool)])
 			i++
 		}
 	})
 
-	bare := bareBearerHandler(a)
-	for _, tok := range pool {
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
+	jwks, err := benchbare.FetchJWKS(context.Background(), "http://"+a.HTTPAddr()+"/.well-known/jwks.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare, err := benchbare.Handler(benchbare.Config{Issuer: a.issuer, Audience: resource, JWKS: jwks})
+	if err != nil {
+		b.Fatal(err)
+	}
+	validate := func(b *testing.B, tok string) {
+		req := httptest.NewRequest(http.MethodGet, "/cached", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		w := httptest.NewRecorder()
-		bare.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("bare: %d %s", w.Code, w.Body)
-		}
+		serveOK(b, bare, req, `{"items":[]}`)
+	}
+	for _, tok := range pool {
+		validate(b, tok)
 	}
 	b.Run("bare", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
-			req.Header.Set("Authorization", "Bearer "+pool[i%len(pool)])
-			w := httptest.NewRecorder()
-			bare.ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
-				b.Fatalf("bare: %d %s", w.Code, w.Body)
-			}
+			validate(b, pool[i%len(pool)])
 			i++
 		}
 	})
@@ -133,31 +126,6 @@ func BenchmarkIntrospect(b *testing.B) {
 				}
 			}
 		})
-	})
-}
-
-// bareBearerHandler is the yardstick introspection is held to: net/http,
-// a bearer token validated by pkg/authn with its SHA-256-keyed cache, and
-// a few claims as JSON.
-func bareBearerHandler(a *App) http.Handler {
-	v := authn.NewJWTAuthenticator(jwksOf(a.keys), authn.WithIssuer(a.issuer), authn.WithAnyAudience())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			http.Error(w, "bearer token required", http.StatusUnauthorized)
-			return
-		}
-		c, err := v.Verify(r.Context(), tok)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(struct {
-			Sub   string `json:"sub"`
-			Scope string `json:"scope"`
-			Exp   int64  `json:"exp"`
-		}{c.Subject, c.Scope, c.ExpiresAt.Unix()})
 	})
 }
 

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,11 +51,28 @@ type Config struct {
 	TokenLifetime time.Duration
 }
 
-// FetchJWKS reads the key set at url once.
+// FetchJWKS reads the key set at url once. It does not use jwk.Fetch,
+// which starts a process-wide fetcher whose goroutines outlive the call.
 func FetchJWKS(ctx context.Context, url string) (jwk.Set, error) {
-	set, err := jwk.Fetch(ctx, url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("benchbare: fetch %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("benchbare: fetch %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("benchbare: fetch %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("benchbare: fetch %s: %s", url, resp.Status)
+	}
+	set, err := jwk.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("benchbare: parse the key set at %s: %w", url, err)
 	}
 	return set, nil
 }
