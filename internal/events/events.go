@@ -109,6 +109,20 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		}),
 		// Keep publishing into the reconnect buffer while the server is away.
 		nats.ReconnectBufSize(8<<20),
+		// Asynchronous errors (a slow consumer, a write that failed as the
+		// server went away) go to the process's log: nats.go's default
+		// writes a bare line to stderr, outside the JSON log.
+		nats.ErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"error", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			level := slog.LevelWarn
+			if c.IsClosed() || c.IsDraining() {
+				level = slog.LevelDebug // the connection is being shut down
+			}
+			log.Log(context.Background(), level, "nats async error", attrs...)
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("events: connect to nats: %w", err)
