@@ -167,6 +167,19 @@ func TestCheckerCatchesRot(t *testing.T) {
 		{"authz routes broken (compose)", func(t *testing.T, fx *fixture) {
 			fx.files["compose/authz-routes.yaml"] = "routes:\n  - methods: [GET]\n    path: /v1/**\n"
 		}, []string{"service authz", "--authz-routes", "no scopes"}},
+		{"authz port open to every pod", func(t *testing.T, fx *fixture) {
+			np := k8sObjectOf(t, fx, k8sBase+"/authz.yaml", "NetworkPolicy", "authz-gateways")
+			delete(mapOf(listOf(get(np, "spec", "ingress"))[0]), "from")
+		}, []string{"NetworkPolicy authz-gateways", "authz port is open to every pod"}},
+		{"authz NetworkPolicy closing the probes", func(t *testing.T, fx *fixture) {
+			np := k8sObjectOf(t, fx, k8sBase+"/authz.yaml", "NetworkPolicy", "authz-gateways")
+			spec := mapOf(get(np, "spec"))
+			spec["ingress"] = listOf(spec["ingress"])[:1]
+		}, []string{"NetworkPolicy authz-gateways", "http port"}},
+		{"authz without a NetworkPolicy", func(t *testing.T, fx *fixture) {
+			docs := fx.yaml[k8sBase+"/authz.yaml"]
+			fx.yaml[k8sBase+"/authz.yaml"] = slices.DeleteFunc(docs, func(d any) bool { return get(d, "kind") == "NetworkPolicy" })
+		}, []string{"Deployment authz", "no NetworkPolicy"}},
 		{"authz without its peers (kubernetes)", func(t *testing.T, fx *fixture) {
 			c := k8sContainer(t, fx, "authz")
 			c["args"] = slices.DeleteFunc(listOf(c["args"]), func(a any) bool { return a == "--peer-revocation=dns:///revocation-peers:8443" })
@@ -1139,6 +1152,76 @@ func checkAdminKeyJob(file string, services map[string]any, p *problems) {
 // one Job, into a Secret (--k8s-secret), with the registry's database, and
 // a service account that may do no more than that: get the one Secret by
 // name and create Secrets. Every other pod has no service account token.
+// checkK8sAuthzPolicy: the gateway authorizer believes forwarded headers
+// from the whole pod network (--trusted-proxies), so a NetworkPolicy must
+// let only labelled pods reach its authz port, and must leave the http port
+// (the kubelet's probes) open.
+func checkK8sAuthzPolicy(set *k8sSet, p *problems) {
+	for _, d := range set.objects {
+		if d.kind() != "Deployment" {
+			continue
+		}
+		authz := false
+		for _, c := range listOf(get(d.doc, "spec", "template", "spec", "containers")) {
+			if args := stringsOf(get(c, "args")); len(args) >= 2 && args[0] == "serve" && args[1] == "authz" {
+				authz = true
+			}
+		}
+		if !authz {
+			continue
+		}
+		where := fmt.Sprintf("%s: Deployment %s", d.file, d.name())
+		podLabels := mapOf(get(d.doc, "spec", "template", "metadata", "labels"))
+		var policies []k8sObject
+		for _, o := range set.objects {
+			if o.kind() != "NetworkPolicy" {
+				continue
+			}
+			sel := mapOf(get(o.doc, "spec", "podSelector", "matchLabels"))
+			selects := len(sel) > 0
+			for k, v := range sel {
+				if podLabels[k] != v {
+					selects = false
+				}
+			}
+			if selects && slices.Contains(stringsOf(get(o.doc, "spec", "policyTypes")), "Ingress") {
+				policies = append(policies, o)
+			}
+		}
+		if len(policies) == 0 {
+			p.addf("%s: no NetworkPolicy keeps other pods off its authz port, and --trusted-proxies believes the whole pod network", where)
+			continue
+		}
+		for _, o := range policies {
+			pw := fmt.Sprintf("%s: NetworkPolicy %s", o.file, o.name())
+			probes := false
+			for _, rule := range listOf(get(o.doc, "spec", "ingress")) {
+				ports := map[string]bool{}
+				for _, port := range listOf(get(rule, "ports")) {
+					ports[fmt.Sprint(get(port, "port"))] = true
+				}
+				from := listOf(get(rule, "from"))
+				if len(ports) == 0 || ports["authz"] || ports["8081"] {
+					if len(from) == 0 {
+						p.addf("%s: the authz port is open to every pod", pw)
+					}
+					for _, peer := range from {
+						if len(mapOf(get(peer, "podSelector", "matchLabels"))) == 0 {
+							p.addf("%s: the authz port is open to every pod of a namespace, not to labelled gateways", pw)
+						}
+					}
+				}
+				if (ports["http"] || ports["8080"]) && len(from) == 0 {
+					probes = true
+				}
+			}
+			if !probes {
+				p.addf("%s: the http port (the kubelet's probes) is not open", pw)
+			}
+		}
+	}
+}
+
 func checkK8sAdminKeyJob(set *k8sSet, p *problems) {
 	var jobs []k8sObject
 	for _, o := range set.objects {
@@ -1346,6 +1429,7 @@ func checkKubernetes(fx *fixture, p *problems) []*deployment {
 			out = append(out, d)
 			if dir == k8sBase {
 				checkK8sAdminKeyJob(set, p)
+				checkK8sAuthzPolicy(set, p)
 			}
 		}
 		for _, base := range bases {
