@@ -64,9 +64,13 @@ type keyPeer struct {
 	mu        sync.Mutex
 	signing   *token.SigningKey
 	fetchedAt time.Time
-	jwks      []byte
-	jwksAt    time.Time
-	listeners []func()
+	// activatedAt is when the held key became active, zero when the key
+	// service did not say: an answer with a key activated before it comes
+	// from a replica that has not loaded the latest rotation.
+	activatedAt time.Time
+	jwks        []byte
+	jwksAt      time.Time
+	listeners   []func()
 }
 
 func newKeyPeer(c keysv1.KeyManagementServiceClient, log *slog.Logger) *keyPeer {
@@ -104,10 +108,22 @@ func (p *keyPeer) fetchSigningKey(ctx context.Context) (token.SigningKey, error)
 	raw := resp.GetPrivateJwk()
 	defer clear(raw)
 	kid, alg := resp.GetKey().GetKid(), jwa.SignatureAlgorithm(resp.GetKey().GetAlg())
+	var activated time.Time
+	if at := resp.GetKey().GetActivateTime(); at != nil {
+		activated = at.AsTime()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.signing != nil && p.signing.KID == kid {
 		p.fetchedAt = time.Now()
+		return *p.signing, nil
+	}
+	if p.signing != nil && !activated.IsZero() && activated.Before(p.activatedAt) {
+		// A replica behind the latest rotation answers with the key that
+		// rotation replaced: never go back to it. Concurrent fetches after
+		// the events of one rotation may come back in any order.
+		p.fetchedAt = time.Now()
+		p.log.Warn("the key service answered with a key older than the one held; keeping the held key", "held_kid", p.signing.KID, "answered_kid", kid)
 		return *p.signing, nil
 	}
 	key, err := jwk.ParseKey(raw)
@@ -119,7 +135,7 @@ func (p *keyPeer) fetchSigningKey(ctx context.Context) (token.SigningKey, error)
 		return token.SigningKey{}, errors.New("key service: get signing key: kid mismatch")
 	}
 	sk := &token.SigningKey{KID: kid, Alg: alg, Key: key}
-	p.signing, p.fetchedAt = sk, time.Now()
+	p.signing, p.fetchedAt, p.activatedAt = sk, time.Now(), activated
 	p.log.Info("signing key from the key service", "kid", kid, "alg", alg.String())
 	return *sk, nil
 }

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	eventsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/events/v1"
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // fakeKeyService is the key service as the token service's keyPeer sees
@@ -33,6 +35,8 @@ type fakeKeyService struct {
 	stale   int
 	prevKid string
 	prevJWK []byte
+	// activated is when each kid became active (the rotation's time).
+	activated map[string]time.Time
 }
 
 func (f *fakeKeyService) rotate(t *testing.T) string {
@@ -56,6 +60,10 @@ func (f *fakeKeyService) rotate(t *testing.T) string {
 	defer f.mu.Unlock()
 	f.prevKid, f.prevJWK = f.kid, f.jwk
 	f.kid, f.jwk = k.KeyID(), b
+	if f.activated == nil {
+		f.activated = map[string]time.Time{}
+	}
+	f.activated[f.kid] = time.Now().Add(time.Duration(len(f.activated)) * time.Second)
 	return k.KeyID()
 }
 
@@ -66,11 +74,16 @@ func (f *fakeKeyService) GetSigningKey(context.Context, *keysv1.GetSigningKeyReq
 	if f.down {
 		return nil, errors.New("unavailable")
 	}
+	kid, b := f.kid, f.jwk
 	if f.stale > 0 {
 		f.stale--
-		return &keysv1.GetSigningKeyResponse{Key: &keysv1.SigningKey{Kid: f.prevKid, Alg: "ES256"}, PrivateJwk: append([]byte(nil), f.prevJWK...)}, nil
+		kid, b = f.prevKid, f.prevJWK
 	}
-	return &keysv1.GetSigningKeyResponse{Key: &keysv1.SigningKey{Kid: f.kid, Alg: "ES256"}, PrivateJwk: append([]byte(nil), f.jwk...)}, nil
+	key := &keysv1.SigningKey{Kid: kid, Alg: "ES256"}
+	if at, ok := f.activated[kid]; ok {
+		key.ActivateTime = timestamppb.New(at)
+	}
+	return &keysv1.GetSigningKeyResponse{Key: key, PrivateJwk: append([]byte(nil), b...)}, nil
 }
 
 // TestKeyPeer: the token service of a split deployment holds the key
@@ -112,6 +125,16 @@ func TestKeyPeer(t *testing.T) {
 	p.changed(true, third)
 	if c, err := p.SigningKey(ctx); err != nil || c.KID != third {
 		t.Fatalf("after a rotation seen late by the key service: %s %v, want %s", c.KID, err, third)
+	}
+	// A fetch that a replica behind the rotation answers after one that
+	// got the new key (the events of one rotation refetch concurrently):
+	// the older key is not taken back.
+	ks.mu.Lock()
+	ks.stale = 1
+	ks.mu.Unlock()
+	p.changed(true, "")
+	if c, err := p.SigningKey(ctx); err != nil || c.KID != third {
+		t.Fatalf("after a late answer with the replaced key: %s %v, want to keep %s", c.KID, err, third)
 	}
 	second = third
 	// The key service away: the key held is still used, after the
