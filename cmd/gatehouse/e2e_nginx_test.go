@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 )
 
 // nginxOrSkip returns the nginx binary. Locally the test skips without
@@ -107,7 +109,7 @@ func startNginx(t *testing.T, bin, prefix, conf, listen string) {
 // fails.
 func runUntilTestEnds(t *testing.T, name string, cmd *exec.Cmd, listen string, timeout time.Duration, extra func() string) {
 	t.Helper()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

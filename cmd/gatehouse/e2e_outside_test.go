@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/internal/modproxy"
 	"golang.org/x/mod/modfile"
 	"google.golang.org/grpc"
@@ -226,7 +227,7 @@ func TestOrdersExampleOutsideWorkspace(t *testing.T) {
 
 type ordersProcess struct {
 	httpAddr, grpcAddr string
-	logs               *syncBuffer
+	logs               *logtest.Buffer
 }
 
 var ordersServing = regexp.MustCompile(`msg=serving grpc=(\S+) http=(\S+)`)
@@ -235,7 +236,7 @@ var ordersServing = regexp.MustCompile(`msg=serving grpc=(\S+) http=(\S+)`)
 // ends, then stops it with SIGTERM.
 func startOrders(t *testing.T, binary string, env []string, args ...string) ordersProcess {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	cmd := exec.Command(binary, append([]string{"--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = append(cleanEnv(), env...)

@@ -24,6 +24,7 @@ import (
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/internal/topology"
 	"github.com/gatehouse-dev/gatehouse/pkg/authn"
 	"google.golang.org/grpc"
@@ -124,7 +125,7 @@ func at(t *testing.T, topo *topology.Topology, p *topology.Process) *server {
 	if err := os.WriteFile(filepath.Join(dir, "admin-credentials.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &server{t: t, dataDir: dir, creds: c, logs: &syncBuffer{}}
+	return &server{t: t, dataDir: dir, creds: c, logs: &logtest.Buffer{}}
 }
 
 // platformCertificate registers a client with scopes at the registry and

@@ -13,13 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -58,24 +58,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects the server's log output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type credentials struct {
 	APIKey   string `json:"api_key"`
 	GRPCAddr string `json:"grpc_addr"`
@@ -88,7 +70,7 @@ type server struct {
 	cmd     *exec.Cmd
 	dataDir string
 	args    []string
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	creds   credentials
 	exited  chan error
 }
@@ -104,7 +86,7 @@ func start(t *testing.T, dataDir string, extra ...string) *server {
 func startBinary(t *testing.T, binary, dataDir string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "127.0.0.1:0", "--shutdown-timeout", "5s"}, extra...)
-	s := &server{t: t, dataDir: dataDir, args: args, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	s := &server{t: t, dataDir: dataDir, args: args, logs: &logtest.Buffer{}, exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	s.cmd.Env = cleanEnv()

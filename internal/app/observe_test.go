@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/pkg/requestid"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"google.golang.org/grpc"
@@ -48,9 +49,9 @@ func doHTTP(t *testing.T, method, rawURL, id string, form url.Values) (int, stri
 }
 
 // auditLine is the auth_failure log line with request_id id.
-func auditLine(t *testing.T, logs *lockedBuffer, id string) map[string]any {
+func auditLine(t *testing.T, logs *logtest.Buffer, id string) map[string]any {
 	t.Helper()
-	for _, l := range logs.lines(t) {
+	for _, l := range logs.Records(t) {
 		if l["event"] == "auth_failure" && l["request_id"] == id {
 			return l
 		}
@@ -64,7 +65,7 @@ func auditLine(t *testing.T, logs *lockedBuffer, id string) map[string]any {
 // the REST facade (refused before the gRPC call and by the gRPC side
 // behind it) and on the OAuth endpoints.
 func TestRequestIDHTTP(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	a := startTraced(t, logs, "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	base := "http://" + a.HTTPAddr()
 
@@ -116,7 +117,7 @@ func TestRequestIDHTTP(t *testing.T) {
 // request id, the caller's x-request-id or request-id when well formed;
 // the refused call's audit line names it.
 func TestRequestIDGRPC(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	a := startTraced(t, logs, "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

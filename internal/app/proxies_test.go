@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 )
 
 // TestTrustedProxies: behind a proxy named by --trusted-proxies, failures
@@ -23,7 +25,7 @@ func TestTrustedProxies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &logtest.Buffer{}
 			a := startTraced(t, logs, "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--mtls-addr", "",
 				"--trusted-proxies", tt.proxies)
 			base := "http://" + a.HTTPAddr()
@@ -54,7 +56,7 @@ func TestTrustedProxies(t *testing.T) {
 			remotes := map[string]string{}
 			deadline := time.Now().Add(5 * time.Second)
 			for len(remotes) < 2 && time.Now().Before(deadline) {
-				for _, l := range logs.lines(t) {
+				for _, l := range logs.Records(t) {
 					if l["event"] != "auth_failure" {
 						continue
 					}

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +27,7 @@ import (
 	keysv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/keys/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
@@ -49,36 +47,6 @@ import (
 // installs an in-memory recorder with tracing.Setup(…, WithSpanProcessor)
 // first, then starts its Apps; the recorder gets the spans of every App of
 // the process.
-
-// lockedBuffer is a log sink the servers write while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines are the JSON log lines written so far.
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // tracedLogger logs JSON to buf with trace_id and span_id, as main does.
 func tracedLogger(buf io.Writer) *slog.Logger {
@@ -359,7 +327,7 @@ func waitReady(t *testing.T, httpAddr string) {
 // span_id; and no span holds a credential, a token or a query.
 func TestTracingConnectedTrace(t *testing.T) {
 	rec := traceRecorder(t)
-	logs1, logs2 := &lockedBuffer{}, &lockedBuffer{}
+	logs1, logs2 := &logtest.Buffer{}, &logtest.Buffer{}
 	dataDir := t.TempDir()
 	a1 := startTraced(t, logs1, "--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--mtls-addr", "127.0.0.1:0", "--example-inventory")
@@ -433,7 +401,7 @@ func TestTracingConnectedTrace(t *testing.T) {
 			ids[s.SpanContext().SpanID().String()] = true
 		}
 		var lines []string
-		for _, l := range logs1.lines(t) {
+		for _, l := range logs1.Records(t) {
 			if l["trace_id"] == root.TraceID().String() {
 				lines = append(lines, l["msg"].(string))
 				if sid, _ := l["span_id"].(string); !ids[sid] {

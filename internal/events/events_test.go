@@ -1,33 +1,13 @@
 package events
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/nats-io/nats.go"
 )
-
-// syncBuffer is a log sink the NATS callbacks may write to concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestConnectLogsAsyncErrors: an asynchronous NATS error (here a slow
 // consumer) is a JSON line of the process's log naming the subject, not
@@ -38,7 +18,7 @@ func TestConnectLogsAsyncErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Shutdown)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	nc, err := Connect(ns.URL(), "events-test", slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -63,9 +43,8 @@ func TestConnectLogsAsyncErrors(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		for _, line := range bytes.Split([]byte(logs.String()), []byte("\n")) {
-			var rec map[string]any
-			if json.Unmarshal(line, &rec) == nil && rec["msg"] == "nats async error" {
+		for _, rec := range logs.Records(t) {
+			if rec["msg"] == "nats async error" {
 				if rec["subject"] != "test.slow" || rec["level"] != "WARN" {
 					t.Errorf("async error logged as %v", rec)
 				}

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/database"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-dev/gatehouse/internal/kek"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/services/keys"
 	"github.com/gatehouse-dev/gatehouse/services/keys/sqlstore"
 )
@@ -301,22 +302,7 @@ func find(t testing.TB, s keys.Store, kid string) keys.Key {
 }
 
 // logBuffer is a JSON slog logger whose output the test can search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ logtest.Buffer }
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))

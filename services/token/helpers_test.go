@@ -37,6 +37,7 @@ import (
 	clientsv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/clients/v1"
 	revocationv1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/revocation/v1"
 	"github.com/gatehouse-dev/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/pkg/audit"
 	"github.com/gatehouse-dev/gatehouse/pkg/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/services/clients"
@@ -235,7 +236,7 @@ type env struct {
 	srv     *httptest.Server
 	clock   *fakeClock
 	audit   *auditSpy
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	priv    jwk.Key
 	pub     jwk.Key
 	limiter *ratelimit.Limiter
@@ -354,7 +355,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		o(&ec)
 	}
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clock: &fakeClock{now: time.Now().UTC().Truncate(time.Second)}, audit: &auditSpy{}, logs: &syncBuffer{}, revoker: &memRevoker{}}
+	e := &env{t: t, ctx: ctx, clock: &fakeClock{now: time.Now().UTC().Truncate(time.Second)}, audit: &auditSpy{}, logs: &logtest.Buffer{}, revoker: &memRevoker{}}
 
 	store, err := clientsql.New(ctx, dbtest.SQLiteDB(t))
 	if err != nil {
@@ -517,24 +518,6 @@ func (m multiRecorder) RecordFailure(ctx context.Context, f audit.Failure) {
 	for _, r := range m {
 		r.RecordFailure(ctx, f)
 	}
-}
-
-// syncBuffer collects the logs of a test run.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) create(c *clientsv1.Client) registered {
