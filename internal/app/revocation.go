@@ -123,10 +123,10 @@ func (r *revocations) registerMetrics(reg prometheus.Registerer) {
 // applyHooks runs the reactions to applied revocations, a page of entries
 // at a time (one entry for an event). The follower starts before the
 // services whose caches and stores follow the list: until open, entries
-// are kept in a backlog (those keep wants) instead, and open replays them
-// to the hooks added by then, so that none is missed, in particular by the
-// grant store, which a revocation recorded while this process was down
-// reaches only through the replay.
+// are kept in a backlog (those of backlogKinds) instead, and open replays
+// them to the hooks added by then, so that none is missed, in particular
+// by the grant store, which a revocation recorded while this process was
+// down reaches only through the replay.
 type applyHooks struct {
 	mu      sync.RWMutex
 	fns     []func([]*revocationv1.Entry)
@@ -160,9 +160,7 @@ func (h *applyHooks) open() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for page := range slices.Chunk(h.backlog, replayPage) {
-		for _, fn := range h.fns {
-			fn(page)
-		}
+		h.call(page)
 	}
 	h.opened, h.backlog = true, nil
 }
@@ -171,23 +169,26 @@ func (h *applyHooks) run(entries []*revocationv1.Entry) {
 	h.mu.RLock()
 	if h.opened {
 		defer h.mu.RUnlock()
-		for _, fn := range h.fns {
-			fn(entries)
-		}
+		h.call(entries)
 		return
 	}
 	h.mu.RUnlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.opened { // opened in between
-		for _, fn := range h.fns {
-			fn(entries)
-		}
+		h.call(entries)
 		return
 	}
 	for _, e := range entries {
 		if backlogKinds(e) {
 			h.backlog = append(h.backlog, e)
 		}
+	}
+}
+
+// call runs every hook on entries; h.mu is held, read or write.
+func (h *applyHooks) call(entries []*revocationv1.Entry) {
+	for _, fn := range h.fns {
+		fn(entries)
 	}
 }
