@@ -54,7 +54,7 @@ func benchRevocationsApplied(b *testing.B, opt envOption, perPage bool) {
 			continue
 		}
 		for _, en := range entries {
-			e.svc.RevocationApplied(ctx, en)
+			e.svc.RevocationsApplied(ctx, []*revocationv1.Entry{en})
 		}
 	}
 	b.ReportMetric(float64(b.N*page)/b.Elapsed().Seconds(), "entries/s")

@@ -27,7 +27,7 @@ func TestRevocationAppliedToGrants(t *testing.T) {
 	}
 	refreshes := func(rt string) bool { return e.refresh(e.spa, rt, "").status == http.StatusOK }
 	apply := func(kind revocationv1.Kind, id string, at time.Time) {
-		e.svc.RevocationApplied(ctx, &revocationv1.Entry{Kind: kind, Id: id, RevokeTime: timestamppb.New(at)})
+		e.svc.RevocationsApplied(ctx, []*revocationv1.Entry{{Kind: kind, Id: id, RevokeTime: timestamppb.New(at)}})
 	}
 
 	a := e.agent()

@@ -84,7 +84,7 @@ func (g *codeGrant) handle(ctx context.Context, cl *client, f *form) (*tokenResp
 		rtRaw = raw
 		idle := x.FamilyExpiresAt // not rotated (see refreshGrant), so no idle timeout either
 		if cl.public {
-			idle = g.idleExpiry(grantstore.Family{ExpiresAt: x.FamilyExpiresAt}, now)
+			idle = now.Add(g.s.cfg.RefreshIdle) // Grant caps it at the family's expiry
 		}
 		x.Refresh = &grantstore.Refresh{Hash: hash, IdleExpiresAt: idle}
 	}
@@ -149,16 +149,6 @@ func (g *codeGrant) revokeRedeemed(ctx context.Context, c grantstore.Code, now t
 		return err
 	}
 	return g.s.publishFamilyRevocation(ctx, c.FamilyID, reason, now)
-}
-
-// idleExpiry is when a refresh token issued now stops working unused:
-// the idle timeout, capped by the family's absolute lifetime.
-func (g *userGrants) idleExpiry(fam grantstore.Family, now time.Time) time.Time {
-	exp := now.Add(g.s.cfg.RefreshIdle)
-	if fam.ExpiresAt.Before(exp) {
-		return fam.ExpiresAt
-	}
-	return exp
 }
 
 // issue mints the access token of a user grant: sub is the user, with
@@ -337,18 +327,13 @@ func (s *Service) publishFamilyRevocation(ctx context.Context, id, reason string
 	return err
 }
 
-// RevocationApplied makes the grant store follow the revocation list:
-// call it for every entry the process's follower applies. It runs in every
-// replica; each step is idempotent.
-func (s *Service) RevocationApplied(ctx context.Context, e *revocationv1.Entry) {
-	s.RevocationsApplied(ctx, []*revocationv1.Entry{e})
-}
-
-// RevocationsApplied is RevocationApplied for the entries of a page of the
-// list, in order: each run of the page's family revocations goes to the
-// grant store in one statement. A follower replays the whole list at every
-// start; a statement per family was about 20 times slower on PostgreSQL
-// (BenchmarkRevocationsApplied).
+// RevocationsApplied makes the grant store follow the revocation list:
+// call it with the entries the process's follower applies, a page (or an
+// event's one entry) at a time, in order. It runs in every replica; each
+// step is idempotent. Each run of a page's family revocations goes to the
+// grant store in one statement: a follower replays the whole list at
+// every start, and a statement per family was about 20 times slower on
+// PostgreSQL (BenchmarkRevocationsApplied).
 func (s *Service) RevocationsApplied(ctx context.Context, entries []*revocationv1.Entry) {
 	if s.grants == nil {
 		return
