@@ -100,14 +100,7 @@ func TestEndToEndForwardAuth(t *testing.T) {
 	var key createdKey
 	s.cliJSON(t, &key, "apikeys", "create", "--client", m.reader.ClientID, "--scopes", "inventory:read")
 
-	tests := []struct {
-		name      string
-		f         forwarded
-		status    int
-		challenge string
-		client    string
-		kind      string
-	}{
+	checkDecisions(t, addr, []decision{
 		{"bearer with scope", forwarded{"GET", "/api/items/1", bearer(readTok)}, 200, "", m.reader.ClientID, "bearer"},
 		{"api key", forwarded{"GET", "/api/items", map[string]string{"X-API-Key": key.APIKey}}, 200, "", m.reader.ClientID, "api_key"},
 		{"public", forwarded{"GET", "/public/logo.png", nil}, 200, "", "", ""},
@@ -116,27 +109,7 @@ func TestEndToEndForwardAuth(t *testing.T) {
 		{"wrong scope", forwarded{"POST", "/api/items", bearer(readTok)}, 403, `Bearer realm="gatehouse", error="insufficient_scope", scope="inventory:write"`, "", ""},
 		{"no route", forwarded{"DELETE", "/api/items/1", bearer(readTok)}, 403, "", "", ""},
 		{"dot segments", forwarded{"GET", "/api/items/../../admin", bearer(readTok)}, 400, "", "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := check(t, addr, tt.f)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
-			}
-			if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, tt.challenge) || (tt.challenge == "" && tt.status == 401) {
-				t.Errorf("WWW-Authenticate %q, want %q", got, tt.challenge)
-			}
-			if got := resp.Header.Get("X-Gatehouse-Client-Id"); got != tt.client {
-				t.Errorf("client id %q, want %q", got, tt.client)
-			}
-			if got := resp.Header.Get("X-Gatehouse-Credential-Kind"); got != tt.kind {
-				t.Errorf("credential kind %q, want %q", got, tt.kind)
-			}
-			if tt.client != "" && !strings.Contains(resp.Header.Get("X-Gatehouse-Scopes"), "inventory:read") {
-				t.Errorf("scopes %q", resp.Header.Get("X-Gatehouse-Scopes"))
-			}
-		})
-	}
+	})
 	// Refusals are the process's auth failures: logged like any other.
 	if !strings.Contains(s.logs.String(), "/gatehouse.authz.Routes/line") {
 		t.Error("no auth-failure record names the route")
@@ -396,4 +369,44 @@ func refusedAfterRevocation(t *testing.T, addr string, s *server, c createdClien
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Since(acked)
+}
+
+// decision is a request a gateway forwards and what the authorizer must
+// answer: the status, the challenge's beginning ("" for none), and for an
+// allowed request the client and credential kind of the identity headers.
+type decision struct {
+	name      string
+	f         forwarded
+	status    int
+	challenge string
+	client    string
+	kind      string
+}
+
+// checkDecisions asks the authorizer at addr for each decision: the status,
+// the challenge (none where none is wanted, and every 401 names one), and
+// the identity headers, which only an allowed request carries.
+func checkDecisions(t *testing.T, addr string, decisions []decision) {
+	t.Helper()
+	for _, tt := range decisions {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := check(t, addr, tt.f)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			got := resp.Header.Get("WWW-Authenticate")
+			if !strings.HasPrefix(got, tt.challenge) || (tt.challenge == "") != (got == "") || (tt.challenge == "" && tt.status == 401) {
+				t.Errorf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if got := resp.Header.Get("X-Gatehouse-Client-Id"); got != tt.client {
+				t.Errorf("client id %q, want %q", got, tt.client)
+			}
+			if got := resp.Header.Get("X-Gatehouse-Credential-Kind"); got != tt.kind {
+				t.Errorf("credential kind %q, want %q", got, tt.kind)
+			}
+			if tt.client != "" && !strings.Contains(resp.Header.Get("X-Gatehouse-Scopes"), "inventory:read") {
+				t.Errorf("scopes %q", resp.Header.Get("X-Gatehouse-Scopes"))
+			}
+		})
+	}
 }
